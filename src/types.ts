@@ -1,0 +1,316 @@
+/**
+ * The shared vocabulary of flowtune. Every module speaks these types; none of them
+ * depends on tfjs, so diagnosis, policies and report rendering stay pure.
+ *
+ * Direction of travel: data → trainer → history → diagnosis → decision → next config.
+ */
+
+// ───────────────────────────── data ─────────────────────────────
+
+/** A labelled image set held once in memory: `count` images of height×width×channels, row-major, values 0..1. */
+export interface ImageSet {
+  /** Name for reports, e.g. "fashion" or the folder given to --data. */
+  name: string;
+  images: Float32Array;
+  labels: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+  classNames: string[];
+}
+
+/** A view of an ImageSet: which items (indices into the set) belong to it. No pixels are copied. */
+export interface DataView {
+  set: ImageSet;
+  indices: Uint32Array;
+}
+
+// ───────────────────────────── network ─────────────────────────────
+
+/** One layer of a network spec. Softmax is implied after the last fully connected layer. */
+export type LayerSpec =
+  /** 2-D convolution; `stride` defaults to 1, `padding` to 'same'. */
+  | { type: 'conv'; filters: number; kernelSize: number; stride?: number; padding?: 'same' | 'valid' }
+  /** Batch normalisation over the channel axis. */
+  | { type: 'batchnorm' }
+  /** Rectified linear unit. */
+  | { type: 'relu' }
+  /** Max pooling, square window. */
+  | { type: 'maxpool'; poolSize: number; stride: number }
+  /** Dropout with the given drop probability, active only while training. */
+  | { type: 'dropout'; rate: number }
+  /** Fully connected layer (flattens its input first when needed). */
+  | { type: 'fc'; units: number };
+
+/** A JSON-serialisable layer stack. */
+export interface NetworkSpec {
+  /** [height, width, channels] */
+  inputShape: [number, number, number];
+  layers: LayerSpec[];
+}
+
+// ───────────────────────────── training options ─────────────────────────────
+
+export type Solver = 'sgdm' | 'adam' | 'rmsprop';
+
+/** MATLAB trainingOptions, camelCase. Defaults are MATLAB's unless stated. */
+export interface TrainingOptions {
+  /** Optimiser. Default 'sgdm'. */
+  solver: Solver;
+  /** Default 0.01 for sgdm, 0.001 for adam and rmsprop. */
+  initialLearnRate: number;
+  /** sgdm momentum. Default 0.9. */
+  momentum: number;
+  /** Default 30. */
+  maxEpochs: number;
+  /** Default 128. */
+  miniBatchSize: number;
+  /** Default 'once'. */
+  shuffle: 'once' | 'every-epoch' | 'never';
+  /** L2 factor on weights (not biases, not batch-norm parameters). Default 1e-4. */
+  l2Regularization: number;
+  /** Default Infinity (no clipping). */
+  gradientThreshold: number;
+  /** Default 'l2norm'. */
+  gradientThresholdMethod: 'l2norm' | 'global-l2norm' | 'absolute-value';
+  /** Default 'none'. */
+  learnRateSchedule: 'none' | 'piecewise';
+  /** Default 0.1. */
+  learnRateDropFactor: number;
+  /** Epochs between drops. Default 10. */
+  learnRateDropPeriod: number;
+  /** Iterations between validations. Default 50. */
+  validationFrequency: number;
+  /** Validations without improvement before stopping. Default Infinity. */
+  validationPatience: number;
+  /** Default 'last-iteration'. */
+  outputNetwork: 'last-iteration' | 'best-validation-loss';
+  /** Seed for weight init, shuffling and dropout. Default 0. */
+  seed: number;
+}
+
+// ───────────────────────────── a run's history ─────────────────────────────
+
+/** Per iteration (mini-batch). */
+export interface IterationRecord {
+  iteration: number; // 1-based, counted across epochs (and across continuations)
+  epoch: number; // 1-based
+  loss: number;
+  accuracy: number; // 0..1
+  learnRate: number;
+}
+
+/** At each validation point. */
+export interface ValidationRecord {
+  iteration: number;
+  epoch: number;
+  loss: number;
+  accuracy: number; // 0..1
+}
+
+/** Per epoch. Validation fields are those of the validation at the end of the epoch. */
+export interface EpochRecord {
+  epoch: number; // 1-based
+  learnRate: number;
+  loss: number; // mean training loss over the epoch's iterations
+  accuracy: number; // mean training accuracy over the epoch
+  valLoss: number | null;
+  valAccuracy: number | null;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export type StopReason =
+  /** All maxEpochs were trained. */
+  | { kind: 'completed' }
+  /** A loss or gradient went NaN/Infinity; no further batch was spent. */
+  | { kind: 'nonFinite'; iteration: number; epoch: number; what: 'loss' | 'gradient' }
+  /** validationPatience validations without improvement. */
+  | { kind: 'validationPatience'; epoch: number }
+  /** The study's deadline arrived during the run. */
+  | { kind: 'budget'; epoch: number };
+
+export interface TrainingHistory {
+  iterations: IterationRecord[];
+  validations: ValidationRecord[];
+  epochs: EpochRecord[];
+}
+
+/** What one training run returns. Plain data: safe to store as JSON. */
+export interface RunResult {
+  history: TrainingHistory;
+  backend: string;
+  stopReason: StopReason;
+  /** 1-based epoch of minimum validation loss, or null when there was no finite validation. */
+  bestEpoch: number | null;
+  bestValLoss: number | null;
+  paramCount: number;
+  /** Folder with model.json + weights (tfjs format) and optimizer state, for warm starts. */
+  checkpointDir: string;
+  epochsCompleted: number;
+  iterationsCompleted: number;
+  imagesTrained: number;
+  seconds: number;
+}
+
+// ───────────────────────────── diagnosis ─────────────────────────────
+
+/** The diagnosis labels (fixed; other tools may rely on them). */
+export type DiagnosisLabel =
+  /** A non-finite loss or gradient, or loss exploding well above its start. */
+  | 'diverged'
+  /** No downward trend with large swings: the "circling" of a too-large learning rate. */
+  | 'oscillating'
+  /** Stable but far too slow for the budget: validation loss has much room to fall, accuracy low. */
+  | 'tooSlow'
+  /** Validation loss still falling at the last epoch. */
+  | 'underfitting'
+  /** Validation loss has a minimum well before the end and rises after it, or a big train/validation gap. */
+  | 'overfitting'
+  /** None of the above. */
+  | 'converged';
+
+/**
+ * The epoch-level curve that diagnosis reads. The trainer's history maps onto it, and so do
+ * Keras History JSON and MATLAB training-info CSV (see `tune diagnose`).
+ */
+export interface TrainingCurve {
+  epochs: Array<{
+    epoch: number;
+    loss: number;
+    accuracy: number | null;
+    valLoss: number | null;
+    valAccuracy: number | null;
+    learnRate: number | null;
+  }>;
+  /** Set when training stopped on a non-finite value. */
+  nonFinite?: { iteration: number; epoch: number; what: 'loss' | 'gradient' } | null;
+}
+
+/** Thresholds that decide the labels. Policies own them; defaults live in diagnosis/. */
+export interface DiagnosisThresholds {
+  /** Loss above start × this counts as exploding. */
+  explodeFactor: number;
+  /** Validation loss rising this fraction above its minimum counts as rising. */
+  riseFraction: number;
+  /** The minimum must be at least this many epochs before the end to count as overfitting. */
+  minEpochsAfterMinimum: number;
+  /** Train − validation accuracy gap (0..1) above which it is overfitting. */
+  gapThreshold: number;
+  /** Relative fall of validation loss over the last epochs that still counts as "falling". */
+  stillFallingFraction: number;
+  /** Validation accuracy below this (0..1) while stable counts as too slow, if the loss also barely moved. */
+  tooSlowAccuracy: number;
+  /** Relative loss fall over the whole run below which learning counts as too slow. */
+  tooSlowFall: number;
+  /** Swing (std of epoch-to-epoch loss change relative to mean loss) above which, without trend, it oscillates. */
+  oscillationSwing: number;
+}
+
+export interface Diagnosis {
+  label: DiagnosisLabel;
+  /** Every label whose test fired, strongest first; `label` is the first. */
+  findings: DiagnosisLabel[];
+  /** The numbers that justify the label (epochs 1-based). */
+  evidence: Record<string, number | string | boolean | null>;
+  /** One sentence quoting those numbers. */
+  summary: string;
+}
+
+// ───────────────────────────── decisions and policies ─────────────────────────────
+
+/** Action names (fixed). */
+export type ActionName =
+  /** initialLearnRate × 0.1 (or a given power of ten). */
+  | 'lowerLearnRate'
+  /** initialLearnRate × 10. */
+  | 'raiseLearnRate'
+  /** Continue from the checkpoint for more epochs. */
+  | 'addEpochs'
+  /** maxEpochs := epoch of minimum validation loss. */
+  | 'trimEpochs'
+  /** Insert a dropout layer. */
+  | 'addDropout'
+  /** Raise l2Regularization. */
+  | 'addL2'
+  /** Piecewise learn-rate drop. */
+  | 'addLearnRateSchedule'
+  /** More filters per convolution. */
+  | 'widen'
+  /** Append a convolution block with more filters. */
+  | 'deepen'
+  /** Change convolution filter size. */
+  | 'changeFilterSize'
+  /** No further change: finalise. */
+  | 'stop';
+
+/**
+ * `params` carries new values under training-option names (e.g. {initialLearnRate: 1e-4},
+ * {maxEpochs: 27}) and, for network changes, the network edit (e.g. {afterLayer: 3, rate: 0.2},
+ * {factor: 2}, {filters: 40}, {kernelSize: 5}).
+ */
+export interface Decision {
+  action: ActionName;
+  params: Record<string, number | string | boolean>;
+  /** Why, quoting the numbers. */
+  reason: string;
+}
+
+/** The flowchart stages, in order. */
+export type Stage = 'baseline' | 'stabilise' | 'trainEnough' | 'trimEpochs' | 'regularise' | 'capacity' | 'finalise';
+
+/** A finished run, as handed to policies (read-only). */
+export interface RunSummary {
+  readonly id: number;
+  readonly stage: Stage;
+  readonly network: Readonly<NetworkSpec>;
+  readonly options: Readonly<TrainingOptions>;
+  readonly fidelity: Readonly<Fidelity>;
+  readonly curve: Readonly<TrainingCurve>;
+  readonly diagnosis: Readonly<Diagnosis>;
+  readonly bestValLoss: number | null;
+  readonly bestValAccuracy: number | null;
+  readonly bestEpoch: number | null;
+  readonly seconds: number;
+}
+
+/** How much data and how many epochs a run used. */
+export interface Fidelity {
+  /** Training images used. */
+  trainImages: number;
+  /** Validation images used. */
+  validationImages: number;
+  /** 'subset' during search, 'full' for the final model. */
+  kind: 'subset' | 'full';
+}
+
+export interface PolicyContext {
+  /** The flowchart stage the study is in. */
+  readonly stage: Stage;
+  /** The run just finished. */
+  readonly last: RunSummary;
+  /** The incumbent: the run whose configuration currently stands (best so far). */
+  readonly incumbent: RunSummary;
+  /** Every finished run, oldest first. */
+  readonly runs: readonly RunSummary[];
+  /** Actions already tried at each stage, to avoid repeating a reverted remedy. */
+  readonly tried: readonly ActionName[];
+  /** Budget left. */
+  readonly budget: { runsLeft: number; secondsLeft: number };
+  /** A seeded random number in [0,1) for policies that sample (deterministic per study). */
+  readonly random: () => number;
+}
+
+/**
+ * A policy decides. The built-in flowchart policy implements exactly this interface;
+ * so does a user's policy file (default export or `policy` export).
+ */
+export interface Policy {
+  name: string;
+  description: string;
+  /** Thresholds used to diagnose runs for this policy (partial: the rest are defaults). */
+  thresholds?: Partial<DiagnosisThresholds>;
+  /** Pure: which remedy next, and why. */
+  decide(context: PolicyContext): Decision;
+}
