@@ -314,3 +314,113 @@ export interface Policy {
   /** Pure: which remedy next, and why. */
   decide(context: PolicyContext): Decision;
 }
+
+// ───────────────────────────── studies (what the store keeps, what reports read) ─────────────────────────────
+
+/** Everything `tune` was asked to do; stored with the study so `--resume` needs no flags. */
+export interface StudyConfig {
+  /** Study name: the folder under reports/. */
+  name: string;
+  /** 'fashion' or a folder of IDX files. */
+  data: string;
+  /** Explicit data folder (--data-dir / FASHION_MNIST_DIR), if any. */
+  dataDir: string | null;
+  /** Validation hold-out size carved from the training set. Default 10000. */
+  validationSize: number;
+  /** Training images per search run (stratified subset); null = all. */
+  searchSubset: number | null;
+  /** Validation images per search run; null = all. */
+  searchValidationSubset: number | null;
+  /** Whether the final model retrains on the full training split. */
+  finalFullData: boolean;
+  seed: number;
+  /** Policy file path, or a built-in name ('flowchart', 'random', 'example'). */
+  policy: string;
+  /** Wall-clock budget in seconds; null = none. */
+  budgetSeconds: number | null;
+  /** Maximum training runs; null = none. */
+  maxRuns: number | null;
+  /** Forced backend, or null for automatic choice. */
+  backend: string | null;
+  /** Network and options of the baseline run. */
+  baseNetwork: NetworkSpec;
+  baseOptions: TrainingOptions;
+}
+
+/** Whether a run's change was kept. */
+export type Verdict =
+  /** The first run: nothing to compare with. */
+  | 'baseline'
+  /** It improved on the incumbent and became the incumbent. */
+  | 'kept'
+  /** It did not improve; the incumbent stands. */
+  | 'reverted'
+  /** The final run on the full training split. */
+  | 'final';
+
+export interface RunRecord {
+  id: number; // 1-based
+  stage: Stage;
+  startedAt: string; // ISO time
+  finishedAt: string;
+  network: NetworkSpec;
+  options: TrainingOptions;
+  fidelity: Fidelity;
+  /** The incumbent run this one changed, or null for the baseline. */
+  parentId: number | null;
+  /** The decision that produced this run's configuration (null for the baseline). */
+  change: Decision | null;
+  /** When this run continued another's checkpoint (addEpochs), that run's id. */
+  continuedFrom: number | null;
+  result: RunResult;
+  diagnosis: Diagnosis;
+  verdict: Verdict;
+  bestValAccuracy: number | null;
+  /** Final training accuracy and validation accuracy at the output network's epoch. */
+  trainAccuracy: number | null;
+  valAccuracy: number | null;
+}
+
+/** One entry of the decision log: every decision, including those that need no run (trimEpochs, stop). */
+export interface DecisionRecord {
+  /** The run whose result prompted it. */
+  afterRun: number;
+  stage: Stage;
+  decision: Decision;
+  at: string;
+}
+
+export interface FinalEvaluation {
+  runId: number;
+  testAccuracy: number;
+  testLoss: number;
+  testCount: number;
+  /** Per class, in classNames order. */
+  perClassAccuracy: number[];
+  /** confusion[actual][predicted] counts. */
+  confusion: number[][];
+  modelDir: string;
+  evaluatedAt: string;
+}
+
+export type StudyStatus = 'running' | 'finished' | 'stopped' | 'failed';
+
+export interface StudyRecord {
+  config: StudyConfig;
+  createdAt: string;
+  updatedAt: string;
+  status: StudyStatus;
+  /** Why it stopped or failed, or what stopped it early (budget). */
+  statusReason: string | null;
+  dataset: { name: string; trainCount: number; validationCount: number; testCount: number; classNames: string[] };
+  backend: string | null;
+  policy: { name: string; source: string };
+  budget: { secondsUsed: number; runsUsed: number; exhausted: boolean };
+  runs: RunRecord[];
+  decisions: DecisionRecord[];
+  /** The incumbent run id. */
+  incumbentId: number | null;
+  final: FinalEvaluation | null;
+  /** The XState persisted snapshot after the last transition. */
+  snapshot: unknown;
+}
