@@ -1,0 +1,274 @@
+/**
+ * `tune`: a small dispatcher of subcommands. User errors (UserError) are caught here, printed
+ * without a stack trace, and exit 2; anything else is a bug and exits 1 with its stack.
+ *
+ * Exit codes: 0 finished, 1 bug, 2 user error, 3 stopped by budget with a result,
+ * 130 interrupted (study saved and resumable).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserError, isUserError } from './errors.ts';
+import { terminalProgress } from './progress.ts';
+import type { StudyConfig, TrainingOptions } from './types.ts';
+
+const HELP = `tune — tunes a convolutional network the way an expert does, and explains every decision
+
+Usage:
+  tune --data fashion [options]      run a study: the training flowchart, unattended, with a Markdown report
+  tune --resume NAME                 continue a study that was interrupted (finished runs are never retrained)
+  tune diagnose FILE [--json]        diagnose a training history (Keras History JSON or MATLAB training-info CSV)
+  tune report NAME                   rewrite reports/NAME/report.md and its plots from the stored study
+  tune list                          list the studies under reports/ with status, runs and accuracies
+  tune bench [--backend B] [--json]  measure training speed (images/s) of the default network per backend
+
+Study options:
+  --data fashion|DIR        Fashion-MNIST, or any folder of IDX files in the same layout (default fashion)
+  --data-dir DIR            the only folder to read Fashion-MNIST from (also FASHION_MNIST_DIR)
+  --name NAME               study name, the folder under reports/ (default fashion-<date>-<time>)
+  --policy NAME|FILE        flowchart (default), example, random, or a .ts/.js policy file
+  --budget DURATION         wall-clock budget, e.g. 30m, 1h, 90s (default 30m; 0 = none)
+  --max-runs N              at most N search runs (default 16; 0 = none)
+  --subset N                training images per search run, a stratified subset (default 4096; 0 = all)
+  --validation-subset N     validation images per search run (default 2000; 0 = all)
+  --validation-size N       validation hold-out carved from the training set (default 10000)
+  --no-final-full           finalise the best search run as it is, without retraining on the full split
+  --max-epochs N            MaxEpochs of the first run (default 10)
+  --initial-learn-rate X    InitialLearnRate of the first run (default 0.01 for sgdm)
+  --solver sgdm|adam|rmsprop  solver of the first run (default sgdm)
+  --mini-batch-size N       MiniBatchSize (default 128)
+  --seed N                  seed for the split, subsets, weights and shuffling (default 0)
+  --backend NAME            force tensorflow-gpu, tensorflow, wasm or cpu (default: the fastest that loads)
+  --reports DIR             where studies are kept (default ./reports)
+  --quiet                   print only the final result
+  --log-level LEVEL         level of reports/NAME/log.ndjson: trace, debug, info (default), warn, error
+
+Other options:
+  --json                    machine-readable output (diagnose, bench)
+  --network default|deep2|deep3   network to bench (default default)
+  -h, --help                this help
+  -v, --version             the version
+
+Exit codes: 0 finished, 1 bug, 2 user error, 3 stopped by budget with a result, 130 interrupted (resumable).`;
+
+const OPTIONS = {
+  data: { type: 'string' },
+  'data-dir': { type: 'string' },
+  name: { type: 'string' },
+  policy: { type: 'string' },
+  budget: { type: 'string' },
+  'max-runs': { type: 'string' },
+  subset: { type: 'string' },
+  'validation-subset': { type: 'string' },
+  'validation-size': { type: 'string' },
+  'no-final-full': { type: 'boolean' },
+  'max-epochs': { type: 'string' },
+  'initial-learn-rate': { type: 'string' },
+  solver: { type: 'string' },
+  'mini-batch-size': { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  reports: { type: 'string' },
+  resume: { type: 'string' },
+  quiet: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+  network: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
+type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
+
+const SUBCOMMANDS = ['run', 'diagnose', 'report', 'list', 'bench'] as const;
+type Subcommand = (typeof SUBCOMMANDS)[number];
+
+/** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
+export function parseDuration(text: string, flag = '--budget'): number | null {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) === 0 ? null : Number(t);
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(t);
+  if (!m || t === '') throw new UserError(`${flag} ${text} is not a duration: give e.g. 30m, 1h, 1h30m, 90s, or 0 for no budget.`);
+  const seconds = Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+  return seconds === 0 ? null : seconds;
+}
+
+function intFlag(values: Values, flag: keyof typeof OPTIONS, fallback: number, min = 0): number {
+  const raw = values[flag];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`--${flag} ${raw} is not valid: give a whole number ≥ ${min}.`);
+  return n;
+}
+
+function numberFlag(values: Values, flag: keyof typeof OPTIONS): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`--${flag} ${raw} is not valid: give a positive number, e.g. 0.01.`);
+  return n;
+}
+
+function oneOf<T extends string>(values: Values, flag: keyof typeof OPTIONS, allowed: readonly T[]): T | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  if (!allowed.includes(raw as T)) throw new UserError(`--${flag} ${raw} is not valid: use one of ${allowed.join(', ')}.`);
+  return raw as T;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** Builds a study's configuration from the flags. */
+export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
+  const { defaultNetwork } = await import('./training/network.ts');
+  const { resolveOptions } = await import('./training/options.ts');
+  const data = typeof values.data === 'string' ? values.data : 'fashion';
+  const solver = oneOf(values, 'solver', ['sgdm', 'adam', 'rmsprop'] as const) ?? 'sgdm';
+  const partial: Partial<TrainingOptions> = {
+    solver,
+    maxEpochs: intFlag(values, 'max-epochs', 10, 1),
+    miniBatchSize: intFlag(values, 'mini-batch-size', 128, 1),
+    outputNetwork: 'best-validation-loss',
+    seed: intFlag(values, 'seed', 0),
+  };
+  const lr = numberFlag(values, 'initial-learn-rate');
+  if (lr !== undefined) partial.initialLearnRate = lr;
+  const name = typeof values.name === 'string' ? values.name : `${data === 'fashion' ? 'fashion' : path.basename(path.resolve(data))}-${timestamp()}`;
+  if (!/^[\w.-]+$/.test(name)) throw new UserError(`--name ${name} is not valid: use letters, digits, '.', '_' and '-' only (it becomes a folder name).`);
+  const subset = intFlag(values, 'subset', 4096);
+  const validationSubset = intFlag(values, 'validation-subset', 2000);
+  const maxRuns = intFlag(values, 'max-runs', 16);
+  return {
+    name,
+    data,
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : process.env.FASHION_MNIST_DIR || null,
+    validationSize: intFlag(values, 'validation-size', 10_000, 1),
+    searchSubset: subset === 0 ? null : subset,
+    searchValidationSubset: validationSubset === 0 ? null : validationSubset,
+    finalFullData: !values['no-final-full'],
+    seed: intFlag(values, 'seed', 0),
+    policy: typeof values.policy === 'string' ? values.policy : 'flowchart',
+    budgetSeconds: parseDuration(typeof values.budget === 'string' ? values.budget : '30m'),
+    maxRuns: maxRuns === 0 ? null : maxRuns,
+    backend: oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null,
+    baseNetwork: defaultNetwork(),
+    baseOptions: resolveOptions(partial),
+  };
+}
+
+function reportsDir(values: Values): string {
+  return path.resolve(typeof values.reports === 'string' ? values.reports : 'reports');
+}
+
+async function runCommand(values: Values): Promise<number> {
+  const { runStudy } = await import('./study.ts');
+  const progress = terminalProgress(process.stderr, Boolean(values.quiet));
+  const logLevel = oneOf(values, 'log-level', ['trace', 'debug', 'info', 'warn', 'error'] as const) ?? 'info';
+  const resume = typeof values.resume === 'string';
+  const target = resume ? (values.resume as string) : await studyConfigFrom(values);
+  const outcome = await runStudy(target, { reportsDir: reportsDir(values), resume, progress, logLevel });
+  if (values.quiet && outcome.study.final) {
+    process.stdout.write(`${(outcome.study.final.testAccuracy * 100).toFixed(2)}% test accuracy — ${path.join(outcome.dir, 'report.md')}\n`);
+  }
+  return outcome.exitCode;
+}
+
+async function diagnoseCommand(positionals: string[], values: Values): Promise<number> {
+  const file = positionals[0];
+  if (!file) throw new UserError('tune diagnose needs a file: tune diagnose history.json (Keras History JSON) or training-info.csv (MATLAB).');
+  const { diagnoseFile, formatDiagnosis } = await import('./diagnosis/history-file.ts');
+  const { loadPolicy } = await import('./policy-loader.ts');
+  const { policy } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
+  const result = await diagnoseFile(file, policy);
+  process.stdout.write(formatDiagnosis(result, Boolean(values.json)) + '\n');
+  return 0;
+}
+
+async function reportCommand(positionals: string[], values: Values): Promise<number> {
+  const name = positionals[0];
+  if (!name) throw new UserError('tune report needs a study name: tune report NAME (see `tune list`).');
+  const { StudyStore } = await import('./store/study-store.ts');
+  const { writeReport } = await import('./report/index.ts');
+  const dir = path.join(reportsDir(values), name);
+  const store = await StudyStore.open(dir);
+  await writeReport(store.study as never, dir, { refreshRuns: 'all' });
+  process.stdout.write(`${path.join(dir, 'report.md')}\n`);
+  return 0;
+}
+
+async function listCommand(values: Values): Promise<number> {
+  const { listStudies, renderStudyList } = await import('./report/index.ts');
+  const dir = reportsDir(values);
+  const rows = existsSync(dir) ? await listStudies(dir) : [];
+  process.stdout.write(renderStudyList(rows, dir) + '\n');
+  return 0;
+}
+
+async function benchCommand(values: Values): Promise<number> {
+  const { runBench } = await import('./training/bench.ts');
+  const backend = oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null;
+  const network = oneOf(values, 'network', ['default', 'deep2', 'deep3'] as const) ?? 'default';
+  await runBench({ backend, json: Boolean(values.json), network, onLine: (line: string) => process.stdout.write(line + '\n') });
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UserError(`${(error as Error).message}. Run \`tune --help\` for the flags.`);
+  }
+  const { values, positionals } = parsed as { values: Values; positionals: string[] };
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (values.version) {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(pkg.version + '\n');
+    return 0;
+  }
+  const [first, ...rest] = positionals;
+  const command: Subcommand = first === undefined ? 'run' : (first as Subcommand);
+  if (!SUBCOMMANDS.includes(command)) {
+    throw new UserError(`Unknown command "${first}". Commands: ${SUBCOMMANDS.join(', ')} (or no command with --data to run a study). Run \`tune --help\`.`);
+  }
+  switch (command) {
+    case 'run':
+      if (!values.data && !values.resume) {
+        throw new UserError('Nothing to do: start a study with `tune --data fashion`, resume one with `tune --resume NAME`, or see `tune --help`.');
+      }
+      return runCommand(values);
+    case 'diagnose':
+      return diagnoseCommand(rest, values);
+    case 'report':
+      return reportCommand(rest, values);
+    case 'list':
+      return listCommand(values);
+    case 'bench':
+      return benchCommand(values);
+  }
+}
+
+/** Entry point used by bin/tune.js: maps errors to exit codes. */
+export async function cli(argv: string[]): Promise<void> {
+  process.once('SIGINT', () => {
+    process.stderr.write('\ninterrupted: every finished run is saved; continue with `tune --resume <study>`.\n');
+    process.exit(130);
+  });
+  try {
+    process.exitCode = await main(argv);
+  } catch (error) {
+    if (isUserError(error)) {
+      process.stderr.write(`tune: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`tune: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * What the terminal shows while a study runs: one progress line for the current run that redraws
+ * in place on a terminal (plain lines, at most one per validation, when not on one), and one line
+ * per decision. `--quiet` shows only the final result. Structured logs go to log.ndjson instead.
+ */
+import type { Decision, RunRecord, Stage } from './types.ts';
+
+export interface TrainingProgress {
+  epoch: number;
+  maxEpochs: number;
+  iteration: number;
+  loss: number;
+  valAccuracy: number | null;
+  imagesPerSecond: number;
+}
+
+export interface ProgressSink {
+  runStarted(runId: number, stage: Stage, what: string): void;
+  training(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): void;
+  runFinished(run: RunRecord): void;
+  decision(afterRun: number, decision: Decision): void;
+  message(text: string): void;
+  result(text: string): void;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '∞';
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
+}
+
+function pct(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(1)}%`;
+}
+
+function fixed(x: number | null | undefined, digits = 4): string {
+  if (x === null || x === undefined) return '—';
+  return Number.isFinite(x) ? x.toFixed(digits) : String(x);
+}
+
+/** The progress line (pure, for tests). */
+export function progressLine(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): string {
+  return (
+    `run ${runId} ${stage}  epoch ${p.epoch}/${p.maxEpochs}  iter ${p.iteration}  loss ${fixed(p.loss)}` +
+    `  val acc ${pct(p.valAccuracy)}  ${Math.round(p.imagesPerSecond)} img/s` +
+    (secondsLeft === null ? '' : `  budget left ${formatDuration(secondsLeft)}`)
+  );
+}
+
+/** One line per finished run (pure). */
+export function runLine(run: RunRecord): string {
+  const stop = run.result.stopReason;
+  const stopText = stop.kind === 'nonFinite' ? `  stopped: non-finite ${stop.what} at iteration ${stop.iteration}` : '';
+  return (
+    `run ${run.id} ${run.stage} ${run.verdict}: best val loss ${fixed(run.result.bestValLoss)} (epoch ${run.result.bestEpoch ?? '—'})` +
+    `, val acc ${pct(run.valAccuracy)}, ${run.diagnosis.label}, ${formatDuration(run.result.seconds)}${stopText}`
+  );
+}
+
+export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressSink {
+  const tty = Boolean(stream.isTTY);
+  let open = false; // a redrawable line is on screen
+  let lastPlain = '';
+  const clear = () => {
+    if (open) stream.write('\r\x1b[2K');
+    open = false;
+  };
+  const line = (text: string) => {
+    if (quiet) return;
+    clear();
+    stream.write(text + '\n');
+  };
+  return {
+    runStarted: (runId, stage, what) => line(`run ${runId} ${stage}: ${what}`),
+    training(runId, stage, p, secondsLeft) {
+      if (quiet) return;
+      const text = progressLine(runId, stage, p, secondsLeft);
+      if (tty) {
+        stream.write('\r\x1b[2K' + text.slice(0, (stream.columns ?? 160) - 1));
+        open = true;
+      } else {
+        // Plain output: one line per epoch, so a log file stays readable.
+        const key = `${runId}:${p.epoch}`;
+        if (key !== lastPlain && p.valAccuracy !== null) {
+          lastPlain = key;
+          stream.write(text + '\n');
+        }
+      }
+    },
+    runFinished: (run) => line(runLine(run)),
+    decision: (afterRun, d) => line(`→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`),
+    message: (text) => line(text),
+    result(text) {
+      clear();
+      stream.write(text + '\n');
+    },
+  };
+}
+
+export function formatParams(params: Decision['params']): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+}
