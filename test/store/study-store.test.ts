@@ -1,0 +1,79 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { UserError } from '../../src/errors.ts';
+import { parseStudy, readStudyFile, stringifyStudy, StudyStore } from '../../src/store/study-store.ts';
+import type { StudyRecord } from '../../src/types.ts';
+
+function emptyStudy(): StudyRecord {
+  return {
+    config: { name: 's', gradientThreshold: Infinity } as never,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    status: 'running',
+    statusReason: null,
+    dataset: { name: 'fashion', trainCount: 50000, validationCount: 10000, testCount: 10000, classNames: [] },
+    backend: null,
+    policy: { name: 'flowchart', source: 'built-in' },
+    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
+    runs: [],
+    decisions: [],
+    incumbentId: null,
+    final: null,
+    snapshot: null,
+  };
+}
+
+describe('study file encoding', () => {
+  test.each([Number.NaN, Infinity, -Infinity, 0, -0.5, 1e-300])('keeps %s exactly', (value) => {
+    const study = { ...emptyStudy(), snapshot: { loss: value, nested: [value, 'NaN'] } };
+    const back = parseStudy(stringifyStudy(study)).snapshot as { loss: number; nested: [number, string] };
+    expect(Object.is(back.loss, value) || (value === 0 && back.loss === 0)).toBe(true);
+    expect(back.nested[1]).toBe('NaN'); // a string stays a string
+  });
+
+  test('a corrupt file is a user error naming it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'store-'));
+    const file = path.join(dir, 'study.json');
+    await (await import('node:fs/promises')).writeFile(file, '{"config": ');
+    expect(() => readStudyFile(file)).toThrow(UserError);
+    expect(() => readStudyFile(file)).toThrow(file);
+  });
+});
+
+describe('StudyStore', () => {
+  test('create, update in order, reopen', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'study-a');
+    const store = await StudyStore.create(dir, emptyStudy());
+    // Many updates without awaiting each: they apply in order and the file ends with all of them.
+    const writes = Array.from({ length: 20 }, (_, i) => store.update((s) => { s.decisions.push({ afterRun: i, stage: 'baseline', decision: { action: 'stop', params: {}, reason: String(i) }, at: '' }); }));
+    await Promise.all(writes);
+    const reopened = await StudyStore.open(dir);
+    expect(reopened.study.decisions.map((d) => d.afterRun)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(JSON.parse(await readFile(path.join(dir, 'study.json'), 'utf8')).config.gradientThreshold).toEqual({ $num: 'Infinity' });
+  });
+
+  test('refuses to overwrite an existing study, and says how to resume it', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'study-b');
+    await StudyStore.create(dir, emptyStudy());
+    await expect(StudyStore.create(dir, emptyStudy())).rejects.toThrow(/tune --resume study-b/);
+  });
+
+  test('opening a missing study is a user error', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'nope');
+    await expect(StudyStore.open(dir)).rejects.toThrow(UserError);
+  });
+
+  test('saveRun replaces a run with the same id and counts search runs', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'study-c');
+    const store = await StudyStore.create(dir, emptyStudy());
+    const run = (id: number, verdict: string) => ({ id, verdict }) as never;
+    await store.saveRun(run(2, 'kept'));
+    await store.saveRun(run(1, 'baseline'));
+    await store.saveRun(run(2, 'reverted'));
+    await store.saveRun(run(3, 'final'));
+    expect(store.study.runs.map((r) => [r.id, r.verdict])).toEqual([[1, 'baseline'], [2, 'reverted'], [3, 'final']]);
+    expect(store.study.budget.runsUsed).toBe(2);
+  });
+});
