@@ -1,0 +1,222 @@
+/**
+ * Small pure formatters shared by the report modules. Every formatter accepts the values a
+ * stored study really holds: numbers, but also null (plain JSON turns NaN and Infinity into
+ * null), NaN and ±Infinity, and never throws on them.
+ *
+ * Networks and MATLAB calls are worded by src/training (`describeNetwork`, `toMatlabCall`), so a
+ * report says the same as the rest of flowtune; the wrappers here only make them null-safe.
+ */
+import { describeNetwork, paramCount } from '../training/network.ts';
+import { toMatlabCall } from '../training/options.ts';
+import type { Decision, NetworkSpec, RunRecord, TrainingOptions } from '../types.ts';
+
+/** What a missing value looks like in the report. */
+export const MISSING = '—';
+
+/** NaN → "NaN", ±Infinity → "Inf"/"-Inf" (MATLAB's spelling), null/undefined → "—"; otherwise null. */
+function nonFinite(x: number | null | undefined): string | null {
+  if (x === null || x === undefined) return MISSING;
+  if (typeof x !== 'number') return String(x);
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity) return 'Inf';
+  if (x === -Infinity) return '-Inf';
+  return null;
+}
+
+/** A number with `digits` significant digits, without trailing zeros: 0.25612 → "0.2561". */
+export function num(x: number | null | undefined, digits = 4): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  const v = x as number;
+  if (v === 0) return '0';
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+  const abs = Math.abs(v);
+  if (abs >= 1e-4 && abs < 1e15) return String(Number(v.toPrecision(digits)));
+  return v.toExponential(digits - 1).replace(/\.?0+e/, 'e');
+}
+
+/** A 0..1 fraction as a percentage: 0.91234 → "91.23%". */
+export function pct(x: number | null | undefined, decimals = 2): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  return `${((x as number) * 100).toFixed(decimals)}%`;
+}
+
+/** Difference of two 0..1 fractions in percentage points, signed: "+3.4 pt". */
+export function points(a: number | null | undefined, b: number | null | undefined, decimals = 1): string {
+  if (a === null || a === undefined || b === null || b === undefined) return MISSING;
+  const d = (a - b) * 100;
+  const bad = nonFinite(d);
+  if (bad !== null) return bad;
+  const s = d.toFixed(decimals);
+  return `${d > 0 ? '+' : ''}${s === `-${(0).toFixed(decimals)}` ? (0).toFixed(decimals) : s} pt`;
+}
+
+/** An integer with thousands separators: 50000 → "50,000". */
+export function int(x: number | null | undefined): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  return Math.round(x as number).toLocaleString('en-US');
+}
+
+/** Seconds for a reader: "8.2 s", "4 min 05 s", "2 h 03 min". */
+export function duration(seconds: number | null | undefined): string {
+  const bad = nonFinite(seconds);
+  if (bad !== null) return bad;
+  const s = seconds as number;
+  if (s < 0) return `-${duration(-s)}`;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  const total = Math.round(s);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  if (h === 0) return `${m} min ${String(sec).padStart(2, '0')} s`;
+  return `${h} h ${String(m).padStart(2, '0')} min`;
+}
+
+/** An ISO time as "2025-11-28 05:14:03 UTC" (fixed zone, so reports do not depend on the machine). */
+export function time(iso: string | null | undefined): string {
+  if (!iso) return MISSING;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** A value as text in a Markdown table cell: pipes escaped, line breaks flattened. */
+export function cell(text: string): string {
+  return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+}
+
+/** A parameter value as written in decisions: numbers short, strings bare. */
+export function paramValue(v: number | string | boolean | null | undefined): string {
+  if (typeof v === 'number' || v === null || v === undefined) return num(v, 6);
+  return String(v);
+}
+
+/** A decision's action and parameters: "lowerLearnRate initialLearnRate=0.001". */
+export function describeChange(decision: Decision | null | undefined): string {
+  if (!decision) return MISSING;
+  const params = Object.entries(decision.params ?? {}).map(([k, v]) => `${k}=${paramValue(v)}`);
+  return [decision.action, ...params].join(' ');
+}
+
+/** What a run changed: its decision, "final retrain of run 3", or "baseline". */
+export function changeText(run: RunRecord): string {
+  const continues = run.continuedFrom !== null && run.continuedFrom !== undefined ? ` (continues run ${run.continuedFrom})` : '';
+  if (run.change) return describeChange(run.change) + continues;
+  if (run.verdict === 'final') return `final retrain${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}` : ''}${continues}`;
+  return 'baseline';
+}
+
+/** Evidence of a diagnosis as "key=value, key=value". */
+export function describeEvidence(evidence: Record<string, number | string | boolean | null> | null | undefined): string {
+  const entries = Object.entries(evidence ?? {});
+  if (entries.length === 0) return MISSING;
+  return entries.map(([k, v]) => `${k}=${paramValue(v)}`).join(', ');
+}
+
+// ─────────────── network and options (formatting lives in src/training; these guard it) ───────────────
+
+/** One line from `describeNetwork` ("28×28×1 → conv3×3×20 → bn → relu → maxpool2 → fc10"); never throws. */
+export function networkText(spec: NetworkSpec | null | undefined): string {
+  if (!spec) return MISSING;
+  try {
+    return describeNetwork(spec);
+  } catch {
+    return json(spec);
+  }
+}
+
+/**
+ * Learnable parameters as MATLAB counts them (`paramCount` of the spec); the count stored by the
+ * trainer when the spec cannot be counted. Null when neither is known.
+ */
+export function learnables(spec: NetworkSpec | null | undefined, stored: number | null | undefined): number | null {
+  try {
+    if (spec) return paramCount(spec);
+  } catch {
+    // an invalid stored spec: fall back to what the trainer counted
+  }
+  return typeof stored === 'number' ? stored : null;
+}
+
+/**
+ * Options fields whose default is Infinity. Plain JSON stores Infinity as null, so a null read
+ * back in one of these fields means Infinity (the study store keeps Infinity, but a study file
+ * written by hand or by another tool may not).
+ */
+const INFINITE_BY_DEFAULT = ['gradientThreshold', 'validationPatience'] as const;
+
+/** Options as read from a study file, with Infinity restored where JSON left null. */
+export function reviveOptions(options: TrainingOptions): TrainingOptions {
+  const out = { ...options };
+  for (const key of INFINITE_BY_DEFAULT) if (out[key] === null || out[key] === undefined) out[key] = Infinity;
+  return out;
+}
+
+/** `toMatlabCall` on revived options: "trainingOptions('sgdm', 'InitialLearnRate', 0.001, ...)" (options that differ from MATLAB's defaults). Never throws. */
+export function matlabCall(options: TrainingOptions | null | undefined): string {
+  if (!options) return MISSING;
+  try {
+    return toMatlabCall(reviveOptions(options));
+  } catch {
+    return MISSING;
+  }
+}
+
+/**
+ * Lays a one-line MATLAB call out one name-value pair per line with `...` continuations.
+ * Splits only at top-level commas outside quotes, so any one-line call survives unchanged in meaning.
+ */
+export function matlabMultiline(call: string, indent = '    '): string {
+  const open = call.indexOf('(');
+  if (open < 0 || !call.endsWith(')')) return call;
+  const head = call.slice(0, open + 1);
+  const body = call.slice(open + 1, -1);
+  const args: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i];
+    if (ch === "'") quoted = !quoted; // '' inside a string toggles twice: still correct
+    else if (!quoted && (ch === '(' || ch === '{' || ch === '[')) depth++;
+    else if (!quoted && (ch === ')' || ch === '}' || ch === ']')) depth--;
+    else if (!quoted && depth === 0 && ch === ',') {
+      args.push(body.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  args.push(body.slice(start).trim());
+  if (args.length < 3 || args.length % 2 === 0) return call; // not "first, name, value, ..."
+  const lines = [`${head}${args[0]}`];
+  for (let i = 1; i < args.length; i += 2) lines.push(`${indent}${args[i]}, ${args[i + 1]}`);
+  return lines.join(', ...\n') + ')';
+}
+
+const finiteOrString = (v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+
+function flatJson(v: unknown): string {
+  v = finiteOrString(v);
+  if (Array.isArray(v)) return `[${v.map(flatJson).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    return entries.length ? `{ ${entries.map(([k, x]) => `${JSON.stringify(k)}: ${flatJson(x)}`).join(', ')} }` : '{}';
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * JSON for a code block: objects and arrays that fit on a line stay on one line (a network's
+ * layers read one per line). Non-finite numbers, which JSON cannot hold, are written as the
+ * strings "Infinity", "-Infinity", "NaN".
+ */
+export function json(value: unknown, indent = '', width = 88): string {
+  const v = finiteOrString(value);
+  const flat = flatJson(v);
+  if (v === null || typeof v !== 'object' || indent.length + flat.length <= width) return flat;
+  const inner = indent + '  ';
+  if (Array.isArray(v)) return `[\n${v.map((x) => inner + json(x, inner, width)).join(',\n')}\n${indent}]`;
+  const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+  return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${json(x, inner, width)}`).join(',\n')}\n${indent}}`;
+}

@@ -1,0 +1,6 @@
+/** Reports: a stored study → Markdown and SVG plots; `tune list`. */
+export { renderReport, decisionsWithoutRun, describeStop, VERDICT_MARK, type ReportOptions } from './markdown.ts';
+export { renderPlots, renderRunPlot, renderStudyPlot, runPlotSpec, studyPlotSpec, type PlotOptions } from './plots.ts';
+export { writeReport, writeAtomic, type WriteOptions, type WriteResult } from './write.ts';
+export { listStudies, renderStudyList, studyListRow, type StudyListRow } from './list.ts';
+export { REPORT_PATH, PLOTS_DIR, STUDY_PLOT_PATH, runPlotPath } from './paths.ts';

@@ -1,0 +1,66 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { listStudies, renderStudyList } from '../../src/report/list.ts';
+import { stringifyStudy } from '../../src/store/study-store.ts';
+import type { StudyRecord } from '../../src/types.ts';
+import { budgetStoppedStudy, divergedStudy, finishedStudy } from './__fixtures__/studies.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'flowtune-list-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function store(name: string, study: StudyRecord | string) {
+  await mkdir(path.join(dir, name), { recursive: true });
+  await writeFile(path.join(dir, name, 'study.json'), typeof study === 'string' ? study : stringifyStudy(study));
+}
+
+describe('listStudies', () => {
+  test('an empty folder, and a folder that does not exist, list nothing', async () => {
+    expect(await listStudies(dir)).toEqual([]);
+    expect(await listStudies(path.join(dir, 'nope'))).toEqual([]);
+    expect(renderStudyList([], 'reports')).toBe('No studies in reports. Start one with `tune --data fashion`.\n');
+  });
+
+  test('reads each reports/<name>/study.json, skips other folders, newest first', async () => {
+    await store('fashion-finished', finishedStudy());
+    await store('fashion-diverged', divergedStudy());
+    await store('fashion-budget', budgetStoppedStudy());
+    await mkdir(path.join(dir, 'not-a-study'));
+    await writeFile(path.join(dir, 'stray.json'), '{}');
+    const rows = await listStudies(dir);
+    expect(rows.map((r) => [r.name, r.status, r.runs, r.bestValAccuracy && Math.round(r.bestValAccuracy * 1000) / 10, r.testAccuracy])).toEqual([
+      ['fashion-finished', 'finished', 5, 90.9, 0.9023],
+      ['fashion-budget', 'stopped', 3, 88.8, null],
+      ['fashion-diverged', 'running', 2, 85, null],
+    ]);
+    expect(rows[0].dir).toBe(path.join(dir, 'fashion-finished'));
+    expect(renderStudyList(rows, 'reports')).toMatchInlineSnapshot(`
+      "| Study            | Status                                              | Runs | Best val acc | Test acc | Updated                 |
+      | :--------------- | :-------------------------------------------------- | ---: | -----------: | -------: | :---------------------- |
+      | fashion-finished | finished                                            |    5 |       90.90% |   90.23% | 2025-11-27 22:13:00 UTC |
+      | fashion-budget   | stopped: time budget of 10 min used up during run 3 |    3 |       88.80% |        — | 2025-11-27 22:10:00 UTC |
+      | fashion-diverged | running                                             |    2 |       85.00% |        — | 2025-11-27 22:03:00 UTC |
+
+      3 studies in reports.
+      "
+    `);
+  });
+
+  test('an unreadable study.json is listed as unreadable, not fatal', async () => {
+    await store('broken', '{ "config": ');
+    await store('ok', finishedStudy());
+    const rows = await listStudies(dir);
+    expect(rows.map((r) => [r.name, r.status])).toEqual([
+      ['ok', 'finished'],
+      ['broken', 'unreadable'],
+    ]);
+    expect(rows[1].statusReason).toMatch(/^study\.json: /);
+    expect(renderStudyList(rows)).toMatch(/\| broken +\| unreadable: study\.json: /);
+  });
+});
