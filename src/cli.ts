@@ -180,8 +180,8 @@ async function diagnoseCommand(positionals: string[], values: Values): Promise<n
   if (!file) throw new UserError('tune diagnose needs a file: tune diagnose history.json (Keras History JSON) or training-info.csv (MATLAB).');
   const { diagnoseFile, formatDiagnosis } = await import('./diagnosis/history-file.ts');
   const { loadPolicy } = await import('./policy-loader.ts');
-  const { policy } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
-  const result = await diagnoseFile(file, policy);
+  const { policy, source } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
+  const result = diagnoseFile(file, policy, source);
   process.stdout.write(formatDiagnosis(result, Boolean(values.json)) + '\n');
   return 0;
 }
@@ -193,7 +193,7 @@ async function reportCommand(positionals: string[], values: Values): Promise<num
   const { writeReport } = await import('./report/index.ts');
   const dir = path.join(reportsDir(values), name);
   const store = await StudyStore.open(dir);
-  await writeReport(store.study as never, dir, { refreshRuns: 'all' });
+  await writeReport(store.study as never, dir, { refresh: store.study.runs.map((r) => r.id) });
   process.stdout.write(`${path.join(dir, 'report.md')}\n`);
   return 0;
 }

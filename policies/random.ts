@@ -1,0 +1,120 @@
+/**
+ * Random search: the baseline the flowchart must beat. Each decision samples one knob and one
+ * value with the study's seeded `context.random()` (so a study is reproducible), ignoring the
+ * diagnosis and the flowchart's order. Same knobs and values as the flowchart's remedies, over
+ * wider ranges; same budget (the machine enforces it, and with no budget it stops after
+ * MAX_RANDOM_RUNS runs so it always ends). Its changes are kept only if validation loss improves,
+ * like any policy's.
+ */
+import type { Decision, LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
+import { formatNumber } from '../src/diagnosis/index.ts';
+
+/** With no run or time budget, random search stops after this many runs. */
+export const MAX_RANDOM_RUNS = 20;
+
+/** The search space. */
+export const SPACE = {
+  learnRate: [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+  maxEpochs: [5, 10, 20, 30, 50, 100],
+  dropoutRate: [0.1, 0.2, 0.3, 0.4, 0.5],
+  l2Regularization: [1e-5, 1e-4, 1e-3, 1e-2],
+  learnRateDropFactor: [0.1, 0.2, 0.5],
+  learnRateDropPeriod: [5, 10, 20],
+  widenFactor: [1.5, 2],
+  deepenFilters: [32, 40, 64],
+  kernelSize: [3, 5, 7],
+} as const;
+
+type Knob = 'learnRate' | 'epochs' | 'dropout' | 'l2' | 'schedule' | 'widen' | 'deepen' | 'filterSize';
+const KNOBS: readonly Knob[] = ['learnRate', 'epochs', 'dropout', 'l2', 'schedule', 'widen', 'deepen', 'filterSize'];
+/** Widest convolution random search may create, and the smallest image it may still pool. */
+const MAX_FILTERS = 256;
+const MIN_POOLABLE = 4;
+
+type Conv = Extract<LayerSpec, { type: 'conv' }>;
+
+/** Height of the image left after the network's pooling layers. */
+function pooledHeight(run: RunSummary): number {
+  let h = run.network.inputShape[0];
+  for (const l of run.network.layers) if (l.type === 'maxpool') h = Math.floor((h - l.poolSize) / l.stride) + 1;
+  return h;
+}
+
+/** One sampled decision for a knob, or null when the sample changes nothing or is not possible. */
+function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => T): Decision | null {
+  const o = run.options;
+  const convs = run.network.layers.filter((l): l is Conv => l.type === 'conv');
+  const say = (what: string) => `random search: sampled ${what}`;
+  switch (knob) {
+    case 'learnRate': {
+      const to = pick(SPACE.learnRate);
+      if (Math.abs(to - o.initialLearnRate) <= 1e-12) return null;
+      const action = to < o.initialLearnRate ? 'lowerLearnRate' : 'raiseLearnRate';
+      return { action, params: { initialLearnRate: to }, reason: say(`initialLearnRate ${formatNumber(to)} (from ${formatNumber(o.initialLearnRate)})`) };
+    }
+    case 'epochs': {
+      const to = pick(SPACE.maxEpochs);
+      if (to === o.maxEpochs) return null;
+      const action = to > o.maxEpochs ? 'addEpochs' : 'trimEpochs';
+      return { action, params: { maxEpochs: to }, reason: say(`maxEpochs ${to} (from ${o.maxEpochs})`) };
+    }
+    case 'dropout': {
+      const rate = pick(SPACE.dropoutRate);
+      return { action: 'addDropout', params: { rate }, reason: say(`a dropout layer of rate ${rate}`) };
+    }
+    case 'l2': {
+      const to = pick(SPACE.l2Regularization);
+      if (Math.abs(to - o.l2Regularization) <= 1e-15) return null;
+      return { action: 'addL2', params: { l2Regularization: to }, reason: say(`l2Regularization ${formatNumber(to)} (from ${formatNumber(o.l2Regularization)})`) };
+    }
+    case 'schedule': {
+      const factor = pick(SPACE.learnRateDropFactor);
+      const period = pick(SPACE.learnRateDropPeriod);
+      return {
+        action: 'addLearnRateSchedule',
+        params: { learnRateSchedule: 'piecewise', learnRateDropFactor: factor, learnRateDropPeriod: period },
+        reason: say(`a piecewise learn-rate drop ×${factor} every ${period} epochs`),
+      };
+    }
+    case 'widen': {
+      const factor = pick(SPACE.widenFactor);
+      const widest = Math.max(0, ...convs.map((c) => c.filters));
+      if (convs.length === 0 || widest * factor > MAX_FILTERS) return null;
+      return { action: 'widen', params: { factor }, reason: say(`widen ×${factor} (widest convolution ${widest} → ${Math.round(widest * factor)} filters)`) };
+    }
+    case 'deepen': {
+      const filters = pick(SPACE.deepenFilters);
+      if (pooledHeight(run) < MIN_POOLABLE) return null;
+      return { action: 'deepen', params: { filters }, reason: say(`deepen with a block of ${filters} filters`) };
+    }
+    case 'filterSize': {
+      const kernelSize = pick(SPACE.kernelSize);
+      if (convs.length === 0 || convs.every((c) => c.kernelSize === kernelSize)) return null;
+      return { action: 'changeFilterSize', params: { kernelSize }, reason: say(`filter size ${kernelSize}×${kernelSize} (from ${convs[0].kernelSize}×${convs[0].kernelSize})`) };
+    }
+  }
+}
+
+function decide(context: PolicyContext): Decision {
+  const { budget, runs, incumbent } = context;
+  const keep = `keep run ${incumbent.id} (best validation loss ${formatNumber(incumbent.bestValLoss)})`;
+  if (budget.runsLeft <= 0 || budget.secondsLeft <= 0) return { action: 'stop', params: {}, reason: `random search: budget spent after ${runs.length} runs; ${keep}` };
+  const unlimited = !Number.isFinite(budget.runsLeft) && !Number.isFinite(budget.secondsLeft);
+  if (unlimited && runs.length >= MAX_RANDOM_RUNS) {
+    return { action: 'stop', params: {}, reason: `random search: ${runs.length} runs (the cap without a budget is ${MAX_RANDOM_RUNS}); ${keep}` };
+  }
+  const pick = <T,>(values: readonly T[]): T => values[Math.min(values.length - 1, Math.floor(context.random() * values.length))];
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const d = sample(pick(KNOBS), incumbent, pick);
+    if (d) return d;
+  }
+  return { action: 'stop', params: {}, reason: `random search: 50 samples in a row changed nothing; ${keep}` };
+}
+
+export const policy: Policy = {
+  name: 'random',
+  description: 'Random search over learn rate (powers of ten), epochs, dropout, L2, schedule, width, depth and filter size; the baseline the flowchart must beat.',
+  decide,
+};
+
+export default policy;

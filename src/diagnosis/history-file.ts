@@ -1,0 +1,122 @@
+/**
+ * `tune diagnose FILE [--json]`: read a standalone training history (Keras History JSON or
+ * MATLAB training-info CSV, see history-parse.ts), diagnose it and ask a policy for the first
+ * step, as if the file were the baseline run of a study. The only module of diagnosis/ with I/O.
+ */
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import type { Decision, Diagnosis, Policy, PolicyContext, RunSummary, Stage, TrainingCurve } from '../types.ts';
+import { defaultNetwork } from '../training/network.ts';
+import { DEFAULT_OPTIONS } from '../training/options.ts';
+import { decideSafely } from '../policy-loader.ts';
+import { diagnoseRun } from './diagnose.ts';
+import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './history-parse.ts';
+import { finitePoints, minimumPoint } from './series.ts';
+
+/** Read a Keras History JSON or MATLAB training-info CSV file. Throws UserError naming the file and the fault. */
+export function readHistoryFile(path: string): TrainingCurve {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`History file ${path} not found. Give the path of ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
+    throw new UserError(`History file ${path} cannot be read (${(error as Error).message}).`);
+  }
+  return parseHistoryText(text.replace(/^\uFEFF/, ''), path);
+}
+
+export interface FileDiagnosis {
+  diagnosis: Diagnosis;
+  decision: Decision;
+}
+
+/**
+ * The flowchart stage a diagnosis belongs to: diverged/oscillating/tooSlow → stabilise,
+ * underfitting → trainEnough, a validation-loss minimum well before the end → trimEpochs,
+ * an accuracy gap only → regularise, converged → capacity.
+ */
+export function inferStage(diagnosis: Diagnosis): Stage {
+  switch (diagnosis.label) {
+    case 'diverged':
+    case 'oscillating':
+    case 'tooSlow':
+      return 'stabilise';
+    case 'underfitting':
+      return 'trainEnough';
+    case 'overfitting':
+      return diagnosis.evidence.risingAfterMinimum === true ? 'trimEpochs' : 'regularise';
+    case 'converged':
+      return 'capacity';
+  }
+}
+
+/**
+ * A RunSummary for a standalone curve. Options unknown: MATLAB's defaults with initialLearnRate
+ * from the curve's first learn rate (else MATLAB's 0.01) and maxEpochs = its last epoch.
+ * Network unknown: the notes' network (3×3 conv of 20, batch norm, ReLU, max pool, fc 10).
+ */
+export function runSummaryFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, id = 1, stage: Stage = 'baseline'): RunSummary {
+  // Keras stores float32 rates (0.0010000000474974513): keep 6 significant digits.
+  const first = finitePoints(curve, 'learnRate')[0]?.value;
+  const rate = first === undefined ? undefined : Number(first.toPrecision(6));
+  const best = minimumPoint(finitePoints(curve, 'valLoss'));
+  const bestAccuracy = finitePoints(curve, 'valAccuracy').reduce<number | null>((m, p) => (m === null || p.value > m ? p.value : m), null);
+  const lastEpoch = curve.epochs.length > 0 ? curve.epochs[curve.epochs.length - 1].epoch : 0;
+  return {
+    id,
+    stage,
+    network: defaultNetwork(),
+    options: { ...DEFAULT_OPTIONS, initialLearnRate: rate ?? DEFAULT_OPTIONS.initialLearnRate, maxEpochs: Math.max(1, lastEpoch) },
+    fidelity: { trainImages: 0, validationImages: 0, kind: 'subset' },
+    curve,
+    diagnosis,
+    bestValLoss: best?.value ?? null,
+    bestValAccuracy: bestAccuracy,
+    bestEpoch: best?.epoch ?? null,
+    seconds: 0,
+  };
+}
+
+/** A deterministic random stream (mulberry32) for policies that sample. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Diagnose a history file with the policy's thresholds and ask the policy for the first step. */
+export function diagnoseFile(path: string, policy: Policy, source: string = policy.name): FileDiagnosis {
+  const curve = readHistoryFile(path);
+  const diagnosis = diagnoseRun(curve, policy.thresholds);
+  const run = runSummaryFromCurve(curve, diagnosis);
+  const context: PolicyContext = {
+    stage: inferStage(diagnosis),
+    last: run,
+    incumbent: run,
+    runs: [run],
+    tried: [],
+    budget: { runsLeft: Infinity, secondsLeft: Infinity },
+    random: seededRandom(0),
+  };
+  return { diagnosis, decision: decideSafely(policy, context, source) };
+}
+
+/** Text for the terminal, or one line of JSON: {"diagnosis","action","params","reason"}. */
+export function formatDiagnosis(result: FileDiagnosis, json: boolean): string {
+  const { diagnosis, decision } = result;
+  if (json) return JSON.stringify({ diagnosis: diagnosis.label, action: decision.action, params: decision.params, reason: decision.reason });
+  const params = Object.entries(decision.params).map(([k, v]) => `${k}: ${typeof v === 'string' ? JSON.stringify(v) : v}`);
+  const lines = [
+    `diagnosis: ${diagnosis.label}${diagnosis.findings.length > 1 ? ` (findings: ${diagnosis.findings.join(', ')})` : ''}`,
+    `  ${diagnosis.summary}`,
+    `decision:  ${decision.action}${params.length > 0 ? ` {${params.join(', ')}}` : ''}`,
+    `  ${decision.reason}`,
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,30 @@
+/** Diagnosis: pure functions over a run's TrainingCurve (plus the history-file reader). */
+export { DEFAULT_THRESHOLDS, TREND_EPSILON, resolveThresholds } from './thresholds.ts';
+export { diverged, oscillating, tooSlow, type DivergedEvidence, type OscillatingEvidence, type TooSlowEvidence } from './stability.ts';
+export { underfitting, overfitting, accuracyGapAt, type UnderfittingEvidence, type OverfittingEvidence } from './fit.ts';
+export type { Evidence, LabelCheck } from './check.ts';
+export { diagnoseRun, checkAll, LABEL_PRIORITY } from './diagnose.ts';
+export { curveFromHistory } from './curve.ts';
+export {
+  finitePoints,
+  watchedLoss,
+  slope,
+  minimumPoint,
+  lastEpochOf,
+  formatNumber,
+  formatAgainst,
+  formatChange,
+  formatPercent,
+  type Point,
+  type WatchedLoss,
+} from './series.ts';
+export { parseHistoryText, parseJsonWithNonFinite, splitCsv, KERAS_EXPECTED, MATLAB_EXPECTED } from './history-parse.ts';
+export {
+  readHistoryFile,
+  diagnoseFile,
+  formatDiagnosis,
+  inferStage,
+  runSummaryFromCurve,
+  seededRandom,
+  type FileDiagnosis,
+} from './history-file.ts';

@@ -1,0 +1,114 @@
+/**
+ * Small numeric helpers over a TrainingCurve: finite series, trends and number formatting
+ * for summaries. Pure.
+ */
+import type { TrainingCurve } from '../types.ts';
+
+/** One finite value of a series, at its (1-based) epoch. */
+export interface Point {
+  epoch: number;
+  value: number;
+}
+
+export type SeriesKey = 'loss' | 'accuracy' | 'valLoss' | 'valAccuracy' | 'learnRate';
+
+/** The finite values of one per-epoch field, in epoch order (NaN, ±Infinity and null skipped). */
+export function finitePoints(curve: Readonly<TrainingCurve>, key: SeriesKey): Point[] {
+  const points: Point[] = [];
+  for (const record of curve.epochs) {
+    const value = record[key];
+    if (typeof value === 'number' && Number.isFinite(value)) points.push({ epoch: record.epoch, value });
+  }
+  return points;
+}
+
+/** The loss a diagnosis watches: validation loss when the curve has any, else training loss. */
+export interface WatchedLoss {
+  points: Point[];
+  /** 'validation loss' or 'training loss', for summaries. */
+  name: 'validation loss' | 'training loss';
+  usedValidation: boolean;
+}
+
+/** Validation loss is more sensitive than accuracy (the notes): watch it; fall back to training loss. */
+export function watchedLoss(curve: Readonly<TrainingCurve>): WatchedLoss {
+  const validation = finitePoints(curve, 'valLoss');
+  if (validation.length > 0) return { points: validation, name: 'validation loss', usedValidation: true };
+  return { points: finitePoints(curve, 'loss'), name: 'training loss', usedValidation: false };
+}
+
+/** Least-squares slope of value over epoch (per epoch); 0 for fewer than 2 points. */
+export function slope(points: readonly Point[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const meanX = points.reduce((sum, p) => sum + p.epoch, 0) / n;
+  const meanY = points.reduce((sum, p) => sum + p.value, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  for (const p of points) {
+    covariance += (p.epoch - meanX) * (p.value - meanY);
+    variance += (p.epoch - meanX) ** 2;
+  }
+  return variance === 0 ? 0 : covariance / variance;
+}
+
+export function mean(values: readonly number[]): number {
+  return values.length === 0 ? NaN : values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/** Population standard deviation. */
+export function standardDeviation(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const m = mean(values);
+  return Math.sqrt(mean(values.map((v) => (v - m) ** 2)));
+}
+
+/** The point with the smallest value (the earliest one on ties), or null. */
+export function minimumPoint(points: readonly Point[]): Point | null {
+  let best: Point | null = null;
+  for (const p of points) if (best === null || p.value < best.value) best = p;
+  return best;
+}
+
+/** The last epoch number of the curve (0 for an empty curve). */
+export function lastEpochOf(curve: Readonly<TrainingCurve>): number {
+  return curve.epochs.length === 0 ? 0 : curve.epochs[curve.epochs.length - 1].epoch;
+}
+
+/** A number for a sentence: 3 significant digits, no trailing zeros (0.312, 27, 0.0001, 1e-7). */
+export function formatNumber(value: number | null | undefined): string {
+  if (value === null || value === undefined) return 'n/a';
+  if (!Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
+  return String(Number(value.toPrecision(3)));
+}
+
+/**
+ * A value compared with a limit: like formatNumber, with one more digit when the two would
+ * print the same (a gap of 0.1004 against 0.1 reads "0.1004 > 0.1", not "0.1 > 0.1").
+ */
+export function formatAgainst(value: number, limit: number): string {
+  const text = formatNumber(value);
+  if (value === limit || !Number.isFinite(value) || text !== formatNumber(limit)) return text;
+  for (let digits = 4; digits <= 12; digits++) {
+    const finer = String(Number(value.toPrecision(digits)));
+    if (finer !== formatNumber(limit)) return finer;
+  }
+  return text;
+}
+
+/** A relative change as a signed percentage: 0.22 → "+22%", −0.0976 → "−9.8%". */
+export function formatChange(fraction: number): string {
+  if (!Number.isFinite(fraction)) return String(fraction);
+  const percent = Math.abs(fraction * 100);
+  const digits = percent >= 100 ? String(Math.round(percent)) : String(Number(percent.toPrecision(2)));
+  if (digits === '0') return '0%';
+  return `${fraction < 0 ? '−' : '+'}${digits}%`;
+}
+
+/** A fraction as an unsigned percentage: 0.5 → "50%". */
+export function formatPercent(fraction: number): string {
+  if (!Number.isFinite(fraction)) return String(fraction);
+  const percent = Math.abs(fraction * 100);
+  return `${percent >= 100 ? Math.round(percent) : Number(percent.toPrecision(2))}%`;
+}

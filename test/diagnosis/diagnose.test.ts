@@ -1,0 +1,244 @@
+import { describe, expect, test } from 'vitest';
+import {
+  accuracyGapAt,
+  DEFAULT_THRESHOLDS,
+  diagnoseRun,
+  diverged,
+  formatAgainst,
+  formatChange,
+  formatNumber,
+  oscillating,
+  overfitting,
+  tooSlow,
+  underfitting,
+} from '../../src/diagnosis/index.ts';
+import type { DiagnosisLabel, TrainingCurve } from '../../src/types.ts';
+
+// ───────────── made-up curves ─────────────
+
+interface Columns {
+  loss: number[];
+  acc?: Array<number | null>;
+  valLoss?: Array<number | null>;
+  valAcc?: Array<number | null>;
+  lr?: number | null;
+  nonFinite?: TrainingCurve['nonFinite'];
+}
+
+function curve(c: Columns): TrainingCurve {
+  return {
+    epochs: c.loss.map((loss, i) => ({
+      epoch: i + 1,
+      loss,
+      accuracy: c.acc?.[i] ?? null,
+      valLoss: c.valLoss?.[i] ?? null,
+      valAccuracy: c.valAcc?.[i] ?? null,
+      learnRate: c.lr ?? null,
+    })),
+    nonFinite: c.nonFinite ?? null,
+  };
+}
+
+const range = (n: number, f: (epoch: number) => number) => Array.from({ length: n }, (_, i) => f(i + 1));
+const round = (x: number) => Number(x.toFixed(4));
+
+/** The notes' lr 0.001 sgdm case: NaN mini-batch loss at iteration 37 (epoch 3). */
+const nanAt0001 = curve({ loss: [2.1, 1.9], acc: [0.3, 0.35], valLoss: [2.0, 1.95], valAcc: [0.3, 0.33], lr: 0.001, nonFinite: { iteration: 37, epoch: 3, what: 'loss' } });
+/** Training loss climbing to 8× its start, all finite. */
+const exploding = curve({ loss: [1.0, 1.5, 3.0, 8.0], acc: [0.5, 0.4, 0.2, 0.1], valLoss: [1.1, 1.8, 3.5, 9.0], valAcc: [0.5, 0.4, 0.2, 0.1], lr: 0.1 });
+/** Circling: training loss jumps up and down around 1.1 without a trend. */
+const circling = curve({ loss: [0.9, 1.3, 0.8, 1.4, 0.85, 1.35, 0.9, 1.3], acc: range(8, () => 0.6), valLoss: [1.0, 1.4, 0.9, 1.5, 0.95, 1.45, 1.0, 1.4], valAcc: range(8, () => 0.55), lr: 0.1 });
+/** lr 0.0001: accuracy plateaus near 0.73 while validation loss still falls slowly (1.00 → 0.75). */
+const slowPlateau = curve({
+  loss: range(20, (e) => round(1.02 - 0.0125 * e)),
+  acc: range(20, (e) => round(0.7 + 0.0017 * e)),
+  valLoss: range(20, (e) => round(1.0125 - 0.0131 * e)),
+  valAcc: range(20, (e) => round(0.705 + 0.0013 * e)),
+  lr: 0.0001,
+});
+/** Still falling at the last epoch: 0.41 → 0.37 over the last 3 epochs. */
+const stillFalling = curve({
+  loss: [0.85, 0.62, 0.5, 0.43, 0.38, 0.35, 0.32, 0.3, 0.29, 0.28],
+  acc: [0.7, 0.78, 0.82, 0.84, 0.86, 0.87, 0.88, 0.88, 0.89, 0.89],
+  valLoss: [0.9, 0.7, 0.6, 0.52, 0.47, 0.44, 0.41, 0.39, 0.38, 0.37],
+  valAcc: [0.68, 0.75, 0.79, 0.82, 0.84, 0.85, 0.86, 0.86, 0.87, 0.87],
+  lr: 0.001,
+});
+/** lr 0.01 for 100 epochs: validation loss lowest (0.312) at epoch 27, 0.381 by epoch 50, then higher. */
+const minAt27 = curve({
+  loss: range(100, (e) => round(Math.exp(-e / 20) + 0.02)),
+  acc: range(100, (e) => round(0.7 + 0.29 * (1 - Math.exp(-e / 15)))),
+  valLoss: range(100, (e) => round(e <= 27 ? 0.312 + (27 - e) * 0.02 : 0.312 + (e - 27) * 0.003)),
+  valAcc: range(100, (e) => round(0.7 + 0.2 * (1 - Math.exp(-e / 10)))),
+  lr: 0.01,
+});
+/** Validation loss flat, training accuracy 0.97 vs validation 0.82: a 15-point gap. */
+const gap15 = curve({
+  loss: range(30, (e) => round(0.5 * Math.exp(-e / 8) + 0.08)),
+  acc: range(30, (e) => round(0.97 - 0.2 * Math.exp(-e / 4))),
+  valLoss: range(30, (e) => round(0.45 + 0.25 * Math.exp(-e / 4))),
+  valAcc: range(30, (e) => round(0.82 - 0.1 * Math.exp(-e / 4))),
+  lr: 0.01,
+});
+/** Flat validation loss, 5-point gap: converged. */
+const converged = curve({
+  loss: range(30, (e) => round(0.6 * Math.exp(-e / 6) + 0.25)),
+  acc: range(30, (e) => round(0.91 - 0.2 * Math.exp(-e / 6))),
+  valLoss: range(30, (e) => round(0.3 + 0.4 * Math.exp(-e / 4))),
+  valAcc: range(30, (e) => round(0.86 - 0.15 * Math.exp(-e / 4))),
+  lr: 0.001,
+});
+
+describe('diagnoseRun: one row per case in the notes', () => {
+  test.each<[string, TrainingCurve, DiagnosisLabel, Record<string, unknown>, RegExp]>([
+    ['NaN loss at learn rate 0.001', nanAt0001, 'diverged', { nonFiniteIteration: 37, nonFiniteEpoch: 3, nonFiniteWhat: 'loss' }, /iteration 37 \(epoch 3\) at learn rate 0.001/],
+    ['loss exploding to 8× its start', exploding, 'diverged', { explodeRatio: 8, peakEpoch: 4 }, /exploded from 1 at epoch 1 to 8 at epoch 4 \(8× its start; limit 3×\)/],
+    ['circling without converging', circling, 'oscillating', {}, /circling without converging/],
+    ['lr 0.0001 plateau near 0.73 with room to fall', slowPlateau, 'tooSlow', { finalAccuracy: 0.731 }, /stable but slow at learn rate 0.0001: validation loss fell 25% over epochs 1–20 \(0.999 → 0.75; slow below 50%\), validation accuracy 0.731 at epoch 20/],
+    ['still falling at the last epoch', stillFalling, 'underfitting', { recentFrom: 0.41, recentTo: 0.37, lastEpoch: 10 }, /validation loss still falling: 0.41 → 0.37 over the last 3 epochs \(−9.8%\) at epoch 10 of 10/],
+    ['validation loss minimum at epoch 27 of 100, then rising', minAt27, 'overfitting', { bestEpoch: 27, bestValLoss: 0.312, risingAfterMinimum: true, gapTooLarge: false }, /validation loss 0.312 at epoch 27 rose to 0.531 by epoch 100 \(\+70%\)/],
+    ['a 15-point accuracy gap', gap15, 'overfitting', { gapTooLarge: true, risingAfterMinimum: false }, /training accuracy 0.97 vs validation 0.82 at epoch 30: gap 0.15 > 0.1/],
+    ['a 5-point gap and a flat validation loss', converged, 'converged', { gapTooLarge: false, risingAfterMinimum: false }, /^converged: validation loss 0.3 at epoch 30/],
+  ])('%s → %s', (_name, c, label, evidence, summary) => {
+    const d = diagnoseRun(c);
+    expect(d.label).toBe(label);
+    expect(d.findings[0]).toBe(label);
+    for (const [key, value] of Object.entries(evidence)) {
+      if (typeof value === 'number') expect(d.evidence[key], key).toBeCloseTo(value, 3);
+      else expect(d.evidence[key], key).toBe(value);
+    }
+    expect(d.summary).toMatch(summary);
+  });
+
+  test('the notes\u2019 overfitting example quotes the rise at epoch 50', () => {
+    const first50 = { ...minAt27, epochs: minAt27.epochs.slice(0, 50) };
+    expect(diagnoseRun(first50).summary).toBe('validation loss 0.312 at epoch 27 rose to 0.381 by epoch 50 (+22%)');
+  });
+});
+
+describe('diagnoseRun: priority and findings', () => {
+  test('underfitting outranks an accuracy gap; both are findings', () => {
+    const c = curve({ ...stillFalling, loss: stillFalling.epochs.map((e) => e.loss), acc: range(10, () => 0.99), valLoss: stillFalling.epochs.map((e) => e.valLoss), valAcc: range(10, () => 0.8) });
+    const d = diagnoseRun(c);
+    expect(d.label).toBe('underfitting');
+    expect(d.findings).toEqual(['underfitting', 'overfitting']);
+    expect(d.summary).toMatch(/; also overfitting: training accuracy 0.99 vs validation 0.8/);
+  });
+
+  test('diverged outranks everything, with NaN in the middle of the curve', () => {
+    const c = curve({ loss: [1.0, 0.8, NaN, 0.7, 0.6], valLoss: [1.0, 0.85, NaN, 0.8, 0.7], acc: [0.5, 0.6, null, 0.7, 0.75], valAcc: [0.5, 0.6, null, 0.65, 0.7] });
+    const d = diagnoseRun(c);
+    expect(d.label).toBe('diverged');
+    expect(d.evidence.nonFiniteEpoch).toBe(3);
+    expect(d.summary).toMatch(/training loss is NaN and validation loss is NaN at epoch 3/);
+  });
+
+  test('evidence of every test is merged, with what was watched', () => {
+    const d = diagnoseRun(minAt27);
+    expect(d.evidence).toMatchObject({ watched: 'validation loss', usedValidation: true, epochs: 100, lastEpoch: 100, bestEpoch: 27 });
+    expect(Object.keys(d.evidence)).toEqual(expect.arrayContaining(['explodeRatio', 'lossSwing', 'watchedLossFall', 'recentFall', 'accuracyGap']));
+  });
+
+  test('thresholds are honoured: a 5% gap limit turns the converged curve into overfitting', () => {
+    expect(diagnoseRun(converged, { gapThreshold: 0.04 }).label).toBe('overfitting');
+    expect(diagnoseRun(converged, { gapThreshold: undefined }).label).toBe('converged');
+  });
+});
+
+describe('diagnoseRun: edge cases', () => {
+  test.each<[string, TrainingCurve, DiagnosisLabel, RegExp]>([
+    ['no validation: falls back to training loss and says so', curve({ loss: [1.0, 0.8, 0.65, 0.55, 0.48], acc: [0.6, 0.7, 0.8, 0.85, 0.88] }), 'underfitting', /^no validation data, judged on training loss: training loss still falling: 0.8 → 0.48/],
+    ['no validation and flat: overfitting cannot be judged', curve({ loss: [1.0, 0.5, 0.4, 0.4, 0.4, 0.4], acc: [0.6, 0.8, 0.9, 0.9, 0.9, 0.9] }), 'converged', /no validation loss: a rise after its minimum cannot be judged/],
+    ['one epoch: no trend yet, counts as still falling', curve({ loss: [0.9], acc: [0.7], valLoss: [0.8], valAcc: [0.72] }), 'underfitting', /only one epoch of validation loss \(0.8 at epoch 1\)/],
+    ['empty curve', { epochs: [], nonFinite: null }, 'converged', /no epochs/],
+    ['non-finite before the first epoch ended', { epochs: [], nonFinite: { iteration: 2, epoch: 1, what: 'gradient' } }, 'diverged', /training gradient became non-finite \(NaN\/Infinity\) at iteration 2 \(epoch 1\)/],
+    ['Infinity in the validation loss only', curve({ loss: [1, 0.8, 0.7], valLoss: [1, Infinity, 0.7] }), 'diverged', /validation loss is Infinity at epoch 2/],
+    ['minimum only 2 epochs before the end is not yet overfitting', curve({ loss: [1, 0.7, 0.5, 0.4, 0.35, 0.3], acc: range(6, () => 0.9), valLoss: [1, 0.7, 0.5, 0.4, 0.44, 0.46], valAcc: range(6, () => 0.86) }), 'converged', /rose to 0.46 by epoch 6 \(\+15%\), under the \+5% over 3\+ epochs/],
+    ['validation missing on some epochs', curve({ loss: [1, 0.8, 0.6, 0.5, 0.45, 0.42], valLoss: [0.95, null, 0.6, null, 0.5, null], valAcc: [0.6, null, 0.8, null, 0.84, null], acc: [0.6, 0.7, 0.8, 0.83, 0.85, 0.86] }), 'underfitting', /0.95 → 0.5 over the last 2 epochs/],
+  ])('%s', (_name, c, label, summary) => {
+    const d = diagnoseRun(c);
+    expect(d.label).toBe(label);
+    expect(d.summary).toMatch(summary);
+  });
+});
+
+describe('label tests one by one', () => {
+  test.each([
+    ['diverged', diverged, nanAt0001, true],
+    ['diverged', diverged, stillFalling, false],
+    ['oscillating', oscillating, circling, true],
+    ['oscillating', oscillating, stillFalling, false],
+    ['tooSlow', tooSlow, slowPlateau, true],
+    ['tooSlow', tooSlow, stillFalling, false],
+    ['underfitting', underfitting, stillFalling, true],
+    ['underfitting', underfitting, minAt27, false],
+    ['overfitting', overfitting, minAt27, true],
+    ['overfitting', overfitting, converged, false],
+  ] as const)('%s on a curve → fired %s', (_label, test_, c, fired) => {
+    const check = test_(c, DEFAULT_THRESHOLDS);
+    expect(check.fired).toBe(fired);
+    expect(check.summary.length).toBeGreaterThan(10);
+  });
+
+  test('tooSlow needs accuracy: without it the speed is not judged', () => {
+    const c = curve({ loss: slowPlateau.epochs.map((e) => e.loss), valLoss: slowPlateau.epochs.map((e) => e.valLoss) });
+    expect(tooSlow(c).fired).toBe(false);
+    expect(tooSlow(c).summary).toMatch(/no validation accuracy/);
+  });
+
+  test('a slow run that still fell a lot is underfitting, not tooSlow', () => {
+    const c = curve({ loss: range(10, (e) => 2.3 - 0.15 * e), valLoss: range(10, (e) => 2.2 - 0.14 * e), valAcc: range(10, (e) => 0.3 + 0.04 * e), acc: range(10, (e) => 0.3 + 0.04 * e) });
+    expect(diagnoseRun(c).label).toBe('underfitting');
+  });
+
+  test('a loss that fell and then sat flat for the last epochs is no longer falling', () => {
+    const c = curve({ loss: [0.6, 0.4, 0.35, 0.33, 0.32, 0.32, 0.32], valLoss: [0.65, 0.45, 0.4, 0.38, 0.37, 0.37, 0.37] });
+    expect(underfitting(c).fired).toBe(false);
+    expect(underfitting(c).summary).toMatch(/no longer falling: 0.38 → 0.37 over the last 3 epochs/);
+  });
+
+  test('a zig-zag that still makes new lows is still falling', () => {
+    const c = curve({ loss: [0.6, 0.5, 0.45, 0.44, 0.42, 0.4], valLoss: [0.6, 0.5, 0.41, 0.39, 0.4, 0.37] });
+    expect(underfitting(c).fired).toBe(true);
+  });
+
+  test('a loss that swings but trends down is not oscillating', () => {
+    const c = curve({ loss: [2.0, 1.2, 1.4, 0.9, 1.0, 0.6, 0.7, 0.4] });
+    expect(oscillating(c).fired).toBe(false);
+    expect(oscillating(c).evidence.lossTrend).toBeLessThan(0);
+  });
+
+  test('accuracyGapAt reads the gap at a given (trimmed) epoch', () => {
+    expect(accuracyGapAt(minAt27, 27)?.epoch).toBe(27);
+    const train27 = 0.7 + 0.29 * (1 - Math.exp(-27 / 15));
+    const val27 = 0.7 + 0.2 * (1 - Math.exp(-27 / 10));
+    expect(accuracyGapAt(minAt27, 27)!.gap).toBeCloseTo(train27 - val27, 3);
+    expect(accuracyGapAt(minAt27)!.epoch).toBe(100);
+    expect(accuracyGapAt(curve({ loss: [1] }))).toBeNull();
+  });
+});
+
+describe('number formatting in summaries', () => {
+  test.each([
+    [0.31234, '0.312'],
+    [27, '27'],
+    [0.0001, '0.0001'],
+    [1e-7, '1e-7'],
+    [NaN, 'NaN'],
+    [null, 'n/a'],
+  ])('formatNumber(%s) = %s', (value, text) => expect(formatNumber(value)).toBe(text));
+
+  test.each([
+    [0.22, '+22%'],
+    [-0.0976, '−9.8%'],
+    [0, '0%'],
+    [1.5, '+150%'],
+  ])('formatChange(%s) = %s', (value, text) => expect(formatChange(value)).toBe(text));
+
+  test.each([
+    [0.1004, 0.1, '0.1004'],
+    [0.0999, 0.1, '0.0999'],
+    [0.15, 0.1, '0.15'],
+    [0.1, 0.1, '0.1'],
+  ])('formatAgainst(%s, %s) = %s', (value, limit, text) => expect(formatAgainst(value, limit)).toBe(text));
+});

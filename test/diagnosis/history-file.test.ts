@@ -1,0 +1,231 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { UserError } from '../../src/errors.ts';
+import {
+  curveFromHistory,
+  diagnoseFile,
+  formatDiagnosis,
+  inferStage,
+  parseJsonWithNonFinite,
+  readHistoryFile,
+  splitCsv,
+} from '../../src/diagnosis/index.ts';
+import { policy as flowchart } from '../../policies/flowchart.ts';
+import type { TrainingHistory } from '../../src/types.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'flowtune-history-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let counter = 0;
+function file(name: string, text: string): string {
+  const path = join(dir, `${counter++}-${name}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('parseJsonWithNonFinite (Python json.dump output)', () => {
+  test.each<[string, string, unknown]>([
+    ['bare NaN, Infinity, -Infinity', '{"loss": [NaN, Infinity, -Infinity, 1.5]}', { loss: [NaN, Infinity, -Infinity, 1.5] }],
+    ['strings containing the words stay strings', '{"note": "NaN and Infinity, -Infinity", "x": NaN}', { note: 'NaN and Infinity, -Infinity', x: NaN }],
+    ['escaped quotes inside strings', '{"a": "say \\"NaN\\"", "b": [NaN]}', { a: 'say "NaN"', b: [NaN] }],
+    ['no spaces', '[NaN,-Infinity,Infinity]', [NaN, -Infinity, Infinity]],
+    ['plain JSON is unchanged', '{"loss": [1, 2e-3], "ok": true, "n": null}', { loss: [1, 0.002], ok: true, n: null }],
+  ])('%s', (_name, text, expected) => {
+    expect(parseJsonWithNonFinite(text)).toEqual(expected);
+  });
+
+  test('other bare words are still a syntax error', () => {
+    expect(() => parseJsonWithNonFinite('{"x": NaNa}')).toThrow(SyntaxError);
+    expect(() => parseJsonWithNonFinite('{"x": nan}')).toThrow(SyntaxError);
+  });
+});
+
+describe('readHistoryFile: Keras History JSON', () => {
+  test('loss/accuracy/val_loss/val_accuracy/lr, one value per epoch', () => {
+    const path = file('history.json', JSON.stringify({ loss: [0.9, 0.6], accuracy: [0.7, 0.8], val_loss: [0.8, 0.65], val_accuracy: [0.72, 0.79], lr: [0.001, 0.001] }));
+    expect(readHistoryFile(path)).toEqual({
+      epochs: [
+        { epoch: 1, loss: 0.9, accuracy: 0.7, valLoss: 0.8, valAccuracy: 0.72, learnRate: 0.001 },
+        { epoch: 2, loss: 0.6, accuracy: 0.8, valLoss: 0.65, valAccuracy: 0.79, learnRate: 0.001 },
+      ],
+      nonFinite: null,
+    });
+  });
+
+  test('acc / val_acc / learning_rate aliases (old Keras), and a {"history": ...} wrapper', () => {
+    const path = file('old.json', JSON.stringify({ history: { loss: [1.0], acc: [0.5], val_loss: [1.1], val_acc: [0.45], learning_rate: [0.01] } }));
+    expect(readHistoryFile(path).epochs[0]).toEqual({ epoch: 1, loss: 1.0, accuracy: 0.5, valLoss: 1.1, valAccuracy: 0.45, learnRate: 0.01 });
+  });
+
+  test('NaN and Infinity tokens: read as numbers, and the run is diverged', () => {
+    const path = file('nan.json', '{"loss": [2.3, 1.9, NaN], "accuracy": [0.2, 0.3, NaN], "val_loss": [2.2, Infinity, NaN], "val_accuracy": [0.2, 0.1, 0.1]}');
+    const curve = readHistoryFile(path);
+    expect(curve.epochs.map((e) => e.loss)).toEqual([2.3, 1.9, NaN]);
+    expect(curve.epochs[1].valLoss).toBe(Infinity);
+    const { diagnosis, decision } = diagnoseFile(path, flowchart);
+    expect(diagnosis.label).toBe('diverged');
+    expect(decision).toMatchObject({ action: 'lowerLearnRate', params: { initialLearnRate: 0.001 } });
+  });
+});
+
+const MATLAB_HEADER = 'Epoch,Iteration,TrainingLoss,TrainingAccuracy,ValidationLoss,ValidationAccuracy,BaseLearnRate';
+
+describe('readHistoryFile: MATLAB training-info CSV', () => {
+  test('percent accuracies, per-iteration rows averaged per epoch, validation on some rows only', () => {
+    const csv = [
+      MATLAB_HEADER,
+      '1,1,2.0,20,,,0.01',
+      '1,2,1.6,40,NaN,NaN,0.01',
+      '1,3,1.2,60,1.3,55,0.01',
+      '2,4,1.0,70,,,0.01',
+      '2,5,0.8,80,0.9,75,0.01',
+      '2,6,0.6,90,NaN,NaN,0.01',
+    ].join('\r\n');
+    const curve = readHistoryFile(file('info.csv', csv));
+    expect(curve.nonFinite).toBeNull();
+    expect(curve.epochs).toHaveLength(2);
+    expect(curve.epochs[0].loss).toBeCloseTo(1.6, 10);
+    expect(curve.epochs[0].accuracy).toBeCloseTo(0.4, 10);
+    expect(curve.epochs[0]).toMatchObject({ epoch: 1, valLoss: 1.3, valAccuracy: 0.55, learnRate: 0.01 });
+    expect(curve.epochs[1].loss).toBeCloseTo(0.8, 10);
+    expect(curve.epochs[1]).toMatchObject({ epoch: 2, valLoss: 0.9, valAccuracy: 0.75 });
+  });
+
+  test('a NaN training loss marks the run non-finite at that iteration', () => {
+    const csv = [MATLAB_HEADER, '1,1,2.3,10,2.3,10,0.001', '1,2,5.1,10,,,0.001', '1,3,NaN,NaN,,,0.001'].join('\n');
+    const curve = readHistoryFile(file('nan.csv', csv));
+    expect(curve.nonFinite).toEqual({ iteration: 3, epoch: 1, what: 'loss' });
+    const { diagnosis } = diagnoseFile(file('nan2.csv', csv), flowchart);
+    expect(diagnosis.label).toBe('diverged');
+    expect(diagnosis.summary).toMatch(/iteration 3 \(epoch 1\) at learn rate 0.001/);
+  });
+
+  test('quoted header cells, LearnRate alias and no accuracy columns', () => {
+    const csv = ['"Epoch","Iteration","TrainingLoss","LearnRate"', '1,1,0.5,0.001', '2,2,0.4,0.001'].join('\n');
+    const curve = readHistoryFile(file('min.csv', csv));
+    expect(curve.epochs.map((e) => [e.loss, e.accuracy, e.learnRate])).toEqual([[0.5, null, 0.001], [0.4, null, 0.001]]);
+  });
+});
+
+describe('readHistoryFile: faults name the file, what is wrong and what is expected', () => {
+  test.each<[string, string, string, RegExp]>([
+    ['empty file', 'empty.json', '  \n', /is empty\. Expected a Keras History\.history JSON object .* or a MATLAB training-info CSV/],
+    ['not JSON at all', 'bad.json', '{"loss": [1, 2', /is not valid JSON \(.+\)\. Expected a Keras History\.history JSON object/],
+    ['JSON without loss', 'noloss.json', '{"accuracy": [0.5]}', /has no "loss" key \(found: accuracy\)/],
+    ['JSON array', 'array.json', '[1, 2]', /holds JSON that is not an object/],
+    ['unequal lengths', 'unequal.json', '{"loss": [1, 0.9, 0.8], "val_loss": [1, 0.9]}', /"val_loss" has 2 values but "loss" has 3; every key needs one value per epoch/],
+    ['a string among the numbers', 'string.json', '{"loss": [1, "0.9"]}', /"loss"\[1\] is "0.9", not a number/],
+    ['empty loss', 'emptyloss.json', '{"loss": []}', /"loss" is empty/],
+    ['CSV without TrainingLoss', 'noloss.csv', 'Epoch,Iteration,TrainingAccuracy\n1,1,50', /lacks the column TrainingLoss \(found: Epoch, Iteration, TrainingAccuracy\)\. Expected a MATLAB training-info CSV/],
+    ['CSV without Epoch and TrainingLoss', 'nothing.csv', 'a,b\n1,2', /lacks the columns Epoch, TrainingLoss/],
+    ['CSV header only', 'header.csv', MATLAB_HEADER, /has a header but no rows/],
+    ['CSV ragged row', 'ragged.csv', `${MATLAB_HEADER}\n1,1,0.5`, /line 2: 3 cells but the header has 7 columns/],
+    ['CSV accuracy as a fraction above 100', 'pct.csv', `${MATLAB_HEADER}\n1,1,0.5,150,,,0.01`, /line 2: TrainingAccuracy is 150; MATLAB accuracies are percentages 0–100/],
+    ['CSV epochs going backwards', 'order.csv', `${MATLAB_HEADER}\n2,1,0.5,50,,,0.01\n1,2,0.4,60,,,0.01`, /line 3: Epoch "1" is not a whole number ≥ 1 in non-decreasing order/],
+    ['CSV text in a number cell', 'text.csv', `${MATLAB_HEADER}\n1,1,abc,50,,,0.01`, /line 2: column TrainingLoss holds "abc", not a number/],
+    ['CSV missing training loss', 'gap.csv', `${MATLAB_HEADER}\n1,1,,50,,,0.01`, /line 2: TrainingLoss is empty/],
+    ['unknown format', 'notes.txt', 'just some words', /is in an unknown format \(neither JSON nor CSV\)/],
+  ])('%s', (_name, name, text, message) => {
+    const path = file(name, text);
+    let error: unknown;
+    try {
+      readHistoryFile(path);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toContain(path);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  test('a missing file', () => {
+    const path = join(dir, 'nope.json');
+    expect(() => readHistoryFile(path)).toThrow(UserError);
+    expect(() => readHistoryFile(path)).toThrow(`History file ${path} not found`);
+  });
+});
+
+describe('splitCsv', () => {
+  test('quotes, embedded commas and doubled quotes, blank lines', () => {
+    expect(splitCsv('a,"b,c","d ""e"""\n\n1,2,3\n')).toEqual([['a', 'b,c', 'd "e"'], ['1', '2', '3']]);
+  });
+});
+
+describe('diagnoseFile and formatDiagnosis', () => {
+  const minAt27 = {
+    loss: Array.from({ length: 60 }, (_, i) => Math.exp(-(i + 1) / 20) + 0.02),
+    accuracy: Array.from({ length: 60 }, (_, i) => 0.7 + 0.29 * (1 - Math.exp(-(i + 1) / 15))),
+    val_loss: Array.from({ length: 60 }, (_, i) => (i + 1 <= 27 ? 0.312 + (27 - i - 1) * 0.02 : 0.312 + (i + 1 - 27) * 0.003)),
+    val_accuracy: Array.from({ length: 60 }, (_, i) => 0.7 + 0.2 * (1 - Math.exp(-(i + 1) / 10))),
+    lr: Array.from({ length: 60 }, () => 0.01),
+  };
+
+  test('one line of JSON: diagnosis, action, params, reason', () => {
+    const result = diagnoseFile(file('min27.json', JSON.stringify(minAt27)), flowchart);
+    const line = formatDiagnosis(result, true);
+    expect(line).not.toContain('\n');
+    const parsed = JSON.parse(line);
+    expect(Object.keys(parsed)).toEqual(['diagnosis', 'action', 'params', 'reason']);
+    expect(parsed).toMatchObject({ diagnosis: 'overfitting', action: 'trimEpochs', params: { maxEpochs: 27 } });
+    expect(parsed.reason).toMatch(/validation loss 0.312 at epoch 27 rose to 0.411 by epoch 60/);
+  });
+
+  test('text for the terminal', () => {
+    const result = diagnoseFile(file('min27b.json', JSON.stringify(minAt27)), flowchart);
+    expect(formatDiagnosis(result, false)).toMatch(/^diagnosis: overfitting\n {2}validation loss 0.312 at epoch 27 .*\ndecision: {2}trimEpochs \{maxEpochs: 27\}\n {2}overfitting: /);
+  });
+
+  test('a float32 learn rate from Keras is read as the power of ten it stands for', () => {
+    const path = file('f32.json', '{"loss": [2.0, NaN], "lr": [0.0010000000474974513, 0.0010000000474974513]}');
+    expect(diagnoseFile(path, flowchart).decision.params).toEqual({ initialLearnRate: 0.0001 });
+  });
+
+  test('without a learn rate in the file, the policy sees MATLAB\u2019s default 0.01 and maxEpochs = epochs', () => {
+    const path = file('nolr.json', '{"loss": [2.0, NaN]}');
+    expect(diagnoseFile(path, flowchart).decision).toMatchObject({ action: 'lowerLearnRate', params: { initialLearnRate: 0.001 } });
+  });
+
+  test.each([
+    ['diverged', 'stabilise'],
+    ['oscillating', 'stabilise'],
+    ['tooSlow', 'stabilise'],
+    ['underfitting', 'trainEnough'],
+    ['converged', 'capacity'],
+  ] as const)('inferStage(%s) = %s', (label, stage) => {
+    expect(inferStage({ label, findings: [label], evidence: {}, summary: '' })).toBe(stage);
+  });
+
+  test('inferStage(overfitting): trimEpochs for a minimum before the end, regularise for a gap only', () => {
+    expect(inferStage({ label: 'overfitting', findings: ['overfitting'], evidence: { risingAfterMinimum: true }, summary: '' })).toBe('trimEpochs');
+    expect(inferStage({ label: 'overfitting', findings: ['overfitting'], evidence: { risingAfterMinimum: false, gapTooLarge: true }, summary: '' })).toBe('regularise');
+  });
+});
+
+describe('curveFromHistory', () => {
+  const history: TrainingHistory = {
+    iterations: [
+      { iteration: 1, epoch: 1, loss: 1.0, accuracy: 0.5, learnRate: 0.01 },
+      { iteration: 2, epoch: 1, loss: 0.8, accuracy: 0.6, learnRate: 0.01 },
+      { iteration: 3, epoch: 2, loss: 0.7, accuracy: 0.7, learnRate: 0.01 },
+      { iteration: 4, epoch: 2, loss: NaN, accuracy: 0.1, learnRate: 0.01 },
+    ],
+    validations: [{ iteration: 2, epoch: 1, loss: 0.85, accuracy: 0.62 }],
+    epochs: [{ epoch: 1, learnRate: 0.01, loss: 0.9, accuracy: 0.55, valLoss: 0.85, valAccuracy: 0.62, seconds: 1, imagesPerSecond: 100 }],
+  };
+
+  test('maps epochs, aggregates an unfinished epoch from its iterations, and carries a non-finite stop', () => {
+    const curve = curveFromHistory(history, { kind: 'nonFinite', iteration: 4, epoch: 2, what: 'loss' });
+    expect(curve.epochs[0]).toEqual({ epoch: 1, loss: 0.9, accuracy: 0.55, valLoss: 0.85, valAccuracy: 0.62, learnRate: 0.01 });
+    expect(curve.epochs[1]).toMatchObject({ epoch: 2, valLoss: null, valAccuracy: null, learnRate: 0.01 });
+    expect(curve.epochs[1].loss).toBeNaN();
+    expect(curve.nonFinite).toEqual({ iteration: 4, epoch: 2, what: 'loss' });
+  });
+
+  test('a completed run has no nonFinite and no extra epochs', () => {
+    const done: TrainingHistory = { ...history, iterations: history.iterations.slice(0, 2) };
+    const curve = curveFromHistory(done, { kind: 'completed' });
+    expect(curve.epochs).toHaveLength(1);
+    expect(curve.nonFinite).toBeNull();
+  });
+});
