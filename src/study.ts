@@ -97,6 +97,9 @@ export function summariseRun(run: RunRecord): RunSummary {
     bestValAccuracy: run.bestValAccuracy,
     bestEpoch: run.result.bestEpoch,
     seconds: run.result.seconds,
+    verdict: run.verdict,
+    change: run.change,
+    continuedFrom: run.continuedFrom,
   });
 }
 
@@ -175,7 +178,7 @@ async function trainStudyRun(env: StudyEnv, input: TrainInput, data: { train: Da
 
 async function writeStudyReport(env: StudyEnv, refreshRuns?: number[]): Promise<void> {
   try {
-    await writeReport(env.store.study as StudyRecord, env.dir, { refreshRuns });
+    await writeReport(env.store.study as StudyRecord, env.dir, { refresh: refreshRuns });
   } catch (error) {
     // A report that cannot be drawn must not lose the study: log it and carry on.
     env.log.error({ err: error }, 'report could not be written');
@@ -204,6 +207,7 @@ async function decideStudyNext(env: StudyEnv, input: DecideInput): Promise<Decid
     const random = mulberry32(deriveSeed(env.config.seed, `decide-${input.lastRunId}-${input.tried.length}`));
     const context: PolicyContext = Object.freeze({
       stage: input.stage,
+      standing: input.standing,
       last,
       incumbent,
       runs: Object.freeze(runs),
@@ -391,9 +395,9 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
     },
   });
   const snapshot = opts.resume && store.study.snapshot ? (store.study.snapshot as Snapshot<unknown>) : undefined;
-  const actor = snapshot
-    ? createActor(machine, { snapshot: snapshot as never })
-    : createActor(machine, { input: { standing: { network: config.baseNetwork, options: config.baseOptions } } });
+  // With a snapshot the input is ignored (the context is restored), but the types ask for it.
+  const input = { standing: { network: config.baseNetwork, options: config.baseOptions } };
+  const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
 
   const finished = new Promise<void>((resolve) => {
     actor.subscribe({

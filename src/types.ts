@@ -273,6 +273,12 @@ export interface RunSummary {
   readonly bestValAccuracy: number | null;
   readonly bestEpoch: number | null;
   readonly seconds: number;
+  /** Kept, reverted or baseline (absent for a history read from a file). */
+  readonly verdict?: Verdict;
+  /** The decision that produced this run's configuration (null for the baseline). */
+  readonly change?: Readonly<Decision> | null;
+  /** The run whose checkpoint this one continued (addEpochs), or null. */
+  readonly continuedFrom?: number | null;
 }
 
 /** How much data and how many epochs a run used. */
@@ -292,6 +298,11 @@ export interface PolicyContext {
   readonly last: RunSummary;
   /** The incumbent: the run whose configuration currently stands (best so far). */
   readonly incumbent: RunSummary;
+  /**
+   * The configuration that stands now: the incumbent's, after any trimEpochs (which changes
+   * maxEpochs without a run). Absent for a history read from a file.
+   */
+  readonly standing?: Readonly<{ network: NetworkSpec; options: TrainingOptions }>;
   /** Every finished run, oldest first. */
   readonly runs: readonly RunSummary[];
   /** Actions already tried at each stage, to avoid repeating a reverted remedy. */

@@ -38,6 +38,7 @@ export interface TrainInput {
 
 export interface DecideInput {
   stage: Stage;
+  standing: Standing;
   lastRunId: number;
   incumbentId: number;
   tried: ActionName[];
@@ -95,6 +96,7 @@ function trainingState(stage: Stage, description: string) {
     description,
     entry: { type: 'setStage' as const, params: { stage } },
     invoke: {
+      id: 'trainRun',
       src: 'trainRun' as const,
       input: ({ context }: { context: TuneContext }): TrainInput => trainInput(context),
       onDone: { target: 'deciding', actions: 'recordRun' as const },
@@ -192,9 +194,11 @@ export const tuneMachine = setup({
     deciding: {
       description: 'Diagnose the run just finished and ask the policy for the next step. "Each step is tried, measured on validation data, and kept only if it helps."',
       invoke: {
+        id: 'decideNext',
         src: 'decideNext',
         input: ({ context }) => ({
           stage: context.stage,
+          standing: context.standing,
           lastRunId: context.lastRun!.runId,
           incumbentId: context.incumbent?.id ?? context.lastRun!.runId,
           tried: context.tried,
@@ -235,6 +239,7 @@ export const tuneMachine = setup({
       description: 'Finalise: train the best configuration on the full training split, evaluate it once on the sealed test set, save the model.',
       entry: { type: 'setStage', params: { stage: 'finalise' } },
       invoke: {
+        id: 'finaliseStudy',
         src: 'finaliseStudy',
         input: ({ context }) => ({
           standing: context.standing,

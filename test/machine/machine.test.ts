@@ -231,7 +231,7 @@ describe('resume from a persisted snapshot', () => {
       first.stop();
       // Second process: resumes from the JSON snapshot. An interrupted run is trained again;
       // the store (here: `trained`, de-duplicated by run id) keeps finished runs once.
-      const second = createActor(machine, { snapshot: persisted as never }).start();
+      const second = createActor(machine, { snapshot: persisted as never, input: { standing } }).start();
       const end = await waitFor(second, (s) => s.status === 'done');
       expect(end.value).toBe('done');
       const byId = new Map(trained.map((t) => [t.pending.runId, JSON.stringify(t.pending)]));
