@@ -81,7 +81,12 @@ export async function loadPolicy(nameOrPath: string = 'flowchart', cwd: string =
   }
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    // Built-ins are part of the program; a user's file goes through tsx's scoped loader, which
+    // compiles TypeScript wherever the file lives (a plain import() of a .ts file outside a
+    // "type": "module" package fails under Node 20 with ERR_REQUIRE_CYCLE_MODULE).
+    module = builtIn
+      ? ((await import(pathToFileURL(file).href)) as Record<string, unknown>)
+      : ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>);
   } catch (error) {
     throw new UserError(`Policy file ${source} does not load: ${loaderMessage(error)}. Fix the file (it must be valid TypeScript or JavaScript).`);
   }

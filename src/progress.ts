@@ -63,7 +63,12 @@ export function runLine(run: RunRecord): string {
 export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressSink {
   const tty = Boolean(stream.isTTY);
   let open = false; // a redrawable line is on screen
-  let lastPlain = '';
+  // Plain output keeps the latest line of the current epoch and prints it when the epoch ends.
+  let held: { key: string; text: string } | null = null;
+  const flushHeld = () => {
+    if (held) stream.write(held.text + '\n');
+    held = null;
+  };
   const clear = () => {
     if (open) stream.write('\r\x1b[2K');
     open = false;
@@ -71,6 +76,7 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
   const line = (text: string) => {
     if (quiet) return;
     clear();
+    flushHeld();
     stream.write(text + '\n');
   };
   return {
@@ -82,12 +88,10 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
         stream.write('\r\x1b[2K' + text.slice(0, (stream.columns ?? 160) - 1));
         open = true;
       } else {
-        // Plain output: one line per epoch, so a log file stays readable.
+        // Plain output: one line per epoch (its last state), so a log file stays readable.
         const key = `${runId}:${p.epoch}`;
-        if (key !== lastPlain && p.valAccuracy !== null) {
-          lastPlain = key;
-          stream.write(text + '\n');
-        }
+        if (held && held.key !== key) flushHeld();
+        held = { key, text };
       }
     },
     runFinished: (run) => line(runLine(run)),
@@ -95,6 +99,7 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
     message: (text) => line(text),
     result(text) {
       clear();
+      flushHeld();
       stream.write(text + '\n');
     },
   };

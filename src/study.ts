@@ -17,7 +17,7 @@ import { UserError } from './errors.ts';
 import { tuneMachine, verdictOf, type DecideInput, type DecideOutcome, type FinaliseInput, type RunOutcome, type TrainInput } from './machine/machine.ts';
 import type { PendingRun } from './machine/plan.ts';
 import { decideSafely, loadPolicy } from './policy-loader.ts';
-import { formatDuration, runLine, type ProgressSink } from './progress.ts';
+import { formatDuration, formatParams, runLine, type ProgressSink } from './progress.ts';
 import { writeReport } from './report/index.ts';
 import { StudyStore } from './store/study-store.ts';
 import { initBackend } from './training/backend.ts';
@@ -132,7 +132,7 @@ async function trainStudyRun(env: StudyEnv, input: TrainInput, data: { train: Da
   if (existing) return existing;
   const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
   const startedAt = new Date().toISOString();
-  env.progress.runStarted(p.runId, p.stage, p.change ? `${p.change.action} — ${p.change.reason}` : 'baseline');
+  env.progress.runStarted(p.runId, p.stage, p.change ? `${p.change.action} ${formatParams(p.change.params)}`.trim() : 'baseline');
   env.log.info({ runId: p.runId, stage: p.stage, change: p.change, network: p.network, options: p.options }, 'run started');
   const checkpointDir = runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean

@@ -1,0 +1,283 @@
+/**
+ * Network specs: the default network of the notes, the edits the flowchart's remedies make
+ * (dropout, wider, deeper, another filter size), shape checking and parameter counts.
+ *
+ * PURE: no tfjs here, so policies and the machine can use it. The trainer turns a spec into a
+ * tfjs model (trainer.ts `buildModel`). Every function returns a new spec; none mutates its input.
+ *
+ * Layer indices are 0-based positions in `spec.layers` everywhere (edit parameters and error
+ * messages alike: "layers[3] (maxpool 2×2 stride 2)").
+ */
+import { UserError } from '../errors.ts';
+import type { LayerSpec, NetworkSpec } from '../types.ts';
+
+/** The shape flowing between layers: an image (height × width × channels) or a flat vector. */
+export type ActivationShape = { kind: 'image'; height: number; width: number; channels: number } | { kind: 'flat'; units: number };
+
+/**
+ * The notes' network: 28×28×1 image input → 3×3 convolution with 20 filters ('same') → batch
+ * normalisation → ReLU → 2×2 max pooling with stride 2 → fully connected 10 (softmax implied).
+ */
+export function defaultNetwork(): NetworkSpec {
+  return {
+    inputShape: [28, 28, 1],
+    layers: [
+      { type: 'conv', filters: 20, kernelSize: 3, stride: 1, padding: 'same' },
+      { type: 'batchnorm' },
+      { type: 'relu' },
+      { type: 'maxpool', poolSize: 2, stride: 2 },
+      { type: 'fc', units: 10 },
+    ],
+  };
+}
+
+function clone(spec: NetworkSpec): NetworkSpec {
+  return { inputShape: [...spec.inputShape] as [number, number, number], layers: spec.layers.map((l) => ({ ...l })) };
+}
+
+function isPositiveInteger(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1;
+}
+
+/** One layer in words, as used in error messages: "conv 3×3, 20 filters, stride 1, 'same'". */
+function layerWords(layer: LayerSpec): string {
+  switch (layer.type) {
+    case 'conv':
+      return `conv ${layer.kernelSize}×${layer.kernelSize}, ${layer.filters} filters, stride ${layer.stride ?? 1}, '${layer.padding ?? 'same'}'`;
+    case 'maxpool':
+      return `maxpool ${layer.poolSize}×${layer.poolSize} stride ${layer.stride}`;
+    case 'dropout':
+      return `dropout ${layer.rate}`;
+    case 'fc':
+      return `fc ${layer.units}`;
+    default:
+      return (layer as { type: string }).type;
+  }
+}
+
+function fail(index: number, layer: LayerSpec, problem: string): never {
+  throw new UserError(`Network layers[${index}] (${layerWords(layer)}): ${problem}`);
+}
+
+function shapeText(shape: ActivationShape): string {
+  return shape.kind === 'image' ? `${shape.height}×${shape.width}×${shape.channels}` : `${shape.units}`;
+}
+
+/**
+ * Checks a spec and returns the activation shape after every layer (`shapes[i]` is the output of
+ * `layers[i]`). Throws a UserError naming the layer index and the problem: a bad field, a
+ * spatial size shrinking below 1, a convolution or pooling after a fully connected layer, or a
+ * network that does not end in a fully connected layer (softmax is implied after it).
+ */
+export function validateNetwork(spec: NetworkSpec): ActivationShape[] {
+  if (spec == null || typeof spec !== 'object') throw new UserError('Network spec must be an object with inputShape and layers.');
+  const input = spec.inputShape;
+  if (!Array.isArray(input) || input.length !== 3 || !input.every(isPositiveInteger)) {
+    throw new UserError(
+      `Network inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(input)}.`,
+    );
+  }
+  if (!Array.isArray(spec.layers) || spec.layers.length === 0) {
+    throw new UserError('Network has no layers: it needs at least a final fully connected layer (fc).');
+  }
+  let shape: ActivationShape = { kind: 'image', height: input[0], width: input[1], channels: input[2] };
+  const shapes: ActivationShape[] = [];
+  spec.layers.forEach((layer, i) => {
+    switch (layer?.type) {
+      case 'conv': {
+        if (!isPositiveInteger(layer.filters)) fail(i, layer, `filters must be a positive integer, got ${layer.filters}.`);
+        if (!isPositiveInteger(layer.kernelSize)) fail(i, layer, `kernelSize must be a positive integer, got ${layer.kernelSize}.`);
+        const stride = layer.stride ?? 1;
+        if (!isPositiveInteger(stride)) fail(i, layer, `stride must be a positive integer, got ${stride}.`);
+        const padding = layer.padding ?? 'same';
+        if (padding !== 'same' && padding !== 'valid') fail(i, layer, `padding must be 'same' or 'valid', got ${JSON.stringify(padding)}.`);
+        if (shape.kind !== 'image') fail(i, layer, 'a convolution cannot follow a fully connected layer (its input is flat).');
+        const out = (n: number) => (padding === 'same' ? Math.ceil(n / stride) : Math.floor((n - layer.kernelSize) / stride) + 1);
+        const height = out(shape.height);
+        const width = out(shape.width);
+        if (height < 1 || width < 1) {
+          fail(i, layer, `spatial size shrinks below 1 (input ${shapeText(shape)}, output ${height}×${width}); use a smaller kernel, 'same' padding, or fewer pooling layers before it.`);
+        }
+        shape = { kind: 'image', height, width, channels: layer.filters };
+        break;
+      }
+      case 'maxpool': {
+        if (!isPositiveInteger(layer.poolSize)) fail(i, layer, `poolSize must be a positive integer, got ${layer.poolSize}.`);
+        if (!isPositiveInteger(layer.stride)) fail(i, layer, `stride must be a positive integer, got ${layer.stride}.`);
+        if (shape.kind !== 'image') fail(i, layer, 'max pooling cannot follow a fully connected layer (its input is flat).');
+        const height = Math.floor((shape.height - layer.poolSize) / layer.stride) + 1;
+        const width = Math.floor((shape.width - layer.poolSize) / layer.stride) + 1;
+        if (height < 1 || width < 1) {
+          fail(i, layer, `spatial size shrinks below 1 (input ${shapeText(shape)} is smaller than the ${layer.poolSize}×${layer.poolSize} window); remove this pooling layer or a block before it.`);
+        }
+        shape = { kind: 'image', height, width, channels: shape.channels };
+        break;
+      }
+      case 'batchnorm':
+      case 'relu':
+        break;
+      case 'dropout':
+        if (typeof layer.rate !== 'number' || !(layer.rate >= 0 && layer.rate < 1)) {
+          fail(i, layer, `rate must be a number in [0, 1), got ${layer.rate}.`);
+        }
+        break;
+      case 'fc':
+        if (!isPositiveInteger(layer.units)) fail(i, layer, `units must be a positive integer, got ${layer.units}.`);
+        shape = { kind: 'flat', units: layer.units };
+        break;
+      default:
+        throw new UserError(
+          `Network layers[${i}]: unknown layer type ${JSON.stringify((layer as { type?: unknown })?.type)}; ` +
+            'use one of conv, batchnorm, relu, maxpool, dropout, fc.',
+        );
+    }
+    shapes.push(shape);
+  });
+  const last = spec.layers[spec.layers.length - 1];
+  if (last.type !== 'fc') {
+    fail(spec.layers.length - 1, last, 'the last layer must be fully connected (fc, one unit per class); softmax is implied after it.');
+  }
+  return shapes;
+}
+
+/**
+ * Learnable parameters, counted as MATLAB counts "Learnables": convolution weights and biases,
+ * batch-normalisation scale and offset (2 per channel), fully connected weights and biases. The
+ * batch-normalisation moving mean and variance (2 per channel, MATLAB's TrainedMean and
+ * TrainedVariance, tfjs's non-trainable weights) are NOT counted unless
+ * `includeBatchNormStatistics` is set. Default network: 180+20 + 40 + 39200+10 = 39450.
+ */
+export function paramCount(spec: NetworkSpec, options: { includeBatchNormStatistics?: boolean } = {}): number {
+  const shapes = validateNetwork(spec);
+  let previous: ActivationShape = { kind: 'image', height: spec.inputShape[0], width: spec.inputShape[1], channels: spec.inputShape[2] };
+  let total = 0;
+  spec.layers.forEach((layer, i) => {
+    const inputs = previous.kind === 'image' ? previous.channels : previous.units;
+    if (layer.type === 'conv') total += layer.kernelSize * layer.kernelSize * inputs * layer.filters + layer.filters;
+    if (layer.type === 'batchnorm') total += (options.includeBatchNormStatistics ? 4 : 2) * inputs;
+    if (layer.type === 'fc') {
+      const features = previous.kind === 'image' ? previous.height * previous.width * previous.channels : previous.units;
+      total += features * layer.units + layer.units;
+    }
+    previous = shapes[i];
+  });
+  return total;
+}
+
+/** One line, e.g. `28×28×1 → conv3×3×20 → bn → relu → maxpool2 → fc10`. */
+export function describeNetwork(spec: NetworkSpec): string {
+  const parts = [spec.inputShape.join('×')];
+  for (const layer of spec.layers) {
+    switch (layer.type) {
+      case 'conv': {
+        let text = `conv${layer.kernelSize}×${layer.kernelSize}×${layer.filters}`;
+        if ((layer.stride ?? 1) !== 1) text += `/s${layer.stride}`;
+        if ((layer.padding ?? 'same') !== 'same') text += ` ${layer.padding}`;
+        parts.push(text);
+        break;
+      }
+      case 'batchnorm':
+        parts.push('bn');
+        break;
+      case 'relu':
+        parts.push('relu');
+        break;
+      case 'maxpool':
+        parts.push(layer.stride === layer.poolSize ? `maxpool${layer.poolSize}` : `maxpool${layer.poolSize}/s${layer.stride}`);
+        break;
+      case 'dropout':
+        parts.push(`dropout${layer.rate}`);
+        break;
+      case 'fc':
+        parts.push(`fc${layer.units}`);
+        break;
+      default:
+        parts.push(String((layer as { type: unknown }).type));
+    }
+  }
+  return parts.join(' → ');
+}
+
+/** Index of the final fully connected layer (the classifier). */
+function finalFcIndex(spec: NetworkSpec): number {
+  for (let i = spec.layers.length - 1; i >= 0; i--) if (spec.layers[i].type === 'fc') return i;
+  throw new UserError('Network has no fully connected (fc) layer.');
+}
+
+/**
+ * Inserts a dropout layer of drop probability `rate` after `layers[afterLayer]` (0-based), or, by
+ * default, directly before the final fully connected layer. Rate must be in (0, 1).
+ */
+export function addDropout(spec: NetworkSpec, edit: { afterLayer?: number; rate: number }): NetworkSpec {
+  validateNetwork(spec);
+  if (typeof edit.rate !== 'number' || !(edit.rate > 0 && edit.rate < 1)) {
+    throw new UserError(`addDropout: rate must be a number in (0, 1), got ${edit.rate}.`);
+  }
+  const last = spec.layers.length - 1;
+  const after = edit.afterLayer ?? finalFcIndex(spec) - 1;
+  if (!Number.isInteger(after) || after < 0 || after >= last) {
+    throw new UserError(`addDropout: afterLayer must be a layer index from 0 to ${last - 1} (0-based, before the final fc), got ${edit.afterLayer}.`);
+  }
+  const next = clone(spec);
+  next.layers.splice(after + 1, 0, { type: 'dropout', rate: edit.rate });
+  validateNetwork(next);
+  return next;
+}
+
+/** Multiplies the filter count of every convolution by `factor` (rounded, at least 1). */
+export function widen(spec: NetworkSpec, factor: number): NetworkSpec {
+  validateNetwork(spec);
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 0) {
+    throw new UserError(`widen: factor must be a positive number, got ${factor}.`);
+  }
+  if (!spec.layers.some((l) => l.type === 'conv')) throw new UserError('widen: the network has no convolution to widen.');
+  const next = clone(spec);
+  next.layers = next.layers.map((l) => (l.type === 'conv' ? { ...l, filters: Math.max(1, Math.round(l.filters * factor)) } : l));
+  validateNetwork(next);
+  return next;
+}
+
+/**
+ * Appends a convolution → batchnorm → relu → maxpool(2, stride 2) block after the last existing
+ * feature layer, i.e. before the first fully connected layer (and before any dropout directly in
+ * front of it). The new convolution uses the last convolution's kernel size (3 when there is none),
+ * 'same' padding, and `filters` filters: by default double the last convolution's (the notes:
+ * "more filters than 20, not the same 20"). Throws a UserError when the image is already too small
+ * to pool again.
+ */
+export function deepen(spec: NetworkSpec, edit: { filters?: number } = {}): NetworkSpec {
+  validateNetwork(spec);
+  const convs = spec.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+  const lastConv = convs[convs.length - 1];
+  const filters = edit.filters ?? (lastConv ? lastConv.filters * 2 : 20);
+  if (!isPositiveInteger(filters)) throw new UserError(`deepen: filters must be a positive integer, got ${edit.filters}.`);
+  let at = spec.layers.findIndex((l) => l.type === 'fc');
+  while (at > 0 && spec.layers[at - 1].type === 'dropout') at--;
+  const block: LayerSpec[] = [
+    { type: 'conv', filters, kernelSize: lastConv?.kernelSize ?? 3, stride: 1, padding: 'same' },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    { type: 'maxpool', poolSize: 2, stride: 2 },
+  ];
+  const next = clone(spec);
+  next.layers.splice(at, 0, ...block);
+  validateNetwork(next);
+  return next;
+}
+
+/** Sets the kernel size of every convolution (the notes: 3×3 suits 28×28 inputs; 4×4 slides too coarsely). */
+export function changeFilterSize(spec: NetworkSpec, kernelSize: number): NetworkSpec {
+  validateNetwork(spec);
+  if (!isPositiveInteger(kernelSize)) throw new UserError(`changeFilterSize: kernelSize must be a positive integer, got ${kernelSize}.`);
+  if (!spec.layers.some((l) => l.type === 'conv')) throw new UserError('changeFilterSize: the network has no convolution.');
+  const next = clone(spec);
+  next.layers = next.layers.map((l) => (l.type === 'conv' ? { ...l, kernelSize } : l));
+  validateNetwork(next);
+  return next;
+}
+
+/** Units of the final fully connected layer: the number of classes the network predicts. */
+export function outputUnits(spec: NetworkSpec): number {
+  const layer = spec.layers[finalFcIndex(spec)];
+  return (layer as Extract<LayerSpec, { type: 'fc' }>).units;
+}

@@ -1,0 +1,160 @@
+/**
+ * MATLAB `trainingOptions`, camelCase: defaults, validation, the piecewise learning-rate schedule,
+ * and the equivalent MATLAB call for reports. PURE (no tfjs).
+ */
+import { UserError } from '../errors.ts';
+import type { TrainingOptions } from '../types.ts';
+
+/** MATLAB's defaults (R2023b `trainingOptions`), except `seed`, which MATLAB takes from `rng`. */
+export const DEFAULT_OPTIONS: Readonly<TrainingOptions> = Object.freeze({
+  solver: 'sgdm',
+  initialLearnRate: 0.01, // 0.001 for adam and rmsprop: see defaultLearnRate
+  momentum: 0.9,
+  maxEpochs: 30,
+  miniBatchSize: 128,
+  shuffle: 'once',
+  l2Regularization: 1e-4,
+  gradientThreshold: Infinity,
+  gradientThresholdMethod: 'l2norm',
+  learnRateSchedule: 'none',
+  learnRateDropFactor: 0.1,
+  learnRateDropPeriod: 10,
+  validationFrequency: 50,
+  validationPatience: Infinity,
+  outputNetwork: 'last-iteration',
+  seed: 0,
+});
+
+/** MATLAB's default InitialLearnRate: 0.01 for sgdm, 0.001 for adam and rmsprop. */
+export function defaultLearnRate(solver: TrainingOptions['solver']): number {
+  return solver === 'sgdm' ? 0.01 : 0.001;
+}
+
+type Key = keyof TrainingOptions;
+
+interface Rule {
+  /** What is allowed, in words, for the error message. */
+  range: string;
+  ok: (value: unknown) => boolean;
+  /** MATLAB's name, for toMatlabCall (null: not a trainingOptions option). */
+  matlab: string | null;
+}
+
+const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
+const finite = (v: unknown): v is number => isNumber(v) && Number.isFinite(v);
+const positiveInteger = (v: unknown) => finite(v) && Number.isInteger(v) && v >= 1;
+const oneOf =
+  (...values: string[]) =>
+  (v: unknown) =>
+    typeof v === 'string' && values.includes(v);
+
+const RULES: Record<Key, Rule> = {
+  solver: { range: "'sgdm', 'adam' or 'rmsprop'", ok: oneOf('sgdm', 'adam', 'rmsprop'), matlab: null },
+  initialLearnRate: { range: 'a finite number > 0', ok: (v) => finite(v) && v > 0, matlab: 'InitialLearnRate' },
+  momentum: { range: 'a number in [0, 1]', ok: (v) => finite(v) && v >= 0 && v <= 1, matlab: 'Momentum' },
+  maxEpochs: { range: 'a positive integer', ok: positiveInteger, matlab: 'MaxEpochs' },
+  miniBatchSize: { range: 'a positive integer', ok: positiveInteger, matlab: 'MiniBatchSize' },
+  shuffle: { range: "'once', 'every-epoch' or 'never'", ok: oneOf('once', 'every-epoch', 'never'), matlab: 'Shuffle' },
+  l2Regularization: { range: 'a finite number ≥ 0', ok: (v) => finite(v) && v >= 0, matlab: 'L2Regularization' },
+  gradientThreshold: { range: 'a number > 0 (Infinity: no clipping)', ok: (v) => isNumber(v) && v > 0, matlab: 'GradientThreshold' },
+  gradientThresholdMethod: {
+    range: "'l2norm', 'global-l2norm' or 'absolute-value'",
+    ok: oneOf('l2norm', 'global-l2norm', 'absolute-value'),
+    matlab: 'GradientThresholdMethod',
+  },
+  learnRateSchedule: { range: "'none' or 'piecewise'", ok: oneOf('none', 'piecewise'), matlab: 'LearnRateSchedule' },
+  learnRateDropFactor: { range: 'a number in [0, 1]', ok: (v) => finite(v) && v >= 0 && v <= 1, matlab: 'LearnRateDropFactor' },
+  learnRateDropPeriod: { range: 'a positive integer (epochs)', ok: positiveInteger, matlab: 'LearnRateDropPeriod' },
+  validationFrequency: { range: 'a positive integer (iterations)', ok: positiveInteger, matlab: 'ValidationFrequency' },
+  validationPatience: {
+    range: 'a positive integer or Infinity',
+    ok: (v) => v === Infinity || positiveInteger(v),
+    matlab: 'ValidationPatience',
+  },
+  outputNetwork: {
+    range: "'last-iteration' or 'best-validation-loss'",
+    ok: oneOf('last-iteration', 'best-validation-loss'),
+    matlab: 'OutputNetwork',
+  },
+  seed: { range: 'an integer ≥ 0', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0, matlab: null },
+};
+
+/** The option names, in MATLAB's documentation order. */
+export const OPTION_NAMES: readonly Key[] = Object.keys(RULES) as Key[];
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number') return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Fills in MATLAB's defaults and checks every value. `undefined` and `null` mean "not given"
+ * (JSON stores Infinity as null, so a stored `gradientThreshold: null` reads back as Infinity).
+ * Unknown names and out-of-range values throw a UserError naming the option and what is allowed.
+ */
+export function resolveOptions(partial: Partial<TrainingOptions> | Record<string, unknown> = {}): TrainingOptions {
+  if (partial == null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new UserError(`Training options must be an object of option names to values, got ${show(partial)}.`);
+  }
+  const given = partial as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!(name in RULES)) {
+      const near = OPTION_NAMES.find((n) => n.toLowerCase() === name.toLowerCase());
+      throw new UserError(
+        `Unknown training option "${name}"${near ? ` (did you mean "${near}"?)` : ''}. Valid options: ${OPTION_NAMES.join(', ')}.`,
+      );
+    }
+  }
+  const value = (key: Key): unknown => (given[key] === undefined || given[key] === null ? undefined : given[key]);
+  const solver = (value('solver') ?? DEFAULT_OPTIONS.solver) as TrainingOptions['solver'];
+  const resolved: Record<string, unknown> = { ...DEFAULT_OPTIONS, initialLearnRate: RULES.solver.ok(solver) ? defaultLearnRate(solver) : 0.01 };
+  for (const key of OPTION_NAMES) {
+    const v = value(key);
+    if (v === undefined) continue;
+    if (!RULES[key].ok(v)) {
+      throw new UserError(`Training option ${key} must be ${RULES[key].range}, got ${show(v)}.`);
+    }
+    resolved[key] = v;
+  }
+  return resolved as unknown as TrainingOptions;
+}
+
+/**
+ * The learning rate of a 1-based epoch: `initialLearnRate` with schedule 'none'; with
+ * 'piecewise', `initialLearnRate × learnRateDropFactor ^ floor((epoch − 1) / learnRateDropPeriod)`
+ * (MATLAB drops the rate every LearnRateDropPeriod epochs).
+ */
+export function learnRateAt(options: Pick<TrainingOptions, 'initialLearnRate' | 'learnRateSchedule' | 'learnRateDropFactor' | 'learnRateDropPeriod'>, epoch: number): number {
+  if (!Number.isInteger(epoch) || epoch < 1) throw new Error(`learnRateAt: epoch must be a 1-based integer, got ${epoch}`);
+  if (options.learnRateSchedule !== 'piecewise') return options.initialLearnRate;
+  const drops = Math.floor((epoch - 1) / options.learnRateDropPeriod);
+  return options.initialLearnRate * options.learnRateDropFactor ** drops;
+}
+
+function matlabValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === Infinity) return 'Inf';
+  return String(value);
+}
+
+/**
+ * The MATLAB call that sets the same options, for reports:
+ * `trainingOptions('sgdm', 'InitialLearnRate', 0.001, 'MaxEpochs', 27)`. Only options that differ
+ * from MATLAB's defaults are listed (the solver always is). `Momentum` is listed only for sgdm
+ * (MATLAB rejects it for the other solvers). The seed is not a trainingOptions option in MATLAB
+ * (it is `rng(seed)`), so it is left out.
+ */
+export function toMatlabCall(options: TrainingOptions): string {
+  const defaults: Record<string, unknown> = { ...DEFAULT_OPTIONS, initialLearnRate: defaultLearnRate(options.solver) };
+  const args = [matlabValue(options.solver)];
+  for (const key of OPTION_NAMES) {
+    const name = RULES[key].matlab;
+    if (name === null) continue;
+    if (key === 'momentum' && options.solver !== 'sgdm') continue;
+    const v = options[key];
+    if (v === defaults[key]) continue;
+    args.push(`'${name}'`, matlabValue(v));
+  }
+  return `trainingOptions(${args.join(', ')})`;
+}

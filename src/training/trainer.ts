@@ -1,0 +1,802 @@
+/**
+ * One training run: a network spec + MATLAB-style training options → a RunResult and a
+ * checkpoint folder. A hand-written loop (tfjs `fit` can neither clip gradients MATLAB's way nor
+ * apply MATLAB's L2), the only training loop in flowtune: `trainRun` and the bench's
+ * `benchEpochs` both run `runLoop`.
+ *
+ * What each iteration does, and where it follows MATLAB (`trainNetwork` + `trainingOptions`):
+ *
+ * - Loss = softmax cross-entropy (mean over the mini-batch, computed from logits with logSoftmax)
+ *   + `l2Regularization / 2 · Σ w²` over the WEIGHTS of convolutions and fully connected layers.
+ *   This is MATLAB's regularised loss E_R(θ) = E(θ) + λ·Ω(w), Ω(w) = ½·wᵀw, whose gradient adds
+ *   λ·w. Biases are not decayed (MATLAB's BiasL2Factor defaults to 0). Batch-norm scale/offset
+ *   are not decayed either, as types.ts specifies; note that MATLAB's batchNormalizationLayer has
+ *   ScaleL2Factor/OffsetL2Factor = 1 by default, so MATLAB does decay them (a small difference).
+ *   The recorded iteration loss includes the L2 term (it is what is minimised); validation loss
+ *   is the plain cross-entropy (what the network predicts), as in `evaluate.ts`.
+ * - Gradients: `tf.variableGrads` over the model's trainable variables only, always in the same
+ *   order (tfjs optimizers keep their slots by position). The first convolution (on the image)
+ *   has a custom gradient without the image gradient that tfjs's fused conv2d always computes.
+ * - One sync per iteration reads [loss, correct, Σ(g·0)]; the last is NaN iff some gradient
+ *   element is NaN or ±Infinity (unlike a squared norm, it cannot overflow for finite
+ *   gradients). A non-finite loss or gradient stops the run BEFORE the update: stopReason
+ *   `nonFinite` with that iteration, and that iteration is not recorded in the history.
+ * - Clipping (gradientThreshold < Infinity), MATLAB's three methods: 'l2norm' scales each
+ *   parameter tensor's gradient to L2 norm ≤ threshold; 'global-l2norm' scales all gradients by one
+ *   factor so their global norm ≤ threshold; 'absolute-value' clips elements to ±threshold. Norms
+ *   are computed overflow-safely (max·‖g/max‖).
+ * - Solvers: sgdm = tf.train.momentum (tfjs: v ← m·v + g, w ← w − lr·v; MATLAB: v ← m·v − lr·g,
+ *   w ← w + v: identical while the rate is constant, they differ only in how momentum carries
+ *   across a piecewise drop); adam (β1 0.9, β2 0.999, ε 1e-8: MATLAB's defaults); rmsprop (decay
+ *   0.9, ε 1e-8). The rate of each epoch comes from `learnRateAt`.
+ * - Mini-batches: the training images are uploaded once per run into one tensor; each batch is a
+ *   `tf.gather` with a slice of the epoch's order tensor. The last partial batch of an epoch is
+ *   DISCARDED, as MATLAB does; a batch size larger than the training set is reduced to its size.
+ * - Shuffle 'once' (before the first epoch), 'every-epoch', 'never', with a seeded PRNG whose state
+ *   is checkpointed. Weights are initialised from the seed by this module (Glorot uniform, MATLAB's
+ *   default for convolution and fully connected weights; zero biases; batch-norm scale 1,
+ *   offset 0), drawn in JavaScript so every backend starts from the same numbers. Dropout masks
+ *   are seeded by (seed, iteration, layer): the layer's own `seed` would repeat one mask forever.
+ * - Batch normalisation: tfjs layer with momentum 0.9 and ε 1e-5 (MATLAB's MeanDecay 0.1 /
+ *   VarianceDecay 0.1 and Epsilon 1e-5; the tfjs default momentum 0.99 would leave the inference
+ *   statistics far behind in short runs). MATLAB's final "population" statistics pass is not done.
+ * - Validation every `validationFrequency` iterations and at the end of every epoch (once when both
+ *   fall on one iteration), in batches of 1000 with training=false and no tape. MATLAB's
+ *   ValidationPatience: stop when this many validations in a row were ≥ the best loss so far.
+ * - A `deadline` is checked at epoch boundaries (at least one epoch runs); `signal` is checked
+ *   before every iteration and aborts by throwing its reason.
+ *
+ * Run `initBackend()` (backend.ts) before training; this module uses whichever backend is active.
+ */
+import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors.ts';
+import type {
+  DataView,
+  EpochRecord,
+  ImageSet,
+  IterationRecord,
+  NetworkSpec,
+  RunResult,
+  StopReason,
+  TrainingHistory,
+  TrainingOptions,
+  ValidationRecord,
+} from '../types.ts';
+import { activeBackend } from './backend.ts';
+import {
+  type CheckpointState,
+  LAST_DIR,
+  readCheckpointState,
+  readOptimizerState,
+  readSavedWeights,
+  saveModel,
+  saveOptimizerState,
+  writeCheckpointState,
+} from './checkpoint.ts';
+import { describeNetwork, outputUnits, paramCount, validateNetwork } from './network.ts';
+import { learnRateAt, resolveOptions } from './options.ts';
+
+/** Validation and evaluation batch size (no tape, so memory is only activations). */
+export const EVAL_BATCH_SIZE = 1000;
+
+export interface TrainProgress {
+  epoch: number;
+  maxEpochs: number;
+  iteration: number;
+  /** This iteration's mini-batch loss. */
+  loss: number;
+  /** The latest validation accuracy (0..1), or null before the first validation. */
+  valAccuracy: number | null;
+  /** Training throughput of the current epoch so far. */
+  imagesPerSecond: number;
+}
+
+export interface TrainRequest {
+  network: NetworkSpec;
+  /** Resolved options (resolveOptions is applied again: nulls read as defaults). */
+  options: TrainingOptions;
+  train: DataView;
+  /** May be empty (no validation: valLoss null, bestEpoch null). */
+  validation: DataView;
+  /** Where to write the checkpoint (created if missing). */
+  checkpointDir: string;
+  /**
+   * Continue a finished run for more epochs: `options.maxEpochs` is the new TOTAL. Weights,
+   * optimizer state, counters and the shuffle PRNG come from its checkpoint; the returned history
+   * starts with `result.history`. Same network and training data required; continuing a run that
+   * stopped mid-epoch (patience, non-finite) starts with the next epoch.
+   */
+  continueFrom?: { checkpointDir: string; result: RunResult } | null;
+  /** Wall-clock deadline (ms since the epoch), checked at epoch boundaries → stopReason 'budget'. */
+  deadline?: number;
+  /** Called after every iteration; keep it cheap. */
+  onProgress?: (progress: TrainProgress) => void;
+  signal?: AbortSignal;
+}
+
+// ───────────────────────────── seeded randomness ─────────────────────────────
+
+/** FNV-1a of a label mixed with a seed: independent streams for init, shuffling, dropout. */
+function streamSeed(seed: number, label: string): number {
+  let hash = (0x811c9dc5 ^ (seed >>> 0) ^ Math.floor(seed / 4294967296)) >>> 0;
+  for (let i = 0; i < label.length; i++) {
+    hash ^= label.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  return hash >>> 0;
+}
+
+/** mulberry32 with its 32-bit state exposed, so a checkpoint can resume the stream exactly. */
+class Prng {
+  constructor(public state: number) {}
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  shuffle(array: number[]): void {
+    for (let i = array.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      const tmp = array[i];
+      array[i] = array[j];
+      array[j] = tmp;
+    }
+  }
+}
+
+// ───────────────────────────── the model ─────────────────────────────
+
+/**
+ * The tfjs model of a spec: a tf.sequential of conv2d / batchNormalization / reLU /
+ * maxPooling2d / dropout / flatten / dense (logits, no softmax: softmax is in the loss and in
+ * `predictProbabilities`). Layer names are stable (`conv1`, `bn2`, …, by 1-based spec position), so
+ * saved weights load by name. Weights are initialised deterministically from `seed`.
+ */
+export function buildModel(network: NetworkSpec, seed: number): tf.Sequential {
+  validateNetwork(network);
+  const model = tf.sequential({ name: 'flowtune' });
+  let flat = false;
+  const first = (): { inputShape?: number[] } => (model.layers.length === 0 ? { inputShape: [...network.inputShape] } : {});
+  network.layers.forEach((layer, i) => {
+    const n = i + 1;
+    switch (layer.type) {
+      case 'conv':
+        model.add(
+          tf.layers.conv2d({
+            name: `conv${n}`,
+            filters: layer.filters,
+            kernelSize: layer.kernelSize,
+            strides: layer.stride ?? 1,
+            padding: layer.padding ?? 'same',
+            kernelInitializer: 'zeros',
+            biasInitializer: 'zeros',
+            ...first(),
+          }),
+        );
+        break;
+      case 'batchnorm':
+        model.add(tf.layers.batchNormalization({ name: `bn${n}`, axis: -1, momentum: 0.9, epsilon: 1e-5, ...first() }));
+        break;
+      case 'relu':
+        model.add(tf.layers.reLU({ name: `relu${n}`, ...first() }));
+        break;
+      case 'maxpool':
+        model.add(tf.layers.maxPooling2d({ name: `pool${n}`, poolSize: layer.poolSize, strides: layer.stride, padding: 'valid', ...first() }));
+        break;
+      case 'dropout':
+        model.add(tf.layers.dropout({ name: `drop${n}`, rate: layer.rate, ...first() }));
+        break;
+      case 'fc':
+        if (!flat) {
+          model.add(tf.layers.flatten({ name: `flatten${n}`, ...first() }));
+          flat = true;
+        }
+        model.add(tf.layers.dense({ name: `fc${n}`, units: layer.units, kernelInitializer: 'zeros', biasInitializer: 'zeros', ...first() }));
+        break;
+    }
+  });
+  initialiseWeights(model, seed);
+  return model;
+}
+
+/** Glorot-uniform kernels from the seed (one stream per weight name); the rest keep their zero/one initialisers. */
+function initialiseWeights(model: tf.LayersModel, seed: number): void {
+  for (const weight of model.weights) {
+    if (!weight.originalName.endsWith('/kernel')) continue;
+    const shape = weight.shape as number[];
+    const receptive = shape.length === 4 ? shape[0] * shape[1] : 1;
+    const fanIn = receptive * shape[shape.length - 2];
+    const fanOut = receptive * shape[shape.length - 1];
+    const limit = Math.sqrt(6 / (fanIn + fanOut));
+    const prng = new Prng(streamSeed(seed, `init:${weight.originalName}`));
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = (2 * prng.next() - 1) * limit;
+    const tensor = tf.tensor(values, shape, 'float32');
+    weight.write(tensor);
+    tensor.dispose();
+  }
+}
+
+/** The conv and fc kernels: the weights L2 regularisation applies to. */
+export function regularisedWeights(model: tf.LayersModel): tf.LayerVariable[] {
+  return model.trainableWeights.filter((w) => w.originalName.endsWith('/kernel'));
+}
+
+/**
+ * Forward pass in training mode, with seeded dropout masks. Returns logits.
+ *
+ * A convolution applied to the input image (no trainable layer before it) runs through
+ * `convOnInput`, whose gradient is only the filter's and the bias's: tfjs's fused conv2d
+ * gradient always computes the input gradient too (Conv2DBackpropInput, ~9% of an iteration of
+ * the default network on wasm), although nothing uses a gradient for the image.
+ */
+export function forwardTraining(model: tf.Sequential, x: tf.Tensor, dropoutSeed: string): tf.Tensor {
+  let y = x;
+  let inputIsData = true; // no trainable layer applied yet
+  model.layers.forEach((layer, j) => {
+    const className = layer.getClassName();
+    if (className === 'Dropout') {
+      const rate = (layer.getConfig() as { rate: number }).rate;
+      if (rate > 0) y = tf.dropout(y, rate, undefined, `${dropoutSeed}:${j}`);
+      return;
+    }
+    if (className === 'Conv2D' && inputIsData) {
+      y = convOnInput(layer, y as tf.Tensor4D);
+    } else {
+      y = layer.apply(y, { training: true }) as tf.Tensor;
+    }
+    if (layer.trainableWeights.length > 0) inputIsData = false;
+  });
+  return y;
+}
+
+/** The layer's conv2d + bias (the same fused op as Conv2D.call), differentiable in filter and bias only. */
+function convOnInput(layer: tf.layers.Layer, x: tf.Tensor4D): tf.Tensor4D {
+  const config = layer.getConfig() as { strides: [number, number]; padding: 'same' | 'valid'; activation: string; useBias: boolean };
+  if (config.activation !== 'linear' || !config.useBias) return layer.apply(x, { training: true }) as tf.Tensor4D;
+  const kernel = layer.trainableWeights.find((w) => w.originalName.endsWith('/kernel'))!.read() as tf.Tensor4D;
+  const bias = layer.trainableWeights.find((w) => w.originalName.endsWith('/bias'))!.read() as tf.Tensor1D;
+  const strides = config.strides;
+  const pad = config.padding;
+  const op = tf.customGrad((filter, b) => {
+    const value = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias: b as tf.Tensor1D, strides, pad });
+    const gradFunc = (dy: tf.Tensor) => {
+      const dFilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+        strides,
+        pad,
+        dataFormat: 'NHWC',
+        filterShape: kernel.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const dBias = tf.sum(dy, [0, 1, 2]);
+      return [dFilter, dBias];
+    };
+    return { value, gradFunc };
+  });
+  return op(kernel, bias) as tf.Tensor4D;
+}
+
+// ───────────────────────────── data on the backend ─────────────────────────────
+
+export interface UploadedImages {
+  /** [count, height, width, channels] float32 */
+  images: tf.Tensor4D;
+  /** [count] int32 class indices */
+  labels: tf.Tensor1D;
+  count: number;
+}
+
+/** Copies the view's images and labels into backend tensors, once (the caller disposes them). */
+export function uploadImages(data: DataView | ImageSet): UploadedImages {
+  const set = 'set' in data ? data.set : data;
+  const size = set.height * set.width * set.channels;
+  const count = 'set' in data ? data.indices.length : set.count;
+  let pixels: Float32Array;
+  const labels = new Int32Array(count);
+  if ('set' in data) {
+    pixels = new Float32Array(count * size);
+    for (let i = 0; i < count; i++) {
+      const index = data.indices[i];
+      pixels.set(set.images.subarray(index * size, (index + 1) * size), i * size);
+      labels[i] = set.labels[index];
+    }
+  } else {
+    pixels = set.images.subarray(0, count * size);
+    for (let i = 0; i < count; i++) labels[i] = set.labels[i];
+  }
+  return {
+    images: tf.tensor4d(pixels, [count, set.height, set.width, set.channels], 'float32'),
+    labels: tf.tensor1d(labels, 'int32'),
+    count,
+  };
+}
+
+export interface EvaluationSums {
+  /** Mean softmax cross-entropy (no L2 term). */
+  loss: number;
+  accuracy: number;
+  count: number;
+  /** Predicted class per image, when asked for. */
+  predictions?: Int32Array;
+}
+
+/**
+ * Loss and accuracy of `model` (inference mode, no tape) on uploaded images, in batches of
+ * `EVAL_BATCH_SIZE`; one sync at the end. Works for any model whose output is logits.
+ */
+export async function evaluateUploaded(
+  model: tf.LayersModel,
+  data: UploadedImages,
+  numClasses: number,
+  options: { predictions?: boolean } = {},
+): Promise<EvaluationSums> {
+  if (data.count === 0) return { loss: NaN, accuracy: NaN, count: 0, predictions: options.predictions ? new Int32Array(0) : undefined };
+  let sums = tf.zeros([2]); // [Σ cross-entropy, Σ correct]
+  const predictions: tf.Tensor[] = [];
+  for (let start = 0; start < data.count; start += EVAL_BATCH_SIZE) {
+    const size = Math.min(EVAL_BATCH_SIZE, data.count - start);
+    const [next, predicted] = tf.tidy(() => {
+      const x = tf.slice(data.images, start, size);
+      const y = tf.slice(data.labels, start, size);
+      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+      const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(y, numClasses).toFloat(), tf.logSoftmax(logits))));
+      const argmax = tf.argMax(logits, 1);
+      const correct = tf.sum(tf.equal(argmax, y).toFloat());
+      return [tf.add(sums, tf.stack([ce, correct])), options.predictions ? argmax : tf.scalar(0)];
+    });
+    sums.dispose();
+    sums = next;
+    if (options.predictions) predictions.push(predicted);
+    else predicted.dispose();
+  }
+  const [ceSum, correct] = await sums.data();
+  sums.dispose();
+  let predicted: Int32Array | undefined;
+  if (options.predictions) {
+    const all = tf.concat(predictions);
+    predicted = Int32Array.from(await all.data());
+    all.dispose();
+    tf.dispose(predictions);
+  }
+  return { loss: ceSum / data.count, accuracy: correct / data.count, count: data.count, predictions: predicted };
+}
+
+// ───────────────────────────── optimizer ─────────────────────────────
+
+function makeOptimizer(options: TrainingOptions): tf.Optimizer {
+  const rate = learnRateAt(options, 1);
+  switch (options.solver) {
+    case 'sgdm':
+      return tf.train.momentum(rate, options.momentum, false);
+    case 'adam':
+      return tf.train.adam(rate, 0.9, 0.999, 1e-8);
+    case 'rmsprop':
+      return tf.train.rmsprop(rate, 0.9, 0, 1e-8, false);
+  }
+}
+
+function setLearnRate(optimizer: tf.Optimizer, rate: number): void {
+  // (tfjs optimizers override `instanceof` to accept any optimizer, so ask for the class name.)
+  const name = optimizer.getClassName();
+  if (name === 'SGD' || name === 'Momentum') (optimizer as tf.SGDOptimizer).setLearningRate(rate); // keeps −rate as a scalar
+  else (optimizer as unknown as { learningRate: number }).learningRate = rate; // adam, rmsprop read it at every step
+}
+
+function disposeOptimizer(optimizer: tf.Optimizer): void {
+  optimizer.dispose();
+  // MomentumOptimizer.dispose() does not dispose the learning-rate scalar SGDOptimizer keeps.
+  if (optimizer.getClassName() === 'Momentum') {
+    const c = (optimizer as unknown as { c?: tf.Tensor }).c;
+    if (c && !c.isDisposed) c.dispose();
+  }
+}
+
+/** Clipped gradients (MATLAB's GradientThreshold / GradientThresholdMethod); the same tensors when the threshold is Infinity. Call inside tidy. */
+export function clipGradients(grads: tf.Tensor[], options: Pick<TrainingOptions, 'gradientThreshold' | 'gradientThresholdMethod'>): tf.Tensor[] {
+  const threshold = options.gradientThreshold;
+  if (!Number.isFinite(threshold)) return grads;
+  if (options.gradientThresholdMethod === 'absolute-value') return grads.map((g) => tf.clipByValue(g, -threshold, threshold));
+  // Overflow-safe L2 norms: max|g| · ‖g / max|g|‖.
+  const scaleOf = grads.map((g) => tf.max(tf.abs(g)));
+  const norms = grads.map((g, i) => tf.mul(scaleOf[i], tf.norm(tf.div(g, tf.maximum(scaleOf[i], 1e-30)))));
+  if (options.gradientThresholdMethod === 'l2norm') {
+    return grads.map((g, i) => tf.mul(g, tf.minimum(1, tf.div(threshold, norms[i]))));
+  }
+  const stacked = tf.stack(norms);
+  const top = tf.max(stacked);
+  const global = tf.mul(top, tf.norm(tf.div(stacked, tf.maximum(top, 1e-30))));
+  const factor = tf.minimum(1, tf.div(threshold, global));
+  return grads.map((g) => tf.mul(g, factor));
+}
+
+// ───────────────────────────── the loop ─────────────────────────────
+
+interface LoopConfig {
+  network: NetworkSpec;
+  options: TrainingOptions;
+  train: DataView;
+  validation: DataView | null;
+  checkpointDir: string | null;
+  continueFrom: { checkpointDir: string; result: RunResult } | null;
+  deadline?: number;
+  onProgress?: (progress: TrainProgress) => void;
+  signal?: AbortSignal;
+}
+
+function backendName(): string {
+  const name = tf.getBackend();
+  const active = activeBackend();
+  if (active && (active.name === name || (active.name === 'tensorflow-gpu' && name === 'tensorflow'))) return active.name;
+  return name;
+}
+
+function emptyHistory(): TrainingHistory {
+  return { iterations: [], validations: [], epochs: [] };
+}
+
+function copyHistory(history: TrainingHistory): TrainingHistory {
+  return {
+    iterations: history.iterations.map((r) => ({ ...r })),
+    validations: history.validations.map((r) => ({ ...r })),
+    epochs: history.epochs.map((r) => ({ ...r })),
+  };
+}
+
+const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+async function runLoop(config: LoopConfig): Promise<RunResult> {
+  const started = performance.now();
+  const options = resolveOptions(config.options as unknown as Record<string, unknown>);
+  const { network, train } = config;
+  validateNetwork(network);
+  const numClasses = outputUnits(network);
+  for (const [role, view] of [['training', train], ['validation', config.validation]] as const) {
+    if (view && view.indices.length > 0 && view.set.classNames.length !== numClasses) {
+      throw new UserError(
+        `The network's final fc layer has ${numClasses} units but the ${role} data "${view.set.name}" has ${view.set.classNames.length} classes; set the last fc layer's units to ${view.set.classNames.length}.`,
+      );
+    }
+    const [h, w, c] = network.inputShape;
+    if (view && (view.set.height !== h || view.set.width !== w || view.set.channels !== c)) {
+      throw new UserError(
+        `The network expects ${h}×${w}×${c} images but the ${role} data "${view.set.name}" has ${view.set.height}×${view.set.width}×${view.set.channels}; change the network's inputShape.`,
+      );
+    }
+  }
+  const trainCount = train.indices.length;
+  if (trainCount === 0) throw new UserError('No training images: the training split is empty.');
+  const batchSize = Math.min(options.miniBatchSize, trainCount);
+  const batchesPerEpoch = Math.floor(trainCount / batchSize); // the last partial batch is discarded, as in MATLAB
+
+  // Everything that holds tensors, for the finally block.
+  let model: tf.Sequential | null = null;
+  let optimizer: tf.Optimizer | null = null;
+  let trainData: UploadedImages | null = null;
+  let valData: UploadedImages | null = null;
+  let bestCopy: tf.Tensor[] | null = null;
+  const keepBest = options.outputNetwork === 'best-validation-loss';
+
+  try {
+    model = buildModel(network, options.seed);
+    optimizer = makeOptimizer(options);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const decayed = regularisedWeights(model);
+
+    // ── state: fresh, or from the checkpoint being continued
+    const prng = new Prng(streamSeed(options.seed, 'shuffle'));
+    let order = Array.from({ length: trainCount }, (_, i) => i);
+    let shuffled = false;
+    let epoch = 0; // last epoch trained in
+    let epochsCompleted = 0;
+    let iteration = 0;
+    let imagesTrained = 0;
+    let best: CheckpointState['best'] = { valLoss: null, epoch: null, iteration: null, sinceBest: 0 };
+    const history = config.continueFrom ? copyHistory(config.continueFrom.result.history) : emptyHistory();
+
+    if (config.continueFrom) {
+      const dir = config.continueFrom.checkpointDir;
+      const state = await readCheckpointState(dir);
+      if (describeNetwork(state.network) !== describeNetwork(network)) {
+        throw new Error(`continueFrom: the network differs from the one checkpointed in ${dir}`);
+      }
+      if (state.trainCount !== trainCount) {
+        throw new Error(`continueFrom: ${dir} was trained on ${state.trainCount} images, this run has ${trainCount}`);
+      }
+      const last = await readSavedWeights(join(dir, state.lastWeightsDir));
+      model.loadWeights(last);
+      tf.dispose(last);
+      const saved = await readOptimizerState(dir);
+      if (saved.className !== optimizer.getClassName()) {
+        tf.dispose(saved.weights.map((w) => w.tensor));
+        throw new Error(`continueFrom: ${dir} holds ${saved.className} optimizer state, but the solver is ${options.solver}`);
+      }
+      await optimizer.setWeights(saved.weights);
+      tf.dispose(saved.weights.map((w) => w.tensor));
+      if (keepBest && state.bestWeightsDir !== null) {
+        const bestWeights = await readSavedWeights(join(dir, state.bestWeightsDir));
+        bestCopy = model.weights.map((w) => bestWeights[w.originalName]);
+        const used = new Set(bestCopy);
+        tf.dispose(Object.values(bestWeights).filter((t) => !used.has(t)));
+      }
+      prng.state = state.shuffleState;
+      order = state.order;
+      shuffled = state.shuffled;
+      epoch = state.epoch;
+      epochsCompleted = state.epochsCompleted;
+      iteration = state.iterationsCompleted;
+      imagesTrained = config.continueFrom.result.imagesTrained;
+      best = { ...state.best };
+    }
+
+    trainData = uploadImages(train);
+    valData = config.validation && config.validation.indices.length > 0 ? uploadImages(config.validation) : null;
+
+    let stop: StopReason | null = null;
+    let lastEpochIterations = 0;
+    let lastValAccuracy: number | null = history.validations.at(-1)?.accuracy ?? null;
+
+    const validate = async (atEpoch: number): Promise<ValidationRecord | null> => {
+      if (!valData || !model) return null;
+      const { loss, accuracy } = await evaluateUploaded(model, valData, numClasses);
+      const record: ValidationRecord = { iteration, epoch: atEpoch, loss, accuracy };
+      history.validations.push(record);
+      lastValAccuracy = accuracy;
+      if (Number.isFinite(loss) && (best.valLoss === null || loss < best.valLoss)) {
+        best = { valLoss: loss, epoch: atEpoch, iteration, sinceBest: 0 };
+        if (keepBest) {
+          if (bestCopy) tf.dispose(bestCopy);
+          bestCopy = model.weights.map((w) => tf.clone(w.read()));
+        }
+      } else {
+        best.sinceBest++;
+      }
+      return record;
+    };
+
+    while (!stop && epoch < options.maxEpochs) {
+      epoch++;
+      const epochStart = performance.now();
+      let validationMs = 0;
+      const rate = learnRateAt(options, epoch);
+      setLearnRate(optimizer, rate);
+      if (options.shuffle === 'every-epoch' || (options.shuffle === 'once' && !shuffled)) {
+        prng.shuffle(order);
+        shuffled = true;
+      }
+      const orderTensor = tf.tensor1d(Int32Array.from(order.slice(0, batchesPerEpoch * batchSize)), 'int32');
+      const losses: number[] = [];
+      const accuracies: number[] = [];
+      let endValidation: ValidationRecord | null = null;
+      try {
+        for (let b = 0; b < batchesPerEpoch; b++) {
+          if (config.signal?.aborted) throw config.signal.reason ?? new Error('training aborted');
+          iteration++;
+          const step = await trainStep(model, optimizer, variables, decayed, trainData, orderTensor, b * batchSize, batchSize, numClasses, options, `${options.seed}:${iteration}`);
+          if (step.nonFinite) {
+            stop = { kind: 'nonFinite', iteration, epoch, what: step.nonFinite };
+            iteration--; // not a completed iteration
+            break;
+          }
+          imagesTrained += batchSize;
+          losses.push(step.loss);
+          accuracies.push(step.accuracy);
+          history.iterations.push({ iteration, epoch, loss: step.loss, accuracy: step.accuracy, learnRate: rate } satisfies IterationRecord);
+          const endOfEpoch = b === batchesPerEpoch - 1;
+          if (valData && (iteration % options.validationFrequency === 0 || endOfEpoch)) {
+            const t0 = performance.now();
+            const record = await validate(epoch);
+            validationMs += performance.now() - t0;
+            if (endOfEpoch) endValidation = record;
+            if (best.sinceBest >= options.validationPatience) {
+              stop = { kind: 'validationPatience', epoch };
+              endValidation = record;
+            }
+          }
+          const trainSeconds = (performance.now() - epochStart - validationMs) / 1000;
+          config.onProgress?.({
+            epoch,
+            maxEpochs: options.maxEpochs,
+            iteration,
+            loss: step.loss,
+            valAccuracy: lastValAccuracy,
+            imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
+          });
+          if (stop) break;
+        }
+      } finally {
+        orderTensor.dispose();
+      }
+      const complete = losses.length === batchesPerEpoch;
+      if (complete) epochsCompleted = epoch;
+      // A full epoch, or the partial epoch a patience stop ended (its last validation is its end).
+      if (complete || stop?.kind === 'validationPatience') {
+        const seconds = (performance.now() - epochStart) / 1000;
+        const trainSeconds = seconds - validationMs / 1000;
+        history.epochs.push({
+          epoch,
+          learnRate: rate,
+          loss: mean(losses),
+          accuracy: mean(accuracies),
+          valLoss: endValidation?.loss ?? null,
+          valAccuracy: endValidation?.accuracy ?? null,
+          seconds,
+          imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
+        } satisfies EpochRecord);
+      }
+      if (!stop && epoch < options.maxEpochs && config.deadline !== undefined && Date.now() >= config.deadline) {
+        stop = { kind: 'budget', epoch };
+      }
+      lastEpochIterations = losses.length;
+      // An epoch stopped before its first iteration did not happen.
+      if (losses.length === 0 && !complete) epoch--;
+    }
+    stop ??= { kind: 'completed' };
+
+    // ── checkpoint: last-iteration state always (for warm starts), the output network per outputNetwork
+    if (config.checkpointDir) {
+      const dir = config.checkpointDir;
+      let lastWeightsDir: CheckpointState['lastWeightsDir'] = '.';
+      let bestWeightsDir: CheckpointState['bestWeightsDir'] = null;
+      if (keepBest && bestCopy) {
+        await saveModel(model, join(dir, LAST_DIR));
+        lastWeightsDir = LAST_DIR;
+        model.setWeights(bestCopy);
+        bestWeightsDir = '.';
+      }
+      await saveModel(model, dir);
+      await saveOptimizerState(optimizer, dir);
+      await writeCheckpointState(dir, {
+        format: 'flowtune-checkpoint/1',
+        network,
+        options,
+        epoch,
+        epochsCompleted,
+        iterationsCompleted: iteration,
+        iterationInEpoch: epochsCompleted === epoch ? 0 : lastEpochIterations,
+        trainCount,
+        shuffleState: prng.state,
+        shuffled,
+        order,
+        best,
+        lastWeightsDir,
+        bestWeightsDir,
+      });
+    }
+
+    return {
+      history,
+      backend: backendName(),
+      stopReason: stop,
+      bestEpoch: best.epoch,
+      bestValLoss: best.valLoss,
+      paramCount: paramCount(network),
+      checkpointDir: config.checkpointDir ?? '',
+      epochsCompleted,
+      iterationsCompleted: iteration,
+      imagesTrained,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    if (bestCopy) tf.dispose(bestCopy);
+    if (trainData) tf.dispose([trainData.images, trainData.labels]);
+    if (valData) tf.dispose([valData.images, valData.labels]);
+    if (optimizer) disposeOptimizer(optimizer);
+    model?.dispose();
+  }
+}
+
+interface StepResult {
+  loss: number;
+  accuracy: number;
+  nonFinite: 'loss' | 'gradient' | null;
+}
+
+/** One iteration: forward, loss, gradients, one sync, then (if all finite) clip and update. */
+async function trainStep(
+  model: tf.Sequential,
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  decayed: tf.LayerVariable[],
+  data: UploadedImages,
+  order: tf.Tensor1D,
+  start: number,
+  batchSize: number,
+  numClasses: number,
+  options: TrainingOptions,
+  dropoutSeed: string,
+): Promise<StepResult> {
+  const [x, labels, oneHot] = tf.tidy(() => {
+    const idx = tf.slice(order, start, batchSize);
+    const y = tf.gather(data.labels, idx);
+    return [tf.gather(data.images, idx), y, tf.oneHot(y, numClasses).toFloat()];
+  });
+  const lambda = options.l2Regularization;
+  let correct: tf.Tensor | null = null;
+  let grads: tf.NamedTensorMap = {};
+  let value: tf.Scalar | null = null;
+  let stats: tf.Tensor | null = null;
+  try {
+    ({ value, grads } = tf.variableGrads(() => {
+      const logits = forwardTraining(model, x, dropoutSeed);
+      correct = tf.keep(tf.sum(tf.equal(tf.argMax(logits, 1), labels).toFloat()));
+      const crossEntropy = tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1)));
+      if (lambda === 0) return crossEntropy as tf.Scalar;
+      const squares = tf.addN(decayed.map((w) => tf.sum(tf.square(w.read()))));
+      return tf.add(crossEntropy, tf.mul(lambda / 2, squares)) as tf.Scalar;
+    }, variables));
+    const gradList = variables.map((v) => grads[v.name]);
+    stats = tf.tidy(() => tf.stack([value!, correct!, tf.addN(gradList.map((g) => tf.sum(tf.mul(g, 0))))]));
+    const [loss, correctCount, check] = await stats.data();
+    const result: StepResult = { loss, accuracy: correctCount / batchSize, nonFinite: null };
+    if (!Number.isFinite(loss)) result.nonFinite = 'loss';
+    else if (!Number.isFinite(check)) result.nonFinite = 'gradient';
+    else {
+      const clipped = tf.tidy(() => clipGradients(gradList, options).map((g) => (g === undefined ? g : tf.clone(g))));
+      try {
+        optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: clipped[i] })));
+      } finally {
+        tf.dispose(clipped);
+      }
+    }
+    return result;
+  } finally {
+    tf.dispose([x, labels, oneHot]);
+    if (correct) tf.dispose(correct);
+    if (value) value.dispose();
+    tf.dispose(Object.values(grads));
+    if (stats) stats.dispose();
+  }
+}
+
+// ───────────────────────────── public entry points ─────────────────────────────
+
+/**
+ * Trains one run and writes its checkpoint. Counts in the result (epochsCompleted,
+ * iterationsCompleted, imagesTrained) and the history are cumulative over a continued run;
+ * `seconds` is this call's wall time only (what the continuation cost).
+ */
+export async function trainRun(request: TrainRequest): Promise<RunResult> {
+  return runLoop({
+    network: request.network,
+    options: request.options,
+    train: request.train,
+    validation: request.validation,
+    checkpointDir: request.checkpointDir,
+    continueFrom: request.continueFrom ?? null,
+    deadline: request.deadline,
+    onProgress: request.onProgress,
+    signal: request.signal,
+  });
+}
+
+export interface BenchResult {
+  backend: string;
+  /** Per epoch, as recorded by the loop (the first includes warm-up). */
+  epochs: EpochRecord[];
+  /** Training images per second over all epochs. */
+  imagesPerSecond: number;
+}
+
+/**
+ * For the bench: trains `epochs` epochs of `network` on `train` with the real loop (no
+ * validation, no checkpoint) and reports throughput.
+ */
+export async function benchEpochs(network: NetworkSpec, options: TrainingOptions, train: DataView, epochs: number): Promise<BenchResult> {
+  const result = await runLoop({
+    network,
+    options: { ...options, maxEpochs: epochs },
+    train,
+    validation: null,
+    checkpointDir: null,
+    continueFrom: null,
+  });
+  const imagesPerEpoch = result.imagesTrained / Math.max(1, result.history.epochs.length);
+  const trainSeconds = result.history.epochs.reduce((a, e) => a + (e.imagesPerSecond > 0 ? imagesPerEpoch / e.imagesPerSecond : 0), 0);
+  return { backend: result.backend, epochs: result.history.epochs, imagesPerSecond: trainSeconds > 0 ? result.imagesTrained / trainSeconds : 0 };
+}

@@ -1,0 +1,98 @@
+/** The command line: help, user errors (exit 2, no stack trace), list, diagnose, broken policies. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parseDuration } from '../../src/cli.ts';
+import { readStudyFile } from '../../src/store/study-store.ts';
+import { HAVE_FASHION, SMALL_STUDY, tempReports, tune } from './helpers.ts';
+
+describe('parseDuration', () => {
+  test.each([
+    ['30m', 1800],
+    ['1h', 3600],
+    ['1h30m', 5400],
+    ['90s', 90],
+    ['45', 45],
+    ['0', null],
+  ])('%s → %s', (text, seconds) => {
+    expect(parseDuration(text)).toBe(seconds);
+  });
+  test.each(['30 minutes', 'm', '-5m', ''])('%j is rejected', (text) => {
+    expect(() => parseDuration(text)).toThrow(/--budget .* is not a duration/);
+  });
+});
+
+describe('tune, the binary', () => {
+  test('--help lists every subcommand, one line each', () => {
+    const { code, stdout } = tune(['--help']);
+    expect(code).toBe(0);
+    for (const sub of ['tune --data fashion', 'tune --resume', 'tune diagnose', 'tune report', 'tune list', 'tune bench']) expect(stdout).toContain(sub);
+  });
+
+  test.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--data', 'fashion', '--budget', 'soon'], /--budget soon is not a duration/],
+    [['--data', 'fashion', '--solver', 'sgd'], /--solver sgd is not valid: use one of sgdm, adam, rmsprop/],
+    [['--data', 'fashion', '--backend', 'tpu'], /--backend tpu is not valid/],
+    [['--data', 'fashion', '--max-runs', 'many'], /--max-runs many is not valid/],
+    [['frobnicate'], /Unknown command "frobnicate"/],
+    [[], /Nothing to do/],
+    [['report'], /needs a study name/],
+  ])('%j is a user error: exit 2, no stack trace', (args, message) => {
+    const { code, stderr } = tune(args as string[]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('a missing data folder names every place looked in and how to get the files', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'nodata-'));
+    const { code, stderr } = tune(['--data', 'fashion', '--data-dir', empty, '--reports', await tempReports()]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(empty);
+    expect(stderr).toMatch(/npm run setup/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('tune list on an empty reports folder says how to start', async () => {
+    const reports = await tempReports();
+    const { code, stdout } = tune(['list', '--reports', reports]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/No studies in .*tune --data fashion/);
+  });
+
+  test('--resume of an unknown study is a user error', async () => {
+    const { code, stderr } = tune(['--resume', 'nope', '--reports', await tempReports()]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/No study at/);
+  });
+
+  test('tune diagnose reads a Keras history with NaN and answers in JSON', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'hist-'));
+    const file = path.join(dir, 'history.json');
+    await writeFile(file, '{"loss": [2.3, 5.1, NaN], "accuracy": [0.1, 0.1, 0.1], "val_loss": [2.3, 6.0, NaN], "val_accuracy": [0.1, 0.1, 0.1], "lr": [0.1, 0.1, 0.1]}');
+    const { code, stdout } = tune(['diagnose', file, '--json']);
+    expect(code).toBe(0);
+    const answer = JSON.parse(stdout);
+    expect(answer).toMatchObject({ diagnosis: 'diverged', action: 'lowerLearnRate' });
+    expect(answer.params.initialLearnRate).toBeCloseTo(0.01);
+  });
+});
+
+describe.skipIf(!HAVE_FASHION)('a broken policy during a real study', () => {
+  test('a policy that throws stops the study cleanly: exit 2, the file named, the finished run kept', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'policy-'));
+    const file = path.join(dir, 'thrower.ts');
+    await writeFile(file, `export default { name: 'thrower', description: 'throws', decide() { throw new Error('no idea what to do'); } };\n`);
+    const reports = await tempReports();
+    const { code, stderr } = tune([...SMALL_STUDY, '--max-epochs', '1', '--policy', file, '--name', 'broken', '--reports', reports]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('thrower.ts');
+    expect(stderr).toContain('no idea what to do');
+    expect(stderr).not.toMatch(/\n\s+at /);
+    const study = readStudyFile(path.join(reports, 'broken', 'study.json'));
+    expect(study.status).toBe('failed');
+    expect(study.runs).toHaveLength(1);
+  });
+});

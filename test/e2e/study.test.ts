@@ -1,0 +1,101 @@
+/**
+ * End to end: real training on small stratified Fashion-MNIST subsets through the `tune` binary.
+ * Each study takes seconds to tens of seconds on the wasm backend.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { readStudyFile } from '../../src/store/study-store.ts';
+import { HAVE_FASHION, SMALL_STUDY, tempReports, tune, tuneAsync } from './helpers.ts';
+
+describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
+  test('runs the flowchart, stores every run, writes the report and a loadable model', async () => {
+    const reports = await tempReports();
+    const { code, stderr, stdout } = tune([...SMALL_STUDY, '--max-runs', '3', '--name', 'e2e', '--reports', reports]);
+    expect(code, stderr).toBe(3); // the run budget (3) ends the search: "stopped by budget with a result"
+    const dir = path.join(reports, 'e2e');
+    const study = readStudyFile(path.join(dir, 'study.json'));
+    expect(study.status).toBe('finished');
+    expect(study.runs.filter((r) => r.verdict !== 'final')).toHaveLength(3);
+    expect(study.runs[0]).toMatchObject({ id: 1, stage: 'baseline', verdict: 'baseline', fidelity: { trainImages: 500, validationImages: 300, kind: 'subset' } });
+    for (const run of study.runs) {
+      expect(run.result.history.epochs.length).toBeGreaterThan(0);
+      expect(run.diagnosis.summary.length).toBeGreaterThan(0);
+    }
+    // Every decision is recorded with a reason, the last one is the budget's stop.
+    expect(study.decisions.length).toBeGreaterThanOrEqual(3);
+    expect(study.decisions.at(-1)!.decision).toMatchObject({ action: 'stop' });
+    expect(study.decisions.at(-1)!.decision.reason).toMatch(/budget/);
+    // One sealed evaluation; far above chance (10%) even on 500 images.
+    expect(study.final!.testCount).toBe(10_000);
+    expect(study.final!.testAccuracy).toBeGreaterThan(0.5);
+    expect(study.final!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10_000);
+    // The report, the plots, the machine snapshot and the model are on disk.
+    const report = readFileSync(path.join(dir, 'report.md'), 'utf8');
+    expect(report).toContain('Test accuracy');
+    expect(report).toContain('Decision log');
+    for (const run of study.runs) expect(existsSync(path.join(dir, 'plots', `run-${run.id}.svg`))).toBe(true);
+    expect((study.snapshot as { value: string }).value).toBe('done');
+    expect(existsSync(path.join(dir, 'log.ndjson'))).toBe(true);
+    const { loadSavedModel } = await import('../../src/training/evaluate.ts');
+    const model = await loadSavedModel(path.join(dir, 'model'));
+    expect(model.outputs[0].shape).toEqual([null, 10]);
+    model.dispose();
+    expect(stdout + stderr).toContain('test accuracy');
+    // `tune list` shows it.
+    const list = tune(['list', '--reports', reports]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain('e2e');
+  });
+
+  test('killed with SIGKILL during a run, then resumed: finished runs are kept and the result equals an uninterrupted study', async () => {
+    const reports = await tempReports();
+    const args = [...SMALL_STUDY, '--max-runs', '3', '--reports', reports];
+    const straight = tune([...args, '--name', 'straight']);
+    expect(straight.code, straight.stderr).toBe(3);
+
+    // Start the same study, kill -9 it as soon as run 1 is on disk (run 2 is then in progress).
+    const child = tuneAsync([...args, '--name', 'killed']);
+    const file = path.join(reports, 'killed', 'study.json');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        try {
+          if (existsSync(file) && readStudyFile(file).runs.length >= 1) {
+            clearInterval(timer);
+            child.kill('SIGKILL');
+            resolve();
+          }
+        } catch {
+          /* mid-rename: try again */
+        }
+      }, 50);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the study ended before it could be killed'));
+      });
+    });
+    const before = readStudyFile(file);
+    expect(before.status).toBe('running');
+    const firstRun = before.runs[0];
+
+    const resumed = tune(['--resume', 'killed', '--reports', reports]);
+    expect(resumed.code, resumed.stderr).toBe(3);
+    const after = readStudyFile(file);
+    const reference = readStudyFile(path.join(reports, 'straight', 'study.json'));
+    expect(after.status).toBe('finished');
+    // Run 1 was not trained again.
+    expect(after.runs[0].startedAt).toBe(firstRun.startedAt);
+    // Same runs, same decisions, same numbers as the uninterrupted study (deterministic training).
+    expect(after.runs.map((r) => [r.id, r.stage, r.change?.action ?? null, r.verdict])).toEqual(
+      reference.runs.map((r) => [r.id, r.stage, r.change?.action ?? null, r.verdict]),
+    );
+    for (let i = 0; i < after.runs.length; i++) {
+      expect(after.runs[i].result.bestValLoss).toBeCloseTo(reference.runs[i].result.bestValLoss!, 5);
+    }
+    expect(after.final!.testAccuracy).toBeCloseTo(reference.final!.testAccuracy, 5);
+    // A finished study cannot be resumed.
+    const again = tune(['--resume', 'killed', '--reports', reports]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already finished/);
+  });
+});
