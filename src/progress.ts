@@ -3,16 +3,8 @@
  * in place on a terminal (plain lines, at most one per validation, when not on one), and one line
  * per decision. `--quiet` shows only the final result. Structured logs go to log.ndjson instead.
  */
+import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
 import type { Decision, RunRecord, Stage } from './types.ts';
-
-export interface TrainingProgress {
-  epoch: number;
-  maxEpochs: number;
-  iteration: number;
-  loss: number;
-  valAccuracy: number | null;
-  imagesPerSecond: number;
-}
 
 export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;

@@ -48,6 +48,7 @@
  *
  * Run `initBackend()` (backend.ts) before training; this module uses whichever backend is active.
  */
+import { deriveSeed } from '../data/random.ts';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -117,19 +118,6 @@ export interface TrainRequest {
 }
 
 // ───────────────────────────── seeded randomness ─────────────────────────────
-
-/** FNV-1a of a label mixed with a seed: independent streams for init, shuffling, dropout. */
-function streamSeed(seed: number, label: string): number {
-  let hash = (0x811c9dc5 ^ (seed >>> 0) ^ Math.floor(seed / 4294967296)) >>> 0;
-  for (let i = 0; i < label.length; i++) {
-    hash ^= label.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  return hash >>> 0;
-}
 
 /** mulberry32 with its 32-bit state exposed, so a checkpoint can resume the stream exactly. */
 class Prng {
@@ -215,7 +203,7 @@ function initialiseWeights(model: tf.LayersModel, seed: number): void {
     const fanIn = receptive * shape[shape.length - 2];
     const fanOut = receptive * shape[shape.length - 1];
     const limit = Math.sqrt(6 / (fanIn + fanOut));
-    const prng = new Prng(streamSeed(seed, `init:${weight.originalName}`));
+    const prng = new Prng(deriveSeed(seed, `init:${weight.originalName}`));
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = (2 * prng.next() - 1) * limit;
     const tensor = tf.tensor(values, shape, 'float32');
@@ -489,7 +477,7 @@ async function runLoop(config: LoopConfig): Promise<RunResult> {
     const decayed = regularisedWeights(model);
 
     // ── state: fresh, or from the checkpoint being continued
-    const prng = new Prng(streamSeed(options.seed, 'shuffle'));
+    const prng = new Prng(deriveSeed(options.seed, 'shuffle'));
     let order = Array.from({ length: trainCount }, (_, i) => i);
     let shuffled = false;
     let epoch = 0; // last epoch trained in
