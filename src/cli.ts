@@ -256,10 +256,20 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Entry point used by bin/tune.js: maps errors to exit codes. */
 export async function cli(argv: string[]): Promise<void> {
-  process.once('SIGINT', () => {
-    process.stderr.write('\ninterrupted: every finished run is saved; continue with `tune --resume <study>`.\n');
-    process.exit(130);
-  });
+  const interrupted = async () => {
+    process.stderr.write('\ninterrupted: saving the study ...\n');
+    const timeout = setTimeout(() => process.exit(130), 5000);
+    try {
+      const { interruptStudy } = await import('./study.ts');
+      const name = await interruptStudy();
+      process.stderr.write(name ? `every finished run is saved; continue with \`tune --resume ${name}\`.\n` : '');
+    } finally {
+      clearTimeout(timeout);
+      process.exit(130);
+    }
+  };
+  process.once('SIGINT', () => void interrupted());
+  process.once('SIGTERM', () => void interrupted());
   try {
     process.exitCode = await main(argv);
   } catch (error) {

@@ -329,6 +329,26 @@ function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: D
   };
 }
 
+/** The study this process is running, for the interrupt handler. */
+let activeEnv: StudyEnv | null = null;
+
+/**
+ * Ctrl-C: mark the running study as stopped (resumable) and rewrite its report. Every finished run
+ * is already on disk; the run in progress is trained again by `tune --resume`.
+ */
+export async function interruptStudy(): Promise<string | null> {
+  const env = activeEnv;
+  if (!env) return null;
+  await env.store.update((s) => {
+    s.status = 'stopped';
+    s.statusReason = `interrupted; continue with \`tune --resume ${env.config.name}\``;
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+  env.log.info('study interrupted');
+  await writeStudyReport(env);
+  return env.config.name;
+}
+
 /** Runs (or resumes) a study to its end. User errors throw UserError; the study on disk is kept. */
 export async function runStudy(configOrName: StudyConfig | string, opts: StudyRunOptions): Promise<StudyOutcome> {
   const name = typeof configOrName === 'string' ? configOrName : configOrName.name;
@@ -380,6 +400,7 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
     secondsBefore: store.study.budget.secondsUsed,
     userError: null,
   };
+  activeEnv = env;
   opts.progress.message(
     `${opts.resume ? 'resuming' : 'study'} "${name}": ${dataset.name}, search on ${search.train.indices.length} training / ${search.validation.indices.length} validation images, ` +
       `backend ${backend.detail}, policy ${policy.name}` +
@@ -411,6 +432,7 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
   actor.start();
   await finished;
   await store.flush();
+  activeEnv = null;
 
   const state = actor.getSnapshot();
   const failed = state.value === 'failed' || state.status === 'error';

@@ -98,4 +98,34 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already finished/);
   });
+
+  test('Ctrl-C (SIGINT) saves the study as stopped, exits 130, and --resume finishes it', async () => {
+    const reports = await tempReports();
+    const child = tuneAsync([...SMALL_STUDY, '--max-runs', '2', '--reports', reports, '--name', 'interrupted']);
+    const file = path.join(reports, 'interrupted', 'study.json');
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setInterval(() => {
+        try {
+          if (existsSync(file) && readStudyFile(file).runs.length >= 1) {
+            clearInterval(timer);
+            child.kill('SIGINT');
+          }
+        } catch {
+          /* mid-rename */
+        }
+      }, 50);
+      child.on('exit', (c) => {
+        clearInterval(timer);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(130);
+    const stopped = readStudyFile(file);
+    expect(stopped.status).toBe('stopped');
+    expect(stopped.statusReason).toMatch(/tune --resume interrupted/);
+    expect(readFileSync(path.join(reports, 'interrupted', 'report.md'), 'utf8')).toMatch(/stopped/i);
+    const resumed = tune(['--resume', 'interrupted', '--reports', reports]);
+    expect(resumed.code, resumed.stderr).toBe(3);
+    expect(readStudyFile(file).status).toBe('finished');
+  });
 });
