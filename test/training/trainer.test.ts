@@ -389,7 +389,9 @@ describe('forwardTraining', () => {
     for (const v of variables) {
       const a = Array.from(ours.grads[v.name].dataSync());
       const b = Array.from(reference.grads[v.name].dataSync());
-      expectClose(a, b, 1e-5 * Math.max(1, ...b.map(Math.abs)));
+      // 1e-4: batch norm's gradient is computed by kernels/batchNorm.ts, the same formula summed in
+      // another order in float32 (kernels.batchnorm.test.ts checks it against the layer at 2e-4).
+      expectClose(a, b, 1e-4 * Math.max(1, ...b.map(Math.abs)));
     }
     tf.dispose([x, reference.value, ours.value, ...Object.values(reference.grads), ...Object.values(ours.grads)]);
     model.dispose();
