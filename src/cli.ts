@@ -29,7 +29,7 @@ Study options:
   --policy NAME|FILE        flowchart (default), example, random, or a .ts/.js policy file
   --budget DURATION         wall-clock budget, e.g. 30m, 1h, 90s (default 30m; 0 = none)
   --max-runs N              at most N search runs (default 16; 0 = none)
-  --subset N                training images per search run, a stratified subset (default 4096; 0 = all)
+  --subset N                training images per search run, a stratified subset (default 8192; 0 = all)
   --validation-subset N     validation images per search run (default 2000; 0 = all)
   --validation-size N       validation hold-out carved from the training set (default 10000)
   --no-final-full           finalise the best search run as it is, without retraining on the full split
@@ -137,7 +137,7 @@ export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
   if (lr !== undefined) partial.initialLearnRate = lr;
   const name = typeof values.name === 'string' ? values.name : `${data === 'fashion' ? 'fashion' : path.basename(path.resolve(data))}-${timestamp()}`;
   if (!/^[\w.-]+$/.test(name)) throw new UserError(`--name ${name} is not valid: use letters, digits, '.', '_' and '-' only (it becomes a folder name).`);
-  const subset = intFlag(values, 'subset', 4096);
+  const subset = intFlag(values, 'subset', 8192);
   const validationSubset = intFlag(values, 'validation-subset', 2000);
   const maxRuns = intFlag(values, 'max-runs', 16);
   return {
