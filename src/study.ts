@@ -270,6 +270,7 @@ async function finaliseStudyRun(env: StudyEnv, input: FinaliseInput): Promise<{ 
       'full',
       secondsLeft === null ? null : Math.max(1, secondsLeft),
     );
+    finalRun = await betterOnValidation(env, finalRun, incumbent);
   }
   // The one and only use of the test set.
   const test = await env.dataset.loadTest();
@@ -295,6 +296,33 @@ async function finaliseStudyRun(env: StudyEnv, input: FinaliseInput): Promise<{ 
   });
   env.log.info({ final: env.store.study.final }, 'final evaluation');
   return { runId: finalRun.id };
+}
+
+/**
+ * "Kept only if it helps", applied to the final run too: the full-data run's weights are compared
+ * with the search incumbent's on the same full validation set, and the better one is finalised.
+ * (A full-data run cut short by the budget can be worse than the search run it retrains.)
+ */
+async function betterOnValidation(env: StudyEnv, finalRun: RunRecord, incumbent: RunRecord): Promise<RunRecord> {
+  const checkpointDir = path.resolve(env.dir, incumbent.result.checkpointDir);
+  const searched = await evaluateModel({ checkpointDir, network: incumbent.network, test: env.full.validation, classNames: env.dataset.classNames });
+  const finalLoss = finalRun.result.bestValLoss;
+  const keepSearch = finalLoss === null || !Number.isFinite(finalLoss) || searched.loss < finalLoss;
+  const images = env.full.validation.indices.length;
+  const reason = keepSearch
+    ? `the full-data run ${finalRun.id} (validation loss ${formatLoss(finalLoss)}) did not beat the weights of search run ${incumbent.id} ` +
+      `(${formatLoss(searched.loss)}, accuracy ${(searched.accuracy * 100).toFixed(2)}%) on the same ${images} validation images: finalising run ${incumbent.id}'s model`
+    : `the full-data run ${finalRun.id} (validation loss ${formatLoss(finalLoss)}) beats the weights of search run ${incumbent.id} ` +
+      `(${formatLoss(searched.loss)}) on the same ${images} validation images: finalising run ${finalRun.id}'s model`;
+  const decision: Decision = { action: 'stop', params: { finalRun: keepSearch ? incumbent.id : finalRun.id }, reason };
+  await env.store.saveDecision({ afterRun: finalRun.id, stage: 'finalise', decision, at: new Date().toISOString() });
+  env.log.info({ decision, searchedValLoss: searched.loss, finalValLoss: finalLoss }, 'final model chosen');
+  env.progress.decision(finalRun.id, decision);
+  return keepSearch ? incumbent : finalRun;
+}
+
+function formatLoss(x: number | null): string {
+  return x === null ? '—' : Number.isFinite(x) ? x.toFixed(4) : String(x);
 }
 
 function median(xs: number[]): number {

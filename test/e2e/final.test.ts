@@ -1,0 +1,53 @@
+/**
+ * The finalise stage with a full-data retrain, on a small IDX folder cut from Fashion-MNIST
+ * (`--data DIR` loads any folder in the IDX layout): the final run trains on the whole training
+ * split, and the model finalised is whichever of it and the search incumbent validates better.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { openDataset } from '../../src/data/dataset.ts';
+import { writeIdxFile } from '../../src/data/idx.ts';
+import { stratifiedSubset, fullView } from '../../src/data/split.ts';
+import { readStudyFile } from '../../src/store/study-store.ts';
+import type { ImageSet } from '../../src/types.ts';
+import { HAVE_FASHION, tempReports, tune } from './helpers.ts';
+
+async function writeSubset(set: ImageSet, n: number, dir: string, prefix: 'train' | 't10k'): Promise<void> {
+  const view = stratifiedSubset(fullView(set), n, 1);
+  const pixels = new Uint8Array(n * 784);
+  const labels = new Uint8Array(n);
+  view.indices.forEach((index, k) => {
+    labels[k] = set.labels[index];
+    for (let p = 0; p < 784; p++) pixels[k * 784 + p] = Math.round(set.images[index * 784 + p] * 255);
+  });
+  await writeIdxFile(path.join(dir, `${prefix}-images-idx3-ubyte.gz`), [n, 28, 28], pixels, { gzip: true });
+  await writeIdxFile(path.join(dir, `${prefix}-labels-idx1-ubyte.gz`), [n], labels, { gzip: true });
+}
+
+describe.skipIf(!HAVE_FASHION)('finalise with a full-data retrain', () => {
+  test('trains the final run on the whole training split and finalises the better of it and the search incumbent', async () => {
+    const fashion = await openDataset({ data: 'fashion' });
+    const dir = await mkdtemp(path.join(tmpdir(), 'small-idx-'));
+    await writeSubset(fashion.train, 1500, dir, 'train');
+    await writeSubset(await fashion.loadTest(), 500, dir, 't10k');
+    const reports = await tempReports();
+    const { code, stderr } = tune([
+      '--data', dir, '--validation-size', '300', '--subset', '400', '--validation-subset', '150',
+      '--max-epochs', '2', '--max-runs', '2', '--budget', '0', '--backend', 'wasm', '--name', 'full', '--reports', reports,
+    ]);
+    expect(code, stderr).toBe(3);
+    const study = readStudyFile(path.join(reports, 'full', 'study.json'));
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    expect(final.fidelity).toEqual({ trainImages: 1200, validationImages: 300, kind: 'full' });
+    expect(final.stage).toBe('finalise');
+    const choice = study.decisions.find((d) => d.stage === 'finalise' && d.afterRun === final.id)!;
+    expect(choice.decision.reason).toMatch(/on the same 300 validation images/);
+    const chosen = choice.decision.params.finalRun as number;
+    expect(study.final!.runId).toBe(chosen);
+    expect([final.id, study.incumbentId]).toContain(chosen);
+    expect(study.final!.testCount).toBe(500);
+    expect(study.dataset.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  });
+});
