@@ -64,6 +64,14 @@ export const FLOWCHART_SETTINGS = {
   /** Filter size to try: 5 when at 3 (3×3 suits 28×28; 5×5 is the next odd size), else back to 3. */
   altKernelSize: 5,
   baseKernelSize: 3,
+  /**
+   * Rough cost of a capacity candidate relative to the run it changes (convolution work:
+   * twice the filters ≈ ×3 once both sides of the later layers grow, a block of twice the
+   * filters ≈ ×2, 3×3 → 5×5 ≈ ×2.8). A candidate whose estimated time exceeds the search time
+   * left is skipped: it would be cut short by the budget and judged unfairly, and the time is
+   * better left to the final run.
+   */
+  costFactor: { widen: 3, deepen: 2, changeFilterSize: 2.8 },
 } as const;
 
 const S = FLOWCHART_SETTINGS;
@@ -221,6 +229,15 @@ function regularise(run: RunSummary, epochLimit: number, context: PolicyContext,
 
 function capacity(run: RunSummary, context: PolicyContext, notes: string[]): Decision | null {
   const tried = new Set(context.tried);
+  // Skip what the search can no longer afford (see FLOWCHART_SETTINGS.costFactor).
+  const secondsLeft = context.budget.secondsLeft;
+  for (const action of ['widen', 'deepen', 'changeFilterSize'] as const) {
+    const estimate = run.seconds * S.costFactor[action];
+    if (!tried.has(action) && Number.isFinite(secondsLeft) && estimate > secondsLeft) {
+      tried.add(action);
+      notes.push(`${action} skipped: about ${formatNumber(estimate)} s (${S.costFactor[action]}× run ${run.id}'s ${formatNumber(run.seconds)} s) would not fit the ${formatNumber(secondsLeft)} s of search time left`);
+    }
+  }
   const convs = run.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
   const head = [...notes, describe(run)];
   if (!tried.has('widen')) {

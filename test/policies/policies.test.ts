@@ -86,10 +86,11 @@ interface Ctx {
   incumbent?: number;
   tried?: ActionName[];
   runsLeft?: number;
+  secondsLeft?: number;
   seed?: number;
 }
 
-function context({ stage, runs, incumbent, tried = [], runsLeft = 20, seed = 1 }: Ctx): PolicyContext {
+function context({ stage, runs, incumbent, tried = [], runsLeft = 20, secondsLeft = Infinity, seed = 1 }: Ctx): PolicyContext {
   const last = runs[runs.length - 1];
   return {
     stage: stage ?? last.stage,
@@ -97,7 +98,7 @@ function context({ stage, runs, incumbent, tried = [], runsLeft = 20, seed = 1 }
     incumbent: runs.find((r) => r.id === (incumbent ?? last.id))!,
     runs,
     tried,
-    budget: { runsLeft, secondsLeft: Infinity },
+    budget: { runsLeft, secondsLeft },
     random: seededRandom(seed),
   };
 }
@@ -153,6 +154,19 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
 });
 
 describe('flowchart: stages and tried remedies', () => {
+  test.each([
+    // seconds of search left (the run took 10 s), expected action
+    [Infinity, 'widen'],
+    [31, 'widen'], // widen ≈ 3 × 10 s fits
+    [29, 'deepen'], // widen does not, deepen (≈ 2 × 10 s) does
+    [27, 'deepen'],
+    [19, 'stop'], // nothing fits
+  ] as const)('capacity with %s s of search left → %s (candidates that cannot fit are skipped)', (secondsLeft, action) => {
+    const d = decide(flowchart, context({ stage: 'capacity', runs: [run(1, 'baseline', CURVES.converged())], secondsLeft }));
+    expect(d.action).toBe(action);
+    if (action !== 'widen') expect(d.reason).toMatch(/widen skipped: about 30 s \(3× run 1's 10 s\) would not fit/);
+  });
+
   test('a candidate that diverged in capacity is reverted: no jump back to stabilise, next remedy', () => {
     const runs = [run(1, 'baseline', CURVES.converged()), run(2, 'capacity', CURVES.diverged())];
     const d = decide(flowchart, context({ stage: 'capacity', runs, incumbent: 1, tried: ['widen'] }));
