@@ -8,7 +8,7 @@
  *   node bench/compare.mjs [--runs 3] [--networks default,deep2,deep3] [--backend wasm] [--threads 2]
  *                          [--epochs 1] [--json]
  *
- * Environment passes through (e.g. FLOWTUNE_WASM_THREADS, FLOWTUNE_WASM_PATCHES_OFF to measure a
+ * Environment passes through (e.g. FLOWTUNE_WASM_THREADS, FLOWTUNE_WASM_PATCHES_OFF, FLOWTUNE_FUSED_THREADS to measure a
  * lever). Results are also appended to bench/results/compare.jsonl (git-ignored).
  */
 import { spawnSync } from 'node:child_process';
@@ -82,7 +82,11 @@ for (const network of networks) {
     ratio: Math.round((median(tfjs) / median(torch)) * 1000) / 1000,
     tfjs,
     torch,
-    env: { FLOWTUNE_WASM_THREADS: process.env.FLOWTUNE_WASM_THREADS ?? null, FLOWTUNE_WASM_PATCHES_OFF: process.env.FLOWTUNE_WASM_PATCHES_OFF ?? null },
+    env: {
+      FLOWTUNE_WASM_THREADS: process.env.FLOWTUNE_WASM_THREADS ?? null,
+      FLOWTUNE_WASM_PATCHES_OFF: process.env.FLOWTUNE_WASM_PATCHES_OFF ?? null,
+      FLOWTUNE_FUSED_THREADS: process.env.FLOWTUNE_FUSED_THREADS ?? null,
+    },
     at: new Date().toISOString(),
   };
   summary.push(row);

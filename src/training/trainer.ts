@@ -67,6 +67,7 @@ import type {
 } from '../types.ts';
 import { activeBackend } from './backend.ts';
 import { batchNormLayerTraining } from './kernels/batchNorm.ts';
+import { bnReluPoolLayersTraining, conv2dC1, conv2dC1Grad } from './kernels/fused.ts';
 import {
   type CheckpointState,
   LAST_DIR,
@@ -229,24 +230,33 @@ export function regularisedWeights(model: tf.LayersModel): tf.LayerVariable[] {
 export function forwardTraining(model: tf.Sequential, x: tf.Tensor, dropoutSeed: string): tf.Tensor {
   let y = x;
   let inputIsData = true; // no trainable layer applied yet
-  model.layers.forEach((layer, j) => {
+  const layers = model.layers;
+  for (let j = 0; j < layers.length; j++) {
+    const layer = layers[j];
     const className = layer.getClassName();
     if (className === 'Dropout') {
       const rate = (layer.getConfig() as { rate: number }).rate;
       if (rate > 0) y = tf.dropout(y, rate, undefined, `${dropoutSeed}:${j}`);
-      return;
+      continue;
     }
     if (className === 'Conv2D' && inputIsData) {
       y = convOnInput(layer, y as tf.Tensor4D);
     } else if (className === 'BatchNormalization') {
-      // Same outputs, gradients and moving statistics as the layer, with a cheaper gradient
-      // (kernels/batchNorm.ts; tested against layer.apply).
-      y = batchNormLayerTraining(layer, y) ?? (layer.apply(y, { training: true }) as tf.Tensor);
+      // batch norm → ReLU → max pool 2×2/2 in fused wasm kernels when they apply (kernels/fused.ts),
+      // else the batch norm alone with a cheaper gradient (kernels/batchNorm.ts). Both give the
+      // layers' outputs, gradients and moving statistics (tested against layer.apply).
+      const fused = j + 2 < layers.length ? bnReluPoolLayersTraining(layer, layers[j + 1], layers[j + 2], y) : null;
+      if (fused) {
+        y = fused;
+        j += 2;
+      } else {
+        y = batchNormLayerTraining(layer, y) ?? (layer.apply(y, { training: true }) as tf.Tensor);
+      }
     } else {
       y = layer.apply(y, { training: true }) as tf.Tensor;
     }
     if (layer.trainableWeights.length > 0) inputIsData = false;
-  });
+  }
   return y;
 }
 
@@ -259,8 +269,13 @@ function convOnInput(layer: tf.layers.Layer, x: tf.Tensor4D): tf.Tensor4D {
   const strides = config.strides;
   const pad = config.padding;
   const op = tf.customGrad((filter, b) => {
-    const value = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias: b as tf.Tensor1D, strides, pad });
+    // A direct SIMD loop on wasm for one input channel (kernels/fused.ts), else tfjs's fused op.
+    const value =
+      conv2dC1(x, filter as tf.Tensor4D, b as tf.Tensor1D, { strides, pad }) ??
+      tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, bias: b as tf.Tensor1D, strides, pad });
     const gradFunc = (dy: tf.Tensor) => {
+      const both = conv2dC1Grad(x, dy as tf.Tensor4D, kernel.shape, { strides, pad }); // one pass on wasm
+      if (both) return both;
       const dFilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
         strides,
         pad,

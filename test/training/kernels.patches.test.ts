@@ -158,12 +158,66 @@ describe('replaced wasm kernels match the cpu backend', () => {
     [[128, 10], [3920, 10], false, true],
     [[5, 7], [7, 3], false, false],
     [[2, 5, 7], [2, 3, 7], false, true],
+    [[200, 3], [4, 200], true, true], // the transposed product is cheaper to move
+    [[60, 5], [60, 3], true, false],
+    // ≤ 12 outputs: kernels/fused.ts's fully connected loops (and their fallbacks at 13, k % 4 ≠ 0)
+    [[16, 12], [16, 12], true, false],
+    [[9, 12], [20, 12], false, true],
+    [[7, 13], [13, 13], false, false],
+    [[6, 10], [9, 10], false, true],
   ] as Array<[number[], number[], boolean, boolean]>)('BatchMatMul %j × %j (transposeA %s, transposeB %s)', async (aShape, bShape, ta, tb) => {
     const av = values(aShape.reduce((x, y) => x * y, 1), 11);
     const bv = values(bShape.reduce((x, y) => x * y, 1), 12);
     const { cpu, wasm } = await onBoth(() => tf.matMul(tf.tensor(av, aShape), tf.tensor(bv, bShape), ta, tb));
     expectClose(wasm, cpu, 1e-4);
   });
+
+  test.each([
+    [[6, 20], [20, 10], true, 'linear'],
+    [[1, 5, 8], [1, 8, 3], false, 'linear'],
+    [[4, 8], [8, 12], true, 'relu'], // activation: the original kernel
+    [[4, 8], [8, 13], true, 'linear'], // 13 outputs: the original kernel
+  ] as Array<[number[], number[], boolean, 'linear' | 'relu']>)('_FusedMatMul %j × %j (bias %s, %s)', async (aShape, bShape, withBias, activation) => {
+    const av = values(aShape.reduce((x, y) => x * y, 1), 13);
+    const bv = values(bShape.reduce((x, y) => x * y, 1), 14);
+    const biasv = values(bShape[bShape.length - 1], 15);
+    const { cpu, wasm } = await onBoth(() =>
+      tf.fused.matMul({
+        a: tf.tensor(av, aShape as never) as tf.Tensor2D,
+        b: tf.tensor(bv, bShape as never) as tf.Tensor2D,
+        bias: withBias ? tf.tensor1d(biasv) : undefined,
+        activation,
+      }),
+    );
+    expectClose(wasm, cpu, 1e-5);
+  });
+
+  test.each([
+    // size, inChannels, filters, kernel, stride, padding, bias, activation
+    [9, 8, 12, 3, 1, 'same', true, 'linear'],
+    [7, 4, 8, 3, 2, 'valid', false, 'linear'],
+    [10, 12, 4, 2, 2, 'same', true, 'linear'],
+    [6, 8, 8, 3, 1, 'same', true, 'relu'], // activation: the original kernel
+    [6, 3, 8, 3, 1, 'same', true, 'linear'], // 3 input channels: the original kernel
+  ] as Array<[number, number, number, number, number, 'same' | 'valid', boolean, 'linear' | 'relu']>)(
+    'FusedConv2D: %i px, %i → %i channels, kernel %i, stride %i, %s (bias %s, %s)',
+    async (size, ci, co, k, stride, pad, withBias, activation) => {
+      const xv = values(2 * size * size * ci, size + 100);
+      const wv = values(k * k * ci * co, co + 100);
+      const bv = values(co, 7);
+      const { cpu, wasm } = await onBoth(() =>
+        tf.fused.conv2d({
+          x: tf.tensor4d(xv, [2, size, size, ci]),
+          filter: tf.tensor4d(wv, [k, k, ci, co]),
+          strides: stride,
+          pad,
+          bias: withBias ? tf.tensor1d(bv) : undefined,
+          activation,
+        }),
+      );
+      expectClose(wasm, cpu, 1e-5);
+    },
+  );
 
   test('GatherV2 along axis 0 (float and int rows), and the original out-of-range error', async () => {
     const v = values(20 * 6, 5);
@@ -212,6 +266,11 @@ describe('replaced wasm kernels match the cpu backend', () => {
     [14, 20, 40, 3, 1, 'same'],
     [8, 3, 5, 3, 2, 'same'],
     [9, 2, 3, 3, 2, 'valid'],
+    // channel counts multiples of 4: flowtune's direct convolution (kernels/fused.ts conv2dDirect)
+    [9, 8, 12, 3, 1, 'valid'],
+    [11, 4, 8, 5, 1, 'same'],
+    [6, 12, 4, 2, 1, 'same'],
+    [5, 8, 8, 3, 1, 'same'],
   ] as Array<[number, number, number, number, number, 'same' | 'valid']>)(
     'Conv2DBackpropInput: %i px, %i → %i channels, kernel %i, stride %i, %s',
     async (size, ci, co, k, stride, pad) => {

@@ -50,6 +50,18 @@ describe('Conv2DBackpropFilter on wasm matches the cpu backend', () => {
     [28, 1, 20, 3, 1, 'same'],
     [14, 20, 40, 3, 1, 'same'],
     [6, 2, 2, 5, 3, 'valid'],
+    // one input channel: the direct SIMD loop (kernels/fused.ts) when ≤ 9 taps and filters % 4 = 0
+    [9, 1, 8, 3, 2, 'valid'],
+    [7, 1, 12, 2, 1, 'same'],
+    [10, 1, 4, 1, 1, 'valid'],
+    [9, 1, 8, 3, 3, 'same'],
+    [6, 1, 8, 5, 1, 'same'],
+    [8, 1, 6, 3, 1, 'same'],
+    // channel counts that are multiples of 4: the direct SIMD loop (8 + a 4-wide tail of outputs)
+    [9, 4, 12, 3, 1, 'same'],
+    [10, 8, 8, 3, 2, 'same'],
+    [9, 4, 4, 2, 2, 'valid'],
+    [7, 12, 20, 5, 1, 'same'],
   ] as Array<[number, number, number, number, number, 'same' | 'valid']>)(
     '%i px, %i channels → %i filters, kernel %i, stride %i, %s',
     async (size, inChannels, filters, kernel, stride, padding) => {

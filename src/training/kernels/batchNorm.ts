@@ -69,20 +69,27 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tenso
 }
 
 /** What `batchNormLayerTraining` needs of a tf.layers BatchNormalization layer. */
-interface BatchNormLayerLike {
+export interface BatchNormLayerLike {
   getConfig(): tf.serialization.ConfigDict;
   trainableWeights: tf.LayerVariable[];
   nonTrainableWeights: tf.LayerVariable[];
 }
 
+/** A BatchNormalization layer's weights and settings, for a training-mode call computed outside the layer. */
+export interface BatchNormLayerParts {
+  gamma: tf.LayerVariable;
+  beta: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+  momentum: number;
+  epsilon: number;
+}
+
 /**
- * A tf.layers BatchNormalization layer's training-mode call (channels last, scale and center on),
- * computed with `batchNormTraining`: the same output and the same moving-average updates
- * (moving ← moving − (moving − batch)·(1 − momentum), biased batch variance) as
- * `layer.apply(x, { training: true })`, with the cheaper gradient. Returns null when the layer is
- * configured otherwise (then call the layer itself).
+ * The layer's weights and settings when it is configured the way `batchNormTraining` computes it
+ * (channels last for `x`, scale and center on), else null.
  */
-export function batchNormLayerTraining(layer: BatchNormLayerLike, x: tf.Tensor): tf.Tensor | null {
+export function batchNormLayerParts(layer: BatchNormLayerLike, x: tf.Tensor): BatchNormLayerParts | null {
   const config = layer.getConfig() as { axis?: number; momentum?: number; epsilon?: number; center?: boolean; scale?: boolean };
   const axis = config.axis ?? -1;
   if ((axis !== -1 && axis !== x.rank - 1) || config.center === false || config.scale === false) return null;
@@ -93,16 +100,33 @@ export function batchNormLayerTraining(layer: BatchNormLayerLike, x: tf.Tensor):
   const movingMean = find(layer.nonTrainableWeights, 'moving_mean');
   const movingVariance = find(layer.nonTrainableWeights, 'moving_variance');
   if (!gamma || !beta || !movingMean || !movingVariance) return null;
-  const momentum = config.momentum ?? 0.99;
-  const { y, mean, variance } = batchNormTraining(x, gamma.read(), beta.read(), config.epsilon ?? 1e-3);
+  return { gamma, beta, movingMean, movingVariance, momentum: config.momentum ?? 0.99, epsilon: config.epsilon ?? 1e-3 };
+}
+
+/** The layer's moving-average update: moving ← moving − (moving − batch)·(1 − momentum). */
+export function updateMovingStatistics(parts: BatchNormLayerParts, mean: tf.Tensor, variance: tf.Tensor): void {
   tf.tidy(() => {
     for (const [moving, batch] of [
-      [movingMean, mean],
-      [movingVariance, variance],
+      [parts.movingMean, mean],
+      [parts.movingVariance, variance],
     ] as const) {
       const value = moving.read();
-      moving.write(tf.sub(value, tf.mul(tf.sub(value, batch), 1 - momentum)));
+      moving.write(tf.sub(value, tf.mul(tf.sub(value, batch), 1 - parts.momentum)));
     }
   });
+}
+
+/**
+ * A tf.layers BatchNormalization layer's training-mode call (channels last, scale and center on),
+ * computed with `batchNormTraining`: the same output and the same moving-average updates
+ * (moving ← moving − (moving − batch)·(1 − momentum), biased batch variance) as
+ * `layer.apply(x, { training: true })`, with the cheaper gradient. Returns null when the layer is
+ * configured otherwise (then call the layer itself).
+ */
+export function batchNormLayerTraining(layer: BatchNormLayerLike, x: tf.Tensor): tf.Tensor | null {
+  const parts = batchNormLayerParts(layer, x);
+  if (!parts) return null;
+  const { y, mean, variance } = batchNormTraining(x, parts.gamma.read(), parts.beta.read(), parts.epsilon);
+  updateMovingStatistics(parts, mean, variance);
   return y;
 }

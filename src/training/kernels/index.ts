@@ -4,15 +4,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { wasmConv2DBackpropFilterConfig } from './conv2dBackpropFilter.ts';
+import { FUSED_KERNELS, enableConvDirect, enableFilterGradC1, enableFilterGradDirect, enableSmallDense } from './fused.ts';
 import { applyWasmPatches } from './patches.ts';
 
 /** Kernels tfjs-backend-wasm 4.22 lacks, registered by flowtune. */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [wasmConv2DBackpropFilterConfig];
 
 /**
- * Registers the missing kernels and applies the speed patches (kernels/patches.ts). The
- * environment variable FLOWTUNE_WASM_PATCHES_OFF (comma-separated kernel names, or "all") leaves
- * chosen patches out, for measuring each one with the bench.
+ * Registers the missing kernels, applies the speed patches (kernels/patches.ts) and registers
+ * flowtune's own kernels (kernels/fused.ts). The environment variable FLOWTUNE_WASM_PATCHES_OFF
+ * (comma-separated: patched kernel names; "FusedBlock", "ConvC1", "FilterGradC1",
+ * "FilterGradDirect", "ConvDirect", "SmallDense" for kernels/fused.ts; or "all") leaves chosen
+ * levers out, for measuring each one with the bench.
  */
 export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv = process.env): void {
   for (const config of WASM_KERNELS) {
@@ -21,6 +24,16 @@ export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv 
   const off = patchesOff(env);
   if (off.has('all')) return;
   applyWasmPatches(wasmVersion, off);
+  enableFilterGradC1(!off.has('FilterGradC1'));
+  enableFilterGradDirect(!off.has('FilterGradDirect'));
+  enableConvDirect(!off.has('ConvDirect'));
+  enableSmallDense(!off.has('SmallDense'));
+  for (const [lever, configs] of Object.entries(FUSED_KERNELS)) {
+    if (off.has(lever)) continue;
+    for (const config of configs) {
+      if (tf.getKernel(config.kernelName, config.backendName) === undefined) tf.registerKernel(config);
+    }
+  }
 }
 
 function patchesOff(env: NodeJS.ProcessEnv): Set<string> {

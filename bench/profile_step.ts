@@ -1,0 +1,58 @@
+/**
+ * Where a training step's time goes: runs the product's loop (trainer.ts `benchEpochs`) under
+ * tf.profile and prints, per kernel name, the wall milliseconds per step (the wasm backend times
+ * each kernel call synchronously; kernels called inside other kernels count in both), sorted.
+ *
+ *   npx tsx bench/profile_step.ts [--backend wasm] [--network default|deep2|deep3] [--images 1024]
+ *
+ * Profiling adds bookkeeping per kernel: read the shares, not the totals.
+ */
+import { parseArgs } from 'node:util';
+import { initBackend, parseBackendName } from '../src/training/backend.ts';
+import { BENCH_NETWORKS, benchOptions, loadBenchImages, type BenchNetworkName } from '../src/training/bench.ts';
+import { benchEpochs } from '../src/training/trainer.ts';
+import type { DataView, ImageSet } from '../src/types.ts';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    network: { type: 'string', default: 'default' },
+    images: { type: 'string', default: '1024' },
+  },
+});
+
+const { tf } = await initBackend(parseBackendName(values.backend));
+const spec = BENCH_NETWORKS[values.network as BenchNetworkName];
+const data = loadBenchImages(Number(values.images));
+const set: ImageSet = {
+  name: data.source,
+  images: data.images,
+  labels: Uint8Array.from(data.labels),
+  count: data.count,
+  height: 28,
+  width: 28,
+  channels: 1,
+  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
+};
+const view: DataView = { set, indices: Uint32Array.from({ length: data.count }, (_, i) => i) };
+const options = benchOptions(128);
+const steps = Math.floor(data.count / 128);
+await benchEpochs(spec, options, view, 1); // warm-up
+const started = performance.now();
+await benchEpochs(spec, options, view, 1);
+const plainMs = (performance.now() - started) / steps;
+const info = await tf.profile(() => benchEpochs(spec, options, view, 1).then(() => tf.scalar(0)));
+const byName = new Map<string, { ms: number; calls: number }>();
+for (const k of info.kernels) {
+  const entry = byName.get(k.name) ?? { ms: 0, calls: 0 };
+  entry.ms += Number(k.kernelTimeMs) || 0;
+  entry.calls++;
+  byName.set(k.name, entry);
+}
+const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
+const total = rows.reduce((a, [, e]) => a + e.ms, 0);
+console.log(`${values.network}: ${plainMs.toFixed(1)} ms per step without profiling; kernel calls per step ${(info.kernels.length / steps).toFixed(0)}`);
+for (const [name, e] of rows) {
+  if (e.ms / steps < 0.05) continue;
+  console.log(`${name.padEnd(32)} ${(e.ms / steps).toFixed(2).padStart(7)} ms/step  ${(e.calls / steps).toFixed(1).padStart(6)} calls/step  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%`);
+}
