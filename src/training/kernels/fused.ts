@@ -196,6 +196,15 @@ function threadCount(backend: WasmBackendInternals, shared: boolean): number {
   return Math.max(1, Math.min(8, count));
 }
 
+/** runnerFor, with a failure to instantiate read as "not here" (the caller falls back to tfjs). */
+function runnerOrNull(backend: WasmBackendInternals): Runner | null {
+  try {
+    return runnerFor(backend);
+  } catch {
+    return null;
+  }
+}
+
 /** The kernels instantiated on the backend's memory (once per memory), or null when that fails. */
 function runnerFor(backend: WasmBackendInternals): Runner | null {
   const memory = backendMemory(backend);
@@ -355,12 +364,7 @@ export function conv2dFilterGradC1(
   if (ci !== 1 || fh * fw > 9 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
-  let runner: Runner | null;
-  try {
-    runner = runnerFor(b);
-  } catch {
-    return null;
-  }
+  const runner = runnerOrNull(b);
   if (!runner) return null;
   return filterGradC1(b, runner, x, dy, info, false)[0];
 }
@@ -445,11 +449,7 @@ export function enableSmallDense(on: boolean): void {
 /** The runner for a small-dense product, or null when it is off or the module cannot run here. */
 function smallDenseRunner(backend: tf.KernelBackend, ...ts: TensorInfo[]): Runner | null {
   if (!smallDenseEnabled || ts.some((t) => t.dtype !== 'float32')) return null;
-  try {
-    return runnerFor(backend as unknown as WasmBackendInternals);
-  } catch {
-    return null;
-  }
+  return runnerOrNull(backend as unknown as WasmBackendInternals);
 }
 
 /** The largest output count the fully connected products take (the logits of up to 12 classes). */
@@ -556,12 +556,7 @@ export function conv2dDirect(
   const { height: oh, width: ow, strideHeight: sh, strideWidth: sw, top, left } = out;
   if (oh < 1 || ow < 1 || top < 0 || left < 0) return null;
   const b = backend as unknown as WasmBackendInternals;
-  let runner: Runner | null;
-  try {
-    runner = runnerFor(b);
-  } catch {
-    return null;
-  }
+  const runner = runnerOrNull(b);
   if (!runner) return null;
   const hp = (oh - 1) * sh + fh;
   const wp = (ow - 1) * sw + fw;
@@ -600,12 +595,7 @@ export function conv2dFilterGradDirect(
   if (ci % 4 !== 0 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
-  let runner: Runner | null;
-  try {
-    runner = runnerFor(b);
-  } catch {
-    return null;
-  }
+  const runner = runnerOrNull(b);
   if (!runner) return null;
   const parts = runner.parts;
   const hp = (oh - 1) * sh + fh;
