@@ -17,7 +17,7 @@ import { UserError } from './errors.ts';
 import { tuneMachine, verdictOf, type DecideInput, type DecideOutcome, type FinaliseInput, type RunOutcome, type TrainInput } from './machine/machine.ts';
 import type { PendingRun } from './machine/plan.ts';
 import { decideSafely, loadPolicy } from './policy-loader.ts';
-import { formatDuration, formatParams, runLine, type ProgressSink } from './progress.ts';
+import { formatDuration, formatParams, type ProgressSink } from './progress.ts';
 import { writeReport } from './report/index.ts';
 import { StudyStore } from './store/study-store.ts';
 import { initBackend } from './training/backend.ts';
@@ -408,7 +408,6 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
     s.statusReason = null;
     s.backend = backend.detail;
   });
-  await mkdir(dir, { recursive: true });
   const log = pino({ level: opts.logLevel, base: { study: name } }, pino.destination({ dest: path.join(dir, 'log.ndjson'), append: true, sync: true }));
   log.info({ config, backend: backend.detail, resume: opts.resume, policy: policySource }, opts.resume ? 'study resumed' : 'study started');
 
@@ -485,6 +484,5 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
       `test accuracy ${(final.testAccuracy * 100).toFixed(2)}% (${final.testCount} sealed test images, run ${final.runId}) — report: ${path.join(dir, 'report.md')}`,
     );
   }
-  for (const r of study.runs.slice(-1)) log.debug({ line: runLine(r) }, 'last run');
   return { study, dir, exitCode: study.budget.exhausted ? 3 : 0 };
 }
