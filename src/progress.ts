@@ -3,6 +3,7 @@
  * in place on a terminal (plain lines, at most one per validation, when not on one), and one line
  * per decision. `--quiet` shows only the final result. Structured logs go to log.ndjson instead.
  */
+import { pct as percent } from './report/format.ts';
 import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
 import type { Decision, RunRecord, Stage } from './types.ts';
 
@@ -24,10 +25,6 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
 }
 
-function pct(x: number | null | undefined): string {
-  return x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(1)}%`;
-}
-
 function fixed(x: number | null | undefined, digits = 4): string {
   if (x === null || x === undefined) return '—';
   return Number.isFinite(x) ? x.toFixed(digits) : String(x);
@@ -37,7 +34,7 @@ function fixed(x: number | null | undefined, digits = 4): string {
 export function progressLine(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): string {
   return (
     `run ${runId} ${stage}  epoch ${p.epoch}/${p.maxEpochs}  iter ${p.iteration}  loss ${fixed(p.loss)}` +
-    `  val acc ${pct(p.valAccuracy)}  ${Math.round(p.imagesPerSecond)} img/s` +
+    `  val acc ${percent(p.valAccuracy, 1)}  ${Math.round(p.imagesPerSecond)} img/s` +
     (secondsLeft === null ? '' : `  budget left ${formatDuration(secondsLeft)}`)
   );
 }
@@ -48,7 +45,7 @@ export function runLine(run: RunRecord): string {
   const stopText = stop.kind === 'nonFinite' ? `  stopped: non-finite ${stop.what} at iteration ${stop.iteration}` : '';
   return (
     `run ${run.id} ${run.stage} ${run.verdict}: best val loss ${fixed(run.result.bestValLoss)} (epoch ${run.result.bestEpoch ?? '—'})` +
-    `, val acc ${pct(run.valAccuracy)}, ${run.diagnosis.label}, ${formatDuration(run.result.seconds)}${stopText}`
+    `, val acc ${percent(run.valAccuracy, 1)}, ${run.diagnosis.label}, ${formatDuration(run.result.seconds)}${stopText}`
   );
 }
 
