@@ -25,7 +25,8 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(r).padStart(2, '0')}s` : `${r}s`;
 }
 
-function fixed(x: number | null | undefined, digits = 4): string {
+/** A number with fixed decimals; null → '—', NaN and ±Infinity spelled out. */
+export function fixed(x: number | null | undefined, digits = 4): string {
   if (x === null || x === undefined) return '—';
   return Number.isFinite(x) ? x.toFixed(digits) : String(x);
 }

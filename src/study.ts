@@ -17,7 +17,7 @@ import { UserError } from './errors.ts';
 import { tuneMachine, verdictOf, type DecideInput, type DecideOutcome, type FinaliseInput, type RunOutcome, type TrainInput } from './machine/machine.ts';
 import type { PendingRun } from './machine/plan.ts';
 import { decideSafely, loadPolicy } from './policy-loader.ts';
-import { formatDuration, formatParams, type ProgressSink } from './progress.ts';
+import { fixed, formatDuration, formatParams, type ProgressSink } from './progress.ts';
 import { writeReport } from './report/index.ts';
 import { StudyStore } from './store/study-store.ts';
 import { initBackend } from './training/backend.ts';
@@ -310,19 +310,15 @@ async function betterOnValidation(env: StudyEnv, finalRun: RunRecord, incumbent:
   const keepSearch = finalLoss === null || !Number.isFinite(finalLoss) || searched.loss < finalLoss;
   const images = env.full.validation.indices.length;
   const reason = keepSearch
-    ? `the full-data run ${finalRun.id} (validation loss ${formatLoss(finalLoss)}) did not beat the weights of search run ${incumbent.id} ` +
-      `(${formatLoss(searched.loss)}, accuracy ${(searched.accuracy * 100).toFixed(2)}%) on the same ${images} validation images: finalising run ${incumbent.id}'s model`
-    : `the full-data run ${finalRun.id} (validation loss ${formatLoss(finalLoss)}) beats the weights of search run ${incumbent.id} ` +
-      `(${formatLoss(searched.loss)}) on the same ${images} validation images: finalising run ${finalRun.id}'s model`;
+    ? `the full-data run ${finalRun.id} (validation loss ${fixed(finalLoss)}) did not beat the weights of search run ${incumbent.id} ` +
+      `(${fixed(searched.loss)}, accuracy ${(searched.accuracy * 100).toFixed(2)}%) on the same ${images} validation images: finalising run ${incumbent.id}'s model`
+    : `the full-data run ${finalRun.id} (validation loss ${fixed(finalLoss)}) beats the weights of search run ${incumbent.id} ` +
+      `(${fixed(searched.loss)}) on the same ${images} validation images: finalising run ${finalRun.id}'s model`;
   const decision: Decision = { action: 'stop', params: { finalRun: keepSearch ? incumbent.id : finalRun.id }, reason };
   await env.store.saveDecision({ afterRun: finalRun.id, stage: 'finalise', decision, at: new Date().toISOString() });
   env.log.info({ decision, searchedValLoss: searched.loss, finalValLoss: finalLoss }, 'final model chosen');
   env.progress.decision(finalRun.id, decision);
   return keepSearch ? incumbent : finalRun;
-}
-
-function formatLoss(x: number | null): string {
-  return x === null ? '—' : Number.isFinite(x) ? x.toFixed(4) : String(x);
 }
 
 function median(xs: number[]): number {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { UserError } from '../../src/errors.ts';
+import { userError } from './user-error.ts';
 import { clearDatasetCache, loadFashion, loadIdxFolder, openDataset } from '../../src/data/dataset.ts';
 import { FASHION_MIRRORS, IDX_FILE_NAMES, PROJECT_FASHION_DIR, SYSTEM_FASHION_DIR, locateFashion } from '../../src/data/fashion.ts';
 import { encodeIdx, writeIdxFile } from '../../src/data/idx.ts';
@@ -56,17 +56,6 @@ async function writeSynthetic(dir: string, s: Synthetic = {}): Promise<void> {
   await writeIdxFile(join(dir, IDX_FILE_NAMES.trainLabels + ext), [train], labels(train, s.trainLabels), { gzip });
   await writeIdxFile(join(dir, IDX_FILE_NAMES.testImages + ext), [test, ...shape], pixels(test), { gzip });
   await writeIdxFile(join(dir, IDX_FILE_NAMES.testLabels + ext), [test], labels(test, s.testLabels), { gzip });
-}
-
-async function userError(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a UserError, but it succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  return (error as UserError).message;
 }
 
 describe('loadIdxFolder (--data DIR)', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { UserError } from '../../src/errors.ts';
+import { userError } from './user-error.ts';
 import { type IdxExpectation, encodeIdx, parseIdx, readIdxFile, readIdxHeader, writeIdxFile } from '../../src/data/idx.ts';
 
 let dir: string;
@@ -26,18 +26,6 @@ async function write(name: string, bytes: Uint8Array): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, bytes);
   return path;
-}
-
-/** The UserError message of a rejected promise (fails the test if it resolves or throws something else). */
-async function userError(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a UserError, but it succeeded');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(UserError);
-  return (error as UserError).message;
 }
 
 describe('reading well-formed IDX files', () => {
