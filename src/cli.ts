@@ -122,8 +122,8 @@ function timestamp(): string {
 
 /** Builds a study's configuration from the flags. */
 export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
-  const { defaultNetwork } = await import('./training/network.ts');
-  const { resolveOptions } = await import('./training/options.ts');
+  const { defaultNetwork } = await import('./config/network.ts');
+  const { resolveOptions } = await import('./config/options.ts');
   const data = typeof values.data === 'string' ? values.data : 'fashion';
   const solver = oneOf(values, 'solver', ['sgdm', 'adam', 'rmsprop'] as const) ?? 'sgdm';
   const partial: Partial<TrainingOptions> = {

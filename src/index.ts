@@ -5,8 +5,8 @@
 export type * from './types.ts';
 export { UserError, isUserError } from './errors.ts';
 export * from './diagnosis/index.ts';
-export { defaultNetwork, addDropout, widen, deepen, changeFilterSize, paramCount, describeNetwork } from './training/network.ts';
-export { resolveOptions, learnRateAt, toMatlabCall } from './training/options.ts';
+export { defaultNetwork, addDropout, widen, deepen, changeFilterSize, paramCount, describeNetwork } from './config/network.ts';
+export { resolveOptions, learnRateAt, toMatlabCall } from './config/options.ts';
 export { tuneMachine } from './machine/machine.ts';
 export { StudyStore } from './store/study-store.ts';
 export { runStudy } from './study.ts';

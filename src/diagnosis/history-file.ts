@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import type { Decision, Diagnosis, Policy, PolicyContext, RunSummary, Stage, TrainingCurve } from '../types.ts';
-import { defaultNetwork } from '../training/network.ts';
-import { DEFAULT_OPTIONS } from '../training/options.ts';
+import { defaultNetwork } from '../config/network.ts';
+import { DEFAULT_OPTIONS } from '../config/options.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { diagnoseRun } from './diagnose.ts';
 import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './history-parse.ts';

@@ -2,7 +2,7 @@
  * Pure helpers the machine's named actions and guards call: which stage an action belongs to,
  * how a decision changes the standing configuration, and whether a candidate run is kept.
  */
-import { addDropout, changeFilterSize, deepen, widen } from '../training/network.ts';
+import { addDropout, changeFilterSize, deepen, widen } from '../config/network.ts';
 import type { ActionName, Decision, NetworkSpec, Stage, TrainingOptions, Verdict } from '../types.ts';
 
 /** The configuration that currently stands: the incumbent's, possibly trimmed. */

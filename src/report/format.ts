@@ -6,8 +6,8 @@
  * Networks and MATLAB calls are worded by src/training (`describeNetwork`, `toMatlabCall`), so a
  * report says the same as the rest of flowtune; the wrappers here only make them null-safe.
  */
-import { describeNetwork, paramCount } from '../training/network.ts';
-import { toMatlabCall } from '../training/options.ts';
+import { describeNetwork, paramCount } from '../config/network.ts';
+import { toMatlabCall } from '../config/options.ts';
 import type { Decision, NetworkSpec, RunRecord, TrainingOptions } from '../types.ts';
 
 /** What a missing value looks like in the report. */

@@ -16,7 +16,7 @@ import { UserError } from '../errors.ts';
 import { BACKEND_NAMES, initBackend, type ActiveBackend, type BackendName } from './backend.ts';
 import { batchNormTraining } from './kernels/batchNorm.ts';
 import { benchEpochs } from './trainer.ts';
-import { resolveOptions } from './options.ts';
+import { resolveOptions } from '../config/options.ts';
 
 type TF = ActiveBackend['tf'];
 type Tensor = import('@tensorflow/tfjs').Tensor;

@@ -6,7 +6,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import type { DataView, ImageSet, NetworkSpec } from '../types.ts';
 import { loadSavedModel } from './checkpoint.ts';
-import { outputUnits, validateNetwork } from './network.ts';
+import { outputUnits, validateNetwork } from '../config/network.ts';
 import { evaluateUploaded, uploadImages } from './trainer.ts';
 
 export { loadSavedModel };

@@ -78,8 +78,8 @@ import {
   saveOptimizerState,
   writeCheckpointState,
 } from './checkpoint.ts';
-import { describeNetwork, outputUnits, paramCount, validateNetwork } from './network.ts';
-import { learnRateAt, resolveOptions } from './options.ts';
+import { describeNetwork, outputUnits, paramCount, validateNetwork } from '../config/network.ts';
+import { learnRateAt, resolveOptions } from '../config/options.ts';
 
 /** Validation and evaluation batch size (no tape, so memory is only activations). */
 export const EVAL_BATCH_SIZE = 1000;

@@ -3,8 +3,8 @@ import { createActor, fromPromise, waitFor, type AnyActorRef } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import { tuneMachine, type DecideInput, type DecideOutcome, type FinaliseInput, type RunOutcome, type TrainInput } from '../../src/machine/machine.ts';
 import { judgeRun, nextRun, trimmed, STAGE_OF_ACTION } from '../../src/machine/plan.ts';
-import { defaultNetwork } from '../../src/training/network.ts';
-import { resolveOptions } from '../../src/training/options.ts';
+import { defaultNetwork } from '../../src/config/network.ts';
+import { resolveOptions } from '../../src/config/options.ts';
 import { parseStudy, stringifyStudy } from '../../src/store/study-store.ts';
 import type { ActionName, Decision } from '../../src/types.ts';
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { diagnoseRun, seededRandom } from '../../src/diagnosis/index.ts';
 import { decisionProblem } from '../../src/policy-loader.ts';
-import { defaultNetwork } from '../../src/training/network.ts';
-import { DEFAULT_OPTIONS } from '../../src/training/options.ts';
+import { defaultNetwork } from '../../src/config/network.ts';
+import { DEFAULT_OPTIONS } from '../../src/config/options.ts';
 import flowchartDefault, { FLOWCHART_SETTINGS, policy as flowchart } from '../../policies/flowchart.ts';
 import exampleDefault, { policy as example } from '../../policies/example.ts';
 import randomDefault, { MAX_RANDOM_RUNS, policy as random } from '../../policies/random.ts';

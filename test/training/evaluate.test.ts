@@ -8,8 +8,8 @@ import { UserError } from '../../src/errors.ts';
 import { initBackend, parseBackendName } from '../../src/training/backend.ts';
 import { fileHandler, saveModel } from '../../src/training/checkpoint.ts';
 import { evaluateModel, loadSavedModel } from '../../src/training/evaluate.ts';
-import { defaultNetwork } from '../../src/training/network.ts';
-import { resolveOptions } from '../../src/training/options.ts';
+import { defaultNetwork } from '../../src/config/network.ts';
+import { resolveOptions } from '../../src/config/options.ts';
 import { buildModel, trainRun } from '../../src/training/trainer.ts';
 import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
 

@@ -11,8 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, test } from 'vite
 import { initBackend, parseBackendName } from '../../src/training/backend.ts';
 import { readCheckpointState, readSavedWeights } from '../../src/training/checkpoint.ts';
 import { evaluateModel } from '../../src/training/evaluate.ts';
-import { paramCount } from '../../src/training/network.ts';
-import { resolveOptions } from '../../src/training/options.ts';
+import { paramCount } from '../../src/config/network.ts';
+import { resolveOptions } from '../../src/config/options.ts';
 import { benchEpochs, buildModel, clipGradients, forwardTraining, type TrainProgress, trainRun } from '../../src/training/trainer.ts';
 import type { DataView, ImageSet, NetworkSpec, RunResult, TrainingHistory, TrainingOptions } from '../../src/types.ts';
 

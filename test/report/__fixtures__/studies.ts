@@ -17,7 +17,7 @@ import type {
   TrainingOptions,
   Verdict,
 } from '../../../src/types.ts';
-import { paramCount } from '../../../src/training/network.ts';
+import { paramCount } from '../../../src/config/network.ts';
 
 export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 

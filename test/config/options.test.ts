@@ -1,6 +1,6 @@
 import { describe, expect, it, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { learnRateAt, resolveOptions, toMatlabCall } from '../../src/training/options.ts';
+import { learnRateAt, resolveOptions, toMatlabCall } from '../../src/config/options.ts';
 
 describe('resolveOptions', () => {
   it("applies MATLAB's defaults", () => {

@@ -10,7 +10,7 @@ import {
   paramCount,
   validateNetwork,
   widen,
-} from '../../src/training/network.ts';
+} from '../../src/config/network.ts';
 import type { NetworkSpec } from '../../src/types.ts';
 
 const base = defaultNetwork();
