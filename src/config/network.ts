@@ -281,3 +281,36 @@ export function outputUnits(spec: NetworkSpec): number {
   const layer = spec.layers[finalFcIndex(spec)];
   return (layer as Extract<LayerSpec, { type: 'fc' }>).units;
 }
+
+/**
+ * Floating-point operations per image (a multiply-add counts 2), from the spec alone:
+ * `forward` for inference; `training` for one training step (forward, the input gradient of
+ * every layer but the first convolution on the image, and the filter gradient of every
+ * convolution and fully connected layer: each about as costly as the forward product).
+ * Convolutions and fully connected layers only; batch norm, ReLU, pooling and dropout are
+ * memory-bound and left out. Used for GFLOP/s in `tune bench` and for relative cost estimates.
+ */
+export function networkFlops(spec: NetworkSpec): { forward: number; training: number } {
+  const shapes = validateNetwork(spec);
+  let previous: ActivationShape = { kind: 'image', height: spec.inputShape[0], width: spec.inputShape[1], channels: spec.inputShape[2] };
+  let forward = 0;
+  let training = 0;
+  let first = true; // no input gradient is needed for the image
+  spec.layers.forEach((layer, i) => {
+    const out = shapes[i];
+    let flops = 0;
+    if (layer.type === 'conv' && previous.kind === 'image' && out.kind === 'image') {
+      flops = 2 * out.height * out.width * layer.kernelSize * layer.kernelSize * previous.channels * layer.filters;
+    } else if (layer.type === 'fc') {
+      const features = previous.kind === 'image' ? previous.height * previous.width * previous.channels : previous.units;
+      flops = 2 * features * layer.units;
+    }
+    if (flops > 0) {
+      forward += flops;
+      training += flops * (first ? 2 : 3);
+      first = false;
+    }
+    previous = out;
+  });
+  return { forward, training };
+}

@@ -1,6 +1,7 @@
 /**
- * Evaluation of a trained network on a labelled set: used once, on the sealed test set, by the
- * final stage. Loss is the mean softmax cross-entropy (no L2 term), as the trainer's validation loss.
+ * Evaluation of a trained network on a labelled set: on the fixed validation set after every
+ * search run (per-image losses for paired verdicts), and once on the sealed test set by the final
+ * stage. Loss is the mean softmax cross-entropy (no L2 term), as the trainer's validation loss.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
@@ -33,6 +34,8 @@ export interface EvaluationResult {
   perClassAccuracy: number[];
   /** confusion[actual][predicted] counts. */
   confusion: number[][];
+  /** Per image, in data order: cross-entropy and whether the prediction was right (for paired verdicts). */
+  perImage: { losses: Float32Array; correct: Uint8Array };
 }
 
 export async function evaluateModel(request: EvaluateRequest): Promise<EvaluationResult> {
@@ -50,7 +53,7 @@ export async function evaluateModel(request: EvaluateRequest): Promise<Evaluatio
   const model = request.model ?? (await loadSavedModel(request.checkpointDir!));
   const data = uploadImages(request.test);
   try {
-    const { loss, accuracy, count, predictions } = await evaluateUploaded(model, data, numClasses, { predictions: true });
+    const { loss, accuracy, count, predictions, losses } = await evaluateUploaded(model, data, numClasses, { predictions: true, losses: true });
     const labels = 'set' in request.test ? Array.from(request.test.indices, (i) => set.labels[i]) : Array.from(set.labels.subarray(0, set.count));
     const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
     labels.forEach((actual, i) => {
@@ -61,7 +64,8 @@ export async function evaluateModel(request: EvaluateRequest): Promise<Evaluatio
       const total = row.reduce((a, b) => a + b, 0);
       return total === 0 ? NaN : row[k] / total;
     });
-    return { accuracy, loss, count, perClassAccuracy, confusion };
+    const correct = Uint8Array.from(labels, (actual, i) => (predictions![i] === actual ? 1 : 0));
+    return { accuracy, loss, count, perClassAccuracy, confusion, perImage: { losses: losses!, correct } };
   } finally {
     data.images.dispose();
     data.labels.dispose();

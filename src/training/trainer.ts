@@ -332,6 +332,8 @@ export interface EvaluationSums {
   count: number;
   /** Predicted class per image, when asked for. */
   predictions?: Int32Array;
+  /** Cross-entropy per image, in data order, when asked for (paired comparisons). */
+  losses?: Float32Array;
 }
 
 /**
@@ -342,37 +344,58 @@ export async function evaluateUploaded(
   model: tf.LayersModel,
   data: UploadedImages,
   numClasses: number,
-  options: { predictions?: boolean } = {},
+  options: { predictions?: boolean; losses?: boolean } = {},
 ): Promise<EvaluationSums> {
-  if (data.count === 0) return { loss: NaN, accuracy: NaN, count: 0, predictions: options.predictions ? new Int32Array(0) : undefined };
+  if (data.count === 0) {
+    return {
+      loss: NaN,
+      accuracy: NaN,
+      count: 0,
+      predictions: options.predictions ? new Int32Array(0) : undefined,
+      losses: options.losses ? new Float32Array(0) : undefined,
+    };
+  }
   let sums = tf.zeros([2]); // [Σ cross-entropy, Σ correct]
   const predictions: tf.Tensor[] = [];
+  const losses: tf.Tensor[] = [];
   for (let start = 0; start < data.count; start += EVAL_BATCH_SIZE) {
     const size = Math.min(EVAL_BATCH_SIZE, data.count - start);
-    const [next, predicted] = tf.tidy(() => {
+    const [next, predicted, perImage] = tf.tidy(() => {
       const x = tf.slice(data.images, start, size);
       const y = tf.slice(data.labels, start, size);
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(y, numClasses).toFloat(), tf.logSoftmax(logits))));
+      const ceEach = tf.neg(tf.sum(tf.mul(tf.oneHot(y, numClasses).toFloat(), tf.logSoftmax(logits)), 1));
       const argmax = tf.argMax(logits, 1);
       const correct = tf.sum(tf.equal(argmax, y).toFloat());
-      return [tf.add(sums, tf.stack([ce, correct])), options.predictions ? argmax : tf.scalar(0)];
+      return [
+        tf.add(sums, tf.stack([tf.sum(ceEach), correct])),
+        options.predictions ? argmax : tf.scalar(0),
+        options.losses ? ceEach : tf.scalar(0),
+      ];
     });
     sums.dispose();
     sums = next;
     if (options.predictions) predictions.push(predicted);
     else predicted.dispose();
+    if (options.losses) losses.push(perImage);
+    else perImage.dispose();
   }
   const [ceSum, correct] = await sums.data();
   sums.dispose();
-  let predicted: Int32Array | undefined;
-  if (options.predictions) {
-    const all = tf.concat(predictions);
-    predicted = Int32Array.from(await all.data());
+  const gathered = async <T>(parts: tf.Tensor[], make: (values: ArrayLike<number>) => T): Promise<T> => {
+    const all = tf.concat(parts);
+    const values = make(await all.data());
     all.dispose();
-    tf.dispose(predictions);
-  }
-  return { loss: ceSum / data.count, accuracy: correct / data.count, count: data.count, predictions: predicted };
+    tf.dispose(parts);
+    return values;
+  };
+  return {
+    loss: ceSum / data.count,
+    accuracy: correct / data.count,
+    count: data.count,
+    predictions: options.predictions ? await gathered(predictions, (v) => Int32Array.from(v)) : undefined,
+    losses: options.losses ? await gathered(losses, (v) => Float32Array.from(v)) : undefined,
+  };
 }
 
 // ───────────────────────────── optimizer ─────────────────────────────

@@ -8,6 +8,7 @@ import {
   describeNetwork,
   outputUnits,
   paramCount,
+  networkFlops,
   validateNetwork,
   widen,
 } from '../../src/config/network.ts';
@@ -111,5 +112,19 @@ describe('validateNetwork', () => {
     expect(validateNetwork(s)[0]).toEqual({ kind: 'image', height: 4, width: 4, channels: 8 });
     expect(describeNetwork(s)).toBe('12×12×3 → conv5×5×8/s2 valid → fc3');
     expect(paramCount(s)).toBe(5 * 5 * 3 * 8 + 8 + 4 * 4 * 8 * 3 + 3);
+  });
+});
+
+describe('networkFlops', () => {
+  it('counts the default network by hand: conv 28·28·9·1·20·2 + fc 3920·10·2', () => {
+    const conv = 2 * 28 * 28 * 9 * 1 * 20;
+    const fc = 2 * 14 * 14 * 20 * 10;
+    expect(networkFlops(defaultNetwork())).toEqual({ forward: conv + fc, training: 2 * conv + 3 * fc });
+  });
+  it('grows with the filter size and the filters', () => {
+    const base = networkFlops(defaultNetwork()).forward;
+    expect(networkFlops(changeFilterSize(defaultNetwork(), 5)).forward).toBeGreaterThan(base);
+    expect(networkFlops(widen(defaultNetwork(), 2)).forward).toBeGreaterThan(base);
+    expect(networkFlops(deepen(defaultNetwork())).training).toBeGreaterThan(networkFlops(defaultNetwork()).training);
   });
 });

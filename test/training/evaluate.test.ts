@@ -96,6 +96,12 @@ describe('evaluateModel', () => {
     const diagonal = e.confusion.reduce((a, row, k) => a + row[k], 0);
     expect(diagonal / 90).toBeCloseTo(e.accuracy, 12);
     expect(e.perClassAccuracy).toEqual(e.confusion.map((row, k) => row[k] / 30));
+    // Per image: the losses average to the loss, the correct flags to the accuracy.
+    expect(e.perImage.losses).toHaveLength(90);
+    expect(e.perImage.correct).toHaveLength(90);
+    expect(Array.from(e.perImage.losses).reduce((a, b) => a + b, 0) / 90).toBeCloseTo(e.loss, 5);
+    expect(Array.from(e.perImage.correct).reduce((a, b) => a + b, 0) / 90).toBeCloseTo(e.accuracy, 12);
+    expect(Math.min(...e.perImage.losses)).toBeGreaterThanOrEqual(0);
   });
 
   it('takes a model in memory (and leaves it to the caller) or an ImageSet', async () => {
