@@ -2,8 +2,10 @@
  * An example custom policy: a template to copy. Run it with `tune --policy policies/example.ts`,
  * or copy it anywhere and run `tune --policy ./my-policy.ts` (TypeScript works: the CLI runs
  * under tsx). A policy is one object with a name, a description, optional thresholds and one
- * pure function, `decide(context) → { action, params, reason }`. The machine applies the
- * action, trains, keeps the result only if validation loss improves, and asks again.
+ * pure function, `decide(context) → { action, params, reason }`. The machine offers the actions
+ * the flowchart allows at its current step (`context.allowed`); it applies the one chosen, trains,
+ * keeps the result only if it beats the incumbent beyond the noise, and asks again. An action
+ * outside `context.allowed` is refused (`context.refused` says why) and the policy is asked again.
  *
  * How it differs from the built-in flowchart (policies/flowchart.ts):
  * - stricter: a train/validation accuracy gap above 5% (not 10%) counts as overfitting;
@@ -14,7 +16,8 @@
  */
 
 // Types only: `import type` leaves no runtime dependency. Outside this repository, import from 'flowtune'.
-import type { Decision, DiagnosisThresholds, Policy, PolicyContext, RunSummary } from '../src/types.ts';
+import type { Decision } from '../src/actions.ts';
+import type { DiagnosisThresholds, Policy, PolicyContext, RunSummary } from '../src/types.ts';
 // The diagnosis functions: pure helpers over a run's curve (the same ones the machine uses).
 import { accuracyGapAt, formatNumber, overfitting, resolveThresholds } from '../src/diagnosis/index.ts';
 
@@ -26,18 +29,28 @@ const thresholds: Partial<DiagnosisThresholds> = {
 // The full set (defaults + ours), for calling diagnosis functions ourselves.
 const T = resolveThresholds(thresholds);
 
-// Remedies for overfitting, in the order this policy tries them; each is tried once.
-const REGULARISE: Array<Pick<Decision, 'action' | 'params'>> = [
-  { action: 'addLearnRateSchedule', params: { learnRateSchedule: 'piecewise', learnRateDropFactor: 0.5, learnRateDropPeriod: 5 } },
-  { action: 'addL2', params: { l2Regularization: 0.001 } },
-  { action: 'addDropout', params: { rate: 0.3 } }, // no afterLayer: inserted before the final fully connected layer
+// Remedies for overfitting, in the order this policy tries them; each is tried once. Decision is
+// typed per action: a misspelt parameter (`{ rat: 0.3 }`) does not type-check.
+const REGULARISE: Array<(why: string) => Decision> = [
+  (why) => ({ action: 'addLearnRateSchedule', params: { learnRateDropFactor: 0.5, learnRateDropPeriod: 5 }, reason: why }),
+  (why) => ({ action: 'addL2', params: { l2Regularization: 0.001 }, reason: why }),
+  (why) => ({ action: 'addDropout', params: { rate: 0.3 }, reason: why }), // no afterLayer: inserted before the final fully connected layer
 ];
 
 // Capacity changes, in order; each is tried once.
-const CAPACITY: Array<Pick<Decision, 'action' | 'params'>> = [
-  { action: 'deepen', params: { filters: 40 } }, // a conv block of 40 filters: "more than 20, not the same 20"
-  { action: 'widen', params: { factor: 1.5 } },
+const CAPACITY: Array<(why: string) => Decision> = [
+  (why) => ({ action: 'deepen', params: { filters: 40 }, reason: why }), // a conv block of 40 filters: "more than 20, not the same 20"
+  (why) => ({ action: 'widen', params: { factor: 1.5 }, reason: why }),
 ];
+
+// The first remedy of a list whose action the machine allows now and that was not tried yet.
+function firstAllowed(list: Array<(why: string) => Decision>, context: PolicyContext, why: string): Decision | null {
+  for (const make of list) {
+    const d = make(why);
+    if (context.allowed.includes(d.action) && !context.tried.includes(d.action)) return { ...d, reason: `${why}; try ${d.action}` } as Decision;
+  }
+  return null;
+}
 
 // A short description of a run for reasons: reasons must quote numbers.
 function describe(run: RunSummary): string {
@@ -45,50 +58,47 @@ function describe(run: RunSummary): string {
 }
 
 function decide(context: PolicyContext): Decision {
-  // Everything a policy sees: the stage, the last run, the incumbent, all runs, actions tried, budget.
-  const { stage, last, incumbent, tried, budget } = context;
-  const early = stage === 'baseline' || stage === 'stabilise' || stage === 'trainEnough';
+  // Everything a policy sees: the step, the actions it allows, the last run, the incumbent, all runs, actions tried, budget.
+  const { last, incumbent, tried, budget, allowed } = context;
 
   // 0. Out of budget: stop (the machine enforces the budget anyway).
   if (budget.runsLeft <= 0) return { action: 'stop', params: {}, reason: `example: no runs left; keep ${describe(incumbent)}` };
 
-  // 1. A diverged or circling run, early in the study: lower the rate ten times (from the last run's rate).
+  // 1. A diverged or circling run: lower its rate ten times (the machine allows nothing else until it is fixed).
   const unstable = last.diagnosis.label === 'diverged' || last.diagnosis.label === 'oscillating';
-  if (early && unstable && last.options.initialLearnRate > 1e-6) {
+  if (unstable && allowed.includes('lowerLearnRate') && last.options.initialLearnRate > 1e-6) {
     const to = Number((last.options.initialLearnRate / 10).toPrecision(6));
     return { action: 'lowerLearnRate', params: { initialLearnRate: to }, reason: `example: ${last.diagnosis.summary}; initialLearnRate → ${formatNumber(to)}` };
   }
+  if (allowed.includes('revert')) return { action: 'revert', params: {}, reason: `example: run ${last.id} diverged again; give it up` };
 
   // 2. Still falling, or slow (this policy never raises the rate): 50% more epochs, once.
   const label = incumbent.diagnosis.label;
-  if (early && (label === 'underfitting' || label === 'tooSlow') && !tried.includes('addEpochs')) {
+  if ((label === 'underfitting' || label === 'tooSlow') && allowed.includes('addEpochs') && !tried.includes('addEpochs')) {
     const maxEpochs = Math.ceil(incumbent.options.maxEpochs * 1.5);
     return { action: 'addEpochs', params: { maxEpochs }, reason: `example: ${incumbent.diagnosis.summary}; maxEpochs ${incumbent.options.maxEpochs} → ${maxEpochs}` };
   }
 
-  // 3. Validation loss has a minimum well before the end: stop there (once).
+  // 3. Validation loss has a minimum well before the end: stop there (the machine allows it only then).
   const over = overfitting(incumbent.curve, T).evidence;
-  if (over.risingAfterMinimum && over.bestEpoch !== null && !tried.includes('trimEpochs') && incumbent.options.maxEpochs > over.bestEpoch) {
+  if (allowed.includes('trimEpochs') && over.bestEpoch !== null) {
     return {
       action: 'trimEpochs',
       params: { maxEpochs: over.bestEpoch },
-      reason: `example: validation loss lowest (${formatNumber(over.bestValLoss)}) at epoch ${over.bestEpoch}, ${formatNumber((over.valLossRise ?? 0) * 100)}% higher by epoch ${over.finalValLossEpoch}; maxEpochs → ${over.bestEpoch}`,
+      reason: `example: validation loss lowest (smoothed ${formatNumber(over.bestValLoss)}) at epoch ${over.bestEpoch}, ${formatNumber((over.valLossRise ?? 0) * 100)}% higher by epoch ${over.finalValLossEpoch}; maxEpochs → ${over.bestEpoch}`,
     };
   }
 
-  // 4. A gap above 5% at the standing epoch count: the next untried regularisation remedy.
-  const end = tried.includes('trimEpochs') && over.bestEpoch !== null ? over.bestEpoch : incumbent.options.maxEpochs;
-  const gap = accuracyGapAt(incumbent.curve, end);
+  // 4. A gap above 5% at the smoothed minimum: the next untried regularisation remedy.
+  const gap = accuracyGapAt(incumbent.curve, over.bestEpoch ?? undefined);
   if (gap !== null && gap.gap > T.gapThreshold) {
-    const next = REGULARISE.find((remedy) => !tried.includes(remedy.action));
-    if (next) {
-      return { ...next, reason: `example: accuracy gap ${formatNumber(gap.gap)} (train ${formatNumber(gap.train)}, validation ${formatNumber(gap.validation)}) at epoch ${gap.epoch} > ${T.gapThreshold}; try ${next.action}` };
-    }
+    const next = firstAllowed(REGULARISE, context, `example: accuracy gap ${formatNumber(gap.gap)} (train ${formatNumber(gap.train)}, validation ${formatNumber(gap.validation)}) at epoch ${gap.epoch} > ${T.gapThreshold}`);
+    if (next) return next;
   }
 
   // 5. Then capacity, each change once.
-  const grow = CAPACITY.find((change) => !tried.includes(change.action));
-  if (grow) return { ...grow, reason: `example: capacity after ${describe(incumbent)}; try ${grow.action}` };
+  const grow = firstAllowed(CAPACITY, context, `example: capacity after ${describe(incumbent)}`);
+  if (grow) return grow;
 
   // 6. Nothing left to try: stop and keep the incumbent.
   return { action: 'stop', params: {}, reason: `example: all remedies tried (${tried.length} actions); keep ${describe(incumbent)}` };

@@ -1,132 +1,126 @@
 /**
- * The default policy: the expert's training flowchart (/work/shared/FLOWCHART.md), in order.
+ * The default policy: the expert's training flowchart (/work/shared/FLOWCHART.md). The machine
+ * walks the flowchart's steps and allows, at each, the actions its rails permit
+ * (`context.allowed`); this policy chooses among them, with parameters and a reason quoting the
+ * numbers:
  *
- *   1. Stabilise the learning rate: diverged or oscillating → lower it ×0.1; stable but too
- *      slow → raise it ×10, unless a raise from here already failed (keep the largest stable
- *      power of ten).
- *   2. Train enough: validation loss still falling at the end → double maxEpochs (capped),
- *      until the last addition gained under 1%.
- *   3. Stop at the right time: validation-loss minimum well before the end → maxEpochs there.
- *   4. Treat overfitting: accuracy gap above the threshold → dropout, then L2, then a
- *      piecewise learn-rate schedule, each tried once.
- *   5. Capacity: widen, deepen, change the filter size, each tried once. Then stop.
+ *   1. Stabilise: a diverged or circling run → lower its rate ×0.1 (a diverged candidate gets one
+ *      lowering, then is given up with `revert`); at the floor, clip gradients (the notes' other
+ *      rescue). Stable but too slow → raise the rate ×10, unless a raise from here already failed
+ *      (keep the largest stable power of ten); then train longer instead.
+ *   2. Train enough: validation loss still falling beyond its noise → double maxEpochs (≤ 100).
+ *      The machine stops the doubling when more epochs did not beat the noise margin.
+ *   3. Stop at the right time: validation loss rising after its smoothed minimum → trim there.
+ *   4. Treat overfitting: a train/validation gap → dropout, then L2, then a piecewise schedule.
+ *   5. Capacity: deepen (twice at most: "more convolutional blocks"), widen, then 5×5 filters —
+ *      each once, and only when the search can pay for its run (a slower network must also earn
+ *      its cost: the machine's verdicts prefer the cheaper on a tie, and confirm a much cheaper
+ *      finalist at equal time on the full data). Overfitting that appears after a capacity change
+ *      is treated again (dropout first).
  *
- * The study's stage says where it is: a step is only taken at or after the current stage
- * (no jumping back). In regularise and capacity a candidate that diverged or did not help is
- * reverted by the machine; the policy moves on to the next remedy.
- *
- * Gradient clipping: the notes also rescue a diverging rate with gradientThreshold 1. There is
- * no clipping action, and a decision changes one thing at a time, so this policy only lowers
- * the rate; after three lowerings its reason says so.
- *
- * Written only against the public types and the diagnosis functions, like a user's policy.
+ * Written only against the public types, the action registry and the diagnosis functions, like a
+ * user's policy.
  */
-import type { ActionName, Decision, LayerSpec, Policy, PolicyContext, RunSummary, Stage } from '../src/types.ts';
-import {
-  accuracyGapAt,
-  DEFAULT_THRESHOLDS,
-  finitePoints,
-  formatAgainst,
-  formatChange,
-  formatNumber,
-  lastEpochOf,
-  minimumPoint,
-  overfitting,
-} from '../src/diagnosis/index.ts';
+import { estimateRunSeconds, scaled, type ActionName, type Change, type Decision } from '../src/actions.ts';
+import { addDropout, changeFilterSize, deepen, widen } from '../src/config/network.ts';
+import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
+import { DEFAULT_THRESHOLDS, accuracyGapAt, formatNumber, overfitting } from '../src/diagnosis/index.ts';
 
-/** The knobs of this policy, each with the flowchart's or notes' reason. */
+/** The knobs of this policy, each with the flowchart's or the notes' reason. */
 export const FLOWCHART_SETTINGS = {
   /** Learning rates move by powers of ten (the notes). */
   lowerFactor: 0.1,
   raiseFactor: 10,
-  /** Below this, lowering further is pointless: stop and say so. */
+  /** Below this, lowering further is pointless: clip gradients instead, or stop. */
   minLearnRate: 1e-7,
   /** Above this, raising is pointless. */
   maxLearnRate: 1,
-  /** maxEpochs doubles while the validation loss is still falling... */
+  /** maxEpochs doubles while the validation loss is still falling, up to 100 (the notes saw convergence by 100). */
   epochGrowth: 2,
-  /** ...up to 100 epochs (the notes saw convergence by 100; 50 at least). */
   maxEpochsCap: 100,
-  /** Stop adding epochs once the last addition improved the best validation loss by less than 1%. */
-  minEpochGain: 0.01,
-  /** Dropout rate of the added layer. */
+  /** Gradient clipping threshold (the notes: 1 converged). */
+  clipThreshold: 1,
+  /** Dropout rate of an added layer. */
   dropoutRate: 0.2,
-  /** l2Regularization × 10 (from MATLAB's default 1e-4 to 1e-3); from 0, start at 1e-4; not above 0.1. */
+  /** l2Regularization × 10 (MATLAB's default 1e-4 → 1e-3); not above 0.1. */
   l2Factor: 10,
-  l2Start: 1e-4,
   l2Cap: 0.1,
-  /** Piecewise schedule: ×0.1 every 10 epochs (MATLAB's defaults), every maxEpochs/2 for short runs. */
+  /** Piecewise schedule: ×0.1, dropping at half the run. */
   scheduleDropFactor: 0.1,
-  scheduleDropPeriod: 10,
-  /** Widen: twice the filters. Deepen: a block with twice the last conv's filters ("more than 20, not the same 20"). */
+  /** Capacity: blocks of twice the last convolution's filters, at most this many added. */
+  maxDeepen: 2,
   widenFactor: 2,
-  deepenFilterFactor: 2,
-  /** Filter size to try: 5 when at 3 (3×3 suits 28×28; 5×5 is the next odd size), else back to 3. */
+  /** Filter size to try: 5 when at 3 (3×3 suits 28×28; 5×5 is the next odd size). */
   altKernelSize: 5,
-  baseKernelSize: 3,
-  /**
-   * Rough cost of a capacity candidate relative to the run it changes (convolution work:
-   * twice the filters ≈ ×3 once both sides of the later layers grow, a block of twice the
-   * filters ≈ ×2, 3×3 → 5×5 ≈ ×2.8). A candidate whose estimated time exceeds the search time
-   * left is skipped: it would be cut short by the budget and judged unfairly, and the time is
-   * better left to the final run.
-   */
-  costFactor: { widen: 3, deepen: 2, changeFilterSize: 2.8 },
 } as const;
 
 const S = FLOWCHART_SETTINGS;
-const STAGES: readonly Stage[] = ['baseline', 'stabilise', 'trainEnough', 'trimEpochs', 'regularise', 'capacity', 'finalise'];
-const rank = (stage: Stage): number => STAGES.indexOf(stage);
-
 const rate = (run: RunSummary): number => run.options.initialLearnRate;
-/** x × factor, rounded so powers of ten stay clean (0.001 × 0.1 = 0.0001, not 0.00010000000000000002). */
-const scaled = (x: number, factor: number): number => Number((x * factor).toPrecision(12));
-const unstable = (run: RunSummary): boolean => run.diagnosis.label === 'diverged' || run.diagnosis.label === 'oscillating';
 const lr = (x: number): string => formatNumber(x);
+const unstable = (run: RunSummary): boolean => run.diagnosis.findings.includes('diverged') || run.diagnosis.findings.includes('oscillating');
 
-/** The best validation loss of a run (its training loss minimum when it had no validation). */
-function bestLoss(run: RunSummary): number | null {
-  if (run.bestValLoss !== null && Number.isFinite(run.bestValLoss)) return run.bestValLoss;
-  return minimumPoint(finitePoints(run.curve, 'valLoss'))?.value ?? minimumPoint(finitePoints(run.curve, 'loss'))?.value ?? null;
-}
+const decision = <A extends Decision['action']>(action: A, params: Extract<Decision, { action: A }>['params'], parts: string[]): Decision =>
+  ({ action, params, reason: parts.filter((p) => p !== '').join('; ') }) as Decision;
 
+/** A run in words: its measured result on the fixed validation set when it has one. */
 function describe(run: RunSummary): string {
-  const best = bestLoss(run);
-  const accuracy = run.bestValAccuracy !== null ? `, validation accuracy ${formatNumber(run.bestValAccuracy)}` : '';
-  const epoch = run.bestEpoch !== null ? ` at epoch ${run.bestEpoch}` : '';
-  return `run ${run.id} (${run.diagnosis.label}): best validation loss ${formatNumber(best)}${epoch}${accuracy}`;
+  const measured = run.evaluation
+    ? `validation accuracy ${(run.evaluation.accuracy * 100).toFixed(2)}%, loss ${formatNumber(run.evaluation.loss)} on ${run.evaluation.images} images`
+    : `best validation loss ${formatNumber(run.bestValLoss)}`;
+  return `run ${run.id} (${run.diagnosis.label}; ${measured})`;
 }
 
-const decision = (action: ActionName, params: Decision['params'], parts: string[]): Decision => ({
-  action,
-  params,
-  reason: parts.filter((p) => p !== '').join('; '),
-});
+/** Whether the search can pay for the run `change` leads to from `from`, with the reason when not. */
+function unaffordable(context: PolicyContext, from: RunSummary, change: Change): string | null {
+  const epochs = from.curve.epochs.length;
+  const secondsPerEpoch = from.throughput?.secondsPerEpoch ?? from.seconds / Math.max(1, epochs);
+  const estimate = estimateRunSeconds({ network: from.network, secondsPerEpoch }, change, epochs);
+  const left = context.budget.secondsLeft;
+  return Number.isFinite(left) && estimate > left ? `about ${formatNumber(estimate)} s, more than the ${formatNumber(Math.max(0, left))} s of search time left` : null;
+}
 
-// ───────────────────────────── step 1: stabilise ─────────────────────────────
+const standingOf = (context: PolicyContext) => context.standing ?? { network: context.incumbent.network, options: context.incumbent.options };
 
-function lowerRate(run: RunSummary, context: PolicyContext): Decision {
-  const from = rate(run);
-  const to = scaled(from, S.lowerFactor);
-  if (to < S.minLearnRate) {
-    return decision('stop', {}, [
-      run.diagnosis.summary,
-      `learn rate ${lr(from)} cannot usefully go lower (floor ${lr(S.minLearnRate)}); try gradient clipping (gradientThreshold 1) or another network`,
-    ]);
+// ───────────────────────────── 1. stabilise ─────────────────────────────
+
+function stabilise(context: PolicyContext): Decision | null {
+  const { allowed, runs } = context;
+  const subject = context.subjectRun ? runs.find((r) => r.id === context.subjectRun) ?? context.last : context.incumbent;
+  if (unstable(subject)) {
+    const candidate = context.subjectRun !== null && context.subjectRun !== undefined;
+    const from = rate(subject);
+    const to = scaled(from, S.lowerFactor);
+    const lowerings = runs.filter((r) => r.change?.action === 'lowerLearnRate' && (r.change ? true : false)).length;
+    const head = `${subject.diagnosis.label} in run ${subject.id}: ${subject.diagnosis.summary}`;
+    // A diverged candidate (a capacity or regularisation change) gets one lowering, then is given up.
+    if (candidate && subject.change?.action === 'lowerLearnRate' && allowed.includes('revert')) {
+      return decision('revert', {}, [head, `run ${subject.id} diverged again after lowering its rate: give the candidate up, run ${context.incumbent.id} stands`]);
+    }
+    if (to >= S.minLearnRate && allowed.includes('lowerLearnRate')) {
+      return decision('lowerLearnRate', { initialLearnRate: to }, [
+        head,
+        `initialLearnRate ${lr(from)} → ${lr(to)} (step 1: lower the rate by a power of ten)`,
+        lowerings >= 3 ? `lowered ${lowerings} times already; clipping comes next at the floor` : '',
+      ]);
+    }
+    if (!Number.isFinite(subject.options.gradientThreshold) && allowed.includes('clipGradients')) {
+      return decision('clipGradients', { gradientThreshold: S.clipThreshold }, [head, `learn rate ${lr(from)} is at the floor: clip gradients at ${S.clipThreshold} (the notes' other rescue)`]);
+    }
+    if (allowed.includes('revert')) return decision('revert', {}, [head, 'nothing left to stabilise it with: give the candidate up']);
+    return decision('stop', {}, [head, `learn rate ${lr(from)} cannot usefully go lower and clipping is tried: try another network`]);
   }
-  let lowered = 0;
-  context.runs.forEach((r, i) => {
-    if (i > 0 && rate(r) < rate(context.runs[i - 1])) lowered++;
-  });
-  const clipping =
-    lowered >= 3
-      ? `lowered ${lowered} times already: the notes' other remedy, gradient clipping (gradientThreshold 1), is not an action of this policy`
-      : '';
-  return decision('lowerLearnRate', { initialLearnRate: to }, [
-    `${run.diagnosis.label}: ${run.diagnosis.summary}`,
-    `initialLearnRate ${lr(from)} → ${lr(to)} (step 1: lower the rate by a power of ten)`,
-    clipping,
-  ]);
+  if (subject.diagnosis.label === 'tooSlow' && allowed.includes('raiseLearnRate')) {
+    const blocked = raiseBlocked(subject, context);
+    if (blocked === null) {
+      const to = scaled(rate(subject), S.raiseFactor);
+      return decision('raiseLearnRate', { initialLearnRate: to }, [
+        `tooSlow: ${subject.diagnosis.summary}`,
+        `initialLearnRate ${lr(rate(subject))} → ${lr(to)} (step 1: raise the rate by a power of ten)`,
+      ]);
+    }
+    return trainEnough(context, [blocked]);
+  }
+  return null;
 }
 
 /**
@@ -136,129 +130,126 @@ function lowerRate(run: RunSummary, context: PolicyContext): Decision {
 function raiseBlocked(run: RunSummary, context: PolicyContext): string | null {
   const target = scaled(rate(run), S.raiseFactor);
   if (target > S.maxLearnRate) return `learn rate ${lr(rate(run))} is already at the ceiling ${lr(S.maxLearnRate)}`;
-  const own = bestLoss(run);
   for (const r of context.runs) {
     if (r.id === run.id || rate(r) < target * (1 - 1e-9)) continue;
     if (unstable(r)) return `learn rate ${lr(rate(r))} ${r.diagnosis.label} in run ${r.id}, so ${lr(rate(run))} is the largest stable power of ten`;
-    const theirs = bestLoss(r);
-    if (own !== null && (theirs === null || theirs >= own)) {
-      return `learn rate ${lr(rate(r))} (run ${r.id}, best validation loss ${formatNumber(theirs)}) did no better than ${lr(rate(run))} (${formatNumber(own)}), so ${lr(rate(run))} stays`;
-    }
+    if (r.judgement && !r.judgement.kept) return `learn rate ${lr(rate(r))} (run ${r.id}) did not beat ${lr(rate(run))}: ${r.judgement.summary}`;
   }
   return null;
 }
 
-// ───────────────────────────── step 2: train enough ─────────────────────────────
+// ───────────────────────────── 2. train enough ─────────────────────────────
 
-function addEpochs(run: RunSummary, context: PolicyContext, notes: string[]): Decision | null {
-  const current = Math.max(run.options.maxEpochs, lastEpochOf(run.curve));
-  const { last } = context;
-  if (last.stage === 'trainEnough') {
-    if (last.id !== run.id) {
-      notes.push(`the added epochs of run ${last.id} did not help, so no more epochs`);
-      return null;
-    }
-    const earlier = context.runs.filter((r) => r.id < run.id).map(bestLoss).filter((x): x is number => x !== null && x > 0);
-    if (earlier.length > 0) {
-      const before = Math.min(...earlier);
-      const after = bestLoss(run) ?? before;
-      const gain = (before - after) / before;
-      if (gain < S.minEpochGain) {
-        notes.push(
-          `adding epochs moved the best validation loss only ${formatChange(-gain)} (${formatNumber(before)} → ${formatNumber(after)} in run ${run.id}; ` +
-            `needs ${formatChange(-S.minEpochGain)}), so no more epochs`,
-        );
-        return null;
-      }
-    }
-  }
-  if (current >= S.maxEpochsCap) {
-    notes.push(`still falling at epoch ${current}, but maxEpochs is at the cap of ${S.maxEpochsCap}`);
+function trainEnough(context: PolicyContext, notes: string[] = []): Decision | null {
+  const { incumbent, allowed } = context;
+  if (!allowed.includes('addEpochs')) return null;
+  const current = Math.max(standingOf(context).options.maxEpochs, incumbent.curve.epochs.length);
+  if (current >= S.maxEpochsCap) return null;
+  const next = Math.min(S.maxEpochsCap, current * S.epochGrowth);
+  const change: Change = { ...standingOf(context), options: { ...standingOf(context).options, maxEpochs: next }, continues: true };
+  const cost = unaffordable(context, incumbent, change);
+  if (cost) {
+    notes.push(`more epochs (${current} → ${next}) would take ${cost}: the final run trains long enough instead`);
     return null;
   }
-  const next = Math.min(S.maxEpochsCap, current * S.epochGrowth);
   return decision('addEpochs', { maxEpochs: next }, [
     ...notes,
-    `${run.diagnosis.label}: ${run.diagnosis.summary}`,
-    `maxEpochs ${current} → ${next} (step 2: train enough)`,
+    `${incumbent.diagnosis.label}: ${incumbent.diagnosis.summary}`,
+    `maxEpochs ${current} → ${next} (step 2: train enough; continues run ${incumbent.id}'s checkpoint)`,
   ]);
 }
 
-// ───────────────────────────── step 4: regularise ─────────────────────────────
+// ───────────────────────────── 3 and 4: trim, regularise ─────────────────────────────
 
-function regularise(run: RunSummary, epochLimit: number, context: PolicyContext, notes: string[]): Decision | null {
-  const gap = accuracyGapAt(run.curve, epochLimit);
-  if (gap === null) {
-    notes.push(`run ${run.id} has no training and validation accuracy to compare: no regularisation`);
-    return null;
-  }
-  const gapText =
-    `training accuracy ${formatNumber(gap.train)} vs validation ${formatNumber(gap.validation)} at epoch ${gap.epoch} of run ${run.id}: ` +
-    `gap ${formatAgainst(gap.gap, DEFAULT_THRESHOLDS.gapThreshold)}`;
-  if (gap.gap <= DEFAULT_THRESHOLDS.gapThreshold) {
-    notes.push(`${gapText} ≤ ${formatNumber(DEFAULT_THRESHOLDS.gapThreshold)}: no overfitting to treat`);
-    return null;
-  }
-  const head = [...notes, `${gapText} > ${formatNumber(DEFAULT_THRESHOLDS.gapThreshold)}`];
+function trim(context: PolicyContext): Decision | null {
+  if (!context.allowed.includes('trimEpochs')) return null;
+  const over = overfitting(context.incumbent.curve, DEFAULT_THRESHOLDS).evidence;
+  if (over.bestEpoch === null) return null;
+  return decision('trimEpochs', { maxEpochs: over.bestEpoch }, [
+    `validation loss lowest at epoch ${over.bestEpoch} (smoothed ${formatNumber(over.bestValLoss)}) and rising to ${formatNumber(over.finalValLoss)} by epoch ${over.finalValLossEpoch} (slope t ${formatNumber(over.riseT)})`,
+    `maxEpochs ${standingOf(context).options.maxEpochs} → ${over.bestEpoch} (step 3: stop at the right time)`,
+  ]);
+}
+
+function regularise(context: PolicyContext, notes: string[]): Decision | null {
+  const { incumbent, allowed } = context;
+  const standing = standingOf(context);
+  const over = overfitting(incumbent.curve, DEFAULT_THRESHOLDS).evidence;
+  const gap = accuracyGapAt(incumbent.curve, over.bestEpoch ?? undefined);
+  if (gap === null || gap.gap <= DEFAULT_THRESHOLDS.gapThreshold) return null;
+  const head = `training accuracy ${formatNumber(gap.train)} vs validation ${formatNumber(gap.validation)} at epoch ${gap.epoch} of run ${incumbent.id}: gap ${formatNumber(gap.gap)} > ${formatNumber(DEFAULT_THRESHOLDS.gapThreshold)}`;
   const tried = new Set(context.tried);
-  if (!tried.has('addDropout')) {
-    return decision('addDropout', { rate: S.dropoutRate }, [...head, `add dropout, rate ${S.dropoutRate} (step 4: regularise, 1st of dropout, L2, schedule)`]);
-  }
-  const l2 = run.options.l2Regularization;
-  const nextL2 = l2 > 0 ? scaled(l2, S.l2Factor) : S.l2Start;
-  if (!tried.has('addL2') && nextL2 <= S.l2Cap) {
-    return decision('addL2', { l2Regularization: nextL2 }, [
-      ...head,
-      `l2Regularization ${formatNumber(l2)} → ${formatNumber(nextL2)} (step 4: regularise, 2nd of dropout, L2, schedule; dropout tried)`,
-    ]);
-  }
-  if (!tried.has('addLearnRateSchedule') && run.options.learnRateSchedule !== 'piecewise') {
-    const epochs = Math.min(run.options.maxEpochs, epochLimit);
-    const period = epochs > 2 * S.scheduleDropPeriod ? S.scheduleDropPeriod : Math.max(1, Math.ceil(epochs / 2));
-    return decision(
+  const options = standing.options;
+  const candidates: Array<[ActionName, () => Decision, Change]> = [
+    ['addDropout', () => decision('addDropout', { rate: S.dropoutRate }, [...notes, head, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4: regularise)`]), { network: addDropout(standing.network, { rate: S.dropoutRate }), options, continues: false }],
+    [
+      'addL2',
+      () => decision('addL2', { l2Regularization: Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor)) }, [...notes, head, `l2Regularization ${formatNumber(options.l2Regularization)} → ${formatNumber(Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor)))} (step 4: regularise; dropout tried)`]),
+      { ...standing, continues: false },
+    ],
+    [
       'addLearnRateSchedule',
-      { learnRateSchedule: 'piecewise', learnRateDropFactor: S.scheduleDropFactor, learnRateDropPeriod: period },
-      [...head, `piecewise learn-rate drop ×${S.scheduleDropFactor} every ${period} epochs of ${epochs} (step 4: regularise, 3rd of dropout, L2, schedule)`],
-    );
+      () => decision('addLearnRateSchedule', { learnRateDropFactor: S.scheduleDropFactor, learnRateDropPeriod: Math.max(1, Math.ceil(options.maxEpochs / 2)) }, [...notes, head, `piecewise drop ×${S.scheduleDropFactor} at half of ${options.maxEpochs} epochs (step 4: regularise; dropout and L2 tried)`]),
+      { ...standing, continues: false },
+    ],
+  ];
+  for (const [action, make, change] of candidates) {
+    if (!allowed.includes(action) || tried.has(action)) continue;
+    if (action === 'addLearnRateSchedule' && options.learnRateSchedule === 'piecewise') continue;
+    const cost = unaffordable(context, incumbent, change);
+    if (cost) {
+      notes.push(`${action} skipped: ${cost}`);
+      continue;
+    }
+    return make();
   }
-  notes.push(`${gapText}, but dropout, L2 and the schedule are tried`);
   return null;
 }
 
-// ───────────────────────────── step 5: capacity ─────────────────────────────
+// ───────────────────────────── 5. capacity ─────────────────────────────
 
-function capacity(run: RunSummary, context: PolicyContext, notes: string[]): Decision | null {
-  const tried = new Set(context.tried);
-  // Skip what the search can no longer afford (see FLOWCHART_SETTINGS.costFactor).
-  const secondsLeft = context.budget.secondsLeft;
-  for (const action of ['widen', 'deepen', 'changeFilterSize'] as const) {
-    const estimate = run.seconds * S.costFactor[action];
-    if (!tried.has(action) && Number.isFinite(secondsLeft) && estimate > secondsLeft) {
-      tried.add(action);
-      notes.push(`${action} skipped: about ${formatNumber(estimate)} s (${S.costFactor[action]}× run ${run.id}'s ${formatNumber(run.seconds)} s) would not fit the ${formatNumber(secondsLeft)} s of search time left`);
+function capacity(context: PolicyContext, notes: string[]): Decision | null {
+  const { incumbent, allowed } = context;
+  const standing = standingOf(context);
+  const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+  const deepened = context.tried.filter((a) => a === 'deepen').length;
+  const lastFilters = convs.length > 0 ? convs[convs.length - 1].filters : 10;
+  const head = describe(incumbent);
+  const tryChange = (action: ActionName, change: () => Change, make: () => Decision): Decision | null => {
+    if (!allowed.includes(action)) return null;
+    let next: Change;
+    try {
+      next = change();
+    } catch (error) {
+      notes.push(`${action} skipped: ${(error as Error).message}`);
+      return null;
     }
+    const cost = unaffordable(context, incumbent, next);
+    if (cost) {
+      notes.push(`${action} skipped: ${cost}`);
+      return null;
+    }
+    return make();
+  };
+  const options = standing.options;
+  if (deepened < S.maxDeepen && (deepened === 0 || context.runs.some((r) => r.change?.action === 'deepen' && r.id === incumbent.id))) {
+    const filters = lastFilters * 2;
+    const d = tryChange('deepen', () => ({ network: deepen(standing.network, { filters }), options, continues: false }), () =>
+      decision('deepen', { filters }, [...notes, head, `deepen: a block of ${filters} filters after the last convolution of ${lastFilters} (step 5: capacity; "more filters than ${lastFilters}, not the same ${lastFilters}")`]),
+    );
+    if (d) return d;
   }
-  const convs = run.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
-  const head = [...notes, describe(run)];
-  if (!tried.has('widen')) {
-    const filters = convs.map((l) => `${l.filters} → ${Math.round(l.filters * S.widenFactor)}`).join(', ');
-    return decision('widen', { factor: S.widenFactor }, [...head, `widen ×${S.widenFactor} (filters ${filters || 'n/a'}) (step 5: capacity, 1st of widen, deepen, filter size)`]);
+  if (!context.tried.includes('widen')) {
+    const d = tryChange('widen', () => ({ network: widen(standing.network, S.widenFactor), options, continues: false }), () =>
+      decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5: capacity)`]),
+    );
+    if (d) return d;
   }
-  if (!tried.has('deepen')) {
-    const lastFilters = convs.length > 0 ? convs[convs.length - 1].filters : 10;
-    const filters = lastFilters * S.deepenFilterFactor;
-    return decision('deepen', { filters }, [
-      ...head,
-      `deepen: a convolution block of ${filters} filters after the last convolution of ${lastFilters} (step 5: capacity, 2nd; widen tried)`,
-    ]);
-  }
-  if (!tried.has('changeFilterSize') && convs.length > 0) {
-    const current = convs[0].kernelSize;
-    const kernelSize = current === S.baseKernelSize ? S.altKernelSize : S.baseKernelSize;
-    return decision('changeFilterSize', { kernelSize }, [
-      ...head,
-      `filter size ${current}×${current} → ${kernelSize}×${kernelSize} (step 5: capacity, 3rd; widen and deepen tried)`,
-    ]);
+  if (!context.tried.includes('changeFilterSize') && convs.length > 0 && convs[0].kernelSize !== S.altKernelSize) {
+    const d = tryChange('changeFilterSize', () => ({ network: changeFilterSize(standing.network, S.altKernelSize), options, continues: false }), () =>
+      decision('changeFilterSize', { kernelSize: S.altKernelSize }, [...notes, head, `filter size ${convs[0].kernelSize}×${convs[0].kernelSize} → ${S.altKernelSize}×${S.altKernelSize} (step 5: capacity, last)`]),
+    );
+    if (d) return d;
   }
   return null;
 }
@@ -266,84 +257,31 @@ function capacity(run: RunSummary, context: PolicyContext, notes: string[]): Dec
 // ───────────────────────────── decide ─────────────────────────────
 
 function decide(context: PolicyContext): Decision {
-  const { stage, last, incumbent, budget } = context;
-  if (stage === 'finalise') return decision('stop', {}, [`the study is finalising; ${describe(incumbent)}`]);
+  const { stage, incumbent, budget } = context;
   if (budget.runsLeft <= 0 || budget.secondsLeft <= 0) {
-    const what = budget.runsLeft <= 0 ? `no runs left after ${context.runs.length}` : `no time left (${formatNumber(budget.secondsLeft)} s)`;
-    return decision('stop', {}, [`budget spent: ${what}`, `keep ${describe(incumbent)}`]);
+    return decision('stop', {}, [`budget spent (${budget.runsLeft <= 0 ? 'no runs' : 'no search time'} left)`, `keep ${describe(incumbent)}`]);
   }
-  const r = rank(stage);
   const notes: string[] = [];
-
-  // The standing configuration is the incumbent's; a reverted last run only informs.
-  const subject = incumbent;
-  if (last.id !== incumbent.id && !(r <= rank('trainEnough') && unstable(last) && unstable(incumbent))) {
-    notes.push(
-      unstable(last)
-        ? `run ${last.id} (learn rate ${lr(rate(last))}) ${last.diagnosis.label} and was reverted`
-        : `run ${last.id} (best validation loss ${formatNumber(bestLoss(last))}) did not beat run ${incumbent.id} (${formatNumber(bestLoss(incumbent))}) and was reverted`,
-    );
-  }
-
-  if (r <= rank('trainEnough')) {
-    // Step 1: a diverged or circling run lowers the rate (from its own rate, even when reverted,
-    // unless a stable incumbent stands: then that run was a raise too far).
-    if (unstable(last) && (last.id === incumbent.id || unstable(incumbent))) return lowerRate(last, context);
-    let acceptedSlow = false;
-    if (subject.diagnosis.label === 'tooSlow') {
-      const blocked = raiseBlocked(subject, context);
-      if (blocked === null) {
-        const to = scaled(rate(subject), S.raiseFactor);
-        return decision('raiseLearnRate', { initialLearnRate: to }, [
-          ...notes,
-          `tooSlow: ${subject.diagnosis.summary}`,
-          `initialLearnRate ${lr(rate(subject))} → ${lr(to)} (step 1: raise the rate by a power of ten)`,
-        ]);
-      }
-      notes.push(blocked);
-      acceptedSlow = true;
-    }
-    // Step 2: still falling (or slow at the largest stable rate) → more epochs.
-    if (subject.diagnosis.label === 'underfitting' || acceptedSlow) {
-      const d = addEpochs(subject, context, notes);
-      if (d) return d;
-    }
-  }
-
-  // Step 3: a validation-loss minimum well before the end → maxEpochs at the minimum.
-  const over = overfitting(subject.curve, DEFAULT_THRESHOLDS).evidence;
-  const trimmedAt = over.risingAfterMinimum && over.bestEpoch !== null ? over.bestEpoch : null;
-  if (r <= rank('trimEpochs') && trimmedAt !== null && !context.tried.includes('trimEpochs') && subject.options.maxEpochs > trimmedAt) {
-    return decision('trimEpochs', { maxEpochs: trimmedAt }, [
-      ...notes,
-      `overfitting: validation loss ${formatNumber(over.bestValLoss)} at epoch ${trimmedAt} rose to ${formatNumber(over.finalValLoss)} ` +
-        `by epoch ${over.finalValLossEpoch} (${formatChange(over.valLossRise ?? 0)})`,
-      `maxEpochs ${subject.options.maxEpochs} → ${trimmedAt}, the validation-loss minimum (step 3: stop at the right time)`,
-    ]);
-  }
-
-  // Step 4: an accuracy gap at the (trimmed) end → dropout, L2, schedule.
-  const trimmed = context.tried.includes('trimEpochs') && trimmedAt !== null ? trimmedAt : Infinity;
-  const epochLimit = Math.min(subject.options.maxEpochs, lastEpochOf(subject.curve), trimmed);
-  if (r <= rank('regularise')) {
-    const d = regularise(subject, epochLimit, context, notes);
+  const last = context.last;
+  if (last.id !== incumbent.id && last.judgement) notes.push(`run ${last.id} ${last.judgement.kept ? 'was kept' : 'did not hold up'}: ${last.judgement.summary}`);
+  const steps: Array<() => Decision | null> = [
+    () => stabilise(context),
+    () => (stage === 'trainEnough' ? trainEnough(context, notes) : null),
+    () => trim(context),
+    () => regularise(context, notes),
+    () => capacity(context, notes),
+  ];
+  for (const step of steps) {
+    const d = step();
     if (d) return d;
   }
-
-  // Step 5: capacity.
-  const d = capacity(subject, context, notes);
-  if (d) return d;
-  return decision('stop', {}, [
-    ...notes,
-    `every flowchart step is done (tried: ${[...new Set(context.tried)].join(', ') || 'none'})`,
-    `keep ${describe(incumbent)}`,
-  ]);
+  return decision('stop', {}, [...notes, `every flowchart step is done or unaffordable (tried: ${[...new Set(context.tried)].join(', ') || 'none'})`, `keep ${describe(incumbent)}`]);
 }
 
 export const policy: Policy = {
   name: 'flowchart',
   description:
-    'The expert flowchart: stabilise the learning rate, train enough, stop at the validation-loss minimum, regularise a gap, then add capacity; each change kept only if validation loss improves.',
+    'The expert flowchart: stabilise the learning rate, train enough, stop at the validation-loss minimum, regularise a gap, then add capacity; each change kept only if it beats the incumbent beyond the noise.',
   thresholds: { ...DEFAULT_THRESHOLDS },
   decide,
 };

@@ -1,12 +1,14 @@
 /**
- * Random search: the baseline the flowchart must beat. Each decision samples one knob and one
- * value with the study's seeded `context.random()` (so a study is reproducible), ignoring the
- * diagnosis and the flowchart's order. Same knobs and values as the flowchart's remedies, over
- * wider ranges; same budget (the machine enforces it, and with no budget it stops after
- * MAX_RANDOM_RUNS runs so it always ends). Its changes are kept only if validation loss improves,
+ * Random search: the baseline the flowchart must beat. Each decision picks, with the study's
+ * seeded `context.random()` (so a study is reproducible), one of the actions the machine allows
+ * at its current step (`context.allowed`: the flowchart's rails hold for every policy) and a value
+ * for it from SPACE, ignoring the diagnosis. Same knobs as the flowchart's remedies, over wider
+ * ranges; same budget (the machine enforces it, and with no budget it stops after MAX_RANDOM_RUNS
+ * runs so it always ends). Its changes are kept only if they beat the incumbent beyond the noise,
  * like any policy's.
  */
-import type { Decision, LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
+import type { ActionName, Decision } from '../src/actions.ts';
+import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
 import { formatNumber } from '../src/diagnosis/index.ts';
 
 /** With no run or time budget, random search stops after this many runs. */
@@ -26,7 +28,18 @@ export const SPACE = {
 } as const;
 
 type Knob = 'learnRate' | 'epochs' | 'dropout' | 'l2' | 'schedule' | 'widen' | 'deepen' | 'filterSize';
-const KNOBS: readonly Knob[] = ['learnRate', 'epochs', 'dropout', 'l2', 'schedule', 'widen', 'deepen', 'filterSize'];
+/** The actions each knob may lead to. */
+const KNOB_ACTIONS: Record<Knob, readonly ActionName[]> = {
+  learnRate: ['lowerLearnRate', 'raiseLearnRate'],
+  epochs: ['addEpochs', 'trimEpochs'],
+  dropout: ['addDropout'],
+  l2: ['addL2'],
+  schedule: ['addLearnRateSchedule'],
+  widen: ['widen'],
+  deepen: ['deepen'],
+  filterSize: ['changeFilterSize'],
+};
+const KNOBS = Object.keys(KNOB_ACTIONS) as Knob[];
 /** Widest convolution random search may create, and the smallest image it may still pool. */
 const MAX_FILTERS = 256;
 const MIN_POOLABLE = 4;
@@ -96,19 +109,24 @@ function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => 
 }
 
 function decide(context: PolicyContext): Decision {
-  const { budget, runs, incumbent } = context;
-  const keep = `keep run ${incumbent.id} (best validation loss ${formatNumber(incumbent.bestValLoss)})`;
+  const { budget, runs, incumbent, allowed } = context;
+  const keep = `keep run ${incumbent.id} (validation loss ${formatNumber(incumbent.evaluation?.loss ?? incumbent.bestValLoss)})`;
   if (budget.runsLeft <= 0 || budget.secondsLeft <= 0) return { action: 'stop', params: {}, reason: `random search: budget spent after ${runs.length} runs; ${keep}` };
   const unlimited = !Number.isFinite(budget.runsLeft) && !Number.isFinite(budget.secondsLeft);
   if (unlimited && runs.length >= MAX_RANDOM_RUNS) {
     return { action: 'stop', params: {}, reason: `random search: ${runs.length} runs (the cap without a budget is ${MAX_RANDOM_RUNS}); ${keep}` };
   }
+  // A diverged run must be fixed or given up first (the rails): lower its rate at random, or give it up.
+  if (allowed.includes('revert') && context.random() < 0.5) return { action: 'revert', params: {}, reason: `random search: give the diverged run ${context.subjectRun} up; ${keep}` };
   const pick = <T,>(values: readonly T[]): T => values[Math.min(values.length - 1, Math.floor(context.random() * values.length))];
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const d = sample(pick(KNOBS), incumbent, pick);
-    if (d) return d;
+  const knobs = KNOBS.filter((k) => KNOB_ACTIONS[k].some((a) => allowed.includes(a)));
+  const refused = new Set(context.refused.map((r) => JSON.stringify(r.decision)));
+  const subject = context.subjectRun ? runs.find((r) => r.id === context.subjectRun) ?? incumbent : incumbent;
+  for (let attempt = 0; attempt < 50 && knobs.length > 0; attempt++) {
+    const d = sample(pick(knobs), subject, pick);
+    if (d && allowed.includes(d.action) && !refused.has(JSON.stringify(d))) return d;
   }
-  return { action: 'stop', params: {}, reason: `random search: 50 samples in a row changed nothing; ${keep}` };
+  return { action: 'stop', params: {}, reason: `random search: no allowed change left to sample (allowed: ${allowed.join(', ')}); ${keep}` };
 }
 
 export const policy: Policy = {

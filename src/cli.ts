@@ -163,7 +163,7 @@ function reportsDir(values: Values): string {
 }
 
 async function runCommand(values: Values): Promise<number> {
-  const { runStudy } = await import('./study.ts');
+  const { runStudy } = await import('./study/index.ts');
   const progress = terminalProgress(process.stderr, Boolean(values.quiet));
   const logLevel = oneOf(values, 'log-level', ['trace', 'debug', 'info', 'warn', 'error'] as const) ?? 'info';
   const resume = typeof values.resume === 'string';
@@ -260,7 +260,7 @@ export async function cli(argv: string[]): Promise<void> {
     process.stderr.write('\ninterrupted: saving the study ...\n');
     const timeout = setTimeout(() => process.exit(130), 5000);
     try {
-      const { interruptStudy } = await import('./study.ts');
+      const { interruptStudy } = await import('./study/index.ts');
       const name = await interruptStudy();
       process.stderr.write(name ? `every finished run is saved; continue with \`tune --resume ${name}\`.\n` : '');
     } finally {
@@ -277,7 +277,13 @@ export async function cli(argv: string[]): Promise<void> {
       process.stderr.write(`tune: ${error.message}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`tune: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+      // A bug: one line here; the stack is in the study's log when there is one, else printed.
+      const logFile = (error as { logFile?: string })?.logFile;
+      process.stderr.write(
+        logFile
+          ? `tune: internal error (a bug, please report it): ${(error as Error).message} The stack is in ${logFile}.\n`
+          : `tune: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`,
+      );
       process.exitCode = 1;
     }
   }

@@ -9,4 +9,4 @@ export { defaultNetwork, addDropout, widen, deepen, changeFilterSize, paramCount
 export { resolveOptions, learnRateAt, toMatlabCall } from './config/options.ts';
 export { tuneMachine } from './machine/machine.ts';
 export { StudyStore } from './store/study-store.ts';
-export { runStudy } from './study.ts';
+export { runStudy } from './study/index.ts';

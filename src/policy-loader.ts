@@ -9,26 +9,12 @@ import { existsSync, statSync } from 'node:fs';
 import { extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from './errors.ts';
-import type { ActionName, Decision, DiagnosisThresholds, Policy, PolicyContext } from './types.ts';
+import { ACTION_NAMES, decisionProblem, type Decision } from './actions.ts';
+import type { DiagnosisThresholds, Policy, PolicyContext } from './types.ts';
 
 /** The policies shipped in policies/. 'flowchart' is the default. */
-export const BUILT_IN_POLICIES = ['flowchart', 'example', 'random'] as const;
+export const BUILT_IN_POLICIES = ['flowchart', 'example', 'random', 'no-search'] as const;
 export type BuiltInPolicy = (typeof BUILT_IN_POLICIES)[number];
-
-/** Every ActionName, for validating decisions. */
-export const ACTION_NAMES: readonly ActionName[] = [
-  'lowerLearnRate',
-  'raiseLearnRate',
-  'addEpochs',
-  'trimEpochs',
-  'addDropout',
-  'addL2',
-  'addLearnRateSchedule',
-  'widen',
-  'deepen',
-  'changeFilterSize',
-  'stop',
-];
 
 const THRESHOLD_KEYS: readonly (keyof DiagnosisThresholds)[] = [
   'explodeFactor',
@@ -154,30 +140,6 @@ function loaderMessage(error: unknown): string {
   return kept.join('\n').replace(/\.$/, '');
 }
 
-/** Sane ranges for option and edit params a Decision may carry: [check, what is expected]. */
-const PARAM_RULES: Record<string, [(v: number | string | boolean) => boolean, string]> = {
-  initialLearnRate: [(v) => typeof v === 'number' && v > 0 && v <= 10, 'a number in (0, 10]'],
-  maxEpochs: [(v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 10000, 'a whole number 1–10000'],
-  miniBatchSize: [(v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65536, 'a whole number 1–65536'],
-  momentum: [(v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)'],
-  l2Regularization: [(v) => typeof v === 'number' && v >= 0 && v <= 1, 'a number in [0, 1]'],
-  gradientThreshold: [(v) => typeof v === 'number' && v > 0, 'a number > 0'],
-  learnRateSchedule: [(v) => v === 'none' || v === 'piecewise', "'none' or 'piecewise'"],
-  learnRateDropFactor: [(v) => typeof v === 'number' && v > 0 && v <= 1, 'a number in (0, 1]'],
-  learnRateDropPeriod: [(v) => Number.isInteger(v) && (v as number) >= 1, 'a whole number ≥ 1'],
-  validationFrequency: [(v) => Number.isInteger(v) && (v as number) >= 1, 'a whole number ≥ 1'],
-  validationPatience: [(v) => Number.isInteger(v) && (v as number) >= 1, 'a whole number ≥ 1'],
-  solver: [(v) => v === 'sgdm' || v === 'adam' || v === 'rmsprop', "'sgdm', 'adam' or 'rmsprop'"],
-  shuffle: [(v) => v === 'once' || v === 'every-epoch' || v === 'never', "'once', 'every-epoch' or 'never'"],
-  outputNetwork: [(v) => v === 'last-iteration' || v === 'best-validation-loss', "'last-iteration' or 'best-validation-loss'"],
-  seed: [(v) => Number.isInteger(v), 'a whole number'],
-  rate: [(v) => typeof v === 'number' && v > 0 && v < 1, 'a dropout rate in (0, 1)'],
-  afterLayer: [(v) => Number.isInteger(v) && (v as number) >= 0, 'a layer index ≥ 0'],
-  factor: [(v) => typeof v === 'number' && v > 0 && v <= 16, 'a number in (0, 16]'],
-  filters: [(v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4096, 'a whole number 1–4096'],
-  kernelSize: [(v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 15, 'a whole number 1–15'],
-};
-
 /**
  * Call `policy.decide(context)`; a throw, a promise or an invalid Decision becomes a UserError
  * naming `source`. Returns the validated Decision.
@@ -193,30 +155,9 @@ export function decideSafely(policy: Policy, context: PolicyContext, source: str
   if (problem) {
     throw new UserError(
       `Policy file ${source}: decide() returned an invalid decision: ${problem}. ` +
-        `Expected { action: one of ${ACTION_NAMES.join(', ')}; params: an object of finite numbers, strings or booleans; reason: a non-empty string }.`,
+        `Expected { action: one of ${ACTION_NAMES.join(', ')}; params: that action's parameters (see the action table in README.md); reason: a non-empty string }.`,
     );
   }
   const decision = result as Decision;
-  return { action: decision.action, params: { ...decision.params }, reason: decision.reason };
-}
-
-/** What is wrong with a would-be Decision, or null. */
-export function decisionProblem(value: unknown): string | null {
-  if (typeof value !== 'object' || value === null) return `it is ${value === null ? 'null' : typeof value}, not an object`;
-  if (typeof (value as { then?: unknown }).then === 'function') return 'it is a Promise; decide must be synchronous';
-  const d = value as Record<string, unknown>;
-  if (typeof d.action !== 'string' || !(ACTION_NAMES as readonly string[]).includes(d.action)) {
-    return `unknown action ${JSON.stringify(d.action) ?? 'undefined'}`;
-  }
-  if (typeof d.params !== 'object' || d.params === null || Array.isArray(d.params)) return 'params is not an object';
-  for (const [key, v] of Object.entries(d.params)) {
-    if (typeof v === 'number' && !Number.isFinite(v)) return `params.${key} is ${v} (numbers must be finite)`;
-    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') {
-      return `params.${key} is ${v === null ? 'null' : typeof v} (expected a finite number, a string or a boolean)`;
-    }
-    const rule = PARAM_RULES[key];
-    if (rule && !rule[0](v)) return `params.${key} is ${JSON.stringify(v)} (expected ${rule[1]})`;
-  }
-  if (typeof d.reason !== 'string' || d.reason.trim() === '') return 'reason is empty (say why, quoting the numbers)';
-  return null;
+  return { action: decision.action, params: { ...(decision.params ?? {}) }, reason: decision.reason } as Decision;
 }

@@ -11,7 +11,8 @@ export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;
   training(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): void;
   runFinished(run: RunRecord): void;
-  decision(afterRun: number, decision: Decision): void;
+  /** A decision; `refused` when the machine refused it (the policy is asked again). */
+  decision(afterRun: number, decision: Decision, refused?: string): void;
   message(text: string): void;
   result(text: string): void;
 }
@@ -85,7 +86,12 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
       }
     },
     runFinished: (run) => line(runLine(run)),
-    decision: (afterRun, d) => line(`→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`),
+    decision: (afterRun, d, refused) =>
+      line(
+        refused
+          ? `✗ after run ${afterRun}: ${d.action} ${formatParams(d.params)} refused — ${refused}`
+          : `→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`,
+      ),
     message: (text) => line(text),
     result(text) {
       clear();

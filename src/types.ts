@@ -220,42 +220,9 @@ export interface Diagnosis {
 
 // ───────────────────────────── decisions and policies ─────────────────────────────
 
-/** Action names (fixed). */
-export type ActionName =
-  /** initialLearnRate × 0.1 (or a given power of ten). */
-  | 'lowerLearnRate'
-  /** initialLearnRate × 10. */
-  | 'raiseLearnRate'
-  /** Continue from the checkpoint for more epochs. */
-  | 'addEpochs'
-  /** maxEpochs := epoch of minimum validation loss. */
-  | 'trimEpochs'
-  /** Insert a dropout layer. */
-  | 'addDropout'
-  /** Raise l2Regularization. */
-  | 'addL2'
-  /** Piecewise learn-rate drop. */
-  | 'addLearnRateSchedule'
-  /** More filters per convolution. */
-  | 'widen'
-  /** Append a convolution block with more filters. */
-  | 'deepen'
-  /** Change convolution filter size. */
-  | 'changeFilterSize'
-  /** No further change: finalise. */
-  | 'stop';
-
-/**
- * `params` carries new values under training-option names (e.g. {initialLearnRate: 1e-4},
- * {maxEpochs: 27}) and, for network changes, the network edit (e.g. {afterLayer: 3, rate: 0.2},
- * {factor: 2}, {filters: 40}, {kernelSize: 5}).
- */
-export interface Decision {
-  action: ActionName;
-  params: Record<string, number | string | boolean>;
-  /** Why, quoting the numbers. */
-  reason: string;
-}
+/** Actions and typed decisions live in the action registry (one place): see actions.ts. */
+import type { ActionName, Decision } from './actions.ts';
+export type { ActionName, Decision } from './actions.ts';
 
 /** The flowchart stages, in order. */
 export type Stage = 'baseline' | 'stabilise' | 'trainEnough' | 'trimEpochs' | 'regularise' | 'capacity' | 'finalise';
@@ -279,6 +246,12 @@ export interface RunSummary {
   readonly change?: Readonly<Decision> | null;
   /** The run whose checkpoint this one continued (addEpochs), or null. */
   readonly continuedFrom?: number | null;
+  /** Measured training speed. */
+  readonly throughput?: Readonly<Throughput>;
+  /** Its output network on the study's fixed validation set (all of the hold-out). */
+  readonly evaluation?: Readonly<RunEvaluation> | null;
+  /** The paired comparison with the incumbent that decided its verdict. */
+  readonly judgement?: Readonly<Judgement> | null;
 }
 
 /** How much data and how many epochs a run used. */
@@ -292,8 +265,20 @@ export interface Fidelity {
 }
 
 export interface PolicyContext {
-  /** The flowchart stage the study is in. */
+  /** The flowchart step the machine is in (the stage of the study). */
   readonly stage: Stage;
+  /**
+   * The actions this step allows (the machine's rails). An action outside this list is refused,
+   * recorded with the reason, and the policy is asked again (see `refused`).
+   */
+  readonly allowed: readonly ActionName[];
+  /** The decisions the machine refused at this step since the last run, with why (latest last). */
+  readonly refused: readonly { readonly decision: Readonly<Decision>; readonly reason: string }[];
+  /**
+   * The configuration the next change applies to: the standing one, or, in the stabilise step
+   * after a candidate diverged, that candidate's (its id in `subjectRun`).
+   */
+  readonly subjectRun?: number | null;
   /** The run just finished. */
   readonly last: RunSummary;
   /** The incumbent: the run whose configuration currently stands (best so far). */
@@ -307,7 +292,10 @@ export interface PolicyContext {
   readonly runs: readonly RunSummary[];
   /** Actions already tried at each stage, to avoid repeating a reverted remedy. */
   readonly tried: readonly ActionName[];
-  /** Budget left. */
+  /**
+   * Budget left for the search: runs, and seconds before the time kept for the final run
+   * (Infinity without a budget).
+   */
   readonly budget: { runsLeft: number; secondsLeft: number };
   /** A seeded random number in [0,1) for policies that sample (deterministic per study). */
   readonly random: () => number;
@@ -358,16 +346,75 @@ export interface StudyConfig {
   baseOptions: TrainingOptions;
 }
 
-/** Whether a run's change was kept. */
+/** What became of a run. */
 export type Verdict =
+  /** Trained, not judged yet. */
+  | 'pending'
   /** The first run: nothing to compare with. */
   | 'baseline'
-  /** It improved on the incumbent and became the incumbent. */
+  /** Better than the incumbent beyond the noise margin: it became the incumbent. */
   | 'kept'
-  /** It did not improve; the incumbent stands. */
+  /** Worse than the incumbent beyond the margin, or diverged: the incumbent stands. */
   | 'reverted'
+  /** Within the noise margin of the incumbent: the cheaper, simpler of the two stands (`judgement.kept`). */
+  | 'tie'
+  /** A second seed of a candidate whose call was close; pooled into that candidate's judgement. */
+  | 'replicate'
+  /** A higher-fidelity run (full training split, equal time) deciding between finalists. */
+  | 'confirm'
   /** The final run on the full training split. */
   | 'final';
+
+/** A run's output network on the study's fixed validation set (the one verdicts compare on). */
+export interface RunEvaluation {
+  images: number;
+  loss: number;
+  accuracy: number;
+  /** Per-image losses and correctness, relative to the study folder (Float32 then Uint8). */
+  file: string;
+}
+
+/**
+ * A paired comparison of a candidate with the incumbent on the same validation images, and what
+ * was decided. Differences are candidate − incumbent: a negative loss difference is better.
+ */
+export interface Judgement {
+  /** The incumbent run compared with. */
+  against: number;
+  images: number;
+  /** Runs whose per-image losses were averaged for the candidate (the run, and any replicate). */
+  pooled: number[];
+  candidate: { loss: number; accuracy: number };
+  incumbent: { loss: number; accuracy: number };
+  /** Mean paired loss difference and its standard error. */
+  lossDiff: number;
+  lossSE: number;
+  /** Paired accuracy difference (0..1 units) and its standard error. */
+  accuracyDiff: number;
+  accuracySE: number;
+  /** Improvement in standard errors: −lossDiff / lossSE (positive = candidate better). */
+  z: number;
+  /** Standard errors an improvement must exceed (the noise margin). */
+  margin: number;
+  /** Training images per second, candidate and incumbent (measured). */
+  imagesPerSecond: { candidate: number; incumbent: number };
+  outcome: 'better' | 'worse' | 'tie' | 'unstable';
+  /** Whether the candidate became the incumbent (a tie keeps the cheaper, simpler one). */
+  kept: boolean;
+  /** Close to the margin: a replicate with another seed decides (when the budget allows). */
+  close: boolean;
+  /** One sentence with the numbers. */
+  summary: string;
+}
+
+/** Measured speed of a run (training only, validation excluded). */
+export interface Throughput {
+  imagesPerSecond: number;
+  /** Wall seconds per epoch of the run, its validation included. */
+  secondsPerEpoch: number;
+  /** Images per second when evaluating on the fixed validation set (forward only). */
+  evalImagesPerSecond?: number;
+}
 
 export interface RunRecord {
   id: number; // 1-based
@@ -383,9 +430,18 @@ export interface RunRecord {
   change: Decision | null;
   /** When this run continued another's checkpoint (addEpochs), that run's id. */
   continuedFrom: number | null;
+  /** The run whose configuration this one changes when it is not the incumbent (stabilising a diverged candidate). */
+  basedOn?: number | null;
+  /** For a replicate: the candidate run it repeats with another seed. */
+  replicateOf?: number | null;
   result: RunResult;
   diagnosis: Diagnosis;
   verdict: Verdict;
+  throughput?: Throughput;
+  /** The output network on the study's fixed validation set (null until evaluated). */
+  evaluation?: RunEvaluation | null;
+  /** The paired comparison that decided the verdict (null for the baseline and the final run). */
+  judgement?: Judgement | null;
   bestValAccuracy: number | null;
   /** Final training accuracy and validation accuracy at the output network's epoch. */
   trainAccuracy: number | null;
@@ -399,6 +455,10 @@ export interface DecisionRecord {
   stage: Stage;
   decision: Decision;
   at: string;
+  /** Set when the machine refused the decision (the action is not allowed at this step): why. */
+  refused?: string;
+  /** Who decided: the policy (default), or the machine itself (budget, final-run plan and choice). */
+  by?: 'policy' | 'machine';
 }
 
 export interface FinalEvaluation {

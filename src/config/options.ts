@@ -79,6 +79,17 @@ const RULES: Record<Key, Rule> = {
   seed: { range: 'an integer ≥ 0', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0, matlab: null },
 };
 
+/**
+ * What is wrong with one option value, or null when it is allowed: "initialLearnRate must be a
+ * finite number > 0, got -1". The one place option values are checked (resolveOptions and the
+ * action registry's parameters both call it).
+ */
+export function optionProblem(key: string, value: unknown): string | null {
+  if (!(key in RULES)) return `"${key}" is not a training option`;
+  const rule = RULES[key as Key];
+  return rule.ok(value) ? null : `${key} must be ${rule.range}, got ${show(value)}`;
+}
+
 /** The option names, in MATLAB's documentation order. */
 export const OPTION_NAMES: readonly Key[] = Object.keys(RULES) as Key[];
 
@@ -112,9 +123,8 @@ export function resolveOptions(partial: Partial<TrainingOptions> | Record<string
   for (const key of OPTION_NAMES) {
     const v = value(key);
     if (v === undefined) continue;
-    if (!RULES[key].ok(v)) {
-      throw new UserError(`Training option ${key} must be ${RULES[key].range}, got ${show(v)}.`);
-    }
+    const problem = optionProblem(key, v);
+    if (problem) throw new UserError(`Training option ${problem}.`);
     resolved[key] = v;
   }
   return resolved as unknown as TrainingOptions;

@@ -6,77 +6,111 @@ import type { DiagnosisThresholds } from '../types.ts';
 import type { Curve, LabelCheck } from './check.ts';
 import { DEFAULT_THRESHOLDS } from './thresholds.ts';
 import { finitePoints, formatAgainst, formatChange, formatNumber, lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
+import { lastWindow, linearTrend, significantlyFalling, significantlyRising, smoothedMinimum, tCritical, trendWindowSize } from './trend.ts';
 
 // ───────────────────────────── underfitting ─────────────────────────────
 
 export type UnderfittingEvidence = {
-  recentFromEpoch: number | null;
-  recentFrom: number | null;
-  recentTo: number | null;
-  /** Relative fall of the watched loss over the last epochs. */
+  /** The window of the fit (the last half of the run, at least 4 epochs). */
+  trendFromEpoch: number | null;
+  trendToEpoch: number | null;
+  /** Least-squares slope of the watched loss per epoch over the window, its standard error and t. */
+  slope: number | null;
+  slopeSE: number | null;
+  slopeT: number | null;
+  /** The one-sided 95% critical t the slope is judged against. */
+  tCritical: number | null;
+  /** Relative fall of the fitted line over the window (positive: falling). */
   recentFall: number | null;
   lastEpoch: number;
-  /** True when a 1-epoch curve was taken as still falling. */
+  /** True when the curve had too few epochs (fewer than 3) for a trend: taken as still falling. */
   tooShort: boolean;
 };
 
 /**
- * The watched loss still falling at the end: it fell at least stillFallingFraction over the last
- * (up to) 3 epochs, its last value is a new low of that window (by a third of that fraction) and
- * within riseFraction of the run's minimum. A 1-epoch curve shows no trend; it counts as still falling (train longer to see).
+ * The watched loss still falling at the end, beyond its noise: a least-squares line over the last
+ * half of the run (at least 4 epochs) falls with a t statistic past the one-sided 95% critical
+ * value, and by at least stillFallingFraction over the window. A loss that moves only by its
+ * epoch-to-epoch noise is a plateau, whatever its endpoints. Fewer than 3 epochs show no trend;
+ * they count as still falling (train longer to see).
  */
 export function underfitting(curve: Curve, thresholds: DiagnosisThresholds = DEFAULT_THRESHOLDS): LabelCheck<UnderfittingEvidence> {
   const watched = watchedLoss(curve);
   const points = watched.points;
   const lastEpoch = lastEpochOf(curve);
-  const evidence: UnderfittingEvidence = { recentFromEpoch: null, recentFrom: null, recentTo: null, recentFall: null, lastEpoch, tooShort: false };
+  const evidence: UnderfittingEvidence = {
+    trendFromEpoch: null,
+    trendToEpoch: null,
+    slope: null,
+    slopeSE: null,
+    slopeT: null,
+    tCritical: null,
+    recentFall: null,
+    lastEpoch,
+    tooShort: false,
+  };
   if (points.length === 0) return { fired: false, evidence, summary: `no finite ${watched.name}` };
-  if (points.length === 1) {
-    evidence.recentTo = points[0].value;
+  if (points.length < 3) {
     evidence.tooShort = true;
+    const last = points[points.length - 1];
     return {
       fired: true,
       evidence,
-      summary: `only one epoch of ${watched.name} (${formatNumber(points[0].value)} at epoch ${points[0].epoch}): no trend yet, so it counts as still falling`,
+      summary: `only ${points.length} epoch${points.length === 1 ? '' : 's'} of ${watched.name} (${formatNumber(last.value)} at epoch ${last.epoch}): no trend yet, so it counts as still falling`,
     };
   }
-  const window = points.slice(-Math.min(4, points.length));
-  const from = window[0];
-  const to = window[window.length - 1];
-  const fall = from.value > 0 ? (from.value - to.value) / from.value : 0;
-  // A new low at the end: below every earlier value of the window by a third of the threshold
-  // (so a loss that fell and then sat flat for the last epochs is no longer "still falling").
-  const earlierLow = Math.min(...window.slice(0, -1).map((p) => p.value));
-  const newLow = to.value <= earlierLow * (1 - thresholds.stillFallingFraction / 3);
-  const best = minimumPoint(points) as NonNullable<ReturnType<typeof minimumPoint>>;
-  const nearBest = to.value <= best.value * (1 + thresholds.riseFraction);
-  Object.assign(evidence, { recentFromEpoch: from.epoch, recentFrom: from.value, recentTo: to.value, recentFall: fall });
-  const fired = fall >= thresholds.stillFallingFraction && newLow && nearBest;
-  const span = window.length - 1;
-  const movement =
-    `${formatNumber(from.value)} → ${formatNumber(to.value)} over the last ${span} epoch${span === 1 ? '' : 's'} ` +
-    `(${formatChange(-fall)}) at epoch ${to.epoch} of ${lastEpoch}`;
-  return {
-    fired,
-    evidence,
-    summary: fired
-      ? `${watched.name} still falling: ${movement}`
-      : `${watched.name} no longer falling: ${movement} (still falling needs ${formatChange(-thresholds.stillFallingFraction)} or more)`,
-  };
+  const window = lastWindow(points, trendWindowSize(points.length));
+  const trend = linearTrend(window);
+  const level = window.reduce((sum, p) => sum + p.value, 0) / window.length;
+  const fall = level > 0 ? (trend.fittedFirst - trend.fittedLast) / level : 0;
+  Object.assign(evidence, {
+    trendFromEpoch: trend.fromEpoch,
+    trendToEpoch: trend.toEpoch,
+    slope: trend.slope,
+    slopeSE: Number.isFinite(trend.slopeSE) ? trend.slopeSE : null,
+    slopeT: Number.isFinite(trend.t) ? trend.t : null,
+    tCritical: tCritical(trend.dof),
+    recentFall: fall,
+  });
+  const falling = significantlyFalling(trend);
+  const fired = falling && fall >= thresholds.stillFallingFraction;
+  const fit =
+    `fit over epochs ${trend.fromEpoch}–${trend.toEpoch}: ${formatNumber(trend.fittedFirst)} → ${formatNumber(trend.fittedLast)} ` +
+    `(${formatChange(-fall)}), slope ${formatSigned(trend.slope)} ± ${formatNumber(trend.slopeSE)} per epoch, t ${formatNumber(trend.t)}`;
+  let summary: string;
+  if (fired) summary = `${watched.name} still falling: ${fit} (beyond its noise: |t| ≥ ${formatNumber(tCritical(trend.dof))})`;
+  else if (falling) summary = `${watched.name} falling only slightly: ${fit} (still falling needs ${formatChange(-thresholds.stillFallingFraction)} or more)`;
+  else summary = `${watched.name} flat within its noise (a plateau): ${fit}, |t| under ${formatNumber(tCritical(trend.dof))} or rising`;
+  return { fired, evidence, summary };
+}
+
+function formatSigned(x: number): string {
+  return `${x > 0 ? '+' : x < 0 ? '−' : ''}${formatNumber(Math.abs(x))}`;
 }
 
 // ───────────────────────────── overfitting ─────────────────────────────
 
 export type OverfittingEvidence = {
-  /** Epoch of minimum validation loss. */
+  /** Epoch of the smoothed validation-loss minimum (a centred 3-epoch mean): where to trim. */
   bestEpoch: number | null;
+  /** The smoothed minimum. */
   bestValLoss: number | null;
+  /** The lowest single validation loss and its epoch (the luckiest point, for reference). */
+  rawBestEpoch: number | null;
+  rawBestValLoss: number | null;
   finalValLoss: number | null;
   finalValLossEpoch: number | null;
-  /** Relative rise of the final validation loss above its minimum. */
+  /** Relative rise of the fitted line at the last epoch above the smoothed minimum. */
   valLossRise: number | null;
   epochsAfterMinimum: number | null;
-  /** The minimum lies minEpochsAfterMinimum or more before the end and the loss rose riseFraction above it. */
+  /** Slope of validation loss after the minimum, its standard error and t. */
+  riseSlope: number | null;
+  riseSlopeSE: number | null;
+  riseT: number | null;
+  /**
+   * The minimum lies minEpochsAfterMinimum or more before the end, validation loss rose at least
+   * riseFraction above it, and the rise after it is beyond its noise (one-sided 95%).
+   */
   risingAfterMinimum: boolean;
   trainAccuracy: number | null;
   valAccuracy: number | null;
@@ -99,19 +133,28 @@ export function accuracyGapAt(curve: Curve, epoch?: number): { epoch: number; tr
   return found;
 }
 
-/** Validation loss minimum well before the end and risen after it, or a train − validation accuracy gap above gapThreshold. */
+/**
+ * Validation loss with a (smoothed) minimum well before the end and a rise after it beyond its
+ * noise, or a train − validation accuracy gap above gapThreshold.
+ */
 export function overfitting(curve: Curve, thresholds: DiagnosisThresholds = DEFAULT_THRESHOLDS): LabelCheck<OverfittingEvidence> {
   const points = finitePoints(curve, 'valLoss');
-  const best = minimumPoint(points);
+  const best = smoothedMinimum(points);
+  const raw = minimumPoint(points);
   const final = points.length > 0 ? points[points.length - 1] : null;
   const gap = accuracyGapAt(curve);
   const evidence: OverfittingEvidence = {
     bestEpoch: best?.epoch ?? null,
     bestValLoss: best?.value ?? null,
+    rawBestEpoch: raw?.epoch ?? null,
+    rawBestValLoss: raw?.value ?? null,
     finalValLoss: final?.value ?? null,
     finalValLossEpoch: final?.epoch ?? null,
     valLossRise: null,
     epochsAfterMinimum: null,
+    riseSlope: null,
+    riseSlopeSE: null,
+    riseT: null,
     risingAfterMinimum: false,
     trainAccuracy: gap?.train ?? null,
     valAccuracy: gap?.validation ?? null,
@@ -122,15 +165,26 @@ export function overfitting(curve: Curve, thresholds: DiagnosisThresholds = DEFA
   const parts: string[] = [];
   const quiet: string[] = [];
   if (best !== null && final !== null) {
-    const rise = best.value > 0 ? (final.value - best.value) / best.value : 0;
     const after = final.epoch - best.epoch;
-    evidence.valLossRise = rise;
     evidence.epochsAfterMinimum = after;
-    evidence.risingAfterMinimum = after >= thresholds.minEpochsAfterMinimum && rise >= thresholds.riseFraction;
-    const text = `validation loss ${formatNumber(best.value)} at epoch ${best.epoch} rose to ${formatNumber(final.value)} by epoch ${final.epoch} (${formatChange(rise)})`;
-    if (evidence.risingAfterMinimum) parts.push(text);
-    else if (after === 0) quiet.push(`validation loss lowest at the last epoch (${formatNumber(best.value)} at epoch ${best.epoch})`);
-    else quiet.push(`${text}, under the ${formatChange(thresholds.riseFraction)} over ${thresholds.minEpochsAfterMinimum}+ epochs that counts as rising`);
+    if (after === 0) {
+      quiet.push(`validation loss lowest at the end (smoothed ${formatNumber(best.value)} at epoch ${best.epoch})`);
+    } else {
+      const trend = linearTrend(points.filter((p) => p.epoch >= best.epoch));
+      const rise = best.value > 0 ? (trend.fittedLast - best.value) / best.value : 0;
+      Object.assign(evidence, {
+        valLossRise: rise,
+        riseSlope: trend.slope,
+        riseSlopeSE: Number.isFinite(trend.slopeSE) ? trend.slopeSE : null,
+        riseT: Number.isFinite(trend.t) ? trend.t : null,
+      });
+      evidence.risingAfterMinimum = after >= thresholds.minEpochsAfterMinimum && rise >= thresholds.riseFraction && significantlyRising(trend);
+      const text =
+        `validation loss lowest at epoch ${best.epoch} (smoothed ${formatNumber(best.value)}), then rising to ${formatNumber(trend.fittedLast)} ` +
+        `by epoch ${final.epoch} (${formatChange(rise)}; slope t ${formatNumber(trend.t)} over ${after} epochs)`;
+      if (evidence.risingAfterMinimum) parts.push(text);
+      else quiet.push(`${text}: not a rise beyond its noise (needs ${formatChange(thresholds.riseFraction)} over ${thresholds.minEpochsAfterMinimum}+ epochs and t ≥ ${formatNumber(tCritical(trend.dof))})`);
+    }
   } else {
     quiet.push('no validation loss: a rise after its minimum cannot be judged');
   }

@@ -12,6 +12,8 @@ import { decideSafely } from '../policy-loader.ts';
 import { diagnoseRun } from './diagnose.ts';
 import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './history-parse.ts';
 import { finitePoints, minimumPoint } from './series.ts';
+import { resolveThresholds } from './thresholds.ts';
+import { allowedActions, evidenceOf, type RailState } from '../machine/rails.ts';
 
 /** Read a Keras History JSON or MATLAB training-info CSV file. Throws UserError naming the file and the fault. */
 export function readHistoryFile(path: string): TrainingCurve {
@@ -95,8 +97,20 @@ export function diagnoseFile(path: string, policy: Policy, source: string = poli
   const curve = readHistoryFile(path);
   const diagnosis = diagnoseRun(curve, policy.thresholds);
   const run = runSummaryFromCurve(curve, diagnosis);
+  const stage = inferStage(diagnosis);
+  const { bestEpoch: _bestEpoch, ...evidence } = evidenceOf(curve, diagnosis, resolveThresholds(policy.thresholds));
+  const rails: RailState = {
+    step: stage,
+    standing: evidence,
+    subject: { runId: run.id, isStanding: true, unstable: evidence.unstable },
+    triedAtStanding: [],
+    trimmed: false,
+    epochsExhausted: false,
+  };
   const context: PolicyContext = {
-    stage: inferStage(diagnosis),
+    stage,
+    allowed: allowedActions(rails),
+    refused: [],
     last: run,
     incumbent: run,
     runs: [run],

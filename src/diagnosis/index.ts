@@ -6,6 +6,18 @@ export type { Evidence, LabelCheck } from './check.ts';
 export { diagnoseRun, checkAll, LABEL_PRIORITY } from './diagnose.ts';
 export { curveFromHistory } from './curve.ts';
 export {
+  linearTrend,
+  tCritical,
+  significantlyFalling,
+  significantlyRising,
+  smoothed,
+  smoothedMinimum,
+  lastWindow,
+  trendWindowSize,
+  type LinearTrend,
+} from './trend.ts';
+export { pairedDifference, poolReplicates, accuracyInterval, type PerImage, type PairedDifference } from './paired.ts';
+export {
   finitePoints,
   watchedLoss,
   slope,

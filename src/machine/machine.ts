@@ -1,109 +1,261 @@
 /**
- * The expert's training flowchart as an XState v5 machine.
+ * The expert's training flowchart (FLOWCHART.md) as an XState v5 machine. Its states ARE the
+ * flowchart's steps:
  *
- * States follow the flowchart's order (FLOWCHART.md): baseline → stabilise → trainEnough →
- * trimEpochs → regularise → capacity → finalise → done. After each run the machine asks the
- * policy (`decideNext`) what to do; the action chosen decides the next state. Training, deciding
- * and finalising are invoked actors (one-line wrappers in study.ts around plain async functions),
- * so tests swap them with `machine.provide({ actors: { ... } })`.
+ *   baseline ─► route ─► deciding ─► stabilise │ trainEnough │ trimEpochs │ regularise │ capacity ─► route …
+ *                 └──────────────────────────► finalise: finalists → confirm → plan → train → choose → test → save ─► done
  *
- * The context is small and JSON-safe: the full run records live in the study store.
+ * - `route` is the flowchart's diamond: the evidence about the standing run picks the step
+ *   (named guards: runDiverged, runTooSlow, stillImproving, valLossRising, overfittingGap;
+ *   searchBudgetSpent sends the study to finalise). Steps only go forward, except that a
+ *   diverged run always sends it back to stabilise.
+ * - `deciding` asks the policy for one of the actions the step allows (rails.ts). An action the
+ *   step does not allow, or that the search time left cannot pay for, is refused with the
+ *   reason and the policy is asked again.
+ * - A step tries its candidate: train it, evaluate it on the fixed validation set, judge it
+ *   against the incumbent (paired, with a noise margin: verdict.ts). A close call gets a
+ *   replicate with another seed before the verdict stands. Kept candidates become the standing
+ *   configuration; the rest are reverted.
+ * - `finalise` is a sequence: pick the finalists (a much cheaper one is confirmed against the
+ *   incumbent on the full training split, for equal time), plan the final run from the time left,
+ *   train it, choose the final weights, evaluate once on the sealed test set, save the model.
+ *
+ * Work is done by invoked actors, one-line wrappers in the study (study/adapters.ts) around
+ * plain async functions; tests swap them with `machine.provide({ actors })`. The context is
+ * small and JSON-safe: full run records live in the study store.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { ActionName, Decision, Stage, Verdict } from '../types.ts';
-import { judgeRun, nextRun, trimmed, type PendingRun, type Standing, STAGE_OF_ACTION } from './plan.ts';
+import { ACTIONS, type ActionName, type Change, type Configuration, type Decision, type Step } from '../actions.ts';
+import type { Stage } from '../types.ts';
+import { nextStep, refusal, type RailState, type RunEvidence } from './rails.ts';
 
-/** What a finished training run reports back to the machine. */
-export interface RunOutcome {
+// ───────────────────────────── what the actors exchange with the machine ─────────────────────────────
+
+/** What the machine keeps about an evaluated run (its evidence feeds the guards). */
+export interface RunFacts {
   runId: number;
-  bestValLoss: number | null;
-  bestEpoch: number | null;
-  epochsCompleted: number;
+  configuration: Configuration;
   learnRate: number;
+  epochsTrained: number;
+  /** Epoch of the smoothed validation-loss minimum (trimEpochs' target), or null. */
+  bestEpoch: number | null;
+  secondsPerEpoch: number;
+  evidence: RunEvidence;
 }
 
-/** What the policy step reports back. */
-export interface DecideOutcome {
-  decision: Decision;
-  /** True when the budget, not the policy, ended the search. */
-  budgetExhausted: boolean;
+/** The next run to train. */
+export interface PendingRun extends Configuration {
+  runId: number;
+  stage: Stage;
+  /** search: a candidate on the search subset; replicate: a candidate's second seed; confirm and final: the full split. */
+  kind: 'search' | 'replicate' | 'confirm' | 'final';
+  /** The incumbent it is compared with (null for the baseline). */
+  parentId: number | null;
+  /** The run whose configuration it changes, when that is not the incumbent (a diverged candidate). */
+  basedOn: number | null;
+  change: Decision | null;
+  /** Continue this run's checkpoint (addEpochs, or the final run after a confirmation). */
+  continueFrom: number | null;
+  replicateOf: number | null;
 }
 
-export interface TrainInput {
-  pending: PendingRun;
-  /** What the run is judged against (`judgeRun`), so its stored record carries its verdict. */
-  incumbentBestValLoss: number | null;
-  isBaseline: boolean;
+/** The search's budget, as the adapters measure it after each step. null: no limit. */
+export interface BudgetFacts {
+  searchSecondsLeft: number | null;
+  runsLeft: number | null;
+}
+
+/** What judging reads from a verdict. */
+export interface VerdictFacts {
+  kept: boolean;
+  close: boolean;
+  /** Estimated seconds of a replicate (a second seed of the candidate). */
+  replicateSeconds: number;
 }
 
 export interface DecideInput {
-  stage: Stage;
-  standing: Standing;
-  lastRunId: number;
+  rails: RailState;
+  allowed: ActionName[];
+  refused: Refusal[];
+  standing: Configuration;
   incumbentId: number;
+  lastRunId: number;
+  subject: RunFacts & { isStanding: boolean };
   tried: ActionName[];
+  budget: BudgetFacts;
 }
 
-export interface FinaliseInput {
-  standing: Standing;
-  incumbentId: number;
+export interface DecideOutcome {
+  decision: Decision;
+  /** The configuration the decision leads to (from the subject), for actions that train. */
+  change: Change | null;
+  /** Estimated seconds of its run (null: no run). */
+  estimatedSeconds: number | null;
+}
+
+export interface EvaluateInput {
   runId: number;
+  /** The incumbent to judge against (null: the baseline or the first finalist). */
+  against: number | null;
+  /** For a replicate: the candidate it repeats (judged pooled). */
+  replicateOf: number | null;
+}
+
+export interface EvaluateOutcome {
+  facts: RunFacts;
+  verdict: VerdictFacts | null;
+  budget: BudgetFacts;
+}
+
+export interface Refusal {
+  decision: Decision;
   reason: string;
 }
 
+export interface FinalistsOutcome {
+  /** Confirmation runs to train, in order (empty: none). */
+  confirm: PendingRun[];
+  /** The finalist that goes on to the final run when nothing is confirmed. */
+  winner: number;
+}
+
+export interface FinalInput {
+  /** The search run (or confirmation run) whose configuration is finalised. */
+  winner: number;
+  /** The confirmation run to continue, when there was one. */
+  continueFrom: number | null;
+  runId: number;
+}
+
 export interface TuneContext {
-  /** The stage the last finished step belongs to (what the policy is told). */
-  stage: Stage;
+  /** The flowchart step the study is in. */
+  step: Stage;
   nextRunId: number;
-  standing: Standing;
-  incumbent: { id: number; bestValLoss: number | null; bestEpoch: number | null; epochs: number } | null;
-  lastRun: RunOutcome | null;
+  /** The configuration that stands: the incumbent's, possibly trimmed. */
+  standing: Configuration;
+  incumbent: RunFacts | null;
+  /** What the next change applies to: the standing run, or a diverged candidate to fix. */
+  subject: (RunFacts & { isStanding: boolean }) | null;
+  /** The run just evaluated. */
+  candidate: RunFacts | null;
+  verdict: VerdictFacts | null;
+  replicated: boolean;
   pending: PendingRun | null;
   decision: Decision | null;
+  change: Change | null;
+  estimatedSeconds: number | null;
+  /** Refusals since the policy last had an action accepted. */
+  refused: Refusal[];
   tried: ActionName[];
+  triedAtStanding: ActionName[];
+  trimmed: boolean;
+  epochsExhausted: boolean;
+  budget: BudgetFacts;
+  /** True when the budget, not the policy, ended the search. */
   budgetExhausted: boolean;
+  /** Finalise: confirmation runs, the one being trained, the winner, the final run. */
+  confirm: PendingRun[];
+  confirmIndex: number;
+  winner: number | null;
   finalRunId: number | null;
-  error: string | null;
+  error: { message: string; user: boolean } | null;
 }
 
 export interface TuneInput {
-  standing: Standing;
+  standing: Configuration;
+  budget: BudgetFacts;
 }
 
-type FinaliseOutcome = { runId: number };
+/** Refusals in a row after which the policy is taken to be broken (a user error, exit 2). */
+export const MAX_REFUSALS = 5;
+/** maxEpochs beyond which the machine stops adding epochs (the notes saw convergence by 100). */
+export const EPOCHS_CAP = 100;
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+// ───────────────────────────── pure helpers the guards and actions call ─────────────────────────────
 
-function trainInput(context: TuneContext): TrainInput {
-  const pending = context.pending!;
+const NO_EVIDENCE: RunEvidence = { unstable: false, tooSlow: false, stillImproving: false, valLossRising: false, overfittingGap: false };
+
+/** The rails' view of the context. */
+export function railState(context: TuneContext): RailState {
   return {
-    pending,
-    incumbentBestValLoss: context.incumbent?.bestValLoss ?? null,
-    isBaseline: context.incumbent === null || pending.stage === 'baseline',
+    step: context.step,
+    standing: context.incumbent?.evidence ?? NO_EVIDENCE,
+    subject: context.subject ? { runId: context.subject.runId, isStanding: context.subject.isStanding, unstable: context.subject.evidence.unstable } : null,
+    triedAtStanding: context.triedAtStanding,
+    trimmed: context.trimmed,
+    epochsExhausted: context.epochsExhausted,
   };
 }
 
-/** The verdict of a finished run, from the same input the trainer was given. */
-export function verdictOf(input: TrainInput, bestValLoss: number | null): Verdict {
-  return judgeRun(bestValLoss, input.incumbentBestValLoss, input.isBaseline);
+/** Why the machine refuses a decision, or null: the rails, then the budget (budgetLeft). */
+export function decisionRefusal(context: Pick<TuneContext, 'budget'> & { rails: RailState }, outcome: DecideOutcome): string | null {
+  const rails = refusal(outcome.decision.action, context.rails);
+  if (rails) return rails;
+  const left = context.budget.searchSecondsLeft;
+  if (outcome.estimatedSeconds !== null && left !== null && outcome.estimatedSeconds > left) {
+    return `its run would take about ${Math.round(outcome.estimatedSeconds)} s, more than the ${Math.max(0, Math.round(left))} s of search time left (budgetLeft)`;
+  }
+  if (outcome.change !== null && context.budget.runsLeft !== null && context.budget.runsLeft <= 0) return 'no search runs left (budgetLeft)';
+  return null;
 }
 
-/** The invoke block of a stage that trains one run and then asks the policy. */
-function trainingState(stage: Stage, description: string) {
+function outputOf<T>(event: unknown): T {
+  return (event as { output: T }).output;
+}
+
+function routeTo(step: Step) {
+  return ({ context }: { context: TuneContext }) => !searchSpent(context) && nextStep(railState(context)) === step;
+}
+
+function searchSpent(context: TuneContext): boolean {
+  const { searchSecondsLeft, runsLeft } = context.budget;
+  return (searchSecondsLeft !== null && searchSecondsLeft <= 0) || (runsLeft !== null && runsLeft <= 0);
+}
+
+function subjectOf(facts: RunFacts, isStanding: boolean): RunFacts & { isStanding: boolean } {
+  return { ...facts, isStanding };
+}
+
+/** The block of a step that tries one candidate: train → evaluate → judge (→ replicate → judge). */
+function tryCandidate(step: Step, description: string) {
   return {
     description,
-    entry: { type: 'setStage' as const, params: { stage } },
-    invoke: {
-      id: 'trainRun',
-      src: 'trainRun' as const,
-      input: ({ context }: { context: TuneContext }): TrainInput => trainInput(context),
-      onDone: { target: 'deciding', actions: 'recordRun' as const },
-      onError: { target: 'failed', actions: 'recordFailure' as const },
+    entry: { type: 'setStep' as const, params: { step } },
+    initial: 'training' as const,
+    states: {
+      training: {
+        invoke: {
+          src: 'trainRun' as const,
+          input: ({ context }: { context: TuneContext }) => context.pending!,
+          onDone: { target: 'evaluating' },
+          onError: { target: '#tune.failed', actions: 'recordFailure' as const },
+        },
+      },
+      evaluating: {
+        invoke: {
+          src: 'evaluateRun' as const,
+          input: ({ context }: { context: TuneContext }): EvaluateInput => ({
+            runId: context.pending!.runId,
+            against: context.incumbent?.runId ?? null,
+            replicateOf: context.pending!.replicateOf,
+          }),
+          onDone: { target: 'judging', actions: 'recordEvaluation' as const },
+          onError: { target: '#tune.failed', actions: 'recordFailure' as const },
+        },
+      },
+      judging: {
+        description: '"Each step is tried, measured on validation data, and kept only if it helps": paired, beyond the noise margin.',
+        always: [
+          { guard: 'closeCall' as const, target: 'training', actions: 'prepareReplicate' as const },
+          { guard: 'candidateKept' as const, target: '#tune.route', actions: 'promoteCandidate' as const },
+          { target: '#tune.route', actions: 'revertCandidate' as const },
+        ],
+      },
     },
   };
 }
+
+// ───────────────────────────── the machine ─────────────────────────────
 
 export const tuneMachine = setup({
   types: {
@@ -111,153 +263,401 @@ export const tuneMachine = setup({
     input: {} as TuneInput,
   },
   actors: {
-    trainRun: fromPromise<RunOutcome, TrainInput>(async () => {
-      throw new Error('trainRun is provided by the study (study.ts)');
+    trainRun: fromPromise<{ runId: number }, PendingRun>(async () => {
+      throw new Error('trainRun is provided by the study');
+    }),
+    evaluateRun: fromPromise<EvaluateOutcome, EvaluateInput>(async () => {
+      throw new Error('evaluateRun is provided by the study');
     }),
     decideNext: fromPromise<DecideOutcome, DecideInput>(async () => {
-      throw new Error('decideNext is provided by the study (study.ts)');
+      throw new Error('decideNext is provided by the study');
     }),
-    finaliseStudy: fromPromise<FinaliseOutcome, FinaliseInput>(async () => {
-      throw new Error('finaliseStudy is provided by the study (study.ts)');
+    chooseFinalists: fromPromise<FinalistsOutcome, { incumbentId: number; budgetExhausted: boolean; nextRunId: number }>(async () => {
+      throw new Error('chooseFinalists is provided by the study');
+    }),
+    planFinalRun: fromPromise<{ pending: PendingRun | null }, FinalInput>(async () => {
+      throw new Error('planFinalRun is provided by the study');
+    }),
+    chooseFinalWeights: fromPromise<{ runId: number }, { finalRunId: number | null; alternative: number }>(async () => {
+      throw new Error('chooseFinalWeights is provided by the study');
+    }),
+    testFinal: fromPromise<void, { runId: number }>(async () => {
+      throw new Error('testFinal is provided by the study');
+    }),
+    saveModel: fromPromise<void, { runId: number }>(async () => {
+      throw new Error('saveModel is provided by the study');
     }),
   },
   guards: {
-    isStop: ({ event }) => decisionOf(event).action === 'stop',
-    isStabilise: ({ event }) => STAGE_OF_ACTION[decisionOf(event).action] === 'stabilise',
-    isAddEpochs: ({ event }) => decisionOf(event).action === 'addEpochs',
-    isTrim: ({ event }) => decisionOf(event).action === 'trimEpochs',
-    isRegularise: ({ event }) => STAGE_OF_ACTION[decisionOf(event).action] === 'regularise',
-    isCapacity: ({ event }) => STAGE_OF_ACTION[decisionOf(event).action] === 'capacity',
+    // ── route: what the evidence about the standing run calls for
+    searchBudgetSpent: ({ context }) => searchSpent(context),
+    runDiverged: ({ context }) => !searchSpent(context) && context.subject?.evidence.unstable === true,
+    runTooSlow: routeTo('stabilise'),
+    stillImproving: routeTo('trainEnough'),
+    valLossRising: routeTo('trimEpochs'),
+    overfittingGap: routeTo('regularise'),
+    // ── deciding
+    policyKeepsRefused: ({ context, event }) =>
+      context.refused.length + 1 >= MAX_REFUSALS && decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
+    actionRefused: ({ context, event }) => decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
+    isStop: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'stop',
+    isRevert: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'revert',
+    isTrim: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'trimEpochs',
+    actionOfStep: ({ event }, params: { step: Step }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].step === params.step,
+    // ── judging
+    closeCall: ({ context }) =>
+      context.verdict !== null &&
+      context.verdict.close &&
+      !context.replicated &&
+      (context.budget.searchSecondsLeft === null || context.verdict.replicateSeconds <= context.budget.searchSecondsLeft) &&
+      (context.budget.runsLeft === null || context.budget.runsLeft > 0),
+    candidateKept: ({ context }) => context.verdict?.kept === true,
+    // ── finalise
+    confirmNeeded: ({ context }) => context.confirm.length > 0,
+    moreFinalists: ({ context }) => context.confirmIndex + 1 < context.confirm.length,
+    retrain: ({ event }) => outputOf<{ pending: PendingRun | null }>(event).pending !== null,
   },
   actions: {
-    /** The flowchart stage the machine is in (what the policy is told). */
-    setStage: assign((_, params: { stage: Stage }) => ({ stage: params.stage })),
-    /** Store the run's outcome; a baseline or kept run becomes the incumbent and its configuration stands. */
-    recordRun: assign(({ context, event }) => {
-      const outcome = (event as unknown as { output: RunOutcome }).output;
-      const pending = context.pending!;
-      const verdict = verdictOf(trainInput(context), outcome.bestValLoss);
-      const becomesIncumbent = verdict === 'baseline' || verdict === 'kept';
+    setStep: assign((_, params: { step: Stage }) => ({ step: params.step })),
+    /** The baseline's facts: it is the first incumbent (and the subject when it diverged). */
+    recordBaseline: assign(({ event }) => {
+      const { facts, budget } = outputOf<EvaluateOutcome>(event);
+      return { incumbent: facts, candidate: facts, budget, subject: subjectOf(facts, true) };
+    }),
+    recordEvaluation: assign(({ event }) => {
+      const { facts, verdict, budget } = outputOf<EvaluateOutcome>(event);
+      return { candidate: facts, verdict, budget };
+    }),
+    recordRefusal: assign(({ context, event }) => {
+      const outcome = outputOf<DecideOutcome>(event);
+      return { refused: [...context.refused, { decision: outcome.decision, reason: decisionRefusal({ ...context, rails: railState(context) }, outcome)! }] };
+    }),
+    /** The policy's accepted decision, and the run it leads to. */
+    recordDecision: assign(({ context, event }) => {
+      const { decision, change, estimatedSeconds } = outputOf<DecideOutcome>(event);
+      const subject = context.subject ?? subjectOf(context.incumbent!, true);
+      const runId = context.nextRunId;
+      const pending: PendingRun | null = change && ACTIONS[decision.action].trains
+        ? {
+            network: change.network,
+            options: change.options,
+            runId,
+            stage: ACTIONS[decision.action].step,
+            kind: 'search',
+            parentId: context.incumbent?.runId ?? null,
+            basedOn: subject.isStanding ? null : subject.runId,
+            change: decision,
+            continueFrom: change.continues ? subject.runId : null,
+            replicateOf: null,
+          }
+        : null;
       return {
-        lastRun: outcome,
-        nextRunId: Math.max(context.nextRunId, outcome.runId + 1),
-        pending: null,
-        incumbent: becomesIncumbent
-          ? { id: outcome.runId, bestValLoss: outcome.bestValLoss, bestEpoch: outcome.bestEpoch, epochs: outcome.epochsCompleted }
-          : context.incumbent,
-        standing: becomesIncumbent ? { network: pending.network, options: pending.options } : context.standing,
+        decision,
+        change,
+        estimatedSeconds,
+        pending,
+        refused: [],
+        replicated: false,
+        nextRunId: pending ? runId + 1 : runId,
+        tried: [...context.tried, decision.action],
+        triedAtStanding: [...context.triedAtStanding, decision.action],
       };
     }),
-    /** Remember the decision and the action tried. */
-    recordDecision: assign(({ context, event }) => {
-      const { decision, budgetExhausted } = (event as unknown as { output: DecideOutcome }).output;
-      return { decision, budgetExhausted, tried: [...context.tried, decision.action] };
+    /** A close call: the same candidate again with another seed. */
+    prepareReplicate: assign(({ context }) => {
+      const original = context.pending!;
+      const runId = context.nextRunId;
+      return {
+        replicated: true,
+        nextRunId: runId + 1,
+        pending: {
+          ...original,
+          options: { ...original.options, seed: original.options.seed + 1000 },
+          runId,
+          kind: 'replicate' as const,
+          continueFrom: null,
+          replicateOf: original.replicateOf ?? original.runId,
+        },
+      };
     }),
-    /** Build the next run from the standing configuration and the decision. */
-    prepareRun: assign(({ context }) => ({
-      pending: nextRun(context.standing, context.decision!, {
-        runId: context.nextRunId,
-        incumbentId: context.incumbent?.id ?? null,
-        incumbentEpochs: context.incumbent?.epochs ?? 0,
-        lastLearnRate: context.lastRun?.learnRate ?? context.standing.options.initialLearnRate,
-      }),
+    /** Kept: the candidate becomes the incumbent and its configuration stands. */
+    promoteCandidate: assign(({ context }) => {
+      const candidate = context.candidate!;
+      return {
+        incumbent: candidate,
+        standing: candidate.configuration,
+        subject: subjectOf(candidate, true),
+        triedAtStanding: [],
+        trimmed: false,
+        epochsExhausted: candidate.configuration.options.maxEpochs >= EPOCHS_CAP,
+        pending: null,
+      };
+    }),
+    /** Reverted: the incumbent stands; a diverged candidate becomes the subject to fix first. */
+    revertCandidate: assign(({ context }) => {
+      const candidate = context.candidate!;
+      return {
+        subject: candidate.evidence.unstable ? subjectOf(candidate, false) : subjectOf(context.incumbent!, true),
+        epochsExhausted: context.epochsExhausted || context.decision?.action === 'addEpochs',
+        pending: null,
+      };
+    }),
+    /** revert: give the diverged candidate up; the standing run is the subject again. */
+    revertSubject: assign(({ context }) => ({ subject: subjectOf(context.incumbent!, true) })),
+    /** trimEpochs needs no run: the standing maxEpochs moves to the smoothed validation-loss minimum. */
+    applyTrim: assign(({ context }) => ({
+      standing: { network: context.standing.network, options: context.change?.options ?? context.standing.options },
+      trimmed: true,
     })),
-    /** trimEpochs needs no run: the standing maxEpochs moves to the validation-loss minimum. */
-    trimStanding: assign(({ context }) => ({
-      standing: trimmed(context.standing, context.decision!, context.incumbent?.bestEpoch ?? null),
-    })),
-    recordFailure: assign(({ event }) => ({
-      error: errorMessage((event as unknown as { error: unknown }).error),
-    })),
-    recordFinal: assign(({ event }) => ({
-      finalRunId: (event as unknown as { output: FinaliseOutcome }).output.runId,
+    recordStop: assign(({ context }) => ({ budgetExhausted: searchSpent(context) })),
+    recordFinalists: assign(({ context, event }) => {
+      const { confirm, winner } = outputOf<FinalistsOutcome>(event);
+      const last = confirm.at(-1);
+      return { confirm, confirmIndex: 0, winner, nextRunId: last ? last.runId + 1 : context.nextRunId };
+    }),
+    nextFinalist: assign(({ context }) => ({ confirmIndex: context.confirmIndex + 1 })),
+    /** The second finalist's verdict against the first decides which goes on to the final run. */
+    pickWinner: assign(({ context, event }) => {
+      const { verdict } = outputOf<EvaluateOutcome>(event);
+      const [first, second] = context.confirm;
+      return { winner: second && verdict?.kept ? second.runId : first.runId };
+    }),
+    recordFinalRun: assign(({ context, event }) => {
+      const { pending } = outputOf<{ pending: PendingRun | null }>(event);
+      return { pending, finalRunId: pending?.runId ?? null, nextRunId: pending ? pending.runId + 1 : context.nextRunId };
+    }),
+    recordFailure: assign(({ event }) => {
+      const error = (event as { error?: unknown }).error;
+      const user = error instanceof Error && error.name === 'UserError';
+      return { error: { message: error instanceof Error ? error.message : String(error), user } };
+    }),
+    policyBroken: assign(({ context }) => ({
+      error: {
+        user: true,
+        message:
+          `the policy asked for ${MAX_REFUSALS} actions in a row that the flowchart does not allow at step ${context.step}: ` +
+          context.refused.map((r) => `${r.decision.action} (${r.reason})`).join('; ') +
+          `. Allowed there: see the report; return one of context.allowed`,
+      },
     })),
   },
 }).createMachine({
   id: 'tune',
   context: ({ input }) => ({
-    stage: 'baseline',
+    step: 'baseline',
     nextRunId: 2,
     standing: input.standing,
     incumbent: null,
-    lastRun: null,
-    pending: { ...input.standing, runId: 1, stage: 'baseline', parentId: null, change: null, continueFrom: null },
+    subject: null,
+    candidate: null,
+    verdict: null,
+    replicated: false,
+    pending: { ...input.standing, runId: 1, stage: 'baseline', kind: 'search', parentId: null, basedOn: null, change: null, continueFrom: null, replicateOf: null },
     decision: null,
+    change: null,
+    estimatedSeconds: null,
+    refused: [],
     tried: [],
+    triedAtStanding: [],
+    trimmed: false,
+    epochsExhausted: false,
+    budget: input.budget,
     budgetExhausted: false,
+    confirm: [],
+    confirmIndex: 0,
+    winner: null,
     finalRunId: null,
     error: null,
   }),
   initial: 'baseline',
   states: {
-    baseline: trainingState('baseline', 'Train the starting network once with the starting options, to see where we are.'),
+    baseline: {
+      description: 'Train the starting network once with the starting options, and measure it on the validation set, to see where we are.',
+      initial: 'training',
+      states: {
+        training: {
+          invoke: {
+            src: 'trainRun',
+            input: ({ context }) => context.pending!,
+            onDone: { target: 'evaluating' },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        evaluating: {
+          invoke: {
+            src: 'evaluateRun',
+            input: ({ context }) => ({ runId: context.pending!.runId, against: null, replicateOf: null }),
+            onDone: { target: '#tune.route', actions: 'recordBaseline' },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+      },
+    },
+    route: {
+      description: 'The flowchart, in order: which step does the evidence about the standing run call for? (Steps go forward only; a diverged run always goes back to stabilise.)',
+      always: [
+        { guard: 'searchBudgetSpent', target: 'finalise', actions: 'recordStop' },
+        { guard: 'runDiverged', target: 'deciding', actions: { type: 'setStep', params: { step: 'stabilise' } } },
+        { guard: 'runTooSlow', target: 'deciding', actions: { type: 'setStep', params: { step: 'stabilise' } } },
+        { guard: 'stillImproving', target: 'deciding', actions: { type: 'setStep', params: { step: 'trainEnough' } } },
+        { guard: 'valLossRising', target: 'deciding', actions: { type: 'setStep', params: { step: 'trimEpochs' } } },
+        { guard: 'overfittingGap', target: 'deciding', actions: { type: 'setStep', params: { step: 'regularise' } } },
+        { target: 'deciding', actions: { type: 'setStep', params: { step: 'capacity' } } },
+      ],
+    },
     deciding: {
-      description: 'Diagnose the run just finished and ask the policy for the next step. "Each step is tried, measured on validation data, and kept only if it helps."',
+      description: 'The policy picks one of the actions this step allows, with its parameters and why. Anything else is refused, recorded with the reason, and the policy is asked again.',
       invoke: {
-        id: 'decideNext',
         src: 'decideNext',
-        input: ({ context }) => ({
-          stage: context.stage,
-          standing: context.standing,
-          lastRunId: context.lastRun!.runId,
-          incumbentId: context.incumbent?.id ?? context.lastRun!.runId,
-          tried: context.tried,
-        }),
+        input: ({ context }) => {
+          const rails = railState(context);
+          return {
+            rails,
+            allowed: (Object.keys(ACTIONS) as ActionName[]).filter((a) => refusal(a, rails) === null),
+            refused: context.refused,
+            standing: context.standing,
+            incumbentId: context.incumbent!.runId,
+            lastRunId: context.candidate!.runId,
+            subject: context.subject ?? subjectOf(context.incumbent!, true),
+            tried: context.tried,
+            budget: context.budget,
+          };
+        },
         onDone: [
-          { guard: 'isStop', target: 'finalise', actions: 'recordDecision' },
-          { guard: 'isStabilise', target: 'stabilise', actions: ['recordDecision', 'prepareRun'] },
-          { guard: 'isAddEpochs', target: 'trainEnough', actions: ['recordDecision', 'prepareRun'] },
-          { guard: 'isTrim', target: 'trimEpochs', actions: ['recordDecision', 'trimStanding'] },
-          { guard: 'isRegularise', target: 'regularise', actions: ['recordDecision', 'prepareRun'] },
-          { guard: 'isCapacity', target: 'capacity', actions: ['recordDecision', 'prepareRun'] },
+          { guard: 'policyKeepsRefused', target: 'failed', actions: ['recordRefusal', 'policyBroken'] },
+          { guard: 'actionRefused', target: 'deciding', reenter: true, actions: 'recordRefusal' },
+          { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },
+          { guard: 'isRevert', target: 'route', actions: ['recordDecision', 'revertSubject'] },
+          { guard: 'isTrim', target: 'trimEpochs', actions: 'recordDecision' },
+          { guard: { type: 'actionOfStep', params: { step: 'stabilise' } }, target: 'stabilise', actions: 'recordDecision' },
+          { guard: { type: 'actionOfStep', params: { step: 'trainEnough' } }, target: 'trainEnough', actions: 'recordDecision' },
+          { guard: { type: 'actionOfStep', params: { step: 'regularise' } }, target: 'regularise', actions: 'recordDecision' },
+          { guard: { type: 'actionOfStep', params: { step: 'capacity' } }, target: 'capacity', actions: 'recordDecision' },
         ],
         onError: { target: 'failed', actions: 'recordFailure' },
       },
     },
-    stabilise: trainingState(
+    stabilise: tryCandidate(
       'stabilise',
       '1. Stabilise the learning rate: "NaN or divergence → lower InitialLearnRate by a power of ten (or clip gradients). Circling without converging → lower it. Learning that is stable but very slow → raise it by a power of ten."',
     ),
-    trainEnough: trainingState(
+    trainEnough: tryCandidate(
       'trainEnough',
       '2. Train enough: "While loss is still falling at the end of the run (underfitting) → more epochs." Continues from the checkpoint, so only the new epochs cost time.',
     ),
     trimEpochs: {
-      description: '3. Stop at the right time: "Where validation loss has a minimum and then rises → MaxEpochs at that minimum." No run: the standing configuration changes.',
-      entry: { type: 'setStage', params: { stage: 'trimEpochs' } },
-      always: { target: 'deciding' },
+      description: '3. Stop at the right time: "Where validation loss has a minimum and then rises → MaxEpochs at that minimum." (the smoothed minimum). No run: the standing configuration changes.',
+      entry: [{ type: 'setStep', params: { step: 'trimEpochs' } }, 'applyTrim'],
+      always: { target: 'route' },
     },
-    regularise: trainingState(
+    regularise: tryCandidate(
       'regularise',
-      '4. Then treat overfitting: "A gap between training and validation → dropout (after convolutional or fully connected layers), L2 regularisation, a learning-rate schedule (piecewise drop)." Each kept only if validation loss improves.',
+      '4. Then treat overfitting: "A gap between training and validation → dropout (after convolutional or fully connected layers), L2 regularisation, a learning-rate schedule (piecewise drop)."',
     ),
-    capacity: trainingState(
+    capacity: tryCandidate(
       'capacity',
-      '5. Then capacity: "Deeper (more convolutional blocks, with more filters than 20, not the same 20) or wider; tune filter sizes." Kept only if validation improves.',
+      '5. Then capacity: "Deeper (more convolutional blocks, with more filters than 20, not the same 20) or wider; tune filter sizes." A slower network has to earn its cost (see finalise).',
     ),
     finalise: {
-      description: 'Finalise: train the best configuration on the full training split, evaluate it once on the sealed test set, save the model.',
-      entry: { type: 'setStage', params: { stage: 'finalise' } },
-      invoke: {
-        id: 'finaliseStudy',
-        src: 'finaliseStudy',
-        input: ({ context }) => ({
-          standing: context.standing,
-          incumbentId: context.incumbent?.id ?? context.lastRun!.runId,
-          runId: context.nextRunId,
-          reason: context.decision?.reason ?? '',
-        }),
-        onDone: { target: 'done', actions: 'recordFinal' },
-        onError: { target: 'failed', actions: 'recordFailure' },
+      description: 'Finalise: the finalists, the final run planned from the time left, its weights chosen on validation, one evaluation on the sealed test set, the saved model.',
+      entry: { type: 'setStep', params: { step: 'finalise' } },
+      initial: 'choosingFinalists',
+      states: {
+        choosingFinalists: {
+          description: 'Successive halving, cost-aware: a finalist much cheaper than the incumbent is confirmed against it on the full training split, for equal time.',
+          invoke: {
+            src: 'chooseFinalists',
+            input: ({ context }) => ({ incumbentId: context.incumbent!.runId, budgetExhausted: context.budgetExhausted, nextRunId: context.nextRunId }),
+            onDone: [
+              { guard: 'confirmNeeded', target: 'confirming', actions: 'recordFinalists' },
+              { target: 'planning', actions: 'recordFinalists' },
+            ],
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        confirming: {
+          initial: 'training',
+          states: {
+            training: {
+              invoke: {
+                src: 'trainRun',
+                input: ({ context }) => context.confirm[context.confirmIndex],
+                onDone: { target: 'evaluating' },
+                onError: { target: '#tune.failed', actions: 'recordFailure' },
+              },
+            },
+            evaluating: {
+              invoke: {
+                src: 'evaluateRun',
+                input: ({ context }) => ({
+                  runId: context.confirm[context.confirmIndex].runId,
+                  against: context.confirmIndex > 0 ? context.confirm[0].runId : null,
+                  replicateOf: null,
+                }),
+                onDone: [
+                  { guard: 'moreFinalists', target: 'training', actions: 'nextFinalist' },
+                  { target: '#tune.finalise.planning', actions: 'pickWinner' },
+                ],
+                onError: { target: '#tune.failed', actions: 'recordFailure' },
+              },
+            },
+          },
+        },
+        planning: {
+          description: 'The final run in images, from the time left and the search’s evidence, with a learning-rate schedule where the evidence calls for one.',
+          invoke: {
+            src: 'planFinalRun',
+            input: ({ context }) => ({
+              winner: context.winner ?? context.incumbent!.runId,
+              continueFrom: context.confirm.some((r) => r.runId === context.winner) ? context.winner : null,
+              runId: context.nextRunId,
+            }),
+            onDone: [
+              { guard: 'retrain', target: 'training', actions: 'recordFinalRun' },
+              { target: 'choosing', actions: 'recordFinalRun' },
+            ],
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        training: {
+          invoke: {
+            src: 'trainRun',
+            input: ({ context }) => context.pending!,
+            onDone: { target: 'choosing' },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        choosing: {
+          description: '"Kept only if it helps", for the final weights too: the final run against the finalist it retrains, paired on the validation set.',
+          invoke: {
+            src: 'chooseFinalWeights',
+            input: ({ context }) => ({ finalRunId: context.finalRunId, alternative: context.winner ?? context.incumbent!.runId }),
+            onDone: { target: 'testing', actions: assign(({ event }) => ({ winner: event.output.runId })) },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        testing: {
+          description: 'The one and only use of the sealed test set.',
+          invoke: {
+            src: 'testFinal',
+            input: ({ context }) => ({ runId: context.winner! }),
+            onDone: { target: 'saving' },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
+        saving: {
+          invoke: {
+            src: 'saveModel',
+            input: ({ context }) => ({ runId: context.winner! }),
+            onDone: { target: '#tune.done' },
+            onError: { target: '#tune.failed', actions: 'recordFailure' },
+          },
+        },
       },
     },
     done: { type: 'final', description: 'The study is finished: the report holds the final test accuracy and the saved model.' },
     failed: { type: 'final', description: 'A run, the policy or the final evaluation failed; every finished run is kept in the store.' },
   },
 });
-
-function decisionOf(event: unknown): Decision {
-  return (event as { output: DecideOutcome }).output.decision;
-}
 
 export type TuneMachine = typeof tuneMachine;

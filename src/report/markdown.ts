@@ -35,9 +35,13 @@ export interface ReportOptions {
 
 /** How each verdict is marked in the decision log. */
 export const VERDICT_MARK: Record<Verdict, string> = {
+  pending: '… pending',
   baseline: '● baseline',
   kept: '✔ kept',
   reverted: '✘ reverted',
+  tie: '= tie',
+  replicate: '↻ replicate',
+  confirm: '◆ confirm',
   final: '★ final',
 };
 

@@ -119,13 +119,18 @@ export class StudyStore {
       s.runs = s.runs.filter((r) => r.id !== run.id);
       s.runs.push(run);
       s.runs.sort((a, b) => a.id - b.id);
-      s.budget.runsUsed = s.runs.filter((r) => r.verdict !== 'final').length;
+      s.budget.runsUsed = s.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').length;
     });
   }
 
+  /**
+   * Appends a decision to the log. The same decision delivered again (a resumed study asks the
+   * policy again, and a deterministic policy answers the same) replaces the stored one.
+   */
   saveDecision(decision: DecisionRecord): Promise<void> {
+    const key = (d: DecisionRecord) => JSON.stringify([d.afterRun, d.stage, d.decision, d.refused ?? null, d.by ?? 'policy']);
     return this.update((s) => {
-      const same = s.decisions.findIndex((d) => d.afterRun === decision.afterRun && d.stage === decision.stage);
+      const same = s.decisions.findIndex((d) => key(d) === key(decision));
       if (same >= 0) s.decisions[same] = decision;
       else s.decisions.push(decision);
     });

@@ -1,0 +1,198 @@
+/**
+ * Where the time goes: how much the search may still spend, which finalists are worth a
+ * higher-fidelity confirmation, and how long the final run is. PURE: seconds, images and measured
+ * throughputs in, plans with their reasons out. The machine calls these through the study's
+ * adapters (the clock is theirs); the tests call them with made-up numbers.
+ *
+ * Units: training length is planned in images seen (iterations × batch), never in epochs of a
+ * subset. Evidence from the search (the images a search run needed to reach its smoothed
+ * validation-loss minimum) is translated to the full training split by √(full / subset): more
+ * data postpones the minimum, by less than proportionally (between the same number of iterations
+ * and the same number of epochs; the geometric mean of the two).
+ */
+import { formatNumber } from '../diagnosis/series.ts';
+import type { TrainingOptions } from '../types.ts';
+
+/** The final run keeps at least this share of a time budget, whatever the search would like. */
+export const FINAL_SHARE_FLOOR = 0.3;
+/** Each finalist's confirmation run gets this share of the time left when the search ends. */
+export const CONFIRM_SHARE = 0.15;
+/** A cheaper finalist is worth confirming only when it trains at least this many times faster. */
+export const CONFIRM_MIN_SPEEDUP = 2;
+/** Plans fill this share of the time left (the rest absorbs throughput noise). */
+export const TIME_SAFETY = 0.97;
+/** Seconds for writing the model and the report at the end. */
+export const FIXED_OVERHEAD_SECONDS = 5;
+
+/** Measured speed of a configuration: training and evaluation images per second. */
+export interface Speed {
+  imagesPerSecond: number;
+  evalImagesPerSecond: number;
+}
+
+/** The data sizes a plan needs. */
+export interface DataSizes {
+  searchTrain: number;
+  fullTrain: number;
+  fullValidation: number;
+  test: number;
+}
+
+/** Images the final run should see, from a search run that needed `imagesToMinimum` on the subset. */
+export function imagesNeeded(imagesToMinimum: number, sizes: Pick<DataSizes, 'searchTrain' | 'fullTrain'>): number {
+  const ratio = Math.max(1, sizes.fullTrain / Math.max(1, sizes.searchTrain));
+  return imagesToMinimum * Math.sqrt(ratio);
+}
+
+/** Seconds of one full-data epoch with its validation pass. */
+export function fullEpochSeconds(speed: Speed, sizes: Pick<DataSizes, 'fullTrain' | 'fullValidation'>): number {
+  return sizes.fullTrain / speed.imagesPerSecond + sizes.fullValidation / speed.evalImagesPerSecond;
+}
+
+/** Seconds after the final run: choosing its weights, the test evaluation, saving. */
+export function closingSeconds(speed: Speed, sizes: Pick<DataSizes, 'fullValidation' | 'test'>): number {
+  return (2 * sizes.fullValidation + sizes.test) / speed.evalImagesPerSecond + FIXED_OVERHEAD_SECONDS;
+}
+
+/**
+ * Seconds the final run (and what follows it) needs, reserved from the search: the images the
+ * evidence asks for at the standing configuration's speed, and at least FINAL_SHARE_FLOOR of the
+ * budget.
+ */
+export function finalReserveSeconds(budgetSeconds: number, speed: Speed, imagesToMinimum: number, sizes: DataSizes): number {
+  const images = imagesNeeded(imagesToMinimum, sizes);
+  const epochs = Math.max(1, Math.ceil(images / sizes.fullTrain));
+  const seconds = images / speed.imagesPerSecond + (epochs * sizes.fullValidation) / speed.evalImagesPerSecond + closingSeconds(speed, sizes);
+  return Math.max(FINAL_SHARE_FLOOR * budgetSeconds, seconds);
+}
+
+/** Seconds the search may still spend (Infinity without a time budget). */
+export function searchSecondsLeft(budgetSeconds: number | null, secondsUsed: number, reserveSeconds: number): number {
+  if (budgetSeconds === null) return Infinity;
+  return budgetSeconds - secondsUsed - reserveSeconds;
+}
+
+/** A finalist: a configuration the search found, with its measured speed and validation loss. */
+export interface Finalist extends Speed {
+  runId: number;
+  /** Mean loss of its output network on the fixed validation set. */
+  validationLoss: number;
+}
+
+export interface ConfirmPlan {
+  /** The finalists to train on the full split for equal time: incumbent first, then the cheaper one. */
+  finalists: Array<{ runId: number; epochs: number }>;
+  seconds: number;
+  reason: string;
+}
+
+/**
+ * Successive halving's second rung, cost-aware: when a finalist at least CONFIRM_MIN_SPEEDUP
+ * times faster than the incumbent exists (the best such by validation loss), both are trained on
+ * the full training split for the same time (CONFIRM_SHARE of the time left each), and the better
+ * of them — at equal cost — continues as the final run. Null when there is nothing to confirm.
+ * When the incumbent cannot train even one full epoch in its share, the cheaper one is taken
+ * without a confirmation (`finalists` holds it alone).
+ */
+export function confirmPlan(incumbent: Finalist, others: readonly Finalist[], secondsLeft: number, sizes: DataSizes): ConfirmPlan | null {
+  const cheaper = others
+    .filter((f) => f.runId !== incumbent.runId && f.imagesPerSecond >= CONFIRM_MIN_SPEEDUP * incumbent.imagesPerSecond && Number.isFinite(f.validationLoss))
+    .sort((a, b) => a.validationLoss - b.validationLoss)[0];
+  if (!cheaper || !Number.isFinite(secondsLeft)) return null;
+  const share = CONFIRM_SHARE * secondsLeft;
+  const epochsIn = (f: Finalist) => Math.floor(share / fullEpochSeconds(f, sizes));
+  const speedup = `${formatNumber(cheaper.imagesPerSecond / incumbent.imagesPerSecond)}×`;
+  if (epochsIn(incumbent) < 1) {
+    return {
+      finalists: [{ runId: cheaper.runId, epochs: 0 }],
+      seconds: 0,
+      reason:
+        `run ${incumbent.runId}'s configuration needs ${formatNumber(fullEpochSeconds(incumbent, sizes))} s per full epoch, more than its ` +
+        `${formatNumber(share)} s share of the ${formatNumber(secondsLeft)} s left: run ${cheaper.runId}'s (${speedup} faster) is finalised instead`,
+    };
+  }
+  const epochs = Math.max(1, epochsIn(incumbent));
+  const seconds = epochs * fullEpochSeconds(incumbent, sizes);
+  const cheaperEpochs = Math.max(1, Math.floor(seconds / fullEpochSeconds(cheaper, sizes)));
+  return {
+    finalists: [
+      { runId: incumbent.runId, epochs },
+      { runId: cheaper.runId, epochs: cheaperEpochs },
+    ],
+    seconds,
+    reason:
+      `run ${cheaper.runId}'s configuration trains ${speedup} faster than run ${incumbent.runId}'s: both train on all ` +
+      `${sizes.fullTrain} images for about ${formatNumber(seconds)} s (${epochs} vs ${cheaperEpochs} epochs), and the better at equal cost goes on to the final run`,
+  };
+}
+
+export interface FinalRunPlan {
+  /** Total epochs (counting those of a confirmation run it continues). */
+  maxEpochs: number;
+  /** Options changes: the schedule, the validation frequency. */
+  options: Partial<TrainingOptions>;
+  /** Images the plan trains (new ones) and the images the evidence asks for. */
+  images: number;
+  imagesNeeded: number;
+  seconds: number;
+  reason: string;
+}
+
+/**
+ * The final run: as many full-data epochs as the time left affords (after the closing
+ * evaluations), with a piecewise learning-rate drop when the evidence calls for one — the
+ * search's validation loss flattened at a constant rate, or the final run is much longer than the
+ * search's. A standing schedule is translated as a fraction of the run.
+ */
+export function planFinalRun(input: {
+  secondsLeft: number | null;
+  speed: Speed;
+  sizes: DataSizes;
+  standing: TrainingOptions;
+  /** Epochs already trained by a confirmation run this one continues (0: a fresh run). */
+  epochsDone: number;
+  /** Images the search's incumbent needed to its smoothed validation minimum, and whether it was still improving. */
+  evidence: { imagesToMinimum: number; stillImproving: boolean; searchEpochs: number };
+}): FinalRunPlan {
+  const { speed, sizes, standing, epochsDone, evidence } = input;
+  const needed = imagesNeeded(evidence.imagesToMinimum, sizes);
+  const perEpoch = fullEpochSeconds(speed, sizes);
+  const itersPerEpoch = Math.max(1, Math.floor(sizes.fullTrain / Math.min(standing.miniBatchSize, sizes.fullTrain)));
+  let newEpochs: number;
+  let timing: string;
+  if (input.secondsLeft === null) {
+    newEpochs = Math.max(1, Math.ceil(needed / sizes.fullTrain) - epochsDone);
+    timing = `no time budget: the ${formatNumber(needed)} images the search's evidence asks for`;
+  } else {
+    const usable = TIME_SAFETY * input.secondsLeft - closingSeconds(speed, sizes);
+    newEpochs = Math.max(1, Math.floor(usable / perEpoch));
+    timing = `${formatNumber(input.secondsLeft)} s left at ${formatNumber(speed.imagesPerSecond)} images/s (${formatNumber(perEpoch)} s per epoch with validation)`;
+  }
+  const maxEpochs = epochsDone + newEpochs;
+  const images = newEpochs * sizes.fullTrain;
+  const options: Partial<TrainingOptions> = { maxEpochs, validationFrequency: itersPerEpoch };
+  const notes: string[] = [`${maxEpochs} epochs of ${sizes.fullTrain} images (${timing})`];
+  if (maxEpochs * sizes.fullTrain < needed) {
+    notes.push(`fewer than the ${formatNumber(needed)} images the search's evidence asks for: it may end still improving`);
+  } else {
+    notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, × √${formatNumber(sizes.fullTrain / sizes.searchTrain)})`);
+  }
+  if (standing.learnRateSchedule === 'piecewise') {
+    const fraction = Math.min(1, standing.learnRateDropPeriod / Math.max(1, evidence.searchEpochs));
+    const period = Math.max(1, Math.round(fraction * maxEpochs));
+    options.learnRateDropPeriod = period;
+    notes.push(`the standing schedule drops the rate every ${formatNumber(fraction * 100)}% of the run: every ${period} epochs here`);
+  } else {
+    const flattened = !evidence.stillImproving;
+    const longer = maxEpochs * sizes.fullTrain >= 2 * needed;
+    if (maxEpochs >= 3 && (flattened || longer)) {
+      const period = Math.max(1, Math.ceil(maxEpochs / 3));
+      Object.assign(options, { learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: period });
+      notes.push(
+        `piecewise drop ×0.1 every ${period} epochs, ` +
+          (flattened ? 'because the search run flattened at a constant rate' : 'because the run is over twice as long as the evidence asks'),
+      );
+    }
+  }
+  return { maxEpochs, options, images, imagesNeeded: needed, seconds: newEpochs * perEpoch, reason: notes.join('; ') };
+}

@@ -1,0 +1,132 @@
+/**
+ * The flowchart's rails: which actions each step allows, from the evidence the machine keeps.
+ * PURE. The machine's guards (machine.ts) call these; policies see the result as
+ * `context.allowed`, and a decision outside it is refused with the reason given here.
+ *
+ * The order of FLOWCHART.md, as rules:
+ * - a NaN (or divergence, or circling) is fixed before anything else: while the subject diverged,
+ *   only the stabilise actions (or giving the candidate up, or stopping);
+ * - training long enough before regularising: regularise and capacity wait while the standing
+ *   run is still improving, unless more epochs were tried and did not help, or the cap is reached;
+ * - stopping at the right time before treating overfitting: while validation loss rises after
+ *   its minimum and maxEpochs was not trimmed, trim first;
+ * - regularising before capacity: while the standing run overfits, at least one remedy first;
+ * - steps go forward only; overfitting found later (after a capacity change) may be treated again;
+ * - a candidate the search time left cannot pay for is refused (budgetLeft).
+ */
+import { ACTIONS, ACTION_NAMES, type ActionName, type Step } from '../actions.ts';
+import { accuracyGapAt, overfitting } from '../diagnosis/index.ts';
+import type { Diagnosis, DiagnosisThresholds, Stage, TrainingCurve } from '../types.ts';
+
+/** What the machine knows about a run, from its diagnosis (the guards' evidence). */
+export interface RunEvidence {
+  /** Diverged (non-finite, exploding) or circling without converging. */
+  unstable: boolean;
+  /** Stable, but learning far too slowly. */
+  tooSlow: boolean;
+  /** Validation loss still falling at the end, beyond its noise (a fit over the last epochs). */
+  stillImproving: boolean;
+  /** Validation loss rising after its smoothed minimum, beyond its noise. */
+  valLossRising: boolean;
+  /** Training − validation accuracy gap above the threshold. */
+  overfittingGap: boolean;
+}
+
+/**
+ * A run's evidence from its curve and diagnosis: the flags the guards read, and the epoch of the
+ * smoothed validation-loss minimum (where trimEpochs puts maxEpochs; where the gap is measured).
+ */
+export function evidenceOf(curve: Readonly<TrainingCurve>, diagnosis: Readonly<Diagnosis>, thresholds: DiagnosisThresholds): RunEvidence & { bestEpoch: number | null } {
+  const over = overfitting(curve, thresholds).evidence;
+  const gap = over.bestEpoch === null ? null : accuracyGapAt(curve, over.bestEpoch);
+  const findings = diagnosis.findings;
+  return {
+    unstable: findings.includes('diverged') || findings.includes('oscillating'),
+    tooSlow: findings.includes('tooSlow'),
+    stillImproving: findings.includes('underfitting'),
+    valLossRising: over.risingAfterMinimum,
+    overfittingGap: gap !== null && gap.gap > thresholds.gapThreshold,
+    bestEpoch: over.bestEpoch,
+  };
+}
+
+/** Where the study stands, as far as the rails are concerned. */
+export interface RailState {
+  /** The step the machine is in. */
+  step: Stage;
+  /** Evidence about the standing configuration's run (the incumbent). */
+  standing: RunEvidence;
+  /** The run a stabilise action would fix: the standing one, or a diverged candidate (null: none). */
+  subject: { runId: number; isStanding: boolean; unstable: boolean } | null;
+  /** Actions tried since the standing configuration was last replaced. */
+  triedAtStanding: readonly ActionName[];
+  /** maxEpochs of the standing configuration was trimmed at its validation minimum. */
+  trimmed: boolean;
+  /** More epochs were tried on the standing configuration and did not help, or the cap is reached. */
+  epochsExhausted: boolean;
+}
+
+/** The steps in the flowchart's order. */
+export const STEPS: readonly Stage[] = ['baseline', 'stabilise', 'trainEnough', 'trimEpochs', 'regularise', 'capacity', 'finalise'];
+const rank = (step: Stage): number => STEPS.indexOf(step);
+
+const REMEDIES: readonly ActionName[] = ['addDropout', 'addL2', 'addLearnRateSchedule'];
+
+/** The step the evidence sends the study to next (never backwards, except stabilise). */
+export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step {
+  if (state.subject?.unstable) return 'stabilise';
+  const at = rank(state.step);
+  if (state.standing.tooSlow && at <= rank('stabilise')) return 'stabilise';
+  if (state.standing.stillImproving && !state.epochsExhausted && at <= rank('trainEnough')) return 'trainEnough';
+  if (state.standing.valLossRising && !state.trimmed && at <= rank('trimEpochs')) return 'trimEpochs';
+  if (state.standing.overfittingGap && at <= rank('regularise') && REMEDIES.some((a) => !state.triedAtStanding.includes(a))) return 'regularise';
+  return 'capacity';
+}
+
+/**
+ * Why `action` is not allowed at this step, or null when it is. `stop` is always allowed.
+ */
+export function refusal(action: ActionName, state: RailState): string | null {
+  if (action === 'stop') return null;
+  const step = ACTIONS[action].step;
+  const subject = state.subject;
+  const stabilising = subject?.unstable === true;
+  if (stabilising) {
+    if (action === 'revert') return subject.isStanding ? 'there is no stable configuration to go back to: the standing one is the one that diverged' : null;
+    if (step === 'stabilise' && action !== 'raiseLearnRate') return null;
+    return `run ${subject.runId} diverged: fix it first (lowerLearnRate, clipGradients), or give the candidate up (revert) — a NaN is fixed before anything else`;
+  }
+  if (action === 'revert') return 'no diverged candidate to give up';
+  const at = rank(state.step);
+  switch (step) {
+    case 'stabilise':
+      return at <= rank('stabilise') ? null : `the learning rate is settled (the study is at step ${state.step}); stabilise actions follow a diverged run only`;
+    case 'trainEnough':
+      return at <= rank('trainEnough') ? null : `training length is settled (the study is at step ${state.step}); the final run is planned from the time left`;
+    case 'trimEpochs':
+      if (!state.standing.valLossRising) return 'validation loss does not rise after its minimum beyond its noise: nothing to trim';
+      if (state.trimmed) return 'maxEpochs is already at the validation-loss minimum';
+      return null;
+    case 'regularise':
+    case 'capacity': {
+      if (step === 'regularise' && at > rank('regularise') && !state.standing.overfittingGap) {
+        return 'the standing run shows no overfitting gap: regularisation is only revisited when one appears';
+      }
+      if (state.standing.stillImproving && !state.epochsExhausted) {
+        return 'the standing run is still improving: train enough first (addEpochs), unless more epochs were tried and did not help';
+      }
+      if (state.standing.valLossRising && !state.trimmed) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
+      if (step === 'capacity' && state.standing.overfittingGap && !REMEDIES.some((a) => state.triedAtStanding.includes(a))) {
+        return 'the standing run overfits: try a regularisation remedy (addDropout, addL2, addLearnRateSchedule) before capacity';
+      }
+      return null;
+    }
+    case 'finalise':
+      return null;
+  }
+}
+
+/** The actions allowed now, in the registry's order. */
+export function allowedActions(state: RailState): ActionName[] {
+  return ACTION_NAMES.filter((action) => refusal(action, state) === null);
+}

@@ -1,0 +1,448 @@
+/**
+ * The machine's actors, as plain async functions over a StudyEnv: each does the I/O of one
+ * flowchart step (train, evaluate and judge, ask the policy, plan and finish) and writes what it
+ * found to the store before returning, so finished work is on disk before anything that could
+ * fail next. Every one is idempotent: a resumed study that invokes it again gets the stored
+ * result instead of a second run.
+ */
+import { cp, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ACTIONS, applyDecision, estimateRunSeconds, type Decision } from '../actions.ts';
+import { paramCount } from '../config/network.ts';
+import { deriveSeed, mulberry32 } from '../data/random.ts';
+import { curveFromHistory, diagnoseRun, pairedDifference } from '../diagnosis/index.ts';
+import { evidenceOf } from '../machine/rails.ts';
+import {
+  decisionRefusal,
+  type BudgetFacts,
+  type DecideInput,
+  type DecideOutcome,
+  type EvaluateInput,
+  type EvaluateOutcome,
+  type FinalInput,
+  type FinalistsOutcome,
+  type PendingRun,
+  type RunFacts,
+} from '../machine/machine.ts';
+import { confirmPlan, finalReserveSeconds, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
+import { judge, type Side } from '../machine/verdict.ts';
+import { decideSafely } from '../policy-loader.ts';
+import { formatParams } from '../progress.ts';
+import { writeReport } from '../report/index.ts';
+import { evaluateModel } from '../training/evaluate.ts';
+import { trainRun } from '../training/trainer.ts';
+import type { DecisionRecord, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
+import {
+  iterationsPerEpoch,
+  readPerImage,
+  runDir,
+  secondsUsed,
+  summariseRun,
+  throughputOf,
+  totalSecondsLeft,
+  writePerImage,
+  type StudyEnv,
+} from './env.ts';
+
+// ───────────────────────────── shared ─────────────────────────────
+
+export async function writeStudyReport(env: StudyEnv, refreshRuns?: number[]): Promise<void> {
+  try {
+    await writeReport(env.store.study as StudyRecord, env.dir, { refresh: refreshRuns });
+  } catch (error) {
+    // A report that cannot be drawn must not lose the study: log it and carry on.
+    env.log.error({ err: error }, 'report could not be written');
+    env.progress.message(`warning: the report could not be written (${(error as Error).message}); the study goes on.`);
+  }
+}
+
+async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): Promise<void> {
+  await env.store.saveDecision({ ...record, at: new Date().toISOString() });
+  env.log.info(record, record.refused ? 'decision refused' : 'decision');
+  env.progress.decision(record.afterRun, record.decision, record.refused);
+}
+
+/** A decision the machine itself takes (budget, finalists, final plan, final weights). */
+function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, reason: string): Promise<void> {
+  return saveDecision(env, { afterRun, stage, decision: { action: 'stop', params: {}, reason }, by: 'machine' });
+}
+
+function sizes(env: StudyEnv): DataSizes {
+  return {
+    searchTrain: env.search.train.indices.length,
+    fullTrain: env.full.train.indices.length,
+    fullValidation: env.full.validation.indices.length,
+    test: env.dataset.testCount,
+  };
+}
+
+function speedOf(run: RunRecord): Speed {
+  return {
+    imagesPerSecond: Math.max(1e-6, run.throughput?.imagesPerSecond ?? 0),
+    evalImagesPerSecond: Math.max(1e-6, run.throughput?.evalImagesPerSecond ?? (run.throughput?.imagesPerSecond ?? 0) * 3),
+  };
+}
+
+/** Images a run trained up to the epoch of its smoothed validation minimum (all, when still improving). */
+function imagesToMinimum(env: StudyEnv, run: RunRecord): number {
+  const facts = factsOf(env, run);
+  const imagesPerEpoch = run.result.imagesTrained / Math.max(1, run.result.epochsCompleted);
+  return imagesPerEpoch * (facts.bestEpoch ?? run.result.epochsCompleted);
+}
+
+/** The search's budget now, with the final run's reserve computed for `standing`. */
+export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
+  const runsLeft = env.config.maxRuns === null ? null : env.config.maxRuns - env.store.study.budget.runsUsed;
+  const budget = env.config.budgetSeconds;
+  if (budget === null) return { searchSecondsLeft: null, runsLeft };
+  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), sizes(env));
+  return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), runsLeft };
+}
+
+/** What the machine keeps about a run: its configuration, speed, and the diagnosis its guards read. */
+export function factsOf(env: StudyEnv, run: RunRecord): RunFacts {
+  const { bestEpoch, ...evidence } = evidenceOf(curveFromHistory(run.result.history, run.result.stopReason), run.diagnosis, env.thresholds);
+  return {
+    runId: run.id,
+    configuration: { network: run.network, options: run.options },
+    learnRate: run.options.initialLearnRate,
+    epochsTrained: run.result.epochsCompleted,
+    bestEpoch,
+    secondsPerEpoch: run.throughput?.secondsPerEpoch ?? run.result.seconds / Math.max(1, run.result.epochsCompleted),
+    evidence,
+  };
+}
+
+// ───────────────────────────── train ─────────────────────────────
+
+function initialVerdict(p: PendingRun): RunRecord['verdict'] {
+  if (p.stage === 'baseline') return 'baseline';
+  if (p.kind === 'search') return 'pending';
+  return p.kind;
+}
+
+/** Trains one run (or returns it when it is already stored: resume after a crash). */
+export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
+  if (env.store.run(p.runId)) return { runId: p.runId };
+  const full = p.kind === 'confirm' || p.kind === 'final';
+  const data = full ? env.full : env.search;
+  const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
+  // One validation series: once per epoch, at its end.
+  const options = { ...p.options, validationFrequency: iterationsPerEpoch(data.train, p.options.miniBatchSize) };
+  const what = p.change ? `${p.change.action} ${formatParams(p.change.params)}`.trim() : p.kind === 'search' ? 'baseline' : p.kind;
+  env.progress.runStarted(p.runId, p.stage, what);
+  env.log.info({ runId: p.runId, stage: p.stage, kind: p.kind, change: p.change, network: p.network, options }, 'run started');
+  const startedAt = new Date().toISOString();
+  const checkpointDir = runDir(env, p.runId);
+  await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
+  const left = totalSecondsLeft(env);
+  const result = await trainRun({
+    network: p.network,
+    options,
+    train: data.train,
+    validation: data.validation,
+    checkpointDir,
+    continueFrom: parent ? { checkpointDir: path.resolve(env.dir, parent.result.checkpointDir), result: parent.result } : null,
+    deadline: left === null ? undefined : Date.now() + Math.max(1, left) * 1000,
+    onProgress: (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)),
+    signal: env.abort.signal,
+  });
+  const record: RunRecord = {
+    id: p.runId,
+    stage: p.stage,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    network: p.network,
+    options,
+    fidelity: { trainImages: data.train.indices.length, validationImages: data.validation.indices.length, kind: full ? 'full' : 'subset' },
+    parentId: p.parentId,
+    change: p.change,
+    continuedFrom: p.continueFrom,
+    basedOn: p.basedOn,
+    replicateOf: p.replicateOf,
+    result: { ...result, checkpointDir: path.relative(env.dir, result.checkpointDir) },
+    diagnosis: diagnoseRun(curveFromHistory(result.history, result.stopReason), env.thresholds),
+    verdict: initialVerdict(p),
+    evaluation: null,
+    judgement: null,
+    ...accuracies(result),
+  };
+  record.throughput = throughputOf(record, result.history.epochs.length - (parent?.result.history.epochs.length ?? 0));
+  // Finished work is on disk before anything that could fail next.
+  await env.store.saveRun(record);
+  await env.store.update((s) => {
+    s.budget.secondsUsed = secondsUsed(env);
+    s.backend = result.backend;
+  });
+  env.log.info({ runId: record.id, diagnosis: record.diagnosis, stopReason: result.stopReason, bestValLoss: result.bestValLoss, seconds: result.seconds }, 'run finished');
+  return { runId: p.runId };
+}
+
+function accuracies(result: RunRecord['result']): Pick<RunRecord, 'bestValAccuracy' | 'trainAccuracy' | 'valAccuracy'> {
+  const epochs = result.history.epochs;
+  const best = result.bestEpoch === null ? undefined : epochs.find((e) => e.epoch === result.bestEpoch);
+  const valAccs = epochs.map((e) => e.valAccuracy).filter((a): a is number => a !== null && Number.isFinite(a));
+  const last = epochs[epochs.length - 1];
+  return {
+    bestValAccuracy: valAccs.length ? Math.max(...valAccs) : null,
+    trainAccuracy: (best ?? last)?.accuracy ?? null,
+    valAccuracy: (best ?? last)?.valAccuracy ?? null,
+  };
+}
+
+// ───────────────────────────── evaluate and judge ─────────────────────────────
+
+/** The run's output network on the fixed validation set (stored: evaluated once per run). */
+async function evaluated(env: StudyEnv, runId: number): Promise<RunRecord> {
+  const run = env.store.run(runId)!;
+  if (run.evaluation) return run;
+  const started = performance.now();
+  const result = await evaluateModel({
+    checkpointDir: path.resolve(env.dir, run.result.checkpointDir),
+    network: run.network,
+    test: env.full.validation,
+    classNames: env.dataset.classNames,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const file = await writePerImage(env, runId, result.perImage);
+  await env.store.update((s) => {
+    const r = s.runs.find((x) => x.id === runId)!;
+    r.evaluation = { images: result.count, loss: result.loss, accuracy: result.accuracy, file };
+    r.throughput = { ...(r.throughput ?? { imagesPerSecond: 0, secondsPerEpoch: 0 }), evalImagesPerSecond: result.count / Math.max(1e-6, seconds) };
+  });
+  return env.store.run(runId)!;
+}
+
+async function sideOf(env: StudyEnv, run: RunRecord, replicates: RunRecord[] = []): Promise<Side> {
+  const all = [run, ...replicates];
+  const perImage = await Promise.all(all.map((r) => readPerImage(env, r.evaluation!.file, r.evaluation!.images)));
+  return {
+    runId: run.id,
+    replicateIds: replicates.map((r) => r.id),
+    perImage,
+    imagesPerSecond: run.throughput?.imagesPerSecond ?? 0,
+    epochs: run.options.maxEpochs,
+    params: paramCount(run.network),
+    unstable: all.some((r) => factsOf(env, r).evidence.unstable),
+  };
+}
+
+/**
+ * Evaluates a run on the fixed validation set and, given an incumbent, judges it (a replicate
+ * is pooled with the candidate it repeats). Stores the evaluation, the judgement and the verdict.
+ */
+export async function evaluateStudyRun(env: StudyEnv, input: EvaluateInput): Promise<EvaluateOutcome> {
+  const run = await evaluated(env, input.runId);
+  const candidate = input.replicateOf === null ? run : env.store.run(input.replicateOf)!;
+  let verdict: EvaluateOutcome['verdict'] = null;
+  let standing = candidate;
+  if (input.against !== null) {
+    const incumbent = await evaluated(env, input.against);
+    const replicates = input.replicateOf === null ? [] : [run];
+    const judgement = judge(await sideOf(env, candidate, replicates), await sideOf(env, incumbent), { replicated: replicates.length > 0 });
+    await env.store.update((s) => {
+      const c = s.runs.find((x) => x.id === candidate.id)!;
+      c.judgement = judgement;
+      if (c.verdict !== 'confirm') c.verdict = judgement.outcome === 'tie' ? 'tie' : judgement.kept ? 'kept' : 'reverted';
+      if (input.replicateOf !== null) s.runs.find((x) => x.id === run.id)!.verdict = 'replicate';
+      if (c.verdict !== 'confirm') s.incumbentId = judgement.kept ? c.id : incumbent.id;
+    });
+    verdict = { kept: judgement.kept, close: judgement.close, replicateSeconds: candidate.result.seconds };
+    if (!judgement.kept) standing = incumbent;
+    env.log.info({ runId: candidate.id, judgement }, 'judged');
+  } else if (candidate.verdict === 'baseline') {
+    await env.store.update((s) => {
+      s.incumbentId = candidate.id;
+    });
+  }
+  const stored = env.store.run(candidate.id)!;
+  env.progress.runFinished(stored);
+  await writeStudyReport(env, [run.id]);
+  return { facts: factsOf(env, stored), verdict, budget: budgetNow(env, env.store.run(standing.id)!) };
+}
+
+// ───────────────────────────── decide ─────────────────────────────
+
+/** Asks the policy for the next step among the allowed actions; returns the configuration it leads to. */
+export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promise<DecideOutcome> {
+  const study = env.store.study;
+  const runs = study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
+  const last = runs.find((r) => r.id === input.lastRunId);
+  const incumbent = runs.find((r) => r.id === input.incumbentId) ?? last;
+  if (!last || !incumbent) throw new Error(`run ${input.lastRunId} is not in the store`);
+  const random = mulberry32(deriveSeed(env.config.seed, `decide-${input.lastRunId}-${input.tried.length}-${input.refused.length}`));
+  const context: PolicyContext = Object.freeze({
+    stage: input.rails.step,
+    allowed: Object.freeze([...input.allowed]),
+    refused: Object.freeze(input.refused.map((r) => Object.freeze({ ...r }))),
+    subjectRun: input.subject.isStanding ? null : input.subject.runId,
+    standing: input.standing,
+    last,
+    incumbent,
+    runs: Object.freeze(runs),
+    tried: Object.freeze([...input.tried]),
+    budget: Object.freeze({ runsLeft: input.budget.runsLeft ?? Infinity, secondsLeft: input.budget.searchSecondsLeft ?? Infinity }),
+    random,
+  });
+  const decision: Decision = decideSafely(env.policy, context, env.policySource);
+  const def = ACTIONS[decision.action];
+  const subject = input.subject;
+  const from = subject.isStanding ? input.standing : subject.configuration;
+  const change =
+    def.trains || decision.action === 'trimEpochs'
+      ? applyDecision(from, decision, { lastLearnRate: subject.learnRate, bestEpoch: subject.bestEpoch, epochsTrained: subject.epochsTrained })
+      : null;
+  const estimatedSeconds =
+    change && def.trains ? estimateRunSeconds({ network: from.network, secondsPerEpoch: subject.secondsPerEpoch }, change, subject.epochsTrained) : null;
+  const outcome: DecideOutcome = { decision, change, estimatedSeconds };
+  const refused = decisionRefusal({ rails: input.rails, budget: input.budget }, outcome);
+  await saveDecision(env, { afterRun: input.lastRunId, stage: input.rails.step, decision, ...(refused ? { refused } : {}) });
+  return outcome;
+}
+
+// ───────────────────────────── finalise ─────────────────────────────
+
+/** Finalists: the incumbent, and a much cheaper configuration worth confirming at full fidelity. */
+export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: number; budgetExhausted: boolean; nextRunId: number }): Promise<FinalistsOutcome> {
+  const study = env.store.study;
+  if (input.budgetExhausted) {
+    const b = budgetNow(env, env.store.run(input.incumbentId)!);
+    const why = b.runsLeft !== null && b.runsLeft <= 0
+      ? `the run budget is used up (${study.budget.runsUsed} of ${env.config.maxRuns} search runs)`
+      : `the search's time is used up (${Math.round(secondsUsed(env))} s of ${env.config.budgetSeconds} s; the rest is kept for the final run)`;
+    await env.store.update((s) => {
+      s.budget.exhausted = true;
+    });
+    await machineDecision(env, input.incumbentId, 'finalise', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
+  }
+  if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
+  const incumbent = await evaluated(env, input.incumbentId);
+  const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
+  const others = study.runs.filter(
+    (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
+  );
+  const left = totalSecondsLeft(env);
+  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env));
+  if (!plan) return { confirm: [], winner: incumbent.id };
+  await machineDecision(env, incumbent.id, 'finalise', plan.reason);
+  if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
+  const perEpoch = iterationsPerEpoch(env.full.train, incumbent.options.miniBatchSize);
+  const confirm: PendingRun[] = plan.finalists.map((f, i) => {
+    const run = env.store.run(f.runId)!;
+    return {
+      network: run.network,
+      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs, validationFrequency: perEpoch },
+      runId: input.nextRunId + i,
+      stage: 'finalise',
+      kind: 'confirm',
+      parentId: incumbent.id,
+      basedOn: run.id,
+      change: null,
+      continueFrom: null,
+      replicateOf: null,
+    };
+  });
+  return { confirm, winner: incumbent.id };
+}
+
+/** The final run, planned in images from the time left and the search's evidence (or none). */
+export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promise<{ pending: PendingRun | null }> {
+  const winner = env.store.run(input.winner)!;
+  const searchRun = winner.verdict === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
+  if (!env.config.finalFullData) {
+    await machineDecision(env, searchRun.id, 'finalise', `--no-final-full: the search weights of run ${searchRun.id} are final`);
+    return { pending: null };
+  }
+  const facts = factsOf(env, searchRun);
+  const plan = planFinalRun({
+    secondsLeft: totalSecondsLeft(env),
+    speed: speedOf(winner.verdict === 'confirm' ? winner : searchRun),
+    sizes: sizes(env),
+    standing: searchRun.options,
+    epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
+    evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
+  });
+  await machineDecision(
+    env,
+    searchRun.id,
+    'finalise',
+    `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : ''}: ${plan.reason}`,
+  );
+  const options = { ...searchRun.options, ...plan.options };
+  return {
+    pending: {
+      network: searchRun.network,
+      options,
+      runId: input.runId,
+      stage: 'finalise',
+      kind: 'final',
+      parentId: searchRun.id,
+      basedOn: input.continueFrom,
+      change: null,
+      continueFrom: input.continueFrom,
+      replicateOf: null,
+    },
+  };
+}
+
+/**
+ * "Kept only if it helps", for the final weights too: the final run's output network against
+ * the finalist it retrains, paired on the same validation images; the lower mean loss is used.
+ */
+export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId: number | null; alternative: number }): Promise<{ runId: number }> {
+  if (input.finalRunId === null) return { runId: input.alternative };
+  const final = await evaluated(env, input.finalRunId);
+  const alternative = await evaluated(env, input.alternative);
+  const [a, b] = await Promise.all([final, alternative].map((r) => readPerImage(env, r.evaluation!.file, r.evaluation!.images)));
+  const d = pairedDifference(a, b);
+  const keepFinal = d.finite.candidate && (!d.finite.incumbent || d.lossDiff <= 0);
+  const numbers =
+    `validation loss ${d.candidate.loss.toFixed(4)} vs ${d.incumbent.loss.toFixed(4)} (paired difference ${d.lossDiff.toFixed(4)} ± ${d.lossSE.toFixed(4)}), ` +
+    `accuracy ${(d.candidate.accuracy * 100).toFixed(2)}% vs ${(d.incumbent.accuracy * 100).toFixed(2)}% on the same ${d.images} images`;
+  await machineDecision(
+    env,
+    final.id,
+    'finalise',
+    keepFinal
+      ? `final weights: run ${final.id} (the final run) over run ${alternative.id}: ${numbers}`
+      : `final weights: run ${alternative.id} over the final run ${final.id}, which did not beat it: ${numbers}`,
+  );
+  return { runId: keepFinal ? final.id : alternative.id };
+}
+
+/** The one and only use of the sealed test set. */
+export async function testStudyFinal(env: StudyEnv, input: { runId: number }): Promise<void> {
+  if (env.store.study.final?.runId === input.runId) return;
+  const run = env.store.run(input.runId)!;
+  const test = await env.dataset.loadTest();
+  const evaluation = await evaluateModel({ checkpointDir: path.resolve(env.dir, run.result.checkpointDir), network: run.network, test, classNames: env.dataset.classNames });
+  await env.store.update((s) => {
+    s.final = {
+      runId: run.id,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      testCount: test.count,
+      perClassAccuracy: evaluation.perClassAccuracy,
+      confusion: evaluation.confusion,
+      modelDir: 'model',
+      evaluatedAt: new Date().toISOString(),
+    };
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+  env.log.info({ final: env.store.study.final }, 'final evaluation');
+}
+
+/** The final model, in tfjs format, under reports/<study>/model/. */
+export async function saveStudyModel(env: StudyEnv, input: { runId: number }): Promise<void> {
+  const run = env.store.run(input.runId)!;
+  const from = path.resolve(env.dir, run.result.checkpointDir);
+  const modelDir = path.join(env.dir, 'model');
+  await rm(modelDir, { recursive: true, force: true });
+  await mkdir(modelDir, { recursive: true });
+  await cp(path.join(from, 'model.json'), path.join(modelDir, 'model.json'));
+  await cp(path.join(from, 'weights.bin'), path.join(modelDir, 'weights.bin'));
+  await env.store.update((s) => {
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+}
+

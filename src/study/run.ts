@@ -1,0 +1,232 @@
+/**
+ * One study: opens the store, the data and the policy, creates the machine's actor with the
+ * adapters (adapters.ts) as its actors, persists its snapshot after every transition, and maps
+ * the way it ended to an outcome. Thin on purpose: every step's work is in an adapter, every
+ * decision in the machine.
+ */
+import path from 'node:path';
+import pino from 'pino';
+import { createActor, fromPromise, type Snapshot } from 'xstate';
+import { openDataset } from '../data/dataset.ts';
+import { holdoutSplit, stratifiedSubset } from '../data/split.ts';
+import { DEFAULT_THRESHOLDS } from '../diagnosis/index.ts';
+import { UserError } from '../errors.ts';
+import { tuneMachine, type PendingRun } from '../machine/machine.ts';
+import { loadPolicy } from '../policy-loader.ts';
+import { formatDuration, type ProgressSink } from '../progress.ts';
+import { StudyStore } from '../store/study-store.ts';
+import { initBackend } from '../training/backend.ts';
+import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
+import type { Dataset } from '../data/dataset.ts';
+import {
+  chooseStudyFinalists,
+  chooseStudyFinalWeights,
+  decideStudyNext,
+  evaluateStudyRun,
+  planStudyFinalRun,
+  saveStudyModel,
+  testStudyFinal,
+  trainStudyRun,
+  writeStudyReport,
+} from './adapters.ts';
+import { secondsUsed, type StudyEnv } from './env.ts';
+
+export interface StudyRunOptions {
+  reportsDir: string;
+  /** Resume the study at reportsDir/<config.name> instead of creating it. */
+  resume: boolean;
+  progress: ProgressSink;
+  logLevel: string;
+}
+
+export interface StudyOutcome {
+  study: StudyRecord;
+  dir: string;
+  /** 0 finished, 3 stopped by budget with a result, 130 interrupted (resumable). */
+  exitCode: number;
+}
+
+/** The machine with the study's adapters as its actors. */
+export function studyMachine(env: StudyEnv) {
+  /** An adapter as an actor; the error it throws is kept whole (the machine keeps only its message). */
+  const actor = <I, O>(adapter: (env: StudyEnv, input: I) => Promise<O>) =>
+    fromPromise<O, I>(async ({ input }) => {
+      try {
+        return await adapter(env, input);
+      } catch (error) {
+        env.failure ??= error;
+        throw error;
+      }
+    });
+  return tuneMachine.provide({
+    actors: {
+      trainRun: actor<PendingRun, { runId: number }>(trainStudyRun),
+      evaluateRun: actor(evaluateStudyRun),
+      decideNext: actor(decideStudyNext),
+      chooseFinalists: actor(chooseStudyFinalists),
+      planFinalRun: actor(planStudyFinalRun),
+      chooseFinalWeights: actor(chooseStudyFinalWeights),
+      testFinal: actor(testStudyFinal),
+      saveModel: actor(saveStudyModel),
+    },
+  });
+}
+
+function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: DataView; validation: DataView }, policy: Policy, policySource: string): StudyRecord {
+  const now = new Date().toISOString();
+  return {
+    config,
+    createdAt: now,
+    updatedAt: now,
+    status: 'running',
+    statusReason: null,
+    dataset: {
+      name: dataset.name,
+      trainCount: split.train.indices.length,
+      validationCount: split.validation.indices.length,
+      testCount: dataset.testCount,
+      classNames: dataset.classNames,
+    },
+    backend: null,
+    policy: { name: policy.name, source: policySource },
+    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
+    runs: [],
+    decisions: [],
+    incumbentId: null,
+    final: null,
+    snapshot: null,
+  };
+}
+
+/** The study this process is running, for the interrupt handler. */
+let activeEnv: StudyEnv | null = null;
+
+/**
+ * SIGINT/SIGTERM: stop the run in flight at its next iteration, mark the study stopped
+ * (resumable) and rewrite its report. Every finished run is already on disk; the snapshot on disk
+ * is the one before the interrupted step, which `tune --resume` takes up again.
+ */
+export async function interruptStudy(): Promise<string | null> {
+  const env = activeEnv;
+  if (!env) return null;
+  env.abort.abort(new Error('interrupted'));
+  await env.store.update((s) => {
+    s.status = 'stopped';
+    s.statusReason = `interrupted; continue with \`tune --resume ${env.config.name}\``;
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+  env.log.info('study interrupted');
+  await writeStudyReport(env);
+  return env.config.name;
+}
+
+/** Runs (or resumes) a study to its end. User errors throw UserError; the study on disk is kept. */
+export async function runStudy(configOrName: StudyConfig | string, opts: StudyRunOptions): Promise<StudyOutcome> {
+  const name = typeof configOrName === 'string' ? configOrName : configOrName.name;
+  const dir = path.resolve(opts.reportsDir, name);
+  let store: StudyStore | null = null;
+  let config: StudyConfig;
+  if (opts.resume) {
+    store = await StudyStore.open(dir);
+    config = store.study.config;
+    if (store.study.status === 'finished') {
+      throw new UserError(`Study "${name}" is already finished (see ${path.join(dir, 'report.md')}). Start a new one with another --name.`);
+    }
+  } else {
+    config = configOrName as StudyConfig;
+  }
+
+  // Inputs are checked before any training: the policy loads, the data (all four files) is sound, a backend loads.
+  const { policy, source: policySource } = await loadPolicy(config.policy, process.cwd());
+  const dataset = await openDataset({ data: config.data, dataDir: config.dataDir ?? undefined });
+  const full = holdoutSplit(dataset.train, { validationSize: config.validationSize, seed: config.seed });
+  const search = {
+    train: config.searchSubset === null ? full.train : stratifiedSubset(full.train, config.searchSubset, config.seed),
+    validation: config.searchValidationSubset === null ? full.validation : stratifiedSubset(full.validation, config.searchValidationSubset, config.seed),
+  };
+  const backend = await initBackend((config.backend as never) ?? null);
+
+  if (!store) store = await StudyStore.create(dir, newStudyRecord(config, dataset, full, policy, policySource));
+  await store.update((s) => {
+    s.status = 'running';
+    s.statusReason = null;
+    s.backend = backend.detail;
+  });
+  const log = pino({ level: opts.logLevel, base: { study: name } }, pino.destination({ dest: path.join(dir, 'log.ndjson'), append: true, sync: true }));
+  log.info({ config, backend: backend.detail, resume: opts.resume, policy: policySource }, opts.resume ? 'study resumed' : 'study started');
+
+  const env: StudyEnv = {
+    config,
+    dir,
+    store,
+    log,
+    progress: opts.progress,
+    policy,
+    policySource,
+    thresholds: { ...DEFAULT_THRESHOLDS, ...(policy.thresholds ?? {}) },
+    dataset,
+    search,
+    full,
+    sessionStart: Date.now(),
+    secondsBefore: store.study.budget.secondsUsed,
+    abort: new AbortController(),
+    failure: null,
+  };
+  activeEnv = env;
+  opts.progress.message(
+    `${opts.resume ? 'resuming' : 'study'} "${name}": ${dataset.name}, search on ${search.train.indices.length} training / ${search.validation.indices.length} validation images, ` +
+      `verdicts on ${full.validation.indices.length}, backend ${backend.detail}, policy ${policy.name}` +
+      (config.budgetSeconds !== null ? `, budget ${formatDuration(config.budgetSeconds)}` : '') +
+      (config.maxRuns !== null ? `, at most ${config.maxRuns} search runs` : ''),
+  );
+
+  const machine = studyMachine(env);
+  const snapshot = opts.resume && store.study.snapshot ? (store.study.snapshot as Snapshot<unknown>) : undefined;
+  // With a snapshot the input is ignored (the context is restored), but the types ask for it.
+  const input = { standing: { network: config.baseNetwork, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } };
+  const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
+
+  const finished = new Promise<void>((resolve) => {
+    actor.subscribe({
+      next: (state) => {
+        // After an interrupt nothing more is persisted: the stored snapshot is the step to take up again.
+        if (!env.abort.signal.aborted) void store!.saveSnapshot(actor.getPersistedSnapshot());
+        if (state.status === 'done') resolve();
+      },
+      error: (error) => {
+        env.failure ??= error;
+        resolve();
+      },
+    });
+  });
+  actor.start();
+  await finished;
+  await store.flush();
+  activeEnv = null;
+
+  const state = actor.getSnapshot();
+  if (env.abort.signal.aborted) return { study: store.study as StudyRecord, dir, exitCode: 130 };
+  const failed = state.value === 'failed' || state.status === 'error';
+  const error = state.context.error ?? (state.status === 'error' ? { message: String(state.error), user: false } : null);
+  await store.update((s) => {
+    s.status = failed ? 'failed' : 'finished';
+    s.statusReason = failed ? error?.message ?? null : s.budget.exhausted ? 'search stopped by the budget; the best configuration so far was finalised' : null;
+  });
+  log.info({ status: store.study.status, reason: store.study.statusReason }, 'study ended');
+  await writeStudyReport(env);
+  const study = store.study as StudyRecord;
+  if (failed) {
+    const kept = study.runs.length > 0 ? ` ${study.runs.length} finished run(s) are kept in ${dir}.` : '';
+    if (error?.user) throw new UserError(`${error.message}${kept}`);
+    const logFile = path.join(dir, 'log.ndjson');
+    log.error({ err: env.failure ?? state.error, error }, 'study failed (a bug)');
+    throw Object.assign(new Error(`study "${name}" failed: ${error?.message ?? 'unknown error'}.${kept}`), { logFile });
+  }
+  const final = study.final;
+  if (final) {
+    opts.progress.result(
+      `test accuracy ${(final.testAccuracy * 100).toFixed(2)}% (${final.testCount} sealed test images, run ${final.runId}) — report: ${path.join(dir, 'report.md')}`,
+    );
+  }
+  return { study, dir, exitCode: study.budget.exhausted ? 3 : 0 };
+}
