@@ -189,11 +189,11 @@ async function diagnoseCommand(positionals: string[], values: Values): Promise<n
 async function reportCommand(positionals: string[], values: Values): Promise<number> {
   const name = positionals[0];
   if (!name) throw new UserError('tune report needs a study name: tune report NAME (see `tune list`).');
-  const { StudyStore } = await import('./store/study-store.ts');
+  const { readStudyFile, STUDY_FILE } = await import('./store/study-store.ts');
   const { writeReport } = await import('./report/index.ts');
   const dir = path.join(reportsDir(values), name);
-  const store = await StudyStore.open(dir);
-  await writeReport(store.study as never, dir, { refresh: store.study.runs.map((r) => r.id) });
+  const study = readStudyFile(path.join(dir, STUDY_FILE)); // read-only: no lock, works while the study runs
+  await writeReport(study, dir, { refresh: study.runs.map((r) => r.id) });
   process.stdout.write(`${path.join(dir, 'report.md')}\n`);
   return 0;
 }

@@ -8,6 +8,7 @@ import type { StudyRecord } from '../../src/types.ts';
 
 function emptyStudy(): StudyRecord {
   return {
+    schemaVersion: 2,
     config: { name: 's', gradientThreshold: Infinity } as never,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
@@ -49,6 +50,7 @@ describe('StudyStore', () => {
     // Many updates without awaiting each: they apply in order and the file ends with all of them.
     const writes = Array.from({ length: 20 }, (_, i) => store.update((s) => { s.decisions.push({ afterRun: i, stage: 'baseline', decision: { action: 'stop', params: {}, reason: String(i) }, at: '' }); }));
     await Promise.all(writes);
+    await store.close();
     const reopened = await StudyStore.open(dir);
     expect(reopened.study.decisions.map((d) => d.afterRun)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(JSON.parse(await readFile(path.join(dir, 'study.json'), 'utf8')).config.gradientThreshold).toEqual({ $num: 'Infinity' });
