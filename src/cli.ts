@@ -178,7 +178,8 @@ async function runCommand(values: Values): Promise<number> {
 async function diagnoseCommand(positionals: string[], values: Values): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UserError('tune diagnose needs a file: tune diagnose history.json (Keras History JSON) or training-info.csv (MATLAB).');
-  const { diagnoseFile, formatDiagnosis } = await import('./diagnosis/history-file.ts');
+  const { diagnoseFile } = await import('./history-file.ts');
+  const { formatDiagnosis } = await import('./diagnosis/standalone.ts');
   const { loadPolicy } = await import('./policy-loader.ts');
   const { policy, source } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
   const result = diagnoseFile(file, policy, source);
