@@ -1,5 +1,5 @@
 /**
- * flowtune's layering, checked by dependency-cruiser (run by `npm test`: test/architecture.test.ts;
+ * flowtune's layering, checked by dependency-cruiser (cruising src, policies, bin and bench; run by `npm test`: test/architecture.test.ts;
  * by hand: `npm run lint:deps`).
  *
  *   - Only src/training/ touches TensorFlow.js.

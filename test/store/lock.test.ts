@@ -120,6 +120,18 @@ describe('StudyLock in one process', () => {
     lock.release();
   });
 
+  test('a lock held on another host cannot be checked from here: refused, saying where and how to clear it', async () => {
+    const dir = await studyDir('shared');
+    const file = path.join(dir, LOCK_FILE);
+    const first = StudyLock.acquire(dir);
+    writeFileSync(file, JSON.stringify({ ...first.owner, hostname: 'elsewhere', pid: 4242, token: 'theirs' }));
+    expect(() => StudyLock.acquire(dir)).toThrow(
+      new RegExp(`^study shared is being run by process 4242 on host elsewhere \\(started .*\\); wait for it, or stop it there\\. If that process is gone, delete ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.$`),
+    );
+    first.release(); // not ours any more: left in place
+    expect(readLockOwner(file)?.hostname).toBe('elsewhere');
+  });
+
   test('a lock from a rebooted machine is stale', async () => {
     if (!existsSync('/proc/sys/kernel/random/boot_id')) return;
     const dir = await studyDir();
