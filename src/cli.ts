@@ -178,7 +178,8 @@ async function runCommand(values: Values): Promise<number> {
 async function diagnoseCommand(positionals: string[], values: Values): Promise<number> {
   const file = positionals[0];
   if (!file) throw new UserError('tune diagnose needs a file: tune diagnose history.json (Keras History JSON) or training-info.csv (MATLAB).');
-  const { diagnoseFile, formatDiagnosis } = await import('./diagnosis/history-file.ts');
+  const { diagnoseFile } = await import('./history-file.ts');
+  const { formatDiagnosis } = await import('./diagnosis/standalone.ts');
   const { loadPolicy } = await import('./policy-loader.ts');
   const { policy, source } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
   const result = diagnoseFile(file, policy, source);
@@ -189,11 +190,11 @@ async function diagnoseCommand(positionals: string[], values: Values): Promise<n
 async function reportCommand(positionals: string[], values: Values): Promise<number> {
   const name = positionals[0];
   if (!name) throw new UserError('tune report needs a study name: tune report NAME (see `tune list`).');
-  const { StudyStore } = await import('./store/study-store.ts');
+  const { readStudyFile, STUDY_FILE } = await import('./store/study-store.ts');
   const { writeReport } = await import('./report/index.ts');
   const dir = path.join(reportsDir(values), name);
-  const store = await StudyStore.open(dir);
-  await writeReport(store.study as never, dir, { refresh: store.study.runs.map((r) => r.id) });
+  const study = readStudyFile(path.join(dir, STUDY_FILE)); // read-only: no lock, works while the study runs
+  await writeReport(study, dir, { refresh: study.runs.map((r) => r.id) });
   process.stdout.write(`${path.join(dir, 'report.md')}\n`);
   return 0;
 }

@@ -5,6 +5,7 @@
 export type * from './types.ts';
 export { UserError, isUserError } from './errors.ts';
 export * from './diagnosis/index.ts';
+export { readHistoryFile, diagnoseFile } from './history-file.ts';
 export { defaultNetwork, addDropout, widen, deepen, changeFilterSize, paramCount, describeNetwork } from './config/network.ts';
 export { resolveOptions, learnRateAt, toMatlabCall } from './config/options.ts';
 export { tuneMachine } from './machine/machine.ts';

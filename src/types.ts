@@ -477,6 +477,11 @@ export interface FinalEvaluation {
 export type StudyStatus = 'running' | 'finished' | 'stopped' | 'failed';
 
 export interface StudyRecord {
+  /**
+   * Version of the stored format (STUDY_SCHEMA_VERSION in src/store/schema.ts). Files written
+   * before it existed are version 1 and are migrated when read.
+   */
+  schemaVersion: number;
   config: StudyConfig;
   createdAt: string;
   updatedAt: string;

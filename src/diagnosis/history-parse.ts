@@ -10,7 +10,7 @@
  *   `TrainingAccuracy`, `ValidationLoss`, `ValidationAccuracy`, `BaseLearnRate`|`LearnRate`;
  *   one row per iteration; accuracies in percent; validation only on some rows.
  *
- * Pure: text in, TrainingCurve out. `readHistoryFile` (history-file.ts) does the reading.
+ * Pure: text in, TrainingCurve out. `readHistoryFile` (src/history-file.ts) does the reading.
  */
 import { UserError } from '../errors.ts';
 import type { TrainingCurve } from '../types.ts';

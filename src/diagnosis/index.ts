@@ -1,4 +1,4 @@
-/** Diagnosis: pure functions over a run's TrainingCurve (plus the history-file reader). */
+/** Diagnosis: pure functions over a run's TrainingCurve. No I/O: files are read at the edge (src/history-file.ts). */
 export { DEFAULT_THRESHOLDS, TREND_EPSILON, resolveThresholds } from './thresholds.ts';
 export { diverged, oscillating, tooSlow, type DivergedEvidence, type OscillatingEvidence, type TooSlowEvidence } from './stability.ts';
 export { underfitting, overfitting, accuracyGapAt, type UnderfittingEvidence, type OverfittingEvidence } from './fit.ts';
@@ -31,12 +31,4 @@ export {
   type WatchedLoss,
 } from './series.ts';
 export { parseHistoryText, parseJsonWithNonFinite, splitCsv, KERAS_EXPECTED, MATLAB_EXPECTED } from './history-parse.ts';
-export {
-  readHistoryFile,
-  diagnoseFile,
-  formatDiagnosis,
-  inferStage,
-  runSummaryFromCurve,
-  seededRandom,
-  type FileDiagnosis,
-} from './history-file.ts';
+export { contextFromCurve, formatDiagnosis, inferStage, runSummaryFromCurve, seededRandom, type FileDiagnosis } from './standalone.ts';

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { UserError } from '../errors.ts';
+import { StudyLock, type StaleLock } from './lock.ts';
+import { migrateStudyRecord, STUDY_SCHEMA_VERSION } from './schema.ts';
 import type { DecisionRecord, RunRecord, StudyRecord } from '../types.ts';
 
 export const STUDY_FILE = 'study.json';
@@ -35,62 +37,109 @@ export function stringifyStudy(study: StudyRecord): string {
   return JSON.stringify(study, encodeNumber, 2);
 }
 
-export function parseStudy(text: string): StudyRecord {
-  return JSON.parse(text, decodeNumber) as StudyRecord;
+/**
+ * Parses a stored study (any known version, migrated to the current one: schema.ts). A record
+ * written by a newer flowtune is a UserError naming `source`.
+ */
+export function parseStudy(text: string, source = 'the study file'): StudyRecord {
+  return migrateStudyRecord(JSON.parse(text, decodeNumber), source);
 }
 
-/** Reads a stored study file; a missing or unreadable file is a user error naming it. */
+/**
+ * Reads a stored study file, migrated to the current version. A missing or unreadable file, or
+ * one written by a newer flowtune, is a user error naming it. Takes no lock: for readers.
+ */
 export function readStudyFile(file: string): StudyRecord {
   if (!existsSync(file)) {
     throw new UserError(`No study at ${path.dirname(file)}: ${file} does not exist. Run \`tune list\` to see the studies there.`);
   }
+  let stored: unknown;
   try {
-    return parseStudy(readFileSync(file, 'utf8'));
+    stored = JSON.parse(readFileSync(file, 'utf8'), decodeNumber);
   } catch (error) {
     throw new UserError(`${file} is not a readable study file (${(error as Error).message}). It may have been edited by hand; restore it or start a new study.`);
   }
+  return migrateStudyRecord(stored, file);
 }
 
 /**
- * A study's persistent record. Mutations are serialised: each `update` applies its change to
- * the in-memory record and waits until the file on disk holds it.
+ * A study's persistent record, open for writing. Mutations are serialised: each `update` applies
+ * its change to the in-memory record and waits until the file on disk holds it.
+ *
+ * One writer per study: `create` and `open` take the study's lock (lock.ts) and `close` releases
+ * it (so does the process's exit). Readers that do not write (`tune report`, `tune list`) use
+ * `readStudyFile` and take no lock.
  */
 export class StudyStore {
   readonly dir: string;
   readonly file: string;
   #db: Low<StudyRecord>;
   #queue: Promise<void> = Promise.resolve();
+  #lock: StudyLock;
 
-  private constructor(dir: string, db: Low<StudyRecord>) {
+  private constructor(dir: string, db: Low<StudyRecord>, lock: StudyLock) {
     this.dir = dir;
     this.file = path.join(dir, STUDY_FILE);
     this.#db = db;
+    this.#lock = lock;
+  }
+
+  /**
+   * The stale lock this store took over when it opened (its owner had been killed), for the
+   * study's log; null when the study was not locked.
+   */
+  get staleLock(): StaleLock | null {
+    return this.#lock.replaced;
+  }
+
+  /** The lock this store holds (its owner record names this process). */
+  get lock(): StudyLock {
+    return this.#lock;
   }
 
   static #adapter(file: string) {
     return new DataFile<StudyRecord>(file, { parse: parseStudy, stringify: stringifyStudy });
   }
 
-  /** Creates a new study folder and writes its first record. Refuses to overwrite an existing study. */
+  /**
+   * Creates a new study folder, locks it and writes its first record. Refuses to overwrite an
+   * existing study, and refuses (UserError) while another process holds the folder's lock.
+   */
   static async create(dir: string, record: StudyRecord): Promise<StudyStore> {
     const file = path.join(dir, STUDY_FILE);
-    if (existsSync(file)) {
-      throw new UserError(
-        `A study already exists at ${dir}. Resume it with \`tune --resume ${path.basename(dir)}\`, or pick another name with --name.`,
-      );
-    }
+    const exists = () =>
+      new UserError(`A study already exists at ${dir}. Resume it with \`tune --resume ${path.basename(dir)}\`, or pick another name with --name.`);
+    if (existsSync(file)) throw exists();
     await mkdir(dir, { recursive: true });
-    const db = new Low(StudyStore.#adapter(file), record);
-    await db.write();
-    return new StudyStore(dir, db);
+    const lock = StudyLock.acquire(dir);
+    try {
+      if (existsSync(file)) throw exists(); // created by another process before we locked
+      const { schemaVersion: _, ...fields } = record;
+      const db = new Low(StudyStore.#adapter(file), { schemaVersion: STUDY_SCHEMA_VERSION, ...fields });
+      await db.write();
+      return new StudyStore(dir, db, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
 
-  /** Opens an existing study (for --resume and `tune report`). */
+  /**
+   * Opens an existing study for writing (--resume): takes its lock, then reads the record.
+   * Throws UserError when there is no study, or while another process holds the lock.
+   */
   static async open(dir: string): Promise<StudyStore> {
     const file = path.join(dir, STUDY_FILE);
-    const record = readStudyFile(file);
-    const db = new Low(StudyStore.#adapter(file), record);
-    return new StudyStore(dir, db);
+    readStudyFile(file); // a missing or unreadable study is reported before any lock is taken
+    const lock = StudyLock.acquire(dir);
+    try {
+      // Read again under the lock: the previous writer may have saved in between.
+      const db = new Low(StudyStore.#adapter(file), readStudyFile(file));
+      return new StudyStore(dir, db, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
 
   /** The current record. Treat it as read-only; change it through `update`. */
@@ -100,6 +149,7 @@ export class StudyStore {
 
   /** Applies `change` and resolves once the file on disk holds it. Calls run in order. */
   update(change: (study: StudyRecord) => void): Promise<void> {
+    if (!this.#lock.held) return Promise.reject(new Error(`the study store ${this.dir} is closed: its lock was released, so it may not write`));
     const next = this.#queue.then(async () => {
       change(this.#db.data);
       this.#db.data.updatedAt = new Date().toISOString();
@@ -145,5 +195,22 @@ export class StudyStore {
   /** Resolves when every queued write is on disk. */
   flush(): Promise<void> {
     return this.#queue;
+  }
+
+  /**
+   * Waits for the queued writes, then releases the study's lock. Idempotent. The lock is released
+   * even when a write fails (the failure is rethrown).
+   */
+  async close(): Promise<void> {
+    try {
+      await this.#queue;
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** Releases the lock at once, without waiting for queued writes (synchronous, idempotent). */
+  release(): void {
+    this.#lock.release();
   }
 }

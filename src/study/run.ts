@@ -14,6 +14,7 @@ import { UserError } from '../errors.ts';
 import { tuneMachine, type PendingRun } from '../machine/machine.ts';
 import { loadPolicy } from '../policy-loader.ts';
 import { formatDuration, type ProgressSink } from '../progress.ts';
+import { STUDY_SCHEMA_VERSION } from '../store/schema.ts';
 import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
 import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
@@ -75,6 +76,7 @@ export function studyMachine(env: StudyEnv) {
 function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: DataView; validation: DataView }, policy: Policy, policySource: string): StudyRecord {
   const now = new Date().toISOString();
   return {
+    schemaVersion: STUDY_SCHEMA_VERSION,
     config,
     createdAt: now,
     updatedAt: now,
@@ -120,14 +122,26 @@ export async function interruptStudy(): Promise<string | null> {
   return env.config.name;
 }
 
-/** Runs (or resumes) a study to its end. User errors throw UserError; the study on disk is kept. */
+/**
+ * Runs (or resumes) a study to its end. User errors throw UserError; the study on disk is kept.
+ * The study's lock, taken when its store is opened, is released when this returns or throws.
+ */
 export async function runStudy(configOrName: StudyConfig | string, opts: StudyRunOptions): Promise<StudyOutcome> {
+  const opened: { store: StudyStore | null } = { store: null };
+  try {
+    return await runLockedStudy(configOrName, opts, opened);
+  } finally {
+    await opened.store?.close().catch(() => undefined);
+  }
+}
+
+async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRunOptions, opened: { store: StudyStore | null }): Promise<StudyOutcome> {
   const name = typeof configOrName === 'string' ? configOrName : configOrName.name;
   const dir = path.resolve(opts.reportsDir, name);
   let store: StudyStore | null = null;
   let config: StudyConfig;
   if (opts.resume) {
-    store = await StudyStore.open(dir);
+    store = opened.store = await StudyStore.open(dir);
     config = store.study.config;
     if (store.study.status === 'finished') {
       throw new UserError(`Study "${name}" is already finished (see ${path.join(dir, 'report.md')}). Start a new one with another --name.`);
@@ -146,7 +160,7 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
   };
   const backend = await initBackend((config.backend as never) ?? null);
 
-  if (!store) store = await StudyStore.create(dir, newStudyRecord(config, dataset, full, policy, policySource));
+  if (!store) store = opened.store = await StudyStore.create(dir, newStudyRecord(config, dataset, full, policy, policySource));
   await store.update((s) => {
     s.status = 'running';
     s.statusReason = null;
@@ -154,6 +168,10 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
   });
   const log = pino({ level: opts.logLevel, base: { study: name } }, pino.destination({ dest: path.join(dir, 'log.ndjson'), append: true, sync: true }));
   log.info({ config, backend: backend.detail, resume: opts.resume, policy: policySource }, opts.resume ? 'study resumed' : 'study started');
+  if (store.staleLock) {
+    log.warn({ staleLock: store.staleLock }, 'stale lock taken over');
+    opts.progress.message(`note: took over the lock of study "${name}" left by a stopped process (${store.staleLock.reason}).`);
+  }
 
   const env: StudyEnv = {
     config,

@@ -1,11 +1,12 @@
 /** The command line: help, user errors (exit 2, no stack trace), list, diagnose, broken policies. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseDuration } from '../../src/cli.ts';
 import { readStudyFile } from '../../src/store/study-store.ts';
-import { HAVE_FASHION, SMALL_STUDY, tempReports, tune } from './helpers.ts';
+import { HAVE_FASHION, ROOT, SMALL_STUDY, tempReports, tune } from './helpers.ts';
 
 describe('parseDuration', () => {
   test.each([
@@ -78,6 +79,19 @@ describe('tune, the binary', () => {
     expect(answer).toMatchObject({ diagnosis: 'diverged', action: 'lowerLearnRate' });
     expect(answer.params.initialLearnRate).toBeCloseTo(0.01);
   });
+
+  test('tune report example reproduces the committed report byte for byte, without writing the study or locking it', async () => {
+    const reports = await tempReports();
+    await cp(path.join(ROOT, 'reports', 'example'), path.join(reports, 'example'), { recursive: true });
+    await rm(path.join(reports, 'example', 'report.md'));
+    const { code, stdout, stderr } = tune(['report', 'example', '--reports', reports]);
+    expect(code, stderr).toBe(0);
+    expect(stdout.trim()).toBe(path.join(reports, 'example', 'report.md'));
+    expect(await readFile(path.join(reports, 'example', 'report.md'), 'utf8')).toBe(await readFile(path.join(ROOT, 'reports', 'example', 'report.md'), 'utf8'));
+    // The stored study (format version 1) is read, not rewritten; readers take no lock.
+    expect(await readFile(path.join(reports, 'example', 'study.json'), 'utf8')).toBe(await readFile(path.join(ROOT, 'reports', 'example', 'study.json'), 'utf8'));
+    expect(existsSync(path.join(reports, 'example', 'study.lock'))).toBe(false);
+  });
 });
 
 describe.skipIf(!HAVE_FASHION)('a broken policy during a real study', () => {
@@ -94,5 +108,6 @@ describe.skipIf(!HAVE_FASHION)('a broken policy during a real study', () => {
     const study = readStudyFile(path.join(reports, 'broken', 'study.json'));
     expect(study.status).toBe('failed');
     expect(study.runs).toHaveLength(1);
+    expect(existsSync(path.join(reports, 'broken', 'study.lock'))).toBe(false); // released on a user error
   });
 });

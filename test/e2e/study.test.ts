@@ -77,9 +77,17 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     const before = readStudyFile(file);
     expect(before.status).toBe('running');
     const firstRun = before.runs[0];
+    // The killed process could not release its lock: it is stale, and the resume takes it over.
+    await new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.on('exit', () => resolve())));
+    const lockFile = path.join(reports, 'killed', 'study.lock');
+    expect(JSON.parse(readFileSync(lockFile, 'utf8')).pid).toBe(child.pid);
 
     const resumed = tune(['--resume', 'killed', '--reports', reports]);
     expect(resumed.code, resumed.stderr).toBe(3);
+    expect(resumed.stderr).toContain(`took over the lock of study "killed" left by a stopped process (process ${child.pid} no longer exists)`);
+    const log = readFileSync(path.join(reports, 'killed', 'log.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(log.find((l) => l.msg === 'stale lock taken over')?.staleLock.owner.pid).toBe(child.pid);
+    expect(existsSync(lockFile)).toBe(false);
     const after = readStudyFile(file);
     const reference = readStudyFile(path.join(reports, 'straight', 'study.json'));
     expect(after.status).toBe('finished');
@@ -97,6 +105,44 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     const again = tune(['--resume', 'killed', '--reports', reports]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already finished/);
+  });
+
+  test('one writer per study: a second `tune --resume` of a running study is refused naming its process; report and list still read it', async () => {
+    const reports = await tempReports();
+    const child = tuneAsync([...SMALL_STUDY, '--max-runs', '16', '--reports', reports, '--name', 'busy']);
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const file = path.join(reports, 'busy', 'study.json');
+    const lockFile = path.join(reports, 'busy', 'study.lock');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => {
+          if (existsSync(file) && existsSync(lockFile)) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 50);
+        child.on('exit', () => {
+          clearInterval(timer);
+          reject(new Error('the study ended before the test could run'));
+        });
+      });
+      const second = tune(['--resume', 'busy', '--reports', reports]);
+      expect(second.code).toBe(2);
+      expect(second.stderr).toContain(`tune: study busy is being run by process ${child.pid} (started `);
+      expect(second.stderr).toContain(`tune --data fashion`);
+      expect(second.stderr).toContain(`wait for it or stop it with \`kill ${child.pid}\``);
+      expect(second.stderr).not.toMatch(/\n\s+at /);
+      // Readers take no lock.
+      const report = tune(['report', 'busy', '--reports', reports]);
+      expect(report.code, report.stderr).toBe(0);
+      const list = tune(['list', '--reports', reports]);
+      expect(list.stdout).toMatch(/busy +\| running/);
+      expect(child.exitCode).toBeNull(); // the first process was not disturbed
+      expect(JSON.parse(readFileSync(lockFile, 'utf8')).pid).toBe(child.pid);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 
   test('Ctrl-C (SIGINT) saves the study as stopped, exits 130, and --resume finishes it', async () => {
@@ -120,6 +166,7 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
       });
     });
     expect(code).toBe(130);
+    expect(existsSync(path.join(reports, 'interrupted', 'study.lock'))).toBe(false); // released on the way out
     const stopped = readStudyFile(file);
     expect(stopped.status).toBe('stopped');
     expect(stopped.statusReason).toMatch(/tune --resume interrupted/);

@@ -63,4 +63,11 @@ describe('listStudies', () => {
     expect(rows[1].statusReason).toMatch(/^study\.json: /);
     expect(renderStudyList(rows)).toMatch(/\| broken +\| unreadable: study\.json: /);
   });
+
+  test('a study written by a newer flowtune is listed as unreadable, saying so', async () => {
+    await store('future', { ...finishedStudy(), schemaVersion: 99 });
+    const [row] = await listStudies(dir);
+    expect(row.status).toBe('unreadable');
+    expect(row.statusReason).toMatch(/^study\.json: the study file was written by a newer flowtune \(study format version 99; .*upgrade flowtune/);
+  });
 });

@@ -1,13 +1,16 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
+import { STUDY_SCHEMA_VERSION } from '../../src/store/schema.ts';
 import { parseStudy, readStudyFile, stringifyStudy, StudyStore } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/types.ts';
 
 function emptyStudy(): StudyRecord {
   return {
+    schemaVersion: 2,
     config: { name: 's', gradientThreshold: Infinity } as never,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
@@ -49,6 +52,7 @@ describe('StudyStore', () => {
     // Many updates without awaiting each: they apply in order and the file ends with all of them.
     const writes = Array.from({ length: 20 }, (_, i) => store.update((s) => { s.decisions.push({ afterRun: i, stage: 'baseline', decision: { action: 'stop', params: {}, reason: String(i) }, at: '' }); }));
     await Promise.all(writes);
+    await store.close();
     const reopened = await StudyStore.open(dir);
     expect(reopened.study.decisions.map((d) => d.afterRun)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(JSON.parse(await readFile(path.join(dir, 'study.json'), 'utf8')).config.gradientThreshold).toEqual({ $num: 'Infinity' });
@@ -75,5 +79,65 @@ describe('StudyStore', () => {
     await store.saveRun(run(3, 'final'));
     expect(store.study.runs.map((r) => [r.id, r.verdict])).toEqual([[1, 'baseline'], [2, 'reverted'], [3, 'final']]);
     expect(store.study.budget.runsUsed).toBe(2);
+  });
+});
+
+describe('schemaVersion: the stored format', () => {
+  async function fileWith(record: unknown): Promise<{ dir: string; file: string }> {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'versioned');
+    await (await import('node:fs/promises')).mkdir(dir);
+    const file = path.join(dir, 'study.json');
+    await (await import('node:fs/promises')).writeFile(file, typeof record === 'string' ? record : stringifyStudy(record as never));
+    return { dir, file };
+  }
+  function version1(): Record<string, unknown> {
+    const { schemaVersion: _, ...v1 } = emptyStudy();
+    return v1;
+  }
+
+  test('a version-1 file (no schemaVersion) loads as the current version, and is stamped when written', async () => {
+    const { dir, file } = await fileWith(version1());
+    expect(readStudyFile(file)).toEqual({ ...version1(), schemaVersion: STUDY_SCHEMA_VERSION });
+    const store = await StudyStore.open(dir);
+    expect(store.study.schemaVersion).toBe(2);
+    expect(JSON.parse(await readFile(file, 'utf8')).schemaVersion).toBeUndefined(); // reading does not write
+    await store.update((s) => void (s.statusReason = 'resumed'));
+    await store.close();
+    const written = await readFile(file, 'utf8');
+    expect(written.startsWith('{\n  "schemaVersion": 2,\n')).toBe(true);
+    expect(parseStudy(written)).toMatchObject({ schemaVersion: 2, statusReason: 'resumed', runs: [] });
+  });
+
+  test('the committed example study (version 1) loads', () => {
+    const study = readStudyFile(path.resolve(import.meta.dirname, '../../reports/example/study.json'));
+    expect(study.schemaVersion).toBe(STUDY_SCHEMA_VERSION);
+    expect(study.runs.length).toBeGreaterThan(0);
+  });
+
+  test('a new study is written with the current version first in the file', async () => {
+    const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'fresh');
+    const store = await StudyStore.create(dir, { ...emptyStudy(), schemaVersion: 1 });
+    await store.close();
+    expect((await readFile(path.join(dir, 'study.json'), 'utf8')).startsWith('{\n  "schemaVersion": 2,\n')).toBe(true);
+  });
+
+  test('a file written by a newer flowtune is refused with what to do, before any lock is taken', async () => {
+    const { dir, file } = await fileWith({ ...emptyStudy(), schemaVersion: STUDY_SCHEMA_VERSION + 1 });
+    const message = `${file} was written by a newer flowtune (study format version 3; this flowtune reads up to version 2): upgrade flowtune to use this study, or start a new study.`;
+    expect(() => readStudyFile(file)).toThrow(UserError);
+    expect(() => readStudyFile(file)).toThrow(message);
+    await expect(StudyStore.open(dir)).rejects.toThrow(message);
+    expect(existsSync(path.join(dir, 'study.lock'))).toBe(false);
+  });
+
+  test.each([['"two"'], ['0'], ['1.5'], ['null']])('schemaVersion %s is not a version: a user error naming the file', async (version) => {
+    const { file } = await fileWith(`{"schemaVersion": ${version}, "runs": []}`);
+    expect(() => readStudyFile(file)).toThrow(UserError);
+    expect(() => readStudyFile(file)).toThrow(`${file}: schemaVersion ${version} is not a version number`);
+  });
+
+  test('a file that is JSON but not a record is a user error', async () => {
+    const { file } = await fileWith('[1, 2]');
+    expect(() => readStudyFile(file)).toThrow(`${file} is not a study record`);
   });
 });

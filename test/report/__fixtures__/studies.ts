@@ -321,6 +321,7 @@ function run5Final(): RunRecord {
 
 function baseStudy(name: string): StudyRecord {
   return {
+    schemaVersion: 2,
     config: {
       name,
       data: 'fashion',

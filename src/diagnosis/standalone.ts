@@ -1,33 +1,16 @@
 /**
- * `tune diagnose FILE [--json]`: read a standalone training history (Keras History JSON or
- * MATLAB training-info CSV, see history-parse.ts), diagnose it and ask a policy for the first
- * step, as if the file were the baseline run of a study. The only module of diagnosis/ with I/O.
+ * A training history from outside a study (`tune diagnose FILE`: a Keras History JSON or MATLAB
+ * training-info CSV, parsed by history-parse.ts) seen as the baseline run of a study, so that a
+ * policy can be asked for the first step: the stage a diagnosis belongs to, the run summary a
+ * policy reads, a seeded random stream, and the answer's text. Pure: the file is read by
+ * src/history-file.ts.
  */
-import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.ts';
-import type { Decision, Diagnosis, Policy, PolicyContext, RunSummary, Stage, TrainingCurve } from '../types.ts';
+import type { ActionName, Decision, Diagnosis, PolicyContext, RunSummary, Stage, TrainingCurve } from '../types.ts';
 import { defaultNetwork } from '../config/network.ts';
 import { DEFAULT_OPTIONS } from '../config/options.ts';
-import { decideSafely } from '../policy-loader.ts';
-import { diagnoseRun } from './diagnose.ts';
-import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './history-parse.ts';
 import { finitePoints, minimumPoint } from './series.ts';
-import { resolveThresholds } from './thresholds.ts';
-import { allowedActions, evidenceOf, type RailState } from '../machine/rails.ts';
 
-/** Read a Keras History JSON or MATLAB training-info CSV file. Throws UserError naming the file and the fault. */
-export function readHistoryFile(path: string): TrainingCurve {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`History file ${path} not found. Give the path of ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
-    throw new UserError(`History file ${path} cannot be read (${(error as Error).message}).`);
-  }
-  return parseHistoryText(text.replace(/^\uFEFF/, ''), path);
-}
-
+/** What `tune diagnose` answers: the diagnosis of the history and the policy's first decision. */
 export interface FileDiagnosis {
   diagnosis: Diagnosis;
   decision: Decision;
@@ -92,24 +75,15 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Diagnose a history file with the policy's thresholds and ask the policy for the first step. */
-export function diagnoseFile(path: string, policy: Policy, source: string = policy.name): FileDiagnosis {
-  const curve = readHistoryFile(path);
-  const diagnosis = diagnoseRun(curve, policy.thresholds);
+/**
+ * The context a policy decides in for a standalone history: its one run is both last and
+ * incumbent, no budget limit; `allowed` are the actions the machine's rails allow after it.
+ */
+export function contextFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, allowed: readonly ActionName[]): PolicyContext {
   const run = runSummaryFromCurve(curve, diagnosis);
-  const stage = inferStage(diagnosis);
-  const { bestEpoch: _bestEpoch, ...evidence } = evidenceOf(curve, diagnosis, resolveThresholds(policy.thresholds));
-  const rails: RailState = {
-    step: stage,
-    standing: evidence,
-    subject: { runId: run.id, isStanding: true, unstable: evidence.unstable },
-    triedAtStanding: [],
-    trimmed: false,
-    epochsExhausted: false,
-  };
-  const context: PolicyContext = {
-    stage,
-    allowed: allowedActions(rails),
+  return {
+    stage: inferStage(diagnosis),
+    allowed,
     refused: [],
     last: run,
     incumbent: run,
@@ -118,7 +92,6 @@ export function diagnoseFile(path: string, policy: Policy, source: string = poli
     budget: { runsLeft: Infinity, secondsLeft: Infinity },
     random: seededRandom(0),
   };
-  return { diagnosis, decision: decideSafely(policy, context, source) };
 }
 
 /** Text for the terminal, or one line of JSON: {"diagnosis","action","params","reason"}. */

@@ -2,18 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { UserError } from '../../src/errors.ts';
-import {
-  curveFromHistory,
-  diagnoseFile,
-  formatDiagnosis,
-  inferStage,
-  parseJsonWithNonFinite,
-  readHistoryFile,
-  splitCsv,
-} from '../../src/diagnosis/index.ts';
-import { policy as flowchart } from '../../policies/flowchart.ts';
-import type { TrainingHistory } from '../../src/types.ts';
+import { UserError } from '../src/errors.ts';
+import { curveFromHistory, formatDiagnosis, inferStage, parseJsonWithNonFinite, splitCsv } from '../src/diagnosis/index.ts';
+import { diagnoseFile, readHistoryFile } from '../src/history-file.ts';
+import { policy as flowchart } from '../policies/flowchart.ts';
+import type { TrainingHistory } from '../src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowtune-history-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,89 @@
+/**
+ * flowtune's layering, checked by dependency-cruiser (cruising src, policies, bin and bench; run by `npm test`: test/architecture.test.ts;
+ * by hand: `npm run lint:deps`).
+ *
+ *   - Only src/training/ touches TensorFlow.js.
+ *   - src/diagnosis/ and policies/ are pure: numbers in, labels and decisions out. No file, process,
+ *     network or thread I/O, neither directly nor through a module that does it.
+ *   - src/config/ (the network spec, its edits and the training options) is pure: no tfjs, no I/O.
+ *
+ * Dependencies are those of the code that runs: type-only imports (`import type`) do not count
+ * (tsPreCompilationDeps: false), dynamic `import()` does.
+ */
+
+/** Node built-ins that do I/O (each also as `node:x`). */
+const NODE_IO = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', 'http2', 'worker_threads', 'cluster', 'dgram', 'dns', 'tls', 'readline', 'inspector'];
+/** npm packages that do I/O. */
+const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx'];
+/** flowtune's own modules that do I/O (read or write files, load code, train, drive a study). */
+const PROJECT_IO = [
+  '^src/store/',
+  '^src/data/',
+  '^src/training/',
+  '^src/machine/',
+  '^src/policy-loader\\.ts$',
+  '^src/history-file\\.ts$',
+  '^src/report/(index|write|list)\\.ts$',
+  '^src/study/',
+  '^src/cli\\.ts$',
+  '^src/index\\.ts$',
+  '^bin/',
+];
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** Resolved paths of the I/O built-ins and packages. */
+const NODE_IO_PATHS = NODE_IO.map((m) => `^(node:)?${escape(m)}$`);
+const NPM_IO_PATHS = NPM_IO.map((m) => `(^|/)node_modules/${escape(m)}/|^${escape(m)}(/|$)`);
+const TFJS_PATHS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
+
+const PURE = '^(src/diagnosis|src/config|policies)/';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'tfjs-only-in-training',
+      severity: 'error',
+      comment: 'Only src/training/ imports TensorFlow.js (@tensorflow/*); everything else works on specs, histories and numbers.',
+      from: { pathNot: '^src/training/' },
+      to: { path: TFJS_PATHS },
+    },
+    {
+      name: 'pure-no-io',
+      severity: 'error',
+      comment:
+        'src/diagnosis/, src/config/ and policies/ are pure: they import no I/O module (Node fs, child_process, net, http, worker_threads, ...; pino, lowdb) ' +
+        'and none of flowtune\'s modules that do I/O (store, data, training, machine, policy loader, report writer, study, cli). ' +
+        'Read files at the edge (e.g. src/history-file.ts) and pass the contents in.',
+      from: { path: PURE },
+      to: { path: [...NODE_IO_PATHS, ...NPM_IO_PATHS, ...PROJECT_IO] },
+    },
+    {
+      name: 'pure-reaches-no-io',
+      severity: 'error',
+      comment: 'Nor indirectly: no chain of imports from a pure module ends in an I/O module or TensorFlow.js.',
+      from: { path: PURE },
+      to: { path: [...NODE_IO_PATHS, ...NPM_IO_PATHS, ...TFJS_PATHS], reachable: true },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve cannot be checked (optional backends excepted: src/training loads them dynamically).',
+      from: { pathNot: '^src/training/' },
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    // Cruise the product (src, policies, bin); follow nothing into node_modules, but still see which package is imported.
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: false,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * `tune diagnose FILE [--json]`: read a standalone training history (Keras History JSON or MATLAB
+ * training-info CSV), diagnose it and ask a policy for the first step, as if the file were the
+ * baseline run of a study. The file reading lives here, at the edge; the parsing
+ * (diagnosis/history-parse.ts) and the rest (diagnosis/standalone.ts) are pure.
+ */
+import { readFileSync } from 'node:fs';
+import { diagnoseRun } from './diagnosis/diagnose.ts';
+import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './diagnosis/history-parse.ts';
+import { contextFromCurve, inferStage, type FileDiagnosis } from './diagnosis/standalone.ts';
+import { resolveThresholds } from './diagnosis/thresholds.ts';
+import { allowedActions, evidenceOf, type RailState } from './machine/rails.ts';
+import { UserError } from './errors.ts';
+import { decideSafely } from './policy-loader.ts';
+import type { Policy, TrainingCurve } from './types.ts';
+
+/** Read a Keras History JSON or MATLAB training-info CSV file. Throws UserError naming the file and the fault. */
+export function readHistoryFile(path: string): TrainingCurve {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`History file ${path} not found. Give the path of ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
+    throw new UserError(`History file ${path} cannot be read (${(error as Error).message}).`);
+  }
+  return parseHistoryText(text.replace(/^\uFEFF/, ''), path);
+}
+
+/** Diagnose a history file with the policy's thresholds and ask the policy for the first step. */
+export function diagnoseFile(path: string, policy: Policy, source: string = policy.name): FileDiagnosis {
+  const curve = readHistoryFile(path);
+  const diagnosis = diagnoseRun(curve, policy.thresholds);
+  // The actions the machine would allow after this run, had it been a study's baseline.
+  const { bestEpoch: _bestEpoch, ...evidence } = evidenceOf(curve, diagnosis, resolveThresholds(policy.thresholds));
+  const rails: RailState = {
+    step: inferStage(diagnosis),
+    standing: evidence,
+    subject: { runId: 1, isStanding: true, unstable: evidence.unstable },
+    triedAtStanding: [],
+    trimmed: false,
+    epochsExhausted: false,
+  };
+  return { diagnosis, decision: decideSafely(policy, contextFromCurve(curve, diagnosis, allowedActions(rails)), source) };
+}

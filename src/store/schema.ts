@@ -1,0 +1,65 @@
+/**
+ * The stored study format's version, and the one place that brings an older stored record up to
+ * date. `readStudyFile`, `parseStudy` and `StudyStore` call `migrateStudyRecord` on everything they
+ * read; the store writes the current version.
+ *
+ * When the shape of StudyRecord changes: bump STUDY_SCHEMA_VERSION, and add to MIGRATIONS the step
+ * from the previous version (a pure function from the old record to the new one, written against
+ * the old shape as plain JSON, so old files keep loading however far back they are).
+ *
+ * History:
+ *   1  files written before `schemaVersion` existed (no field).
+ *   2  adds `schemaVersion`; the shape is otherwise that of version 1.
+ */
+import { UserError } from '../errors.ts';
+import type { StudyRecord } from '../types.ts';
+
+/** The version this flowtune writes. */
+export const STUDY_SCHEMA_VERSION = 2;
+
+/** A stored record as read from disk, before migration: plain JSON of some version. */
+type StoredRecord = Record<string, unknown>;
+
+/** MIGRATIONS[v] turns a version-v record into a version-(v+1) record. */
+const MIGRATIONS: Record<number, (record: StoredRecord) => StoredRecord> = {
+  // 1 → 2: nothing changes in the shape; the version is stamped.
+  1: (record) => ({ ...record, schemaVersion: 2 }),
+};
+
+/** The version a stored record declares; a record without the field is version 1. */
+export function storedSchemaVersion(record: StoredRecord, source: string): number {
+  const version = record.schemaVersion;
+  if (version === undefined) return 1;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new UserError(`${source}: schemaVersion ${JSON.stringify(version)} is not a version number (1, 2, ...). The file may have been edited by hand; restore it or start a new study.`);
+  }
+  return version;
+}
+
+/**
+ * Brings a stored study record (parsed JSON of any known version) to the current version.
+ * Throws UserError naming `source` for a record that is not an object, or that was written by a
+ * newer flowtune (an unknown version).
+ */
+export function migrateStudyRecord(stored: unknown, source: string): StudyRecord {
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) {
+    throw new UserError(`${source} is not a study record (expected a JSON object). Restore it or start a new study.`);
+  }
+  let record = stored as StoredRecord;
+  let version = storedSchemaVersion(record, source);
+  if (version > STUDY_SCHEMA_VERSION) {
+    throw new UserError(
+      `${source} was written by a newer flowtune (study format version ${version}; this flowtune reads up to version ${STUDY_SCHEMA_VERSION}): ` +
+        `upgrade flowtune to use this study, or start a new study.`,
+    );
+  }
+  while (version < STUDY_SCHEMA_VERSION) {
+    const step = MIGRATIONS[version];
+    if (!step) throw new Error(`no migration of the study format from version ${version} to ${version + 1}`);
+    record = step(record);
+    version += 1;
+  }
+  // Stamp the version first in the record, so it heads the file on disk.
+  const { schemaVersion: _, ...rest } = record;
+  return { schemaVersion: STUDY_SCHEMA_VERSION, ...rest } as unknown as StudyRecord;
+}
