@@ -80,7 +80,8 @@ export function underfitting(curve: Curve, thresholds: DiagnosisThresholds = DEF
   let summary: string;
   if (fired) summary = `${watched.name} still falling: ${fit} (beyond its noise: |t| ≥ ${formatNumber(tCritical(trend.dof))})`;
   else if (falling) summary = `${watched.name} falling only slightly: ${fit} (still falling needs ${formatChange(-thresholds.stillFallingFraction)} or more)`;
-  else summary = `${watched.name} flat within its noise (a plateau): ${fit}, |t| under ${formatNumber(tCritical(trend.dof))} or rising`;
+  else if (significantlyRising(trend)) summary = `${watched.name} rising, not falling: ${fit} (beyond its noise: t ≥ ${formatNumber(tCritical(trend.dof))})`;
+  else summary = `${watched.name} flat within its noise (a plateau): ${fit}, |t| under ${formatNumber(tCritical(trend.dof))}`;
   return { fired, evidence, summary };
 }
 

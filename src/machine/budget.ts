@@ -91,10 +91,11 @@ export interface ConfirmPlan {
  * times faster than the incumbent exists (the best such by validation loss), both are trained on
  * the full training split for the same time (CONFIRM_SHARE of the time left each), and the better
  * of them — at equal cost — continues as the final run. Null when there is nothing to confirm.
- * When the incumbent cannot train even one full epoch in its share, the cheaper one is taken
- * without a confirmation (`finalists` holds it alone).
+ * When the incumbent cannot train even one full epoch in its share, there is no confirmation: it
+ * is finalised if the time left affords the images its search evidence asks for
+ * (`incumbentImagesNeeded`), else the cheaper one is (`finalists` holds that one alone).
  */
-export function confirmPlan(incumbent: Finalist, others: readonly Finalist[], secondsLeft: number, sizes: DataSizes): ConfirmPlan | null {
+export function confirmPlan(incumbent: Finalist, others: readonly Finalist[], secondsLeft: number, sizes: DataSizes, incumbentImagesNeeded: number): ConfirmPlan | null {
   const cheaper = others
     .filter((f) => f.runId !== incumbent.runId && f.imagesPerSecond >= CONFIRM_MIN_SPEEDUP * incumbent.imagesPerSecond && Number.isFinite(f.validationLoss))
     .sort((a, b) => a.validationLoss - b.validationLoss)[0];
@@ -103,12 +104,21 @@ export function confirmPlan(incumbent: Finalist, others: readonly Finalist[], se
   const epochsIn = (f: Finalist) => Math.floor(share / fullEpochSeconds(f, sizes));
   const speedup = `${formatNumber(cheaper.imagesPerSecond / incumbent.imagesPerSecond)}×`;
   if (epochsIn(incumbent) < 1) {
+    const affordable = ((TIME_SAFETY * secondsLeft - closingSeconds(incumbent, sizes)) / fullEpochSeconds(incumbent, sizes)) * sizes.fullTrain;
+    const perEpoch = `run ${incumbent.runId}'s configuration needs ${formatNumber(fullEpochSeconds(incumbent, sizes))} s per full epoch, more than a ${formatNumber(share)} s confirmation share`;
+    if (affordable >= incumbentImagesNeeded) {
+      return {
+        finalists: [{ runId: incumbent.runId, epochs: 0 }],
+        seconds: 0,
+        reason: `${perEpoch}, but the ${formatNumber(secondsLeft)} s left afford the ${formatNumber(incumbentImagesNeeded)} images its evidence asks for: it is finalised without a confirmation`,
+      };
+    }
     return {
       finalists: [{ runId: cheaper.runId, epochs: 0 }],
       seconds: 0,
       reason:
-        `run ${incumbent.runId}'s configuration needs ${formatNumber(fullEpochSeconds(incumbent, sizes))} s per full epoch, more than its ` +
-        `${formatNumber(share)} s share of the ${formatNumber(secondsLeft)} s left: run ${cheaper.runId}'s (${speedup} faster) is finalised instead`,
+        `${perEpoch}, and the ${formatNumber(secondsLeft)} s left afford only ${formatNumber(Math.max(0, affordable))} of the ${formatNumber(incumbentImagesNeeded)} images its evidence asks for: ` +
+        `run ${cheaper.runId}'s configuration (${speedup} faster) is finalised instead`,
     };
   }
   const epochs = Math.max(1, epochsIn(incumbent));

@@ -225,6 +225,7 @@ function tryCandidate(step: Step, description: string) {
     states: {
       training: {
         invoke: {
+          id: 'trainRun',
           src: 'trainRun' as const,
           input: ({ context }: { context: TuneContext }) => context.pending!,
           onDone: { target: 'evaluating' },
@@ -233,6 +234,7 @@ function tryCandidate(step: Step, description: string) {
       },
       evaluating: {
         invoke: {
+          id: 'evaluateRun',
           src: 'evaluateRun' as const,
           input: ({ context }: { context: TuneContext }): EvaluateInput => ({
             runId: context.pending!.runId,
@@ -313,7 +315,7 @@ export const tuneMachine = setup({
       (context.budget.runsLeft === null || context.budget.runsLeft > 0),
     candidateKept: ({ context }) => context.verdict?.kept === true,
     // ── finalise
-    confirmNeeded: ({ context }) => context.confirm.length > 0,
+    confirmNeeded: ({ event }) => outputOf<FinalistsOutcome>(event).confirm.length > 0,
     moreFinalists: ({ context }) => context.confirmIndex + 1 < context.confirm.length,
     retrain: ({ event }) => outputOf<{ pending: PendingRun | null }>(event).pending !== null,
   },
@@ -477,6 +479,7 @@ export const tuneMachine = setup({
       states: {
         training: {
           invoke: {
+            id: 'trainRun',
             src: 'trainRun',
             input: ({ context }) => context.pending!,
             onDone: { target: 'evaluating' },
@@ -485,6 +488,7 @@ export const tuneMachine = setup({
         },
         evaluating: {
           invoke: {
+            id: 'evaluateRun',
             src: 'evaluateRun',
             input: ({ context }) => ({ runId: context.pending!.runId, against: null, replicateOf: null }),
             onDone: { target: '#tune.route', actions: 'recordBaseline' },
@@ -508,7 +512,8 @@ export const tuneMachine = setup({
     deciding: {
       description: 'The policy picks one of the actions this step allows, with its parameters and why. Anything else is refused, recorded with the reason, and the policy is asked again.',
       invoke: {
-        src: 'decideNext',
+        id: 'decideNext',
+            src: 'decideNext',
         input: ({ context }) => {
           const rails = railState(context);
           return {
@@ -566,6 +571,7 @@ export const tuneMachine = setup({
         choosingFinalists: {
           description: 'Successive halving, cost-aware: a finalist much cheaper than the incumbent is confirmed against it on the full training split, for equal time.',
           invoke: {
+            id: 'chooseFinalists',
             src: 'chooseFinalists',
             input: ({ context }) => ({ incumbentId: context.incumbent!.runId, budgetExhausted: context.budgetExhausted, nextRunId: context.nextRunId }),
             onDone: [
@@ -580,7 +586,8 @@ export const tuneMachine = setup({
           states: {
             training: {
               invoke: {
-                src: 'trainRun',
+                id: 'trainRun',
+            src: 'trainRun',
                 input: ({ context }) => context.confirm[context.confirmIndex],
                 onDone: { target: 'evaluating' },
                 onError: { target: '#tune.failed', actions: 'recordFailure' },
@@ -588,7 +595,8 @@ export const tuneMachine = setup({
             },
             evaluating: {
               invoke: {
-                src: 'evaluateRun',
+                id: 'evaluateRun',
+            src: 'evaluateRun',
                 input: ({ context }) => ({
                   runId: context.confirm[context.confirmIndex].runId,
                   against: context.confirmIndex > 0 ? context.confirm[0].runId : null,
@@ -606,6 +614,7 @@ export const tuneMachine = setup({
         planning: {
           description: 'The final run in images, from the time left and the search’s evidence, with a learning-rate schedule where the evidence calls for one.',
           invoke: {
+            id: 'planFinalRun',
             src: 'planFinalRun',
             input: ({ context }) => ({
               winner: context.winner ?? context.incumbent!.runId,
@@ -621,6 +630,7 @@ export const tuneMachine = setup({
         },
         training: {
           invoke: {
+            id: 'trainRun',
             src: 'trainRun',
             input: ({ context }) => context.pending!,
             onDone: { target: 'choosing' },
@@ -630,6 +640,7 @@ export const tuneMachine = setup({
         choosing: {
           description: '"Kept only if it helps", for the final weights too: the final run against the finalist it retrains, paired on the validation set.',
           invoke: {
+            id: 'chooseFinalWeights',
             src: 'chooseFinalWeights',
             input: ({ context }) => ({ finalRunId: context.finalRunId, alternative: context.winner ?? context.incumbent!.runId }),
             onDone: { target: 'testing', actions: assign(({ event }) => ({ winner: event.output.runId })) },
@@ -639,6 +650,7 @@ export const tuneMachine = setup({
         testing: {
           description: 'The one and only use of the sealed test set.',
           invoke: {
+            id: 'testFinal',
             src: 'testFinal',
             input: ({ context }) => ({ runId: context.winner! }),
             onDone: { target: 'saving' },
@@ -647,6 +659,7 @@ export const tuneMachine = setup({
         },
         saving: {
           invoke: {
+            id: 'saveModel',
             src: 'saveModel',
             input: ({ context }) => ({ runId: context.winner! }),
             onDone: { target: '#tune.done' },

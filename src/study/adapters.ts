@@ -24,13 +24,11 @@ import {
   type PendingRun,
   type RunFacts,
 } from '../machine/machine.ts';
-import { confirmPlan, finalReserveSeconds, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
+import { confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
 import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
-import { evaluateModel } from '../training/evaluate.ts';
-import { trainRun } from '../training/trainer.ts';
 import type { DecisionRecord, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
 import {
   iterationsPerEpoch,
@@ -136,14 +134,14 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
   const checkpointDir = runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
   const left = totalSecondsLeft(env);
-  const result = await trainRun({
+  const result = await env.trainer.trainRun({
     network: p.network,
     options,
     train: data.train,
     validation: data.validation,
     checkpointDir,
     continueFrom: parent ? { checkpointDir: path.resolve(env.dir, parent.result.checkpointDir), result: parent.result } : null,
-    deadline: left === null ? undefined : Date.now() + Math.max(1, left) * 1000,
+    deadline: left === null ? undefined : env.clock() + Math.max(1, left) * 1000,
     onProgress: (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)),
     signal: env.abort.signal,
   });
@@ -196,14 +194,14 @@ function accuracies(result: RunRecord['result']): Pick<RunRecord, 'bestValAccura
 async function evaluated(env: StudyEnv, runId: number): Promise<RunRecord> {
   const run = env.store.run(runId)!;
   if (run.evaluation) return run;
-  const started = performance.now();
-  const result = await evaluateModel({
+  const started = env.clock();
+  const result = await env.trainer.evaluate({
     checkpointDir: path.resolve(env.dir, run.result.checkpointDir),
     network: run.network,
     test: env.full.validation,
     classNames: env.dataset.classNames,
   });
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (env.clock() - started) / 1000;
   const file = await writePerImage(env, runId, result.perImage);
   await env.store.update((s) => {
     const r = s.runs.find((x) => x.id === runId)!;
@@ -322,7 +320,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
   );
   const left = totalSecondsLeft(env);
-  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env));
+  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env), imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)));
   if (!plan) return { confirm: [], winner: incumbent.id };
   await machineDecision(env, incumbent.id, 'finalise', plan.reason);
   if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
@@ -415,7 +413,7 @@ export async function testStudyFinal(env: StudyEnv, input: { runId: number }): P
   if (env.store.study.final?.runId === input.runId) return;
   const run = env.store.run(input.runId)!;
   const test = await env.dataset.loadTest();
-  const evaluation = await evaluateModel({ checkpointDir: path.resolve(env.dir, run.result.checkpointDir), network: run.network, test, classNames: env.dataset.classNames });
+  const evaluation = await env.trainer.evaluate({ checkpointDir: path.resolve(env.dir, run.result.checkpointDir), network: run.network, test, classNames: env.dataset.classNames });
   await env.store.update((s) => {
     s.final = {
       runId: run.id,

@@ -9,7 +9,15 @@ import type { Dataset } from '../data/dataset.ts';
 import { curveFromHistory, type PerImage } from '../diagnosis/index.ts';
 import type { ProgressSink } from '../progress.ts';
 import type { StudyStore } from '../store/study-store.ts';
-import type { DataView, DiagnosisThresholds, Policy, RunRecord, RunSummary, StudyConfig, Throughput } from '../types.ts';
+import type { EvaluateRequest, EvaluationResult } from '../training/evaluate.ts';
+import type { TrainRequest } from '../training/trainer.ts';
+import type { DataView, DiagnosisThresholds, Policy, RunRecord, RunResult, RunSummary, StudyConfig, Throughput } from '../types.ts';
+
+/** The two things a study asks of training/: train a run, evaluate a network. Tests give a fake. */
+export interface StudyTrainer {
+  trainRun(request: TrainRequest): Promise<RunResult>;
+  evaluate(request: EvaluateRequest): Promise<EvaluationResult>;
+}
 
 export interface StudyEnv {
   config: StudyConfig;
@@ -30,12 +38,15 @@ export interface StudyEnv {
   secondsBefore: number;
   /** Aborted by SIGINT/SIGTERM: the run in flight stops at its next iteration. */
   abort: AbortController;
+  trainer: StudyTrainer;
+  /** Wall-clock milliseconds (Date.now; a fake clock in tests). */
+  clock: () => number;
   /** The error that failed the study (kept whole: a user's mistake exits 2, a bug 1). */
   failure: unknown;
 }
 
 export function secondsUsed(env: StudyEnv): number {
-  return env.secondsBefore + (Date.now() - env.sessionStart) / 1000;
+  return env.secondsBefore + (env.clock() - env.sessionStart) / 1000;
 }
 
 /** Seconds left in the whole budget (null: no time budget). */

@@ -17,6 +17,8 @@ import { formatDuration, type ProgressSink } from '../progress.ts';
 import { STUDY_SCHEMA_VERSION } from '../store/schema.ts';
 import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
+import { evaluateModel } from '../training/evaluate.ts';
+import { trainRun } from '../training/trainer.ts';
 import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import {
@@ -188,6 +190,8 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     sessionStart: Date.now(),
     secondsBefore: store.study.budget.secondsUsed,
     abort: new AbortController(),
+    trainer: { trainRun, evaluate: evaluateModel },
+    clock: Date.now,
     failure: null,
   };
   activeEnv = env;

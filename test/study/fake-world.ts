@@ -1,0 +1,200 @@
+/**
+ * A fake trainer and a fake clock for running the real machine with the real study adapters in
+ * milliseconds: validation loss is a made-up function of the learning rate, the network's
+ * capacity (its training flops), dropout, the images seen and the training-set size; training
+ * speed is inversely proportional to the flops; the clock advances by what the work would take.
+ * Per-image validation results share one fixed "difficulty" per image, so paired comparisons
+ * behave as on real data (an easy image is easy for every network).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { createActor, waitFor } from 'xstate';
+import { defaultNetwork, networkFlops, paramCount } from '../../src/config/network.ts';
+import { resolveOptions } from '../../src/config/options.ts';
+import type { Dataset } from '../../src/data/dataset.ts';
+import { DEFAULT_THRESHOLDS } from '../../src/diagnosis/index.ts';
+import type { ProgressSink } from '../../src/progress.ts';
+import { StudyStore } from '../../src/store/study-store.ts';
+import type { StudyEnv, StudyTrainer } from '../../src/study/env.ts';
+import { studyMachine } from '../../src/study/run.ts';
+import type { EvaluateRequest, EvaluationResult } from '../../src/training/evaluate.ts';
+import type { TrainRequest } from '../../src/training/trainer.ts';
+import type { DataView, EpochRecord, ImageSet, NetworkSpec, Policy, RunResult, StudyConfig, StudyRecord, TrainingOptions } from '../../src/types.ts';
+
+const DEFAULT_FLOPS = networkFlops(defaultNetwork()).training;
+
+export interface FakeWorld {
+  /** Training images per second of the default network (others: scaled by flops). */
+  baseImagesPerSecond: number;
+  /** Fake wall clock, ms. */
+  now: number;
+}
+
+function speed(world: FakeWorld, network: NetworkSpec): number {
+  return (world.baseImagesPerSecond * DEFAULT_FLOPS) / networkFlops(network).training;
+}
+
+/** The made-up validation loss after `images` images of training. */
+export function fakeValLoss(network: NetworkSpec, options: TrainingOptions, images: number, trainCount: number): number {
+  const capacity = Math.log2(networkFlops(network).training / DEFAULT_FLOPS);
+  const floor = Math.max(0.18, 0.34 - 0.035 * capacity);
+  const dropout = network.layers.some((l) => l.type === 'dropout');
+  const lr = options.initialLearnRate;
+  const speedUp = lr >= 0.1 ? 0 : Math.min(1, lr / 0.01);
+  const k = (0.8 * speedUp) / 500; // per image
+  // Overfitting starts after about 15 passes over the data; less with dropout, less with more data.
+  const overfit = (dropout ? 0.4 : 1) * 0.02 * Math.max(0, images / trainCount - 15);
+  return floor + 2 * Math.exp(-k * images) + overfit;
+}
+
+function trainer(world: FakeWorld): StudyTrainer {
+  return {
+    async trainRun(request: TrainRequest): Promise<RunResult> {
+      const options = resolveOptions(request.options as never);
+      const trainCount = request.train.indices.length;
+      const valCount = request.validation.indices.length;
+      const ips = speed(world, request.network);
+      const previous = request.continueFrom?.result ?? null;
+      const epochs: EpochRecord[] = previous ? previous.history.epochs.map((e) => ({ ...e })) : [];
+      const imagesPerEpoch = Math.floor(trainCount / options.miniBatchSize) * options.miniBatchSize;
+      const started = world.now;
+      let stop: RunResult['stopReason'] = { kind: 'completed' };
+      for (let epoch = epochs.length + 1; epoch <= options.maxEpochs; epoch++) {
+        if (request.signal?.aborted) throw request.signal.reason;
+        const seconds = imagesPerEpoch / ips + valCount / (3 * ips);
+        world.now += seconds * 1000;
+        if (options.initialLearnRate >= 0.1 && epoch >= 2) {
+          stop = { kind: 'nonFinite', iteration: epoch * 10, epoch, what: 'loss' };
+          break;
+        }
+        const valLoss = fakeValLoss(request.network, options, epoch * imagesPerEpoch, trainCount);
+        const accuracy = (v: number) => Math.max(0.1, Math.min(0.99, 1.02 - v / 1.6));
+        epochs.push({ epoch, learnRate: options.initialLearnRate, loss: valLoss * 0.85, accuracy: accuracy(valLoss * 0.85), valLoss, valAccuracy: accuracy(valLoss), seconds, imagesPerSecond: ips });
+        if (request.deadline !== undefined && world.now >= request.deadline && epoch < options.maxEpochs) {
+          stop = { kind: 'budget', epoch };
+          break;
+        }
+      }
+      const best = epochs.reduce<EpochRecord | null>((b, e) => (e.valLoss !== null && (b === null || e.valLoss < b.valLoss!) ? e : b), null);
+      mkdirSync(request.checkpointDir, { recursive: true });
+      writeFileSync(path.join(request.checkpointDir, 'model.json'), '{}');
+      writeFileSync(path.join(request.checkpointDir, 'weights.bin'), '');
+      writeFileSync(path.join(request.checkpointDir, 'fake.json'), JSON.stringify({ quality: best?.valLoss ?? NaN, ips, seed: options.seed }));
+      const completed = epochs.length;
+      return {
+        history: { iterations: [], validations: [], epochs },
+        backend: 'fake',
+        stopReason: stop,
+        bestEpoch: best?.epoch ?? null,
+        bestValLoss: best?.valLoss ?? null,
+        paramCount: paramCount(request.network),
+        checkpointDir: request.checkpointDir,
+        epochsCompleted: completed,
+        iterationsCompleted: completed * Math.floor(trainCount / options.miniBatchSize),
+        imagesTrained: completed * imagesPerEpoch,
+        seconds: (world.now - started) / 1000,
+      };
+    },
+    async evaluate(request: EvaluateRequest): Promise<EvaluationResult> {
+      const { quality, ips, seed } = JSON.parse(readFileSync(path.join(request.checkpointDir!, 'fake.json'), 'utf8')) as { quality: number; ips: number; seed: number };
+      const count = 'set' in request.test ? request.test.indices.length : request.test.count;
+      world.now += (count / (3 * ips)) * 1000;
+      const losses = new Float32Array(count);
+      const correct = new Uint8Array(count);
+      for (let i = 0; i < count; i++) {
+        const difficulty = ((i * 2654435761) >>> 0) / 2 ** 32; // fixed per image
+        const noise = ((((i + 1) * 40503 + seed * 7919) >>> 0) % 1000) / 1000 - 0.5; // per network
+        losses[i] = quality * (0.2 + 1.6 * difficulty) + 0.05 * noise;
+        correct[i] = losses[i] < 0.55 ? 1 : 0;
+      }
+      const loss = losses.reduce((a, b) => a + b, 0) / count;
+      const accuracy = correct.reduce((a, b) => a + b, 0) / count;
+      return { accuracy, loss, count, perClassAccuracy: Array(10).fill(accuracy), confusion: [], perImage: { losses, correct } };
+    },
+  };
+}
+
+function fakeSet(count: number): ImageSet {
+  return { name: 'fake', images: new Float32Array(0), labels: new Uint8Array(count), count, height: 28, width: 28, channels: 1, classNames: Array.from({ length: 10 }, (_, i) => `c${i}`) };
+}
+const view = (count: number): DataView => ({ set: fakeSet(count), indices: Uint32Array.from({ length: count }, (_, i) => i) });
+
+export const SILENT: ProgressSink = { runStarted() {}, training() {}, runFinished() {}, decision() {}, message() {}, result() {} };
+
+export interface FakeStudy {
+  env: StudyEnv;
+  world: FakeWorld;
+  study: StudyRecord;
+  value: unknown;
+  error: { message: string; user: boolean } | null;
+}
+
+/** Runs a whole study with the real machine and adapters on the fake trainer. */
+export async function fakeStudy(options: { policy: Policy; budgetSeconds: number | null; maxRuns?: number | null; baseImagesPerSecond?: number; sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number } }): Promise<FakeStudy> {
+  const sizes = options.sizes ?? { train: 5000, validation: 1000, search: 1000, searchValidation: 300, test: 1000 };
+  const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, now: 0 };
+  const dir = path.join(await mkdtemp(path.join(tmpdir(), 'flowtune-fake-')), 'study');
+  const config: StudyConfig = {
+    name: 'fake',
+    data: 'fake',
+    dataDir: null,
+    validationSize: sizes.validation,
+    searchSubset: sizes.search,
+    searchValidationSubset: sizes.searchValidation,
+    finalFullData: true,
+    seed: 0,
+    policy: options.policy.name,
+    budgetSeconds: options.budgetSeconds,
+    maxRuns: options.maxRuns ?? 16,
+    backend: null,
+    baseNetwork: defaultNetwork(),
+    baseOptions: resolveOptions({ maxEpochs: 10, outputNetwork: 'best-validation-loss' }),
+  };
+  const dataset = { name: 'fake', source: dir, files: {}, classNames: fakeSet(1).classNames, train: fakeSet(sizes.train + sizes.validation), testCount: sizes.test, loadTest: async () => fakeSet(sizes.test) } as unknown as Dataset;
+  const record = {
+    schemaVersion: 2,
+    config,
+    createdAt: '',
+    updatedAt: '',
+    status: 'running',
+    statusReason: null,
+    dataset: { name: 'fake', trainCount: sizes.train, validationCount: sizes.validation, testCount: sizes.test, classNames: dataset.classNames },
+    backend: 'fake',
+    policy: { name: options.policy.name, source: 'test' },
+    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
+    runs: [],
+    decisions: [],
+    incumbentId: null,
+    final: null,
+    snapshot: null,
+  } as StudyRecord;
+  const store = await StudyStore.create(dir, record);
+  const env: StudyEnv = {
+    config,
+    dir,
+    store,
+    log: pino({ level: 'silent' }),
+    progress: SILENT,
+    policy: options.policy,
+    policySource: 'test',
+    thresholds: { ...DEFAULT_THRESHOLDS, ...(options.policy.thresholds ?? {}) },
+    dataset,
+    search: { train: view(sizes.search), validation: view(sizes.searchValidation) },
+    full: { train: view(sizes.train), validation: view(sizes.validation) },
+    sessionStart: 0,
+    secondsBefore: 0,
+    abort: new AbortController(),
+    trainer: trainer(world),
+    clock: () => world.now,
+    failure: null,
+  };
+  const actor = createActor(studyMachine(env), {
+    input: { standing: { network: config.baseNetwork, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } },
+  }).start();
+  const end = await waitFor(actor, (s) => s.status === 'done', { timeout: 60_000 });
+  await store.close();
+  return { env, world, study: store.study as StudyRecord, value: end.value, error: end.context.error };
+}

@@ -1,0 +1,104 @@
+/**
+ * The real machine with the real study adapters, on a fake trainer and a fake clock (seconds of
+ * test time for a 10-minute study): the budget rule, the final-run plan in images, the
+ * cost-aware confirmation of a much cheaper finalist, the final-weights choice, refusals, and a
+ * user's mistake inside the machine exiting as the user's.
+ */
+import { describe, expect, test } from 'vitest';
+import type { Decision } from '../../src/actions.ts';
+import { FINAL_SHARE_FLOOR } from '../../src/machine/budget.ts';
+import flowchart from '../../policies/flowchart.ts';
+import noSearch from '../../policies/no-search.ts';
+import type { Policy, PolicyContext } from '../../src/types.ts';
+import { fakeStudy } from './fake-world.ts';
+
+const scripted = (name: string, script: Array<Decision | ((c: PolicyContext) => Decision)>): Policy => ({
+  name,
+  description: 'scripted',
+  decide: (context) => {
+    const next = script[context.tried.length + context.refused.length] ?? { action: 'stop', params: {}, reason: 'script ended' };
+    return typeof next === 'function' ? next(context) : next;
+  },
+});
+
+describe('the budget is spent where it pays', () => {
+  test('no search: the starting configuration gets the whole budget as a planned final run', async () => {
+    const { study, world, value } = await fakeStudy({ policy: noSearch, budgetSeconds: 600 });
+    expect(value).toBe('done');
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    expect(final).toBeTruthy();
+    // Planned in full-data epochs from the time left and the measured speed, with a schedule.
+    expect(final.fidelity).toMatchObject({ trainImages: 5000, kind: 'full' });
+    expect(final.options.maxEpochs).toBeGreaterThan(20);
+    expect(final.options.learnRateSchedule).toBe('piecewise');
+    expect(final.options.validationFrequency).toBe(Math.floor(5000 / 128));
+    const plan = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final run'))!;
+    expect(plan.decision.reason).toMatch(/epochs of 5000 images \(\d+ s left at 500 images\/s/);
+    // At least 95% of the budget used, never more than it.
+    expect(world.now / 1000).toBeGreaterThanOrEqual(0.95 * 600);
+    expect(world.now / 1000).toBeLessThanOrEqual(600);
+    expect(study.final?.testCount).toBe(1000);
+  });
+
+  test('the flowchart: the search leaves the final run its reserve, and the study uses ≥ 95% of the budget', async () => {
+    const { study, world, value } = await fakeStudy({ policy: flowchart, budgetSeconds: 600 });
+    expect(value).toBe('done');
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    const searchEnd = Math.max(...study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map((r) => Date.parse(r.finishedAt)));
+    expect(Number.isFinite(searchEnd)).toBe(true);
+    expect(final.result.seconds).toBeGreaterThanOrEqual(FINAL_SHARE_FLOOR * 600 * 0.9);
+    expect(world.now / 1000).toBeGreaterThanOrEqual(0.95 * 600);
+    expect(world.now / 1000).toBeLessThanOrEqual(600);
+    // Every search candidate was judged on the same validation images as its incumbent.
+    for (const run of study.runs.filter((r) => r.verdict === 'kept' || r.verdict === 'reverted' || r.verdict === 'tie')) {
+      expect(run.judgement, `run ${run.id}`).toMatchObject({ images: 1000, margin: 2 });
+      expect(run.evaluation?.images).toBe(1000);
+    }
+  });
+
+  test('a much cheaper finalist is confirmed against the incumbent at equal time on the full data', async () => {
+    const deepen: Decision = { action: 'deepen', params: { filters: 40 }, reason: 'test: deepen' };
+    const { study } = await fakeStudy({ policy: scripted('deepen-once', [deepen]), budgetSeconds: 3600 });
+    const deep = study.runs.find((r) => r.change?.action === 'deepen')!;
+    expect(deep.verdict).toBe('kept');
+    expect(deep.throughput!.imagesPerSecond * 2).toBeLessThan(study.runs[0].throughput!.imagesPerSecond);
+    const confirms = study.runs.filter((r) => r.verdict === 'confirm');
+    expect(confirms.map((r) => r.basedOn)).toEqual([deep.id, 1]);
+    // Equal time: within one epoch of the slower finalist.
+    const slowEpoch = confirms[0].result.seconds / confirms[0].result.epochsCompleted;
+    expect(Math.abs(confirms[0].result.seconds - confirms[1].result.seconds)).toBeLessThanOrEqual(slowEpoch * 1.01);
+    expect(confirms[1].judgement).toMatchObject({ against: confirms[0].id });
+    const winner = confirms[1].judgement!.kept ? confirms[1] : confirms[0];
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    expect(final.continuedFrom).toBe(winner.id);
+    expect(study.decisions.some((d) => /trains \d+(\.\d+)?× faster than run/.test(d.decision.reason))).toBe(true);
+  });
+
+  test('the final weights: the final run against the finalist it retrains, paired, recorded', async () => {
+    const { study } = await fakeStudy({ policy: noSearch, budgetSeconds: 300 });
+    const choice = study.decisions.find((d) => d.decision.reason.startsWith('final weights'))!;
+    expect(choice.decision.reason).toMatch(/paired difference .* on the same 1000 images/);
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    // The fake final run (more data, more epochs, a schedule) is better: it is the model.
+    expect(study.final?.runId).toBe(final.id);
+  });
+});
+
+describe('refusals and errors inside the machine', () => {
+  test('a candidate the search cannot pay for is refused with the numbers, and the policy asked again', async () => {
+    const big: Decision = { action: 'widen', params: { factor: 8 }, reason: 'test: far too big' };
+    const { study } = await fakeStudy({ policy: scripted('greedy', [big]), budgetSeconds: 150 });
+    const refused = study.decisions.find((d) => d.refused)!;
+    expect(refused.decision).toEqual(big);
+    expect(refused.refused).toMatch(/its run would take about \d+ s, more than the \d+ s of search time left \(budgetLeft\)/);
+    expect(study.runs.some((r) => r.change?.action === 'widen')).toBe(false);
+  });
+
+  test('a policy edit that makes an invalid network is the user’s error; finished runs are kept', async () => {
+    const bad: Decision = { action: 'addDropout', params: { afterLayer: 99, rate: 0.3 }, reason: 'test: after a layer that does not exist' };
+    const { value, error, study } = await fakeStudy({ policy: scripted('bad-edit', [bad]), budgetSeconds: 300 });
+    expect(value).toBe('failed');
+    expect(error).toEqual({ user: true, message: expect.stringMatching(/addDropout: afterLayer must be a layer index from 0 to 3/) });
+    expect(study.runs).toHaveLength(1);
+  });
+});
