@@ -570,6 +570,7 @@ async function runLoop(config: LoopConfig): Promise<RunResult> {
 
     let stop: StopReason | null = null;
     let lastEpochIterations = 0;
+    let lastYield = performance.now();
     let lastValAccuracy: number | null = history.validations.at(-1)?.accuracy ?? null;
 
     const validate = async (atEpoch: number): Promise<ValidationRecord | null> => {
@@ -606,6 +607,12 @@ async function runLoop(config: LoopConfig): Promise<RunResult> {
       let endValidation: ValidationRecord | null = null;
       try {
         for (let b = 0; b < batchesPerEpoch; b++) {
+          // Let the event loop run (signals, timers) at least every 50 ms: a wasm training step
+          // resolves its promises as microtasks, so without this SIGINT/SIGTERM wait for the run's end.
+          if (performance.now() - lastYield > 50) {
+            await new Promise((resolve) => setImmediate(resolve));
+            lastYield = performance.now();
+          }
           if (config.signal?.aborted) throw config.signal.reason ?? new Error('training aborted');
           iteration++;
           const step = await trainStep(model, optimizer, variables, decayed, trainData, orderTensor, b * batchSize, batchSize, numClasses, options, `${options.seed}:${iteration}`);

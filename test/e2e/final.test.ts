@@ -1,7 +1,8 @@
 /**
  * The finalise stage with a full-data retrain, on a small IDX folder cut from Fashion-MNIST
  * (`--data DIR` loads any folder in the IDX layout): the final run trains on the whole training
- * split, and the model finalised is whichever of it and the search incumbent validates better.
+ * split, planned from the time left, and the model finalised is whichever of it and the search
+ * incumbent validates better on the same images (paired).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,11 +43,14 @@ describe.skipIf(!HAVE_FASHION)('finalise with a full-data retrain', () => {
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.fidelity).toEqual({ trainImages: 1200, validationImages: 300, kind: 'full' });
     expect(final.stage).toBe('finalise');
-    const choice = study.decisions.find((d) => d.stage === 'finalise' && d.afterRun === final.id)!;
-    expect(choice.decision.reason).toMatch(/on the same 300 validation images/);
-    const chosen = choice.decision.params.finalRun as number;
+    // The final plan and the final-weights choice are the machine's decisions, with their numbers.
+    const plan = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final run'))!;
+    expect(plan.decision.reason).toMatch(/epochs of 1200 images/);
+    const choice = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final weights'))!;
+    expect(choice.decision.reason).toMatch(/paired difference .* on the same 300 images/);
+    const chosen = Number(/^final weights: run (\d+)/.exec(choice.decision.reason)![1]);
     expect(study.final!.runId).toBe(chosen);
-    expect([final.id, study.incumbentId]).toContain(chosen);
+    expect([final.id, final.parentId]).toContain(chosen);
     expect(study.final!.testCount).toBe(500);
     expect(study.dataset.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
   });

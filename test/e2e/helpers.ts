@@ -10,7 +10,7 @@ export const TUNE = path.join(ROOT, 'bin', 'tune.js');
 export const HAVE_FASHION = existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') || existsSync(path.join(ROOT, 'data/fashion/train-images-idx3-ubyte.gz'));
 
 /** A tiny real study: a few hundred Fashion-MNIST images, two epochs, a handful of runs. */
-export const SMALL_STUDY = ['--data', 'fashion', '--subset', '500', '--validation-subset', '300', '--max-epochs', '2', '--budget', '0', '--no-final-full', '--backend', 'wasm'];
+export const SMALL_STUDY = ['--data', 'fashion', '--validation-size', '2000', '--subset', '500', '--validation-subset', '300', '--max-epochs', '2', '--budget', '0', '--no-final-full', '--backend', 'wasm'];
 
 export function tune(args: string[], cwd = ROOT) {
   const result = spawnSync(process.execPath, [TUNE, ...args], { cwd, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: '0' }, timeout: 300_000 });

@@ -22,10 +22,14 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
       expect(run.result.history.epochs.length).toBeGreaterThan(0);
       expect(run.diagnosis.summary.length).toBeGreaterThan(0);
     }
-    // Every decision is recorded with a reason, the last one is the budget's stop.
+    // Every decision is recorded with a reason; the machine's own stop says the budget ended the search.
     expect(study.decisions.length).toBeGreaterThanOrEqual(3);
-    expect(study.decisions.at(-1)!.decision).toMatchObject({ action: 'stop' });
-    expect(study.decisions.at(-1)!.decision.reason).toMatch(/budget/);
+    expect(study.decisions.find((d) => d.by === 'machine' && d.decision.action === 'stop')!.decision.reason).toMatch(/budget: the run budget is used up/);
+    // Every candidate was judged against its incumbent on the same 10,000 validation images.
+    for (const run of study.runs.slice(1)) {
+      expect(run.evaluation?.images, `run ${run.id}`).toBe(10_000);
+      if (run.verdict !== 'replicate') expect(run.judgement, `run ${run.id}`).toMatchObject({ images: 10_000, margin: 2 });
+    }
     // One sealed evaluation; far above chance (10%) even on 500 images.
     expect(study.final!.testCount).toBe(10_000);
     expect(study.final!.testAccuracy).toBeGreaterThan(0.5);
@@ -174,5 +178,35 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     const resumed = tune(['--resume', 'interrupted', '--reports', reports]);
     expect(resumed.code, resumed.stderr).toBe(3);
     expect(readStudyFile(file).status).toBe('finished');
+  });
+
+  test.each(['SIGTERM', 'SIGINT'] as const)('%s mid-run stops the study within seconds, resumable; the run in flight is trained again', async (signal) => {
+    const reports = await tempReports();
+    // A baseline run of 30 epochs on 20,000 images: about a minute of training on 2 cores.
+    const args = ['--data', 'fashion', '--validation-size', '2000', '--subset', '20000', '--max-epochs', '30', '--max-runs', '1', '--budget', '0', '--no-final-full', '--backend', 'wasm'];
+    const child = tuneAsync([...args, '--reports', reports, '--name', 'midrun']);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    // Wait until training is under way (the first epoch's progress line), then signal.
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (/run 1 baseline\s+epoch 1\//.test(stderr)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+    });
+    const sent = Date.now();
+    child.kill(signal);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const seconds = (Date.now() - sent) / 1000;
+    expect(code).toBe(130);
+    expect(seconds, 'stopped mid-run, not at the end of the run').toBeLessThan(15);
+    const file = path.join(reports, 'midrun', 'study.json');
+    const stopped = readStudyFile(file);
+    expect(stopped.status).toBe('stopped');
+    expect(stopped.runs).toHaveLength(0); // the run in flight is not stored half-done
+    expect((stopped.snapshot as { value: unknown }).value).toEqual({ baseline: 'training' });
+    expect(existsSync(path.join(reports, 'midrun', 'study.lock'))).toBe(false);
   });
 });
