@@ -11,7 +11,9 @@ import pino, { type Logger } from 'pino';
 import { createActor, fromPromise, type Snapshot } from 'xstate';
 import { openDataset, type Dataset } from './data/dataset.ts';
 import { deriveSeed, mulberry32 } from './data/random.ts';
-import { holdoutSplit, stratifiedSubset } from './data/split.ts';
+import { stratifiedSubset } from './data/split.ts';
+import { summariseDataset, trainValidationSplit } from './data/summary.ts';
+import { fitNetworkToData } from './config/network.ts';
 import { curveFromHistory, diagnoseRun, DEFAULT_THRESHOLDS } from './diagnosis/index.ts';
 import { UserError } from './errors.ts';
 import { tuneMachine, verdictOf, type DecideInput, type DecideOutcome, type FinaliseInput, type RunOutcome, type TrainInput } from './machine/machine.ts';
@@ -341,6 +343,7 @@ function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: D
       validationCount: split.validation.indices.length,
       testCount: dataset.testCount,
       classNames: dataset.classNames,
+      summary: summariseDataset(dataset, split, config.seed),
     },
     backend: null,
     policy: { name: policy.name, source: policySource },
@@ -390,8 +393,15 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
   }
 
   const { policy, source: policySource } = await loadPolicy(config.policy, process.cwd());
-  const dataset = await openDataset({ data: config.data, dataDir: config.dataDir ?? undefined });
-  const full = holdoutSplit(dataset.train, { validationSize: config.validationSize, seed: config.seed });
+  const dataset = await openDataset({
+    data: config.data,
+    dataDir: config.dataDir ?? undefined,
+    imageSize: config.imageSize,
+    testData: config.testData,
+    skipBad: config.skipBad,
+    maxMemoryBytes: config.maxMemoryBytes,
+  });
+  const full = trainValidationSplit(dataset, { validationSize: config.validationSize, seed: config.seed });
   const search = {
     train: config.searchSubset === null ? full.train : stratifiedSubset(full.train, config.searchSubset, config.seed),
     validation: config.searchValidationSubset === null ? full.validation : stratifiedSubset(full.validation, config.searchValidationSubset, config.seed),
@@ -440,7 +450,9 @@ export async function runStudy(configOrName: StudyConfig | string, opts: StudyRu
   });
   const snapshot = opts.resume && store.study.snapshot ? (store.study.snapshot as Snapshot<unknown>) : undefined;
   // With a snapshot the input is ignored (the context is restored), but the types ask for it.
-  const input = { standing: { network: config.baseNetwork, options: config.baseOptions } };
+  const { height, width, channels } = dataset.train;
+  const network = fitNetworkToData(config.baseNetwork, { height, width, channels, classes: dataset.classNames.length });
+  const input = { standing: { network, options: config.baseOptions } };
   const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
 
   const finished = new Promise<void>((resolve) => {

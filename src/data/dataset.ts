@@ -13,7 +13,8 @@
  * (memory.ts). IDX sets are cached per resolved files for the life of the process, so a second
  * open (or a second loadTest) reads nothing and copies nothing.
  */
-import { readdir, stat, realpath } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { stat, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import type { ImageSet } from '../types.ts';
@@ -110,33 +111,65 @@ interface SetSpec {
 const trainCache = new Map<string, Promise<LoadedSet>>();
 const testCache = new Map<string, Promise<LoadedSet>>();
 
+/**
+ * What `--data` names, without reading it: 'fashion'; 'csv' for a .csv or .csv.gz file; 'folder'
+ * for a folder with subfolders and no IDX file; else 'idx' (a missing or empty folder too, so that
+ * its message lists what --data takes).
+ */
+export function detectFormat(data: string): DataFormat {
+  if (data === 'fashion' || data === 'fashion-mnist') return 'fashion';
+  const path = resolve(data);
+  const info = statSync(path, { throwIfNoEntry: false });
+  if (info?.isFile()) return 'csv';
+  if (info?.isDirectory() && findIdxFiles(path).missing.length === IDX_ROLES.length && hasSubfolders(path)) return 'folder';
+  return 'idx';
+}
+
 /** Open the data set `data` names: Fashion-MNIST ('fashion', the default), a folder of IDX files, an image folder, or a CSV file. */
 export async function openDataset(options: OpenDatasetOptions = {}): Promise<Dataset> {
   const data = options.data ?? 'fashion';
   const limit = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY;
-  if (options.testData && !/\.csv(\.gz)?$/i.test(data)) {
-    throw new UserError(`--test-data ${options.testData} applies to CSV data only (--data path/to/train.csv); image folders take a test/ folder, IDX folders their t10k files.`);
+  const format = detectFormat(data);
+  const onlyFor = (flag: string, formats: string) => new UserError(`${flag} applies to ${formats} only; --data ${data} is read as ${FORMAT_WORDS[format]}.`);
+  if (options.testData && format !== 'csv') throw onlyFor(`--test-data ${options.testData}`, 'CSV data (an image folder takes a test/ folder; IDX folders their t10k files)');
+  if (options.skipBad && format !== 'folder') throw onlyFor('--skip-bad', 'image folders (in IDX and CSV files every image is checked, and a broken file is an error)');
+  if (options.imageSize && (format === 'idx' || format === 'fashion')) throw onlyFor('--image-size', 'image folders and CSV files (IDX images keep their size)');
+  switch (format) {
+    case 'fashion':
+      return loadFashion({ ...options, maxMemoryBytes: limit });
+    case 'csv': {
+      if (!/\.csv(\.gz)?$/i.test(data)) {
+        throw new UserError(`${resolve(data)} (given to --data) is a file but not a .csv file. --data takes 'fashion', a folder of IDX files, an image folder (one subfolder per class), or a CSV file (label,pixel1,…).`);
+      }
+      const { openCsv } = await import('./csv.ts'); // (the image and CSV readers load only when used)
+      return openCsv(data, { imageSize: options.imageSize, testData: options.testData, maxMemoryBytes: limit });
+    }
+    case 'folder': {
+      const { openImageFolder } = await import('./open-folder.ts');
+      return openImageFolder(data, { imageSize: options.imageSize, skipBad: options.skipBad, maxMemoryBytes: limit });
+    }
+    case 'idx':
+      return loadIdxFolder(data, { maxMemoryBytes: limit });
   }
-  if (data === 'fashion' || data === 'fashion-mnist') return loadFashion({ ...options, maxMemoryBytes: limit });
-  const path = resolve(data);
-  const info = await stat(path).catch(() => null);
-  if (info?.isFile()) {
-    const { openCsv } = await import('./csv.ts'); // (image and CSV readers load only when used)
-    if (/\.csv(\.gz)?$/i.test(path)) return openCsv(data, { imageSize: options.imageSize, testData: options.testData, maxMemoryBytes: limit });
-    throw new UserError(`${path} (given to --data) is a file but not a .csv file. --data takes 'fashion', a folder of IDX files, an image folder (one subfolder per class), or a CSV file (label,pixel1,…).`);
-  }
-  if (info?.isDirectory() && findIdxFiles(path).missing.length === IDX_ROLES.length && (await hasClassFolders(path))) {
-    const { openImageFolder } = await import('./open-folder.ts');
-    return openImageFolder(data, { imageSize: options.imageSize, skipBad: options.skipBad, maxMemoryBytes: limit });
-  }
-  if (options.imageSize) throw new UserError(`--image-size applies to image folders and CSV files; ${path} is read as a folder of IDX files, whose images keep their size.`);
-  return loadIdxFolder(data, { maxMemoryBytes: limit });
 }
 
+const FORMAT_WORDS: Record<DataFormat, string> = {
+  fashion: 'Fashion-MNIST',
+  idx: 'a folder of IDX files',
+  folder: 'an image folder',
+  csv: 'a CSV file',
+};
+
 /** Whether `dir` has subfolders (class or split folders of an image folder). */
-async function hasClassFolders(dir: string): Promise<boolean> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  return entries.some((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.'));
+function hasSubfolders(dir: string): boolean {
+  const entries = (() => {
+    try {
+      return readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  })();
+  return entries.some((e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && statSync(resolve(dir, e.name), { throwIfNoEntry: false })?.isDirectory() === true)));
 }
 
 /** Find (see locateFashion for the order of places), check and load Fashion-MNIST. */

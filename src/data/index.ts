@@ -1,5 +1,5 @@
 /** The data layer: reading data sets (IDX, image folders, CSV), stratified seeded splits, and the seeded PRNG. */
-export { type DataFormat, type Dataset, type DatasetInfo, type OpenDatasetOptions, clearDatasetCache, loadFashion, loadIdxFolder, openDataset } from './dataset.ts';
+export { type DataFormat, type Dataset, type DatasetInfo, type OpenDatasetOptions, clearDatasetCache, detectFormat, loadFashion, loadIdxFolder, openDataset } from './dataset.ts';
 export { DEFAULT_MAX_MEMORY, type MemoryPlan, type PixelStorage, estimateBytes, formatBytes, parseByteSize, planMemory } from './memory.ts';
 export { DEFAULT_VALIDATION_SHARE, summariseDataset, trainValidationSplit } from './summary.ts';
 export {
