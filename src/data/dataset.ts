@@ -130,10 +130,11 @@ export async function openDataset(options: OpenDatasetOptions = {}): Promise<Dat
   const data = options.data ?? 'fashion';
   const limit = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY;
   const format = detectFormat(data);
-  const onlyFor = (flag: string, formats: string) => new UserError(`${flag} applies to ${formats} only; --data ${data} is read as ${FORMAT_WORDS[format]}.`);
-  if (options.testData && format !== 'csv') throw onlyFor(`--test-data ${options.testData}`, 'CSV data (an image folder takes a test/ folder; IDX folders their t10k files)');
-  if (options.skipBad && format !== 'folder') throw onlyFor('--skip-bad', 'image folders (in IDX and CSV files every image is checked, and a broken file is an error)');
-  if (options.imageSize && (format === 'idx' || format === 'fashion')) throw onlyFor('--image-size', 'image folders and CSV files (IDX images keep their size)');
+  const onlyFor = (flag: string, formats: string, note: string) =>
+    new UserError(`${flag} applies to ${formats} only; --data ${data} is read as ${FORMAT_WORDS[format]}. ${note}`);
+  if (options.testData && format !== 'csv') throw onlyFor(`--test-data ${options.testData}`, 'CSV data', 'An image folder takes a test/ folder beside train/; IDX folders their t10k files.');
+  if (options.skipBad && format !== 'folder') throw onlyFor('--skip-bad', 'image folders', 'In IDX and CSV files every image is checked, and a broken file is an error.');
+  if (options.imageSize && (format === 'idx' || format === 'fashion')) throw onlyFor('--image-size', 'image folders and CSV files', 'IDX images keep their size.');
   switch (format) {
     case 'fashion':
       return loadFashion({ ...options, maxMemoryBytes: limit });

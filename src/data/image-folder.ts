@@ -98,6 +98,7 @@ export async function scanImageFolder(dir: string): Promise<FolderScan> {
     );
   }
   const trainDir = trainName ? join(root, trainName) : root;
+  if (trainName) ignoredFiles += (await readdir(root, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.')).length;
   folders.train = trainDir;
   const classNames = (await subfolders(trainDir, dir)).filter((name) => trainName !== undefined || !isSplitName(name)).sort();
   if (classNames.length === 0) {

@@ -41,7 +41,7 @@ export function planMemory(pixels: { trainAndValidation: number; test: number },
   if (bytes <= limitBytes) return { storage: 'bytes', estimatedBytes: bytes, limitBytes };
   throw new UserError(
     `The data set is too large for --max-memory ${formatBytes(limitBytes)}: ${what} need ${formatBytes(bytes)} even as bytes ` +
-      `(${formatBytes(floats)} as float32). Raise --max-memory (e.g. --max-memory ${formatBytes(Math.ceil(bytes * 1.25))}) if the machine has the memory, ` +
+      `(${formatBytes(floats)} as float32). Raise --max-memory (e.g. --max-memory ${Math.ceil((bytes * 1.25) / 1024 ** 2)}M) if the machine has the memory, ` +
       'make the images smaller with --image-size HxW, or use fewer images.',
   );
 }
