@@ -23,7 +23,7 @@ export async function openImageFolder(dir: string, options: OpenImageFolderOptio
     memory = planMemory(pixels, options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY, `${formatInt(images)} images of ${shape.join('×')}`);
   });
   const { scan } = decoded;
-  const folder = (path: string | undefined) => `the ${relative(scan.root, path ?? scan.root) || '.'}/ folder`;
+  const folder = (path: string | undefined) => (relative(scan.root, path ?? scan.root) ? `the ${relative(scan.root, path!)}/ folder` : 'the image folder');
   const files: Record<string, string> = {};
   for (const [role, path] of Object.entries(scan.folders)) files[role] = path;
   return assembleDataset({

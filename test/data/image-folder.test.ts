@@ -46,7 +46,7 @@ describe('an image folder without splits (colour, two sizes, PNG and JPEG)', () 
     expect(ds.testCount).toBe(Math.round(210 * CARVED_TEST_SHARE)); // 30: 10 per class
     expect(ds.info.testClassCounts).toEqual([10, 10, 10]);
     expect(ds.info.testCarved).toBe(true);
-    expect(ds.info.testFrom).toMatch(/carved out of the \.\/ folder \(no test\/ folder\): 14\.3 % of its images/);
+    expect(ds.info.testFrom).toMatch(/carved out of the image folder \(no test\/ folder\): 14\.3 % of its images/);
     expect(ds.info.resized).toMatch(/^\d+ images resized \(stretched\) to 16×16 \(the most common size of the 2 sizes among the training images\)$/);
     expect(ds.validation).toBeNull();
     expect(Object.keys(ds)).not.toContain('test');
