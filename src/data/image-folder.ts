@@ -19,7 +19,7 @@
  * at the start, not after the search), but their pixels stay inside the returned closure.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { basename, extname, join, relative, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors.ts';
 import { MAX_CLASSES } from './classes.ts';
@@ -336,10 +336,4 @@ function decodeError(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   const lines = [...new Set(text.split('\n').map((l) => l.trim()).filter(Boolean))];
   return lines.slice(0, 2).join('; ');
-}
-
-/** For messages: a path relative to the data folder. */
-export function shortPath(root: string, path: string): string {
-  const rel = relative(root, path);
-  return rel.startsWith('..') ? path : rel || basename(path);
 }
