@@ -23,15 +23,26 @@ Usage:
   tune bench [--backend B] [--json]  measure training speed (images/s) of the default network per backend
 
 Study options:
-  --data fashion|DIR        Fashion-MNIST, or any folder of IDX files in the same layout (default fashion)
+  --data fashion|DIR|CSV    Fashion-MNIST (default); a folder of IDX files in the same layout; an image folder
+                            (one subfolder of PNG/JPEG files per class, optionally in train/, val/, test/);
+                            or a CSV file label,pixel1,…,pixelN (Kaggle layout; test file found by name)
   --data-dir DIR            the only folder to read Fashion-MNIST from (also FASHION_MNIST_DIR)
+  --image-size HxW          image folders: resize every image to H×W (default: the most common size);
+                            CSV: the images' H×W (default: square, from the number of pixel columns)
+  --test-data FILE          CSV: the labelled test file (default: the file named with "train" → "test";
+                            without one, a stratified test split is carved out and sealed)
+  --skip-bad                image folders: leave out images that cannot be decoded (listed in the report)
+                            instead of stopping with exit 2
+  --max-memory SIZE         memory for pixels, e.g. 512M, 8G (default 2G): above it pixels are kept as
+                            bytes and scaled per batch; data that does not fit even so is refused
   --name NAME               study name, the folder under reports/ (default fashion-<date>-<time>)
   --policy NAME|FILE        flowchart (default), example, random, or a .ts/.js policy file
   --budget DURATION         wall-clock budget, e.g. 30m, 1h, 90s (default 30m; 0 = none)
   --max-runs N              at most N search runs (default 16; 0 = none)
   --subset N                training images per search run, a stratified subset (default 8192; 0 = all)
   --validation-subset N     validation images per search run (default 2000; 0 = all)
-  --validation-size N       validation hold-out carved from the training set (default 10000)
+  --validation-size N       validation hold-out carved from the training set: images, or a share below 1
+                            (default 10000 for IDX data, 1/6 of the images for folders and CSV; not used with val/)
   --no-final-full           finalise the best search run as it is, without retraining on the full split
   --max-epochs N            MaxEpochs of the first run (default 10)
   --initial-learn-rate X    InitialLearnRate of the first run (default 0.01 for sgdm)
@@ -54,6 +65,10 @@ Exit codes: 0 finished, 1 bug, 2 user error, 3 stopped by budget with a result, 
 const OPTIONS = {
   data: { type: 'string' },
   'data-dir': { type: 'string' },
+  'image-size': { type: 'string' },
+  'test-data': { type: 'string' },
+  'skip-bad': { type: 'boolean' },
+  'max-memory': { type: 'string' },
   name: { type: 'string' },
   policy: { type: 'string' },
   budget: { type: 'string' },
@@ -124,6 +139,7 @@ function timestamp(): string {
 export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
   const { defaultNetwork } = await import('./config/network.ts');
   const { resolveOptions } = await import('./config/options.ts');
+  const { DEFAULT_VALIDATION_SHARE, detectFormat, parseByteSize } = await import('./data/index.ts');
   const data = typeof values.data === 'string' ? values.data : 'fashion';
   const solver = oneOf(values, 'solver', ['sgdm', 'adam', 'rmsprop'] as const) ?? 'sgdm';
   const partial: Partial<TrainingOptions> = {
@@ -135,7 +151,7 @@ export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
   };
   const lr = numberFlag(values, 'initial-learn-rate');
   if (lr !== undefined) partial.initialLearnRate = lr;
-  const name = typeof values.name === 'string' ? values.name : `${data === 'fashion' ? 'fashion' : path.basename(path.resolve(data))}-${timestamp()}`;
+  const name = typeof values.name === 'string' ? values.name : `${data === 'fashion' ? 'fashion' : path.basename(path.resolve(data)).replace(/\.csv(\.gz)?$/i, '')}-${timestamp()}`;
   if (!/^[\w.-]+$/.test(name)) throw new UserError(`--name ${name} is not valid: use letters, digits, '.', '_' and '-' only (it becomes a folder name).`);
   const subset = intFlag(values, 'subset', 8192);
   const validationSubset = intFlag(values, 'validation-subset', 2000);
@@ -144,7 +160,7 @@ export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
     name,
     data,
     dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : process.env.FASHION_MNIST_DIR || null,
-    validationSize: intFlag(values, 'validation-size', 10_000, 1),
+    validationSize: validationSizeFlag(values, detectFormat(data) === 'folder' || detectFormat(data) === 'csv' ? DEFAULT_VALIDATION_SHARE : 10_000),
     searchSubset: subset === 0 ? null : subset,
     searchValidationSubset: validationSubset === 0 ? null : validationSubset,
     finalFullData: !values['no-final-full'],
@@ -155,7 +171,32 @@ export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
     backend: oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null,
     baseNetwork: defaultNetwork(),
     baseOptions: resolveOptions(partial),
+    imageSize: typeof values['image-size'] === 'string' ? parseImageSize(values['image-size']) : null,
+    testData: typeof values['test-data'] === 'string' ? values['test-data'] : null,
+    skipBad: Boolean(values['skip-bad']),
+    maxMemoryBytes: typeof values['max-memory'] === 'string' ? parseByteSize(values['max-memory']) : undefined,
   };
+}
+
+/** --image-size HxW (also H×W or a single S for S×S), each side 1–4096. */
+export function parseImageSize(text: string): [number, number] {
+  const m = /^\s*(\d+)\s*(?:[x×X*]\s*(\d+))?\s*$/.exec(text);
+  const size = m ? ([Number(m[1]), Number(m[2] ?? m[1])] as [number, number]) : null;
+  if (!size || size.some((n) => n < 1 || n > 4096)) {
+    throw new UserError(`--image-size ${text} is not valid: give height x width in pixels, e.g. 32x32 or 28x28 (each 1–4096).`);
+  }
+  return size;
+}
+
+/** --validation-size: a whole number of images, or a share of the training images between 0 and 1. */
+function validationSizeFlag(values: Values, fallback: number): number {
+  const raw = values['validation-size'];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n >= 1) && !(n > 0 && n < 1)) {
+    throw new UserError(`--validation-size ${raw} is not valid: give a whole number of images (e.g. 10000) or a share between 0 and 1 (e.g. 0.2).`);
+  }
+  return n;
 }
 
 function reportsDir(values: Values): string {

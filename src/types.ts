@@ -7,11 +7,15 @@
 
 // ───────────────────────────── data ─────────────────────────────
 
-/** A labelled image set held once in memory: `count` images of height×width×channels, row-major, values 0..1. */
+/** A labelled image set held once in memory: `count` images of height×width×channels, row-major (channels last). */
 export interface ImageSet {
   /** Name for reports, e.g. "fashion" or the folder given to --data. */
   name: string;
-  images: Float32Array;
+  /**
+   * The pixels: floats 0..1, or — when a data set's floats would exceed --max-memory — the bytes
+   * 0..255 as read, which the trainer scales to 0..1 one batch at a time (src/data/memory.ts).
+   */
+  images: Float32Array | Uint8Array;
   labels: Uint8Array;
   count: number;
   height: number;
@@ -344,6 +348,14 @@ export interface StudyConfig {
   /** Network and options of the baseline run. */
   baseNetwork: NetworkSpec;
   baseOptions: TrainingOptions;
+  /** --image-size: [height, width] images are resized to (folders) or laid out as (CSV); null/absent = from the data. */
+  imageSize?: [number, number] | null;
+  /** --test-data: the labelled test file of a CSV data set, when not found beside it by name; null/absent = none. */
+  testData?: string | null;
+  /** --skip-bad: leave out unreadable or corrupt images (listed in the report) instead of stopping. Absent = false. */
+  skipBad?: boolean;
+  /** --max-memory in bytes: above it pixels are kept as bytes, or the data set is refused. Absent = the default (2 GiB). */
+  maxMemoryBytes?: number;
 }
 
 /** What became of a run. */
@@ -488,7 +500,7 @@ export interface StudyRecord {
   status: StudyStatus;
   /** Why it stopped or failed, or what stopped it early (budget). */
   statusReason: string | null;
-  dataset: { name: string; trainCount: number; validationCount: number; testCount: number; classNames: string[] };
+  dataset: { name: string; trainCount: number; validationCount: number; testCount: number; classNames: string[]; summary?: DatasetSummary };
   backend: string | null;
   policy: { name: string; source: string };
   budget: { secondsUsed: number; runsUsed: number; exhausted: boolean };
@@ -499,4 +511,28 @@ export interface StudyRecord {
   final: FinalEvaluation | null;
   /** The XState persisted snapshot after the last transition. */
   snapshot: unknown;
+}
+
+/** What a study's data turned out to be, for the report (src/data/summary.ts builds it; absent in older studies). */
+export interface DatasetSummary {
+  /** 'fashion' (checked against the official checksums), 'idx' (a folder of IDX files), 'folder' (class subfolders of images), 'csv'. */
+  format: 'fashion' | 'idx' | 'folder' | 'csv';
+  /** [height, width, channels] of every image as trained on. */
+  imageShape: [number, number, number];
+  /** How the images got that size: e.g. "resized from 5 sizes (most common 32×32) to 32×32"; null when nothing was resized. */
+  resized: string | null;
+  /** Images per class (classNames order) in each split. */
+  classCounts: { train: number[]; validation: number[]; test: number[] };
+  /** Where the validation images come from, e.g. "held out of the training set (stratified, seed 0)" or "the val/ folder". */
+  validationFrom: string;
+  /** Where the sealed test images come from, e.g. "the test/ folder", or how they were carved out. */
+  testFrom: string;
+  /** True when no test split was given and one was carved out of the data (sealed all the same). */
+  testCarved: boolean;
+  /** Files left out with --skip-bad: path and why. */
+  skipped: Array<{ path: string; reason: string }>;
+  /** Files in the folders that are not PNG or JPEG (ignored). */
+  ignoredFiles: number;
+  /** How the pixels are held: 'float32' (4 bytes each) or 'bytes' (1 byte each, scaled per batch), and the estimate in bytes. */
+  storage: { kind: 'float32' | 'bytes'; estimatedBytes: number; limitBytes: number };
 }

@@ -31,6 +31,44 @@ export function defaultNetwork(): NetworkSpec {
   };
 }
 
+/** Features the first fully connected layer may receive before `fitNetworkToData` pools harder (Fashion's 14×14×20 = 3,920; 32×32 colour's 16×16×20 = 5,120). */
+export const MAX_FC_FEATURES = 8192;
+
+/**
+ * The network fitted to a data set: `inputShape` set to the images' [height, width, channels] and
+ * the final fully connected layer to one unit per class. When the first fully connected layer
+ * would receive more than MAX_FC_FEATURES features (large images), the last max pooling before it
+ * gets the smallest larger square window (and equal stride) that brings them under the limit, so
+ * the classifier stays about the size of Fashion-MNIST's. A network that already fits is returned
+ * unchanged (the same object); 28×28×1 with 10 classes leaves the default network as it is.
+ */
+export function fitNetworkToData(spec: NetworkSpec, data: { height: number; width: number; channels: number; classes: number }): NetworkSpec {
+  const { height, width, channels, classes } = data;
+  const fc = finalFcIndex(spec);
+  const units = (spec.layers[fc] as Extract<LayerSpec, { type: 'fc' }>).units;
+  if (spec.inputShape[0] === height && spec.inputShape[1] === width && spec.inputShape[2] === channels && units === classes) return spec;
+  const next = clone(spec);
+  next.inputShape = [height, width, channels];
+  next.layers[fc] = { type: 'fc', units: classes };
+  const firstFc = next.layers.findIndex((l) => l.type === 'fc');
+  let pool = -1;
+  for (let i = firstFc - 1; i >= 0; i--) if (next.layers[i].type === 'maxpool') { pool = i; break; }
+  const features = (): number => {
+    const shapes = validateNetwork(next);
+    const before = firstFc === 0 ? { kind: 'image' as const, height, width, channels } : shapes[firstFc - 1];
+    return before.kind === 'image' ? before.height * before.width * before.channels : before.units;
+  };
+  if (pool >= 0) {
+    const original = next.layers[pool] as Extract<LayerSpec, { type: 'maxpool' }>;
+    for (let size = original.poolSize; features() > MAX_FC_FEATURES && size < Math.min(height, width); ) {
+      size++;
+      next.layers[pool] = { type: 'maxpool', poolSize: size, stride: size };
+    }
+  }
+  validateNetwork(next);
+  return next;
+}
+
 function clone(spec: NetworkSpec): NetworkSpec {
   return { inputShape: [...spec.inputShape] as [number, number, number], layers: spec.layers.map((l) => ({ ...l })) };
 }

@@ -1,5 +1,7 @@
-/** The data layer: reading IDX data sets, stratified seeded splits, and the seeded PRNG. */
-export { type Dataset, type OpenDatasetOptions, clearDatasetCache, loadFashion, loadIdxFolder, openDataset } from './dataset.ts';
+/** The data layer: reading data sets (IDX, image folders, CSV), stratified seeded splits, and the seeded PRNG. */
+export { type DataFormat, type Dataset, type DatasetInfo, type OpenDatasetOptions, clearDatasetCache, detectFormat, loadFashion, loadIdxFolder, openDataset } from './dataset.ts';
+export { DEFAULT_MAX_MEMORY, type MemoryPlan, type PixelStorage, estimateBytes, formatBytes, parseByteSize, planMemory } from './memory.ts';
+export { DEFAULT_VALIDATION_SHARE, summariseDataset, trainValidationSplit } from './summary.ts';
 export {
   FASHION_CLASS_NAMES,
   FASHION_COUNTS,
@@ -18,5 +20,5 @@ export {
   locateFashion,
 } from './fashion.ts';
 export { type IdxContent, type IdxExpectation, type IdxHeader, encodeIdx, parseIdx, readIdxFile, readIdxHeader, writeIdxFile } from './idx.ts';
-export { type HoldoutOptions, classCounts, fullView, holdoutSplit, stratifiedQuotas, stratifiedSubset } from './split.ts';
+export { type HoldoutOptions, CARVED_TEST_MAX, CARVED_TEST_SHARE, carveTestSplit, classCounts, fullView, holdoutSplit, stratifiedQuotas, stratifiedSubset } from './split.ts';
 export { type Random, deriveSeed, mulberry32, randomInt, shuffleInPlace } from './random.ts';

@@ -81,14 +81,43 @@ export function stratifiedQuotas(classSizes: readonly number[], k: number): numb
   return quotas;
 }
 
+/**
+ * The test split carved out of a data set that has none: `testShare` of the items (rounded, at
+ * most `maxTest`), stratified by class, with a seed of its own ('carved-test' derived from 0), so
+ * that every study of the same data — whatever its --seed — is tested on the same images.
+ * Returns ascending item indices of the test and the rest.
+ */
+export function carveTestSplit(labels: Uint8Array, classCount: number, options: { testShare?: number; maxTest?: number } = {}): { test: Uint32Array; rest: Uint32Array } {
+  const share = options.testShare ?? CARVED_TEST_SHARE;
+  const k = Math.min(options.maxTest ?? CARVED_TEST_MAX, Math.round(labels.length * share));
+  const indices = new Uint32Array(labels.length);
+  for (let i = 0; i < indices.length; i++) indices[i] = i;
+  if (k < 1 || k >= labels.length) {
+    throw new UserError(
+      `Too few images (${labels.length}) to carve a test split out of them (${Math.round(share * 1000) / 10} % would be ${k}). Give a test split of its own, or more images.`,
+    );
+  }
+  const { chosen, rest } = choose(labels, indices, classCount, k, mulberry32(deriveSeed(0, 'carved-test')));
+  return { test: chosen, rest };
+}
+
+/** Share of the images carved out as the test split when there is none: Fashion-MNIST's 10,000 of 70,000. */
+export const CARVED_TEST_SHARE = 1 / 7;
+/** At most this many images are carved out as the test split. */
+export const CARVED_TEST_MAX = 10_000;
+
 function stratifiedChoice(view: DataView, k: number, random: Random): { chosen: Uint32Array; rest: Uint32Array } {
-  const byClass = groupByClass(view);
+  return choose(view.set.labels, view.indices, view.set.classNames.length, k, random);
+}
+
+function choose(labels: Uint8Array, indices: Uint32Array, classCount: number, k: number, random: Random): { chosen: Uint32Array; rest: Uint32Array } {
+  const byClass = groupByClass(labels, indices, classCount);
   const quotas = stratifiedQuotas(
     byClass.map((c) => c.length),
     k,
   );
   const chosen = new Uint32Array(k);
-  const rest = new Uint32Array(view.indices.length - k);
+  const rest = new Uint32Array(indices.length - k);
   let c0 = 0;
   let r0 = 0;
   byClass.forEach((members, label) => {
@@ -101,13 +130,12 @@ function stratifiedChoice(view: DataView, k: number, random: Random): { chosen: 
   return { chosen: chosen.sort(), rest: rest.sort() };
 }
 
-/** The view's indices grouped by label, each group in the view's order. */
-function groupByClass(view: DataView): Uint32Array[] {
-  const { labels } = view.set;
+/** The indices grouped by label, each group in the given order. */
+function groupByClass(labels: Uint8Array, indices: Uint32Array, classCount: number): Uint32Array[] {
   const counts: number[] = [];
-  for (const i of view.indices) counts[labels[i]] = (counts[labels[i]] ?? 0) + 1;
-  const groups = Array.from({ length: Math.max(counts.length, view.set.classNames.length) }, (_, label) => new Uint32Array(counts[label] ?? 0));
+  for (const i of indices) counts[labels[i]] = (counts[labels[i]] ?? 0) + 1;
+  const groups = Array.from({ length: Math.max(counts.length, classCount) }, (_, label) => new Uint32Array(counts[label] ?? 0));
   const fill = new Array<number>(groups.length).fill(0);
-  for (const i of view.indices) groups[labels[i]][fill[labels[i]]++] = i;
+  for (const i of indices) groups[labels[i]][fill[labels[i]]++] = i;
   return groups;
 }

@@ -27,6 +27,7 @@ import {
   time,
 } from './format.ts';
 import { runPlotPath, STUDY_PLOT_PATH } from './paths.ts';
+import { dataSection } from './data-section.ts';
 
 export interface ReportOptions {
   /** Link the SVG plots (at `plots/run-<id>.svg` and `plots/study.svg` beside the report). Default true. */
@@ -361,6 +362,7 @@ export function renderReport(study: StudyRecord, opts: ReportOptions = {}): stri
     '',
     ...result(study),
     '',
+    ...dataSection(study),
     ...decisionLog(study, plots),
     '',
     '## Runs',

@@ -8,7 +8,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { createActor, fromPromise, type Snapshot } from 'xstate';
 import { openDataset } from '../data/dataset.ts';
-import { holdoutSplit, stratifiedSubset } from '../data/split.ts';
+import { stratifiedSubset } from '../data/split.ts';
+import { summariseDataset, trainValidationSplit } from '../data/summary.ts';
+import { fitNetworkToData } from '../config/network.ts';
 import { DEFAULT_THRESHOLDS } from '../diagnosis/index.ts';
 import { UserError } from '../errors.ts';
 import { tuneMachine, type PendingRun } from '../machine/machine.ts';
@@ -90,6 +92,7 @@ function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: D
       validationCount: split.validation.indices.length,
       testCount: dataset.testCount,
       classNames: dataset.classNames,
+      summary: summariseDataset(dataset, split, config.seed),
     },
     backend: null,
     policy: { name: policy.name, source: policySource },
@@ -154,8 +157,15 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
 
   // Inputs are checked before any training: the policy loads, the data (all four files) is sound, a backend loads.
   const { policy, source: policySource } = await loadPolicy(config.policy, process.cwd());
-  const dataset = await openDataset({ data: config.data, dataDir: config.dataDir ?? undefined });
-  const full = holdoutSplit(dataset.train, { validationSize: config.validationSize, seed: config.seed });
+  const dataset = await openDataset({
+    data: config.data,
+    dataDir: config.dataDir ?? undefined,
+    imageSize: config.imageSize,
+    testData: config.testData,
+    skipBad: config.skipBad,
+    maxMemoryBytes: config.maxMemoryBytes,
+  });
+  const full = trainValidationSplit(dataset, { validationSize: config.validationSize, seed: config.seed });
   const search = {
     train: config.searchSubset === null ? full.train : stratifiedSubset(full.train, config.searchSubset, config.seed),
     validation: config.searchValidationSubset === null ? full.validation : stratifiedSubset(full.validation, config.searchValidationSubset, config.seed),
@@ -205,7 +215,9 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   const machine = studyMachine(env);
   const snapshot = opts.resume && store.study.snapshot ? (store.study.snapshot as Snapshot<unknown>) : undefined;
   // With a snapshot the input is ignored (the context is restored), but the types ask for it.
-  const input = { standing: { network: config.baseNetwork, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } };
+  const { height, width, channels } = dataset.train;
+  const network = fitNetworkToData(config.baseNetwork, { height, width, channels, classes: dataset.classNames.length });
+  const input = { standing: { network, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } };
   const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
 
   const finished = new Promise<void>((resolve) => {

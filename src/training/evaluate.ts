@@ -67,7 +67,7 @@ export async function evaluateModel(request: EvaluateRequest): Promise<Evaluatio
     const correct = Uint8Array.from(labels, (actual, i) => (predictions![i] === actual ? 1 : 0));
     return { accuracy, loss, count, perClassAccuracy, confusion, perImage: { losses: losses!, correct } };
   } finally {
-    data.images.dispose();
+    data.images?.dispose();
     data.labels.dispose();
     if (!request.model) model.dispose();
   }

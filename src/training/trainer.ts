@@ -49,6 +49,7 @@
  * Run `initBackend()` (backend.ts) before training; this module uses whichever backend is active.
  */
 import { deriveSeed } from '../data/random.ts';
+import { toUnitFloats } from '../data/memory.ts';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -293,20 +294,37 @@ function convOnInput(layer: tf.layers.Layer, x: tf.Tensor4D): tf.Tensor4D {
 // ───────────────────────────── data on the backend ─────────────────────────────
 
 export interface UploadedImages {
-  /** [count, height, width, channels] float32 */
-  images: tf.Tensor4D;
+  /** [count, height, width, channels] float32 on the backend; absent when the set keeps its pixels as bytes. */
+  images?: tf.Tensor4D;
+  /**
+   * Pixels kept as bytes (a data set above --max-memory, src/data/memory.ts): they stay in the
+   * set, in JavaScript, and each batch is gathered and scaled to 0..1 when it is needed.
+   */
+  bytes?: { pixels: Uint8Array; indices: Uint32Array | null; shape: [number, number, number] };
   /** [count] int32 class indices */
   labels: tf.Tensor1D;
   count: number;
 }
 
-/** Copies the view's images and labels into backend tensors, once (the caller disposes them). */
+/**
+ * Copies the view's images and labels into backend tensors, once (the caller disposes them).
+ * Byte-stored pixels are not copied: only the labels are uploaded, and `gatherImages` /
+ * `sliceImages` convert one batch at a time.
+ */
 export function uploadImages(data: DataView | ImageSet): UploadedImages {
   const set = 'set' in data ? data.set : data;
   const size = set.height * set.width * set.channels;
   const count = 'set' in data ? data.indices.length : set.count;
-  let pixels: Float32Array;
   const labels = new Int32Array(count);
+  if (set.images instanceof Uint8Array) {
+    for (let i = 0; i < count; i++) labels[i] = set.labels['set' in data ? data.indices[i] : i];
+    return {
+      bytes: { pixels: set.images, indices: 'set' in data ? data.indices : null, shape: [set.height, set.width, set.channels] },
+      labels: tf.tensor1d(labels, 'int32'),
+      count,
+    };
+  }
+  let pixels: Float32Array;
   if ('set' in data) {
     pixels = new Float32Array(count * size);
     for (let i = 0; i < count; i++) {
@@ -323,6 +341,29 @@ export function uploadImages(data: DataView | ImageSet): UploadedImages {
     labels: tf.tensor1d(labels, 'int32'),
     count,
   };
+}
+
+/** The uploaded images at positions `idx` (a mini-batch): a gather on the backend, or bytes scaled here. */
+export function gatherImages(data: UploadedImages, idx: tf.Tensor1D): tf.Tensor4D {
+  if (data.images) return tf.gather(data.images, idx);
+  return byteBatch(data.bytes!, idx.dataSync());
+}
+
+/** The uploaded images at positions start … start+size−1 (an evaluation batch). */
+export function sliceImages(data: UploadedImages, start: number, size: number): tf.Tensor4D {
+  if (data.images) return tf.slice(data.images, start, size);
+  return byteBatch(data.bytes!, Array.from({ length: size }, (_, i) => start + i));
+}
+
+function byteBatch(bytes: NonNullable<UploadedImages['bytes']>, positions: ArrayLike<number>): tf.Tensor4D {
+  const [h, w, c] = bytes.shape;
+  const size = h * w * c;
+  const out = new Float32Array(positions.length * size);
+  for (let i = 0; i < positions.length; i++) {
+    const item = bytes.indices ? bytes.indices[positions[i]] : positions[i];
+    toUnitFloats(bytes.pixels.subarray(item * size, (item + 1) * size), out, i * size);
+  }
+  return tf.tensor4d(out, [positions.length, h, w, c], 'float32');
 }
 
 export interface EvaluationSums {
@@ -361,7 +402,7 @@ export async function evaluateUploaded(
   for (let start = 0; start < data.count; start += EVAL_BATCH_SIZE) {
     const size = Math.min(EVAL_BATCH_SIZE, data.count - start);
     const [next, predicted, perImage] = tf.tidy(() => {
-      const x = tf.slice(data.images, start, size);
+      const x = sliceImages(data, start, size);
       const y = tf.slice(data.labels, start, size);
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
       const ceEach = tf.neg(tf.sum(tf.mul(tf.oneHot(y, numClasses).toFloat(), tf.logSoftmax(logits)), 1));
@@ -752,7 +793,7 @@ async function trainStep(
   const [x, labels, oneHot] = tf.tidy(() => {
     const idx = tf.slice(order, start, batchSize);
     const y = tf.gather(data.labels, idx);
-    return [tf.gather(data.images, idx), y, tf.oneHot(y, numClasses).toFloat()];
+    return [gatherImages(data, idx), y, tf.oneHot(y, numClasses).toFloat()];
   });
   const lambda = options.l2Regularization;
   let correct: tf.Tensor | null = null;

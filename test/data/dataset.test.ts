@@ -148,12 +148,11 @@ describe('loadIdxFolder (--data DIR)', () => {
     expect(text).toContain(`add ${join(dir, 'classes.txt')} with one class name per line`);
   });
 
-  test('a test label beyond the classes of classes.txt', async () => {
+  test('a test label beyond the classes of classes.txt fails when the data set is opened, not when the test set is read', async () => {
     const dir = await freshDir();
     await writeSynthetic(dir, { trainLabels: new Array(20).fill(0), testLabels: [0, 0, 0, 3, 0, 0, 0, 0, 0, 0] });
     await writeFile(join(dir, 'classes.txt'), 'cat\ndog\nbird\n');
-    const ds = await loadIdxFolder(dir);
-    const text = await userError(ds.loadTest());
+    const text = await userError(loadIdxFolder(dir));
     expect(text).toMatch(/t10k-labels-idx1-ubyte: label 3 at item 3 \(0-based\) is out of range: there are 3 classes, so labels must be 0–2/);
     expect(text).toContain('The classes are the 3 lines of');
   });
@@ -210,7 +209,7 @@ describe('loadIdxFolder (--data DIR)', () => {
     await unlink(join(dir, IDX_FILE_NAMES.testLabels));
     const text = await userError(loadIdxFolder(dir));
     expect(text).toMatch(`No IDX data set in ${dir} (given to --data): missing t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].`);
-    expect(text).toMatch(/--data takes 'fashion' or a folder holding the four files/);
+    expect(text).toMatch(/--data takes 'fashion'; a folder holding the four files .*; an image folder with one subfolder of PNG or JPEG files per class .*; or a CSV file/);
     expect(await userError(loadIdxFolder(join(dir, 'nope')))).toMatch(/nope \(given to --data\): no such folder/);
   });
 
