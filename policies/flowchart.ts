@@ -5,9 +5,10 @@
  * numbers:
  *
  *   1. Stabilise: a diverged or circling run → lower its rate ×0.1 (a diverged candidate gets one
- *      lowering, then is given up with `revert`); at the floor, clip gradients (the notes' other
- *      rescue). Stable but too slow → raise the rate ×10, unless a raise from here already failed
- *      (keep the largest stable power of ten); then train longer instead.
+ *      lowering, then is given up with `revert`; a diverged raise is given up at once); at the
+ *      floor, clip gradients (the notes' other rescue). Stable but too slow → raise the rate ×10,
+ *      unless a raise from here already failed (keep the largest stable power of ten); then train
+ *      longer instead.
  *   2. Train enough: validation loss still falling beyond its noise → double maxEpochs (≤ 100).
  *      The machine stops the doubling when more epochs did not beat the noise margin.
  *   3. Stop at the right time: validation loss rising after its smoothed minimum → trim there.
@@ -92,9 +93,17 @@ function stabilise(context: PolicyContext): Decision | null {
     const to = scaled(from, S.lowerFactor);
     const lowerings = runs.filter((r) => r.change?.action === 'lowerLearnRate' && (r.change ? true : false)).length;
     const head = `${subject.diagnosis.label} in run ${subject.id}: ${subject.diagnosis.summary}`;
-    // A diverged candidate (a capacity or regularisation change) gets one lowering, then is given up.
-    if (candidate && subject.change?.action === 'lowerLearnRate' && allowed.includes('revert')) {
-      return decision('revert', {}, [head, `run ${subject.id} diverged again after lowering its rate: give the candidate up, run ${context.incumbent.id} stands`]);
+    // A diverged candidate (a capacity or regularisation change) gets one lowering, then is given up;
+    // a raise that diverged is given up at once (lowering it would retrain the standing rate). Only
+    // when the standing run is stable: a diverged baseline has nothing to go back to, so its lowered
+    // candidates are lowered on (giving them up would lower the baseline to the same rate again).
+    if (candidate && !unstable(context.incumbent) && allowed.includes('revert')) {
+      if (subject.change?.action === 'lowerLearnRate') {
+        return decision('revert', {}, [head, `run ${subject.id} diverged again after lowering its rate: give the candidate up, run ${context.incumbent.id} stands`]);
+      }
+      if (subject.change?.action === 'raiseLearnRate') {
+        return decision('revert', {}, [head, `run ${subject.id} diverged at the raised rate ${lr(from)}: give it up, run ${context.incumbent.id} (learn rate ${lr(rate(context.incumbent))}) stands`]);
+      }
     }
     if (to >= S.minLearnRate && allowed.includes('lowerLearnRate')) {
       return decision('lowerLearnRate', { initialLearnRate: to }, [

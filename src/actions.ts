@@ -40,8 +40,11 @@ export type ParamSpec = NumberParam | OptionParam;
 
 type ValueOf<P> = P extends OptionParam<infer K> ? TrainingOptions[K] : number;
 
-/** The params object of an action: every parameter optional (each has a default). */
-export type ParamsOf<S> = { [K in keyof S]?: ValueOf<S[K]> };
+/**
+ * The params object of an action: every parameter optional (each has a default). An action without
+ * parameters takes an empty object only (a bare `{}` type would accept any object).
+ */
+export type ParamsOf<S> = [keyof S] extends [never] ? Record<string, never> : { [K in keyof S]?: ValueOf<S[K]> };
 
 /** A configuration: what a run trains. */
 export interface Configuration {

@@ -63,14 +63,17 @@ export function linearTrend(points: readonly Point[]): LinearTrend {
   return { slope, slopeSE, t, dof, fittedFirst: intercept + slope * first, fittedLast: intercept + slope * last, fromEpoch: first, toEpoch: last };
 }
 
-/** Significantly falling (one-sided 95%): a negative slope beyond its noise. */
+/**
+ * Significantly falling (one-sided 95%): a negative slope beyond its noise. A line through two
+ * points (no degrees of freedom) has no noise estimate, so it is never significant.
+ */
 export function significantlyFalling(trend: LinearTrend): boolean {
-  return trend.slope < 0 && -trend.t >= tCritical(trend.dof);
+  return trend.dof >= 1 && trend.slope < 0 && -trend.t >= tCritical(trend.dof);
 }
 
-/** Significantly rising (one-sided 95%). */
+/** Significantly rising (one-sided 95%); never with fewer than 3 points, like significantlyFalling. */
 export function significantlyRising(trend: LinearTrend): boolean {
-  return trend.slope > 0 && trend.t >= tCritical(trend.dof);
+  return trend.dof >= 1 && trend.slope > 0 && trend.t >= tCritical(trend.dof);
 }
 
 /** A centred 3-epoch moving average (2 points at the ends). */
