@@ -160,13 +160,27 @@ describe('diagnoseFile and formatDiagnosis', () => {
     expect(line).not.toContain('\n');
     const parsed = JSON.parse(line);
     expect(Object.keys(parsed)).toEqual(['diagnosis', 'action', 'params', 'reason']);
-    expect(parsed).toMatchObject({ diagnosis: 'overfitting', action: 'trimEpochs', params: { maxEpochs: 27 } });
-    expect(parsed.reason).toMatch(/validation loss 0.312 at epoch 27 rose to 0.411 by epoch 60/);
+    // The trim epoch is the smoothed minimum: (0.312 + 0.315 + 0.318) / 3 at epoch 28, not the raw 0.312 at 27.
+    expect(parsed).toMatchObject({ diagnosis: 'overfitting', action: 'trimEpochs', params: { maxEpochs: 28 } });
+    expect(parsed.reason).toMatch(/^validation loss lowest at epoch 28 \(smoothed 0.315\) and rising to 0.411 by epoch 60 .*; maxEpochs 60 → 28 \(step 3: stop at the right time\)$/);
   });
 
   test('text for the terminal', () => {
     const result = diagnoseFile(file('min27b.json', JSON.stringify(minAt27)), flowchart);
-    expect(formatDiagnosis(result, false)).toMatch(/^diagnosis: overfitting\n {2}validation loss 0.312 at epoch 27 .*\ndecision: {2}trimEpochs \{maxEpochs: 27\}\n {2}overfitting: /);
+    expect(formatDiagnosis(result, false)).toMatch(
+      /^diagnosis: overfitting\n {2}validation loss lowest at epoch 28 \(smoothed 0.315\), then rising to 0.411 by epoch 60 \(\+30%; .*\)\ndecision: {2}trimEpochs \{maxEpochs: 28\}\n {2}validation loss lowest at epoch 28/,
+    );
+  });
+
+  test.each<[string, Record<string, number[]>, string, string, Record<string, number>]>([
+    // Issue 10's baseline: flat within ±0.01 from epoch 4. Not underfitting: the first step is capacity (deepen).
+    ['a noisy plateau', { loss: [0.9, 0.5, 0.4, 0.35, 0.33, 0.31, 0.3, 0.29, 0.28, 0.27], val_loss: [0.6, 0.45, 0.38, 0.352, 0.349, 0.352, 0.361, 0.352, 0.366, 0.348] }, 'converged', 'deepen', { filters: 40 }],
+    ['a clean fall', { loss: [0.9, 0.7, 0.6, 0.52, 0.47, 0.44, 0.41, 0.39, 0.38, 0.37], val_loss: [0.9, 0.7, 0.6, 0.52, 0.47, 0.44, 0.41, 0.39, 0.38, 0.37] }, 'underfitting', 'addEpochs', { maxEpochs: 20 }],
+    ['one epoch: still falling, train longer', { loss: [0.9], val_loss: [0.8] }, 'underfitting', 'addEpochs', { maxEpochs: 2 }],
+  ])('%s → %s, %s', (_name, history, label, action, params) => {
+    const { diagnosis, decision } = diagnoseFile(file('fit.json', JSON.stringify(history)), flowchart);
+    expect(diagnosis.label).toBe(label);
+    expect(decision).toMatchObject({ action, params });
   });
 
   test('a float32 learn rate from Keras is read as the power of ten it stands for', () => {

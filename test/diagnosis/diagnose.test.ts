@@ -120,7 +120,7 @@ describe('diagnoseRun: one row per case in the notes', () => {
     ],
     ['a 15-point accuracy gap', gap15, 'overfitting', { gapTooLarge: true, risingAfterMinimum: false }, /training accuracy 0.97 vs validation 0.82 at epoch 30: gap 0.15 > 0.1/],
     ['a 5-point gap and a flat validation loss', converged, 'converged', { gapTooLarge: false, risingAfterMinimum: false }, /^converged: validation loss 0.3 at epoch 30 .*falling only slightly: fit over epochs 16–30/],
-  ])('%s → %s', (_name, c, label, evidence, summary) => {
+  ])('%s', (_name, c, label, evidence, summary) => {
     const d = diagnoseRun(c);
     expect(d.label).toBe(label);
     expect(d.findings[0]).toBe(label);
@@ -213,7 +213,7 @@ describe('label tests one by one', () => {
     ['underfitting', underfitting, minAt27, false],
     ['overfitting', overfitting, minAt27, true],
     ['overfitting', overfitting, converged, false],
-  ] as const)('%s on a curve → fired %s', (_label, test_, c, fired) => {
+  ] as const)('%s on made-up curve %#', (_label, test_, c, fired) => {
     const check = test_(c, DEFAULT_THRESHOLDS);
     expect(check.fired).toBe(fired);
     expect(check.summary.length).toBeGreaterThan(10);
@@ -249,6 +249,110 @@ describe('label tests one by one', () => {
     expect(accuracyGapAt(minAt27, 27)!.gap).toBeCloseTo(train27 - val27, 3);
     expect(accuracyGapAt(minAt27)!.epoch).toBe(100);
     expect(accuracyGapAt(curve({ loss: [1] }))).toBeNull();
+  });
+});
+
+// ───────────── noise: trends from a fit, not from two endpoints ─────────────
+
+/** A curve of validation losses only (training loss the same, so nothing else fires). */
+const valCurve = (values: number[]): TrainingCurve => curve({ loss: values, valLoss: values });
+/** Three epochs of a clean fall before a curve's interesting part. */
+const fall = [0.6, 0.45, 0.38];
+
+describe('underfitting: "still falling" is a fitted slope beyond its noise and ≥ 2%', () => {
+  test.each<[string, number[], boolean, RegExp]>([
+    // Issue 10's baseline: flat from epoch 4 within ±0.01; the old endpoint rule called it "still falling: 0.361 → 0.348".
+    ['a noisy plateau (issue 10: 0.352, 0.349, 0.352, 0.361, 0.352, 0.366, 0.348)', [...fall, 0.352, 0.349, 0.352, 0.361, 0.352, 0.366, 0.348], false, /^validation loss flat within its noise \(a plateau\): fit over epochs 6–10: 0.356 → 0.355 \(−0.34%\), slope −0.0003 ± 0.00271 per epoch, t -0.111, \|t\| under 2.35$/],
+    ['a clean fall (0.9 × 0.9^epoch)', range(10, (e) => round(0.9 * 0.9 ** e)), true, /^validation loss still falling: fit over epochs 6–10: 0.474 → 0.31 \(−42%\)/],
+    ['a zig-zag (±0.01) around a real fall of 0.015 per epoch', range(12, (e) => round(0.6 - 0.015 * e + 0.01 * (-1) ** e)), true, /^validation loss still falling: fit over epochs 7–12: .* t -4.75 \(beyond its noise: \|t\| ≥ 2.13\)$/],
+    ['a zig-zag (±0.012) around a flat line', [...fall, ...range(9, (e) => 0.36 + 0.012 * (-1) ** e)], false, /^validation loss flat within its noise \(a plateau\)/],
+    ['a significant but slight fall (−1.3%, under the 2%)', [0.9, 0.6, 0.5, 0.45, 0.42, 0.401, 0.4, 0.3985, 0.398, 0.3965, 0.396], false, /^validation loss falling only slightly: fit over epochs 6–11: 0.401 → 0.396 \(−1.3%\).*\(still falling needs −2% or more\)$/],
+    ['a rise', [0.9, 0.6, 0.5, 0.45, 0.42, 0.43, 0.44, 0.45], false, /^validation loss rising, not falling: fit over epochs 5–8: 0.42 → 0.45 \(\+6.9%\)/],
+    ['1 epoch: counts as still falling', [0.8], true, /^only 1 epoch of validation loss/],
+    ['2 epochs: count as still falling', [0.8, 0.7], true, /^only 2 epochs of validation loss \(0.7 at epoch 2\): no trend yet, so it counts as still falling$/],
+    ['3 epochs: judged by the fit (1 degree of freedom, critical t 6.31)', [0.95, 0.6, 0.5], false, /fit over epochs 1–3: .*\|t\| under 6.31$/],
+  ])('%s → still falling: %s', (_name, values, fired, summary) => {
+    const check = underfitting(valCurve(values));
+    expect(check.fired).toBe(fired);
+    expect(check.summary).toMatch(summary);
+    expect(check.evidence.tooShort).toBe(values.length < 3);
+  });
+
+  test('the issue\u2019s plateau would have fooled the endpoint rule, and the fit says why it does not', () => {
+    const values = [...fall, 0.352, 0.349, 0.352, 0.361, 0.352, 0.366, 0.348];
+    // The endpoint reading: 0.361 → 0.348 over the last 3 epochs is a 3.6% fall, past the 2% threshold.
+    expect((0.361 - 0.348) / 0.361).toBeGreaterThan(DEFAULT_THRESHOLDS.stillFallingFraction);
+    const { evidence } = underfitting(valCurve(values));
+    // Last half of 10 epochs (5 of them, ≥ 4): epochs 6–10, 3 degrees of freedom.
+    expect(evidence).toMatchObject({ trendFromEpoch: 6, trendToEpoch: 10, tCritical: 2.353, tooShort: false });
+    const trend = linearTrend(values.slice(5).map((value, i) => ({ epoch: i + 6, value })));
+    expect(evidence.slope).toBeCloseTo(trend.slope, 12);
+    expect(evidence.slopeSE).toBeCloseTo(trend.slopeSE, 12);
+    expect(Math.abs(evidence.slopeT!)).toBeLessThan(tCritical(3));
+    expect(diagnoseRun(valCurve(values)).label).toBe('converged');
+  });
+
+  test('the window is the last half of the run, at least 4 epochs', () => {
+    expect(underfitting(valCurve(range(5, (e) => 1 / e))).evidence).toMatchObject({ trendFromEpoch: 2, trendToEpoch: 5 });
+    expect(underfitting(valCurve(range(20, (e) => 1 / e))).evidence).toMatchObject({ trendFromEpoch: 11, trendToEpoch: 20 });
+    expect(underfitting(valCurve(range(21, (e) => 1 / e))).evidence).toMatchObject({ trendFromEpoch: 11, trendToEpoch: 21 });
+  });
+
+  test('stillFallingFraction is honoured', () => {
+    const slight = [0.9, 0.6, 0.5, 0.45, 0.42, 0.401, 0.4, 0.3985, 0.398, 0.3965, 0.396];
+    expect(underfitting(valCurve(slight), { ...DEFAULT_THRESHOLDS, stillFallingFraction: 0.01 }).fired).toBe(true);
+  });
+});
+
+describe('overfitting: the smoothed minimum, and a rise beyond its noise', () => {
+  /** A V: 0.30 at epoch 10, 0.01 higher per epoch away from it, over 20 epochs. */
+  const v = (dips: Record<number, number> = {}) => valCurve(range(20, (e) => dips[e] ?? round(0.3 + 0.01 * Math.abs(e - 10))));
+
+  test.each<[string, TrainingCurve, number, number]>([
+    ['a clean V', v(), 10, 10],
+    ['one lucky dip after the minimum (0.29 at epoch 16)', v({ 16: 0.29 }), 10, 16],
+    ['one lucky dip before the minimum (0.29 at epoch 5)', v({ 5: 0.29 }), 10, 5],
+    ['the issue\u2019s plateau: the luckiest point is the last (0.348), the smoothed minimum epoch 5', valCurve([...fall, 0.352, 0.349, 0.352, 0.361, 0.352, 0.366, 0.348]), 5, 10],
+  ])('%s: trim epoch %s (the luckiest point is epoch %s)', (_name, c, smoothedEpoch, rawEpoch) => {
+    const { evidence } = overfitting(c);
+    expect(evidence.bestEpoch).toBe(smoothedEpoch);
+    expect(evidence.rawBestEpoch).toBe(rawEpoch);
+    expect(evidence.bestValLoss).toBeGreaterThanOrEqual(evidence.rawBestValLoss!);
+  });
+
+  test('the smoothed minimum of the V is the mean of epochs 9–11', () => {
+    expect(overfitting(v()).evidence.bestValLoss).toBeCloseTo((0.31 + 0.3 + 0.31) / 3, 12);
+  });
+
+  test.each<[string, number[], boolean, RegExp]>([
+    ['a steady rise of 0.01 per epoch for 6 epochs', [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.35, 0.36, 0.37, 0.38, 0.385, 0.4], true, /^validation loss lowest at epoch 6 \(smoothed 0.347\), then rising to 0.398 by epoch 12 \(\+15%; slope t 27 over 6 epochs\)$/],
+    ['a rise within noise: endpoints +10%, the fit not significant', [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.35, 0.33, 0.37, 0.34, 0.38, 0.33, 0.375], false, /then rising to 0.363 by epoch 13 \(\+6.7%; slope t 0.722 over 6 epochs\): not a rise beyond its noise \(needs \+5% over 3\+ epochs and t ≥ 2.02\)/],
+    ['a significant but small rise (+1.5%, under the 5%)', [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.341, 0.342, 0.343, 0.344, 0.345, 0.346], false, /\(\+1.5%; .*\): not a rise beyond its noise/],
+    ['a large rise, only 3 epochs after the smoothed minimum', [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.33, 0.34, 0.4, 0.45], true, /^validation loss lowest at epoch 7 \(smoothed 0.337\), then rising to 0.443 by epoch 10 \(\+32%; slope t 5.51 over 3 epochs\)$/],
+    ['a large rise, only 2 epochs after the smoothed minimum', [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.33, 0.34, 0.45], false, /not a rise beyond its noise \(needs \+5% over 3\+ epochs/],
+  ])('%s → rising: %s', (_name, values, rising, summary) => {
+    const check = overfitting(valCurve(values));
+    expect(check.evidence.risingAfterMinimum).toBe(rising);
+    expect(check.fired).toBe(rising); // no accuracy: the gap cannot fire
+    expect(check.summary).toMatch(summary);
+  });
+
+  test('sparse validation: 3 epochs after the minimum, but only 2 validations there, is no rise beyond noise', () => {
+    // Validation at epochs 1–5 and 8 (a MATLAB CSV validating every few hundred iterations). The
+    // smoothed minimum is epoch 5; a line through (5, 0.33) and (8, 0.45) fits exactly and says nothing about noise.
+    const c = curve({ loss: range(8, (e) => 1 / e), valLoss: [0.9, 0.6, 0.46, 0.38, 0.33, null, null, 0.45] });
+    const { evidence, summary } = overfitting(c);
+    expect(evidence).toMatchObject({ bestEpoch: 5, epochsAfterMinimum: 3, risingAfterMinimum: false });
+    expect(evidence.valLossRise!).toBeGreaterThan(DEFAULT_THRESHOLDS.riseFraction);
+    expect(summary).toMatch(/not a rise beyond its noise/);
+  });
+
+  test('the rise within noise would have counted under an endpoint rule', () => {
+    const values = [0.9, 0.6, 0.45, 0.38, 0.35, 0.34, 0.35, 0.33, 0.37, 0.34, 0.38, 0.33, 0.375];
+    const { evidence } = overfitting(valCurve(values));
+    expect((values[values.length - 1] - evidence.bestValLoss!) / evidence.bestValLoss!).toBeGreaterThan(DEFAULT_THRESHOLDS.riseFraction);
+    expect(evidence.epochsAfterMinimum).toBeGreaterThanOrEqual(DEFAULT_THRESHOLDS.minEpochsAfterMinimum);
+    expect(evidence.riseT!).toBeLessThan(tCritical(evidence.epochsAfterMinimum! - 1));
   });
 });
 

@@ -4,8 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { diagnoseRun, runSummaryFromCurve, seededRandom } from '../../src/diagnosis/index.ts';
-import { decideSafely, loadPolicy } from '../../src/policy-loader.ts';
+import { DEFAULT_THRESHOLDS, contextFromCurve, diagnoseRun } from '../../src/diagnosis/index.ts';
+import { ACTIONS, ACTION_NAMES, decisionProblem, type OptionParam } from '../../src/actions.ts';
+import { optionProblem, resolveOptions } from '../../src/config/options.ts';
+import { allowedActions, evidenceOf } from '../../src/machine/rails.ts';
+import { BUILT_IN_POLICIES, decideSafely, loadPolicy } from '../../src/policy-loader.ts';
 import type { Policy, PolicyContext } from '../../src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowtune-policy-'));
@@ -20,17 +23,12 @@ function policyFile(name: string, text: string): string {
   return file;
 }
 
+// One epoch of a run: still falling (too short for a trend), so the machine is at the trainEnough step.
 const curve = { epochs: [{ epoch: 1, loss: 0.5, accuracy: 0.8, valLoss: 0.55, valAccuracy: 0.78, learnRate: 0.01 }], nonFinite: null };
-const run = runSummaryFromCurve(curve, diagnoseRun(curve));
-const context: PolicyContext = {
-  stage: 'baseline',
-  last: run,
-  incumbent: run,
-  runs: [run],
-  tried: [],
-  budget: { runsLeft: 10, secondsLeft: 600 },
-  random: seededRandom(1),
-};
+const diagnosis = diagnoseRun(curve);
+const { bestEpoch: _bestEpoch, ...standing } = evidenceOf(curve, diagnosis, DEFAULT_THRESHOLDS);
+const allowed = allowedActions({ step: 'trainEnough', standing, subject: { runId: 1, isStanding: true, unstable: false }, triedAtStanding: [], trimmed: false, epochsExhausted: false });
+const context: PolicyContext = { ...contextFromCurve(curve, diagnosis, allowed), budget: { runsLeft: 10, secondsLeft: 600 } };
 
 async function loadError(nameOrPath: string): Promise<UserError> {
   try {
@@ -43,11 +41,17 @@ async function loadError(nameOrPath: string): Promise<UserError> {
 }
 
 describe('loadPolicy: built-in policies', () => {
-  test.each(['flowchart', 'example', 'random'])('%s', async (name) => {
+  test('the built-ins', () => {
+    expect(BUILT_IN_POLICIES).toEqual(['flowchart', 'example', 'random', 'no-search']);
+  });
+
+  test.each([...BUILT_IN_POLICIES])('%s', async (name) => {
     const { policy, source } = await loadPolicy(name, dir);
     expect(policy.name).toBe(name);
     expect(typeof policy.decide).toBe('function');
     expect(source).toBe(`policies/${name}.ts`);
+    const d = decideSafely(policy, context, source);
+    expect(context.allowed).toContain(d.action);
   });
 
   test('flowchart is the default', async () => {
@@ -84,7 +88,7 @@ describe('loadPolicy: user files', () => {
 
 describe('loadPolicy: faults name the file and the fault', () => {
   test.each<[string, string | null, string, RegExp]>([
-    ['missing file', null, 'nope.ts', /Policy file nope\.ts not found \(resolved to .*nope\.ts\)\. Give a built-in policy \(flowchart, example, random\)/],
+    ['missing file', null, 'nope.ts', /Policy file nope\.ts not found \(resolved to .*nope\.ts\)\. Give a built-in policy \(flowchart, example, random, no-search\)/],
     ['syntax error', 'syntax.ts', 'export default { name: "x", decide( => 1 };', /Policy file \d+-syntax\.ts does not load: .+\. Fix the file/s],
     ['throws while loading', 'throws-on-load.mjs', 'throw new Error("config missing");\nexport default {};', /Policy file \d+-throws-on-load\.mjs does not load: config missing/],
     ['no export', 'noexport.mjs', 'export const something = 1;', /Policy file \d+-noexport\.mjs exports no policy \(found exports: something\)/],
@@ -111,22 +115,33 @@ describe('loadPolicy: faults name the file and the fault', () => {
 
 describe('decideSafely: a throw or an invalid decision names the file and what is invalid', () => {
   const policyReturning = (value: unknown): Policy => ({ name: 'p', description: '', decide: () => value as never });
+  const dropoutParams = /its parameters: rate \(drop probability \(default 0\.2\)\); afterLayer \(0-based index of the layer it follows/;
   test.each<[string, Policy, RegExp]>([
     ['decide throws', { name: 'p', description: '', decide: () => { throw new Error('boom at run 3'); } }, /Policy file my\.ts: decide\(\) threw: boom at run 3/],
-    ['unknown action', policyReturning({ action: 'explode', params: {}, reason: 'why 1' }), /invalid decision: unknown action "explode"\. Expected \{ action: one of lowerLearnRate, .*stop;/],
+    ['unknown action', policyReturning({ action: 'explode', params: {}, reason: 'why 1' }), /invalid decision: unknown action "explode" \(actions: lowerLearnRate, raiseLearnRate, clipGradients, .*, revert, stop\)\. Expected \{ action: one of lowerLearnRate, .*stop; params: that action's parameters/],
     ['missing action', policyReturning({ params: {}, reason: 'why 1' }), /unknown action undefined/],
-    ['NaN param', policyReturning({ action: 'lowerLearnRate', params: { initialLearnRate: NaN }, reason: 'diverged at 0.01' }), /params\.initialLearnRate is NaN \(numbers must be finite\)/],
-    ['Infinity param', policyReturning({ action: 'addEpochs', params: { maxEpochs: Infinity }, reason: 'more 1' }), /params\.maxEpochs is Infinity/],
-    ['object param', policyReturning({ action: 'addDropout', params: { rate: { value: 0.2 } }, reason: 'gap 0.15' }), /params\.rate is object \(expected a finite number, a string or a boolean\)/],
-    ['params missing', policyReturning({ action: 'stop', reason: 'done 1' }), /params is not an object/],
+    // Issue 9: a misspelt parameter trained the default 0.2 without a word.
+    ['a misspelt parameter (rat for rate)', policyReturning({ action: 'addDropout', params: { rat: 0.5 }, reason: 'gap 0.15' }), /invalid decision: addDropout has no parameter "rat"; its parameters: rate \(drop probability \(default 0\.2\)\); afterLayer/],
+    ['another action\u2019s parameter', policyReturning({ action: 'widen', params: { filters: 40 }, reason: 'gap 0.15' }), /widen has no parameter "filters"; its parameters: factor \(filters × factor, rounded \(default 2\)\)/],
+    ['a parameter for an action that takes none', policyReturning({ action: 'stop', params: { now: true }, reason: 'done after 3 runs' }), /stop has no parameter "now"; it takes none/],
+    ['a seed (not an action parameter: the machine owns seeds)', policyReturning({ action: 'addEpochs', params: { maxEpochs: 20, seed: -1 }, reason: 'still falling at 10' }), /addEpochs has no parameter "seed"; its parameters: maxEpochs/],
+    ['NaN learn rate', policyReturning({ action: 'lowerLearnRate', params: { initialLearnRate: NaN }, reason: 'diverged at 0.01' }), /params\.initialLearnRate must be a finite number > 0, got NaN \(lowerLearnRate\)/],
+    ['negative learn rate', policyReturning({ action: 'raiseLearnRate', params: { initialLearnRate: -0.1 }, reason: 'slow at 0.0001' }), /params\.initialLearnRate must be a finite number > 0, got -0\.1 \(raiseLearnRate\)/],
+    ['Infinity epochs', policyReturning({ action: 'addEpochs', params: { maxEpochs: Infinity }, reason: 'more 1' }), /params\.maxEpochs must be a positive integer, got Infinity \(addEpochs\)/],
+    ['fractional maxEpochs', policyReturning({ action: 'trimEpochs', params: { maxEpochs: 27.5 }, reason: 'min at 27.5' }), /params\.maxEpochs must be a positive integer, got 27\.5 \(trimEpochs\)/],
+    ['dropout rate 1', policyReturning({ action: 'addDropout', params: { rate: 1 }, reason: 'gap 0.2' }), /params\.rate of addDropout must be a number in \(0, 1\), got 1/],
+    ['an object for a number', policyReturning({ action: 'addDropout', params: { rate: { value: 0.2 } }, reason: 'gap 0.15' }), /params\.rate of addDropout must be a number in \(0, 1\), got \{"value":0\.2\}/],
+    ['a string for a number', policyReturning({ action: 'widen', params: { factor: 'two' }, reason: 'converged at 0.3' }), /params\.factor of widen must be a number in \(0, 16\), got "two"/],
+    ['fractional filters', policyReturning({ action: 'deepen', params: { filters: 40.5 }, reason: 'converged at 0.3' }), /params\.filters of deepen must be a whole number in \[1, 4096\], got 40\.5/],
+    ['a schedule this action does not set', policyReturning({ action: 'addLearnRateSchedule', params: { learnRateSchedule: 'none' }, reason: 'gap 0.2' }), /params\.learnRateSchedule of addLearnRateSchedule must be one of "piecewise", got "none"/],
+    ['an unknown solver', policyReturning({ action: 'changeSolver', params: { solver: 'sgd' }, reason: 'slow at 0.01' }), /params\.solver must be 'sgdm', 'adam' or 'rmsprop', got 'sgd' \(changeSolver\)/],
+    ['params not an object', policyReturning({ action: 'stop', params: 'none', reason: 'done 1' }), /params is not an object/],
+    ['params an array', policyReturning({ action: 'addDropout', params: [0.2], reason: 'gap 0.2' }), /params is not an object/],
     ['empty reason', policyReturning({ action: 'stop', params: {}, reason: '' }), /reason is empty \(say why, quoting the numbers\)/],
     ['blank reason', policyReturning({ action: 'stop', params: {}, reason: '   ' }), /reason is empty/],
     ['not an object', policyReturning('stop'), /it is string, not an object/],
+    ['null', policyReturning(null), /it is null, not an object/],
     ['a promise', policyReturning(Promise.resolve({ action: 'stop', params: {}, reason: 'x' })), /it is a Promise; decide must be synchronous/],
-    ['learn rate out of range', policyReturning({ action: 'raiseLearnRate', params: { initialLearnRate: 100 }, reason: 'slow at 10' }), /params\.initialLearnRate is 100 \(expected a number in \(0, 10\]\)/],
-    ['fractional maxEpochs', policyReturning({ action: 'trimEpochs', params: { maxEpochs: 27.5 }, reason: 'min at 27.5' }), /params\.maxEpochs is 27\.5 \(expected a whole number 1–10000\)/],
-    ['dropout rate 1', policyReturning({ action: 'addDropout', params: { rate: 1 }, reason: 'gap 0.2' }), /params\.rate is 1 \(expected a dropout rate in \(0, 1\)\)/],
-    ['unknown schedule', policyReturning({ action: 'addLearnRateSchedule', params: { learnRateSchedule: 'cosine' }, reason: 'gap 0.2' }), /params\.learnRateSchedule is "cosine" \(expected 'none' or 'piecewise'\)/],
   ])('%s', (_name, policy, message) => {
     let error: unknown;
     try {
@@ -139,16 +154,82 @@ describe('decideSafely: a throw or an invalid decision names the file and what i
     expect((error as Error).message).toMatch(message);
   });
 
-  test('a valid decision is returned as a copy (other params pass through)', () => {
-    const params = { rate: 0.2, afterLayer: 3, note: 'x', flag: true };
+  test('the misspelt parameter\u2019s message names the action, the parameter and every allowed one', () => {
+    expect(() => decideSafely(policyReturning({ action: 'addDropout', params: { rat: 0.5 }, reason: 'gap 0.15' }), context, 'my.ts')).toThrow(dropoutParams);
+  });
+
+  test('a valid decision is returned as a copy', () => {
+    const params = { rate: 0.2, afterLayer: 3 };
     const d = decideSafely(policyReturning({ action: 'addDropout', params, reason: 'gap 0.15 > 0.10' }), context, 'my.ts');
     expect(d).toEqual({ action: 'addDropout', params, reason: 'gap 0.15 > 0.10' });
     expect(d.params).not.toBe(params);
   });
 
+  test('params may be left out: every parameter has a default', () => {
+    expect(decideSafely(policyReturning({ action: 'stop', reason: 'done after 1 run' }), context, 'my.ts')).toEqual({ action: 'stop', params: {}, reason: 'done after 1 run' });
+  });
+
   test('a loaded broken user policy fails at decide with its file name', async () => {
     const name = policyFile('bad-decision.mjs', 'export default { name: "x", description: "", decide: () => ({ action: "lowerLearnRate", params: { initialLearnRate: NaN }, reason: "diverged" }) };');
     const { policy, source } = await loadPolicy(name, dir);
-    expect(() => decideSafely(policy, context, source)).toThrow(`Policy file ${name}: decide() returned an invalid decision: params.initialLearnRate is NaN`);
+    expect(() => decideSafely(policy, context, source)).toThrow(`Policy file ${name}: decide() returned an invalid decision: params.initialLearnRate must be a finite number > 0, got NaN (lowerLearnRate)`);
+  });
+
+  test('a loaded user policy with a misspelt parameter is a user error naming the file, the action and the parameters', async () => {
+    const name = policyFile('rat.ts', 'export default { name: "x", description: "", decide: () => ({ action: "addDropout", params: { rat: 0.5 }, reason: "gap 0.15" }) };');
+    const { policy, source } = await loadPolicy(name, dir);
+    let error: unknown;
+    try {
+      decideSafely(policy, context, source);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toContain(`Policy file ${name}: decide() returned an invalid decision: addDropout has no parameter "rat"`);
+    expect((error as Error).message).toMatch(dropoutParams);
+  });
+});
+
+// ───────────── one rule for training options ─────────────
+
+/** Every parameter of the registry that sets a training option. */
+const OPTION_PARAMS = ACTION_NAMES.flatMap((action) =>
+  Object.entries(ACTIONS[action].params as Record<string, { kind: string }>)
+    .filter(([, spec]) => spec.kind === 'option')
+    .map(([key, spec]) => ({ action, key, spec: spec as OptionParam })),
+);
+const SAMPLES: unknown[] = [-1, 0, 1e-4, 0.5, 1, 1.5, 3, 10, 1e6, NaN, Infinity, -Infinity, 'sgdm', 'adam', 'piecewise', 'none', 'l2norm', 'x', true, {}, [1]];
+
+describe('action parameters that set a training option follow the rule of src/config/options.ts', () => {
+  test('the registry has option parameters, and none of them is the seed', () => {
+    expect(OPTION_PARAMS.map((p) => `${p.action}.${p.key}`)).toEqual(
+      expect.arrayContaining(['lowerLearnRate.initialLearnRate', 'addEpochs.maxEpochs', 'addL2.l2Regularization', 'clipGradients.gradientThreshold', 'changeSolver.solver', 'addLearnRateSchedule.learnRateDropPeriod']),
+    );
+    expect(OPTION_PARAMS.some((p) => p.spec.option === 'seed')).toBe(false);
+  });
+
+  test.each(OPTION_PARAMS.map((p) => [`${p.action}.${p.key}`, p] as const))('%s: accepted exactly when the option accepts it, with the same words', (_name, { action, key, spec }) => {
+    for (const value of SAMPLES) {
+      const optionRule = optionProblem(spec.option, value);
+      const narrowed = spec.values !== undefined && !(spec.values as readonly unknown[]).includes(value);
+      const problem = decisionProblem({ action, params: { [key]: value }, reason: 'because of 0.3' });
+      const label = `${action} ${key} = ${String(value)}`;
+      if (optionRule === null && !narrowed) {
+        expect(problem, label).toBeNull();
+        expect(() => resolveOptions({ [spec.option]: value }), label).not.toThrow();
+      } else {
+        expect(problem, label).not.toBeNull();
+        if (!narrowed) {
+          expect(problem, label).toBe(`params.${optionRule!.replace(/^\w+/, key)} (${action})`);
+          expect(() => resolveOptions({ [spec.option]: value }), label).toThrow(`Training option ${optionRule}.`);
+        }
+      }
+    }
+  });
+
+  test('a negative seed fails the options rule (and no decision can set a seed)', () => {
+    expect(optionProblem('seed', -1)).toBe('seed must be an integer ≥ 0, got -1');
+    expect(() => resolveOptions({ seed: -1 })).toThrow(UserError);
+    expect(decisionProblem({ action: 'changeSolver', params: { seed: 3 }, reason: 'slow at 0.01' })).toMatch(/^changeSolver has no parameter "seed"/);
   });
 });
