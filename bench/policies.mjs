@@ -1,45 +1,111 @@
 #!/usr/bin/env node
-// Policy comparison: the same data, budget and seed for each policy, one study each, then a table
-// of final test accuracies. The random policy is the baseline the flowchart has to beat.
+// The policy benchmark: the same data and budget for each policy, over several seeds, one study
+// at a time (never two at once on a shared machine), then per policy the mean ± standard deviation
+// of the final test accuracy, the images trained and the share of the budget used.
 //
-//   node bench/policies.mjs [--budget 10m] [--seeds 0,1] [--policies flowchart,random] [-- extra tune flags]
+//   node bench/policies.mjs [--budget 10m] [--seeds 0,1,2] [--policies flowchart,random,no-search] [--out FILE] [-- extra tune flags]
 //
-// Studies go to bench/results/policies/ (ignored by git); their reports explain each result.
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+// `no-search` is the default configuration trained for the whole budget (its final run planned
+// like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
+// each result. A claim about a policy rests on the mean ± sd over seeds, never on one study.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({
-  options: { budget: { type: 'string', default: '10m' }, seeds: { type: 'string', default: '0' }, policies: { type: 'string', default: 'flowchart,random' } },
+  options: {
+    budget: { type: 'string', default: '10m' },
+    seeds: { type: 'string', default: '0,1,2' },
+    policies: { type: 'string', default: 'flowchart,random,no-search' },
+    out: { type: 'string' },
+  },
   allowPositionals: true,
 });
 const reports = path.join(root, 'bench', 'results', 'policies');
+mkdirSync(reports, { recursive: true });
 const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 13);
+
+function cpuModel() {
+  try {
+    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name'));
+    if (line) return line.split(':')[1].trim();
+  } catch {
+    /* no lscpu */
+  }
+  return cpus()[0]?.model ?? 'unknown CPU';
+}
+
+/** Images a study trained: each run's own images (a continuation counts only what it added). */
+function imagesTrained(study) {
+  const byId = new Map(study.runs.map((r) => [r.id, r]));
+  return study.runs.reduce((sum, r) => sum + r.result.imagesTrained - (r.continuedFrom ? byId.get(r.continuedFrom)?.result.imagesTrained ?? 0 : 0), 0);
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
 const rows = [];
+const policies = values.policies.split(',');
 for (const seed of values.seeds.split(',')) {
-  for (const policy of values.policies.split(',')) {
+  for (const policy of policies) {
     const name = `${policy}-seed${seed}-${stamp}`;
     const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...positionals];
     const started = Date.now();
     const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
     const study = JSON.parse(readFileSync(path.join(reports, name, 'study.json'), 'utf8'));
-    const search = study.runs.filter((r) => r.verdict !== 'final');
-    rows.push({
+    const search = study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm');
+    const finalRun = study.runs.find((r) => r.id === study.final?.runId);
+    const row = {
       policy,
-      seed,
+      seed: Number(seed),
       exit: run.status,
-      runs: search.length,
-      bestValAcc: Math.max(...search.map((r) => r.bestValAccuracy ?? 0)),
-      testAcc: study.final?.testAccuracy ?? null,
+      searchRuns: search.length,
+      network: finalRun ? finalRun.network.layers.filter((l) => l.type === 'conv').map((l) => `${l.kernelSize}×${l.kernelSize}×${l.filters}`).join('→') : null,
+      testAccuracy: study.final?.testAccuracy ?? null,
+      imagesTrained: imagesTrained(study),
+      budgetUsed: study.config.budgetSeconds ? study.budget.secondsUsed / study.config.budgetSeconds : null,
       minutes: (Date.now() - started) / 60000,
-    });
+    };
+    rows.push(row);
+    console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
   }
 }
-console.log('\n| policy | seed | search runs | best search val acc | final test acc | minutes | exit |');
-console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
-for (const r of rows) {
-  console.log(`| ${r.policy} | ${r.seed} | ${r.runs} | ${(r.bestValAcc * 100).toFixed(2)}% | ${r.testAcc === null ? '—' : (r.testAcc * 100).toFixed(2) + '%'} | ${r.minutes.toFixed(1)} | ${r.exit} |`);
+
+const pct = (x) => (x * 100).toFixed(2);
+const lines = [];
+lines.push(`Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpuModel()}, ${cpus().length} cores, budget ${values.budget}, seeds ${values.seeds}:`);
+lines.push('');
+lines.push('| policy | test accuracy (mean ± sd) | images trained (mean ± sd) | budget used | search runs | final networks |');
+lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
+for (const policy of policies) {
+  const mine = rows.filter((r) => r.policy === policy && r.testAccuracy !== null);
+  if (mine.length === 0) {
+    lines.push(`| ${policy} | — | — | — | — | — |`);
+    continue;
+  }
+  const acc = mine.map((r) => r.testAccuracy);
+  const images = mine.map((r) => r.imagesTrained / 1e6);
+  const used = mine.map((r) => r.budgetUsed ?? NaN);
+  lines.push(
+    `| ${policy} | ${pct(mean(acc))}% ± ${pct(sd(acc))} | ${mean(images).toFixed(2)}M ± ${sd(images).toFixed(2)}M | ${pct(mean(used))}% | ` +
+      `${mean(mine.map((r) => r.searchRuns)).toFixed(1)} | ${[...new Set(mine.map((r) => r.network))].join('; ')} |`,
+  );
 }
+lines.push('');
+lines.push('Per study:');
+lines.push('');
+lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit |');
+lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+for (const r of rows) {
+  lines.push(`| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit} |`);
+}
+const text = lines.join('\n');
+console.log(text);
+const out = values.out ?? path.join(reports, `summary-${stamp}.md`);
+writeFileSync(out, text + '\n');
+writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify({ budget: values.budget, cpu: cpuModel(), date: new Date().toISOString(), rows }, null, 2));
+console.error(`bench: written ${out}`);

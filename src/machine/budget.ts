@@ -60,10 +60,17 @@ export function closingSeconds(speed: Speed, sizes: Pick<DataSizes, 'fullValidat
  * budget.
  */
 export function finalReserveSeconds(budgetSeconds: number, speed: Speed, imagesToMinimum: number, sizes: DataSizes): number {
-  const images = imagesNeeded(imagesToMinimum, sizes);
+  return Math.max(FINAL_SHARE_FLOOR * budgetSeconds, finalSecondsFor(imagesNeeded(imagesToMinimum, sizes), speed, sizes));
+}
+
+/**
+ * Seconds a final run of `images` images takes with its validation passes and the closing
+ * evaluations, within the TIME_SAFETY share of the time: what the reserve keeps and what the
+ * finalists' affordability is checked against (one formula for both).
+ */
+export function finalSecondsFor(images: number, speed: Speed, sizes: DataSizes): number {
   const epochs = Math.max(1, Math.ceil(images / sizes.fullTrain));
-  const seconds = images / speed.imagesPerSecond + (epochs * sizes.fullValidation) / speed.evalImagesPerSecond + closingSeconds(speed, sizes);
-  return Math.max(FINAL_SHARE_FLOOR * budgetSeconds, seconds);
+  return (images / speed.imagesPerSecond + (epochs * sizes.fullValidation) / speed.evalImagesPerSecond + closingSeconds(speed, sizes)) / TIME_SAFETY;
 }
 
 /** Seconds the search may still spend (Infinity without a time budget). */
@@ -106,7 +113,7 @@ export function confirmPlan(incumbent: Finalist, others: readonly Finalist[], se
   if (epochsIn(incumbent) < 1) {
     const affordable = ((TIME_SAFETY * secondsLeft - closingSeconds(incumbent, sizes)) / fullEpochSeconds(incumbent, sizes)) * sizes.fullTrain;
     const perEpoch = `run ${incumbent.runId}'s configuration needs ${formatNumber(fullEpochSeconds(incumbent, sizes))} s per full epoch, more than a ${formatNumber(share)} s confirmation share`;
-    if (affordable >= incumbentImagesNeeded) {
+    if (secondsLeft >= finalSecondsFor(incumbentImagesNeeded, incumbent, sizes)) {
       return {
         finalists: [{ runId: incumbent.runId, epochs: 0 }],
         seconds: 0,
