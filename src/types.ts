@@ -509,6 +509,11 @@ export interface StudyRecord {
   /** The incumbent run id. */
   incumbentId: number | null;
   final: FinalEvaluation | null;
+  /**
+   * What the policy would try next with more budget: its answer when asked once more, at the end of
+   * the search, with the time and runs limits lifted (null when it would stop anyway).
+   */
+  nextWithMoreBudget?: { decision: Decision; allowed: boolean } | null;
   /** The XState persisted snapshot after the last transition. */
   snapshot: unknown;
 }

@@ -11,7 +11,7 @@ import { ACTIONS, applyDecision, estimateRunSeconds, type Decision } from '../ac
 import { paramCount } from '../config/network.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
 import { curveFromHistory, diagnoseRun, pairedDifference } from '../diagnosis/index.ts';
-import { evidenceOf } from '../machine/rails.ts';
+import { allowedActions, evidenceOf, refusal } from '../machine/rails.ts';
 import {
   decisionRefusal,
   type BudgetFacts,
@@ -313,6 +313,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     });
     await machineDecision(env, input.incumbentId, 'finalise', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
   }
+  await recordNextWithMoreBudget(env, input.incumbentId);
   if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
   const incumbent = await evaluated(env, input.incumbentId);
   const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
@@ -341,6 +342,48 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     };
   });
   return { confirm, winner: incumbent.id };
+}
+
+/**
+ * "What the policy would try next with more budget" (for the report): the policy asked once more
+ * about the incumbent, with the limits lifted and every action of the current rails allowed. A
+ * policy that throws here does not fail the study: the answer is simply not recorded.
+ */
+async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Promise<void> {
+  if (env.store.study.nextWithMoreBudget !== undefined) return;
+  const runs = env.store.study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
+  const incumbent = runs.find((r) => r.id === incumbentId);
+  if (!incumbent) return;
+  const facts = factsOf(env, env.store.run(incumbentId)!);
+  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: false, epochsExhausted: true };
+  const tried = env.store.study.decisions.filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
+  let answer: { decision: Decision; allowed: boolean } | null = null;
+  try {
+    const decision = decideSafely(
+      env.policy,
+      Object.freeze({
+        stage: 'capacity',
+        allowed: allowedActions(rails),
+        refused: [],
+        subjectRun: null,
+        standing: { network: incumbent.network, options: incumbent.options },
+        last: runs[runs.length - 1],
+        incumbent,
+        runs: Object.freeze(runs),
+        tried: Object.freeze(tried),
+        budget: { runsLeft: Infinity, secondsLeft: Infinity },
+        random: mulberry32(deriveSeed(env.config.seed, 'next-with-more-budget')),
+      }),
+      env.policySource,
+    );
+    answer = decision.action === 'stop' ? null : { decision, allowed: refusal(decision.action, rails) === null };
+  } catch (error) {
+    env.log.warn({ err: error }, 'the policy could not say what it would try next with more budget');
+    return;
+  }
+  await env.store.update((s) => {
+    s.nextWithMoreBudget = answer;
+  });
 }
 
 /** The final run, planned in images from the time left and the search's evidence (or none). */

@@ -102,3 +102,8 @@ describe('refusals and errors inside the machine', () => {
     expect(study.runs).toHaveLength(1);
   });
 });
+
+test('what the policy would try next with more budget is recorded for the report', async () => {
+  const { study } = await fakeStudy({ policy: flowchart, budgetSeconds: 150 });
+  expect(study.nextWithMoreBudget).toMatchObject({ decision: { action: expect.stringMatching(/deepen|widen|changeFilterSize|addDropout|addEpochs/), reason: expect.any(String) }, allowed: true });
+});
