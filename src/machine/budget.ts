@@ -6,9 +6,11 @@
  *
  * Units: training length is planned in images seen (iterations × batch), never in epochs of a
  * subset. Evidence from the search (the images a search run needed to reach its smoothed
- * validation-loss minimum) is translated to the full training split by √(full / subset): more
- * data postpones the minimum, by less than proportionally (between the same number of iterations
- * and the same number of epochs; the geometric mean of the two).
+ * validation-loss minimum, or all it trained when it was still improving) is translated to the
+ * full training split as the same number of passes over the data: × (full / subset). More data
+ * postpones the minimum; a run 6× the size needs at least as many images as the subset's run and
+ * at most about as many passes, and with the decaying schedule of the final run the upper bound is
+ * the one that keeps a final run from ending still improving for lack of time.
  */
 import { formatNumber } from '../diagnosis/series.ts';
 import type { TrainingOptions } from '../types.ts';
@@ -40,8 +42,7 @@ export interface DataSizes {
 
 /** Images the final run should see, from a search run that needed `imagesToMinimum` on the subset. */
 export function imagesNeeded(imagesToMinimum: number, sizes: Pick<DataSizes, 'searchTrain' | 'fullTrain'>): number {
-  const ratio = Math.max(1, sizes.fullTrain / Math.max(1, sizes.searchTrain));
-  return imagesToMinimum * Math.sqrt(ratio);
+  return imagesToMinimum * Math.max(1, sizes.fullTrain / Math.max(1, sizes.searchTrain));
 }
 
 /** Seconds of one full-data epoch with its validation pass. */
@@ -192,7 +193,7 @@ export function planFinalRun(input: {
   if (maxEpochs * sizes.fullTrain < needed) {
     notes.push(`fewer than the ${formatNumber(needed)} images the search's evidence asks for: it may end still improving`);
   } else {
-    notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, × √${formatNumber(sizes.fullTrain / sizes.searchTrain)})`);
+    notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, as many passes over ${sizes.fullTrain})`);
   }
   if (standing.learnRateSchedule === 'piecewise') {
     const fraction = Math.min(1, standing.learnRateDropPeriod / Math.max(1, evidence.searchEpochs));
@@ -203,7 +204,8 @@ export function planFinalRun(input: {
     const flattened = !evidence.stillImproving;
     const longer = maxEpochs * sizes.fullTrain >= 2 * needed;
     if (maxEpochs >= 3 && (flattened || longer)) {
-      const period = Math.max(1, Math.ceil(maxEpochs / 3));
+      // Two drops (thirds) for a long run, one drop at two thirds for a short one.
+      const period = maxEpochs >= 6 ? Math.ceil(maxEpochs / 3) : Math.ceil((2 * maxEpochs) / 3);
       Object.assign(options, { learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: period });
       notes.push(
         `piecewise drop ×0.1 every ${period} epochs, ` +
