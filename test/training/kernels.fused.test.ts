@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../../src/training/backend.ts';
 import { buildModel, forwardTraining } from '../../src/training/trainer.ts';
@@ -23,7 +23,9 @@ import {
   conv2dDirect,
   conv2dFilterGradC1,
   conv2dFilterGradDirect,
+  enableRelaxedSimd,
   fusedKernelsAvailable,
+  fusedKernelsBuild,
 } from '../../src/training/kernels/fused.ts';
 
 /** Deterministic values in [-1, 1) + offset; `ties` rounds them to 0.25 steps so that equal values occur. */
@@ -89,6 +91,21 @@ async function compute(backend: BackendName, shape: number[], offset: number, ti
   tf.dispose(result);
   return data;
 }
+
+/**
+ * Every kernel test runs on both builds of wasm/fused.c: relaxed SIMD (f32x4.relaxed_madd, the
+ * default where the engine takes it) and plain SIMD128 (FLOWTUNE_WASM_PATCHES_OFF=RelaxedSimd).
+ */
+describe.each(['relaxed-simd', 'simd'] as const)('%s build', (build) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableRelaxedSimd(build === 'relaxed-simd');
+  });
+  afterAll(() => enableRelaxedSimd(true));
+  test('is the build that runs', () => {
+    expect(fusedKernelsAvailable()).toBe(true);
+    expect(fusedKernelsBuild()).toBe(build);
+  });
 
 describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
   test.each([
@@ -322,6 +339,7 @@ describe("the trainer's forward pass with the fused kernels", () => {
     got.forEach((g, i) => expect(maxRelDiff(g, expected[i]), `output ${i}`).toBeLessThan(i >= 1 && i <= 10 ? 2e-4 : 1e-5));
   });
 });
+});
 
 describe('wasm/fused.c build', () => {
   const dir = fileURLToPath(new URL('../../src/training/kernels/wasm/', import.meta.url));
@@ -330,7 +348,7 @@ describe('wasm/fused.c build', () => {
     const out = mkdtempSync(join(tmpdir(), 'flowtune-fused-'));
     try {
       execFileSync('bash', [join(dir, 'build.sh'), out]);
-      for (const file of ['fused.wasm', 'fused-shared.wasm']) {
+      for (const file of ['fused.wasm', 'fused-shared.wasm', 'fused-relaxed.wasm', 'fused-relaxed-shared.wasm']) {
         expect(readFileSync(join(out, file)).equals(readFileSync(join(dir, file))), file).toBe(true);
       }
     } finally {

@@ -29,6 +29,7 @@
  * runs what it ran before.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { type BatchNormLayerLike, batchNormLayerParts, updateMovingStatistics } from './batchNorm.ts';
@@ -180,7 +181,7 @@ class Helper {
   }
 }
 
-const runners = new WeakMap<WasmMemory, Runner>();
+let runners = new WeakMap<WasmMemory, Runner>();
 
 /** The backend's heap (tfjs's threaded build keeps it as wasmMemory, the single-threaded one in asm.memory). */
 function backendMemory(backend: WasmBackendInternals): WasmMemory | null {
@@ -212,13 +213,54 @@ function runnerFor(backend: WasmBackendInternals): Runner | null {
   let runner = runners.get(memory);
   if (!runner) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = readFileSync(new URL(shared ? 'fused-shared.wasm' : 'fused.wasm', WASM_DIR));
-    const module = new WasmApi.Module(bytes);
+    const module = compileKernels(shared);
     const instance = new WasmApi.Instance(module, { env: { memory } });
     runner = new Runner(instance.exports as unknown as Record<FunctionName, Fn>, module, memory, threadCount(backend, shared));
     runners.set(memory, runner);
   }
   return runner;
+}
+
+let relaxedSimdEnabled = false;
+let relaxedSimdUsed: boolean | null = null;
+
+/** Turns the relaxed-SIMD build of the kernels (fused multiply-add) on or off (set by kernels/index.ts; lever RelaxedSimd). */
+export function enableRelaxedSimd(on: boolean): void {
+  if (on !== relaxedSimdEnabled) runners = new WeakMap(); // instantiate the other build on next use
+  relaxedSimdEnabled = on;
+}
+
+/**
+ * Which build of the kernels runs: 'relaxed-simd' (f32x4.relaxed_madd, one fused multiply-add
+ * where the CPU has FMA) or 'simd' (SIMD128 multiply then add); null before the first kernel ran.
+ */
+export function fusedKernelsBuild(): 'relaxed-simd' | 'simd' | null {
+  return relaxedSimdUsed === null ? null : relaxedSimdUsed ? 'relaxed-simd' : 'simd';
+}
+
+/**
+ * The kernels' module: the relaxed-SIMD build when it is on and the engine takes it (Node 20's V8
+ * needs --experimental-wasm-relaxed-simd, set here at run time when missing; later Node versions
+ * have it by default), else the plain SIMD128 build.
+ */
+function compileKernels(shared: boolean): object {
+  const plain = () => new WasmApi.Module(readFileSync(new URL(shared ? 'fused-shared.wasm' : 'fused.wasm', WASM_DIR)));
+  if (!relaxedSimdEnabled) {
+    relaxedSimdUsed = false;
+    return plain();
+  }
+  const bytes = readFileSync(new URL(shared ? 'fused-relaxed-shared.wasm' : 'fused-relaxed.wasm', WASM_DIR));
+  for (const attempt of [0, 1]) {
+    try {
+      const module = new WasmApi.Module(bytes);
+      relaxedSimdUsed = true;
+      return module;
+    } catch {
+      if (attempt === 0) setFlagsFromString('--experimental-wasm-relaxed-simd');
+    }
+  }
+  relaxedSimdUsed = false;
+  return plain();
 }
 
 /** Whether these kernels can run on the active backend (wasm, the kernels registered, the module loads). */

@@ -36,6 +36,18 @@ typedef float f32;
 typedef int i32;
 
 static inline v128_t ld(const f32 *p) { return wasm_v128_load(p); }
+
+/*
+ * acc + a·b. Built twice: plain SIMD128 (a multiply, then an add: what every engine runs) and, with
+ * FLOWTUNE_RELAXED (build.sh: the *-relaxed.wasm modules), relaxed SIMD's f32x4.relaxed_madd, which
+ * V8 runs as one fused multiply-add where the CPU has FMA. clang-14 only knows the prototype's
+ * f32x4.fma; relax.mjs turns it into relaxed_madd(a, b, c) = a·b + c, hence the operand order.
+ */
+#ifdef FLOWTUNE_RELAXED
+#define MADD(acc, a, b) __builtin_wasm_fma_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
 static inline void st(f32 *p, v128_t v) { wasm_v128_store(p, v); }
 
 /* out[0..len) = Σ over parts of parts[part·stride + i], as float32 (parts: nparts·stride doubles). */
@@ -66,7 +78,7 @@ void channel_sums(const f32 *x, i32 p0, i32 p1, i32 c, const f32 *mean, double *
       for (i32 p = q0; p < q1; p++, row += c)
         for (i32 j = 0; j < c; j += 4) {
           v128_t d = wasm_f32x4_sub(ld(row + j), ld(mean + j));
-          st(acc + j, wasm_f32x4_add(ld(acc + j), wasm_f32x4_mul(d, d)));
+          st(acc + j, MADD(ld(acc + j), d, d));
         }
     }
     for (i32 j = 0; j < c; j++) out[j] += acc[j];
@@ -173,7 +185,7 @@ void bn_pool_grad_sums(const f32 *dy, const i32 *sel, const f32 *xw, i32 w0, i32
       for (i32 j = 0; j < c; j += 4) {
         v128_t g = wasm_f32x4_mul(ld(dy + base + j), validFactor(wasm_v128_load(sel + base + j)));
         st(ady + j, wasm_f32x4_add(ld(ady + j), g));
-        st(adyxc + j, wasm_f32x4_add(ld(adyxc + j), wasm_f32x4_mul(g, ld(xw + base + j))));
+        st(adyxc + j, MADD(ld(adyxc + j), g, ld(xw + base + j)));
       }
     }
     for (i32 j = 0; j < c; j++) {
@@ -292,15 +304,15 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
           for (i32 cb = 0; cb < co; cb += 4) {
             const f32 *f = filter + cb;
             v128_t a = ld(bias + cb);
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s0, ld(f)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s1, ld(f + co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s2, ld(f + 2 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s3, ld(f + 3 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s4, ld(f + 4 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s5, ld(f + 5 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s6, ld(f + 6 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s7, ld(f + 7 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s8, ld(f + 8 * co)));
+            a = MADD(a, s0, ld(f));
+            a = MADD(a, s1, ld(f + co));
+            a = MADD(a, s2, ld(f + 2 * co));
+            a = MADD(a, s3, ld(f + 3 * co));
+            a = MADD(a, s4, ld(f + 4 * co));
+            a = MADD(a, s5, ld(f + 5 * co));
+            a = MADD(a, s6, ld(f + 6 * co));
+            a = MADD(a, s7, ld(f + 7 * co));
+            a = MADD(a, s8, ld(f + 8 * co));
             st(yq + cb, a);
           }
         }
@@ -311,7 +323,7 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
             v128_t a = ld(bias + cb);
             for (i32 t = 0; t < taps; t++) {
               v128_t sx = wasm_v128_load32_splat(xq + (t / fw) * wp + (t % fw));
-              a = wasm_f32x4_add(a, wasm_f32x4_mul(sx, ld(filter + (long)t * co + cb)));
+              a = MADD(a, sx, ld(filter + (long)t * co + cb));
             }
             st(yq + cb, a);
           }
@@ -357,15 +369,15 @@ void conv2d_filter_grad_c1(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32
         const f32 *dq = dyrow + cb;
         for (i32 j = 0; j < ow; j++, xq += sw, dq += co) {
           v128_t d = ld(dq);
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o0), d));
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o1), d));
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o2), d));
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o3), d));
-          a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o4), d));
-          a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o5), d));
-          a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o6), d));
-          a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o7), d));
-          a8 = wasm_f32x4_add(a8, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o8), d));
+          a0 = MADD(a0, wasm_v128_load32_splat(xq + o0), d);
+          a1 = MADD(a1, wasm_v128_load32_splat(xq + o1), d);
+          a2 = MADD(a2, wasm_v128_load32_splat(xq + o2), d);
+          a3 = MADD(a3, wasm_v128_load32_splat(xq + o3), d);
+          a4 = MADD(a4, wasm_v128_load32_splat(xq + o4), d);
+          a5 = MADD(a5, wasm_v128_load32_splat(xq + o5), d);
+          a6 = MADD(a6, wasm_v128_load32_splat(xq + o6), d);
+          a7 = MADD(a7, wasm_v128_load32_splat(xq + o7), d);
+          a8 = MADD(a8, wasm_v128_load32_splat(xq + o8), d);
           a9 = wasm_f32x4_add(a9, d);
         }
         st(acc + 0 * co + cb, a0), st(acc + 1 * co + cb, a1), st(acc + 2 * co + cb, a2);
@@ -435,17 +447,17 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
               for (i32 j = 0; j < ow; j++, xr += xstep, dr += co) {
                 v128_t d0 = ld(dr), d1 = ld(dr + 4), s;
                 s = wasm_v128_load32_splat(xr);
-                a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, d0));
-                a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, d1));
+                a0 = MADD(a0, s, d0);
+                a1 = MADD(a1, s, d1);
                 s = wasm_v128_load32_splat(xr + 1);
-                a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, d0));
-                a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, d1));
+                a2 = MADD(a2, s, d0);
+                a3 = MADD(a3, s, d1);
                 s = wasm_v128_load32_splat(xr + 2);
-                a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, d0));
-                a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, d1));
+                a4 = MADD(a4, s, d0);
+                a5 = MADD(a5, s, d1);
                 s = wasm_v128_load32_splat(xr + 3);
-                a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, d0));
-                a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, d1));
+                a6 = MADD(a6, s, d0);
+                a7 = MADD(a7, s, d1);
               }
             }
             st(a + o, a0), st(a + o + 4, a1), st(a + co + o, a2), st(a + co + o + 4, a3);
@@ -458,10 +470,10 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
               const f32 *dr = dyb + (long)i * ow * co + o;
               for (i32 j = 0; j < ow; j++, xr += xstep, dr += co) {
                 v128_t d0 = ld(dr);
-                a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(xr), d0));
-                a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 1), d0));
-                a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 2), d0));
-                a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 3), d0));
+                a0 = MADD(a0, wasm_v128_load32_splat(xr), d0);
+                a2 = MADD(a2, wasm_v128_load32_splat(xr + 1), d0);
+                a4 = MADD(a4, wasm_v128_load32_splat(xr + 2), d0);
+                a6 = MADD(a6, wasm_v128_load32_splat(xr + 3), d0);
               }
             }
             st(a + o, a0), st(a + co + o, a2), st(a + 2 * co + o, a4), st(a + 3 * co + o, a6);
@@ -489,17 +501,17 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
       for (i32 c = 0; c < ci; c++, f += co) {                                                              \
         v128_t w0 = ld(f), w1 = NV == 2 ? ld(f + 4) : w0, s;                                               \
         s = wasm_v128_load32_splat(x0 + c);                                                                \
-        a00 = wasm_f32x4_add(a00, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a01 = wasm_f32x4_add(a01, wasm_f32x4_mul(s, w1));                                     \
+        a00 = MADD(a00, s, w0);                                                  \
+        if (NV == 2) a01 = MADD(a01, s, w1);                                     \
         s = wasm_v128_load32_splat(x1 + c);                                                                \
-        a10 = wasm_f32x4_add(a10, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a11 = wasm_f32x4_add(a11, wasm_f32x4_mul(s, w1));                                     \
+        a10 = MADD(a10, s, w0);                                                  \
+        if (NV == 2) a11 = MADD(a11, s, w1);                                     \
         s = wasm_v128_load32_splat(x2 + c);                                                                \
-        a20 = wasm_f32x4_add(a20, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a21 = wasm_f32x4_add(a21, wasm_f32x4_mul(s, w1));                                     \
+        a20 = MADD(a20, s, w0);                                                  \
+        if (NV == 2) a21 = MADD(a21, s, w1);                                     \
         s = wasm_v128_load32_splat(x3 + c);                                                                \
-        a30 = wasm_f32x4_add(a30, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a31 = wasm_f32x4_add(a31, wasm_f32x4_mul(s, w1));                                     \
+        a30 = MADD(a30, s, w0);                                                  \
+        if (NV == 2) a31 = MADD(a31, s, w1);                                     \
       }                                                                                                    \
     }                                                                                                      \
   }
@@ -544,7 +556,7 @@ void conv2d_direct(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32
             for (i32 kw = 0; kw < fw; kw++) {
               const f32 *x0 = xb + (((long)i * sh + kh) * wp + (long)j * sw + kw) * ci;
               const f32 *f = filter + (long)(kh * fw + kw) * ci * co + o;
-              for (i32 c = 0; c < ci; c++, f += co) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(x0 + c), ld(f)));
+              for (i32 c = 0; c < ci; c++, f += co) a = MADD(a, wasm_v128_load32_splat(x0 + c), ld(f));
             }
           }
           st(yq + o, a);
@@ -600,9 +612,9 @@ void fc_forward(const f32 *a, i32 r0, i32 r1, i32 kin, const f32 *w12, const f32
     const f32 *wr = w12;
     for (i32 i = 0; i < kin; i++, wr += 12) {
       v128_t s = wasm_v128_load32_splat(ar + i);
-      y0 = wasm_f32x4_add(y0, wasm_f32x4_mul(s, ld(wr)));
-      y1 = wasm_f32x4_add(y1, wasm_f32x4_mul(s, ld(wr + 4)));
-      y2 = wasm_f32x4_add(y2, wasm_f32x4_mul(s, ld(wr + 8)));
+      y0 = MADD(y0, s, ld(wr));
+      y1 = MADD(y1, s, ld(wr + 4));
+      y2 = MADD(y2, s, ld(wr + 8));
     }
     f32 *yr = y + (long)r * n;
     STORE_LANES(yr, n, y0, y1, y2);
@@ -619,18 +631,18 @@ void fc_grad_wt(const f32 *a, i32 rows, i32 kin, const f32 *dy12, i32 i0, i32 i1
     const f32 *d = dy12;
     for (i32 r = 0; r < rows; r++, ap += kin, d += 12) {
       v128_t x = ld(ap);
-      c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(x, wasm_v128_load32_splat(d)));
-      c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 1)));
-      c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 2)));
-      c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 3)));
-      c4 = wasm_f32x4_add(c4, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 4)));
-      c5 = wasm_f32x4_add(c5, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 5)));
-      c6 = wasm_f32x4_add(c6, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 6)));
-      c7 = wasm_f32x4_add(c7, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 7)));
-      c8 = wasm_f32x4_add(c8, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 8)));
-      c9 = wasm_f32x4_add(c9, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 9)));
-      c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 10)));
-      c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 11)));
+      c0 = MADD(c0, x, wasm_v128_load32_splat(d));
+      c1 = MADD(c1, x, wasm_v128_load32_splat(d + 1));
+      c2 = MADD(c2, x, wasm_v128_load32_splat(d + 2));
+      c3 = MADD(c3, x, wasm_v128_load32_splat(d + 3));
+      c4 = MADD(c4, x, wasm_v128_load32_splat(d + 4));
+      c5 = MADD(c5, x, wasm_v128_load32_splat(d + 5));
+      c6 = MADD(c6, x, wasm_v128_load32_splat(d + 6));
+      c7 = MADD(c7, x, wasm_v128_load32_splat(d + 7));
+      c8 = MADD(c8, x, wasm_v128_load32_splat(d + 8));
+      c9 = MADD(c9, x, wasm_v128_load32_splat(d + 9));
+      c10 = MADD(c10, x, wasm_v128_load32_splat(d + 10));
+      c11 = MADD(c11, x, wasm_v128_load32_splat(d + 11));
     }
     f32 *o = wt + i;
     st(o, c0), st(o + kin, c1), st(o + 2 * kin, c2), st(o + 3 * kin, c3), st(o + 4 * kin, c4), st(o + 5 * kin, c5);
@@ -648,7 +660,7 @@ void fc_grad_a(const f32 *dy, i32 r0, i32 r1, i32 n, const f32 *wt, i32 kin, f32
     for (i32 i = 0; i < kin; i += 4) {
       v128_t acc = wasm_f32x4_splat(0);
       const f32 *wp = wt + i;
-      for (i32 o = 0; o < n; o++, wp += kin) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load32_splat(d + o), ld(wp)));
+      for (i32 o = 0; o < n; o++, wp += kin) acc = MADD(acc, wasm_v128_load32_splat(d + o), ld(wp));
       st(out + i, acc);
     }
   }
