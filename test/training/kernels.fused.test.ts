@@ -24,6 +24,7 @@ import {
   conv2dFilterGradC1,
   conv2dFilterGradDirect,
   enableRelaxedSimd,
+  enableWinograd,
   fusedKernelsAvailable,
   fusedKernelsBuild,
 } from '../../src/training/kernels/fused.ts';
@@ -243,10 +244,19 @@ describe('conv2dFilterGradDirect', () => {
   });
 });
 
-describe('conv2dDirect', () => {
+describe.each([true, false])('conv2dDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableWinograd(winograd);
+  });
+  afterAll(() => enableWinograd(true));
   test.each([
     [[2, 7, 9, 8], [3, 3, 8, 20], 1, 'same'],
     [[3, 10, 11, 4], [2, 3, 4, 12], 2, 'valid'],
+    [[5, 14, 14, 40], [5, 5, 40, 80], 1, 'same'],
+    [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
+    [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
+    [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d on cpu', async (xShape, wShape, stride, pad) => {
     const xv = values(tf.util.sizeFromShape(xShape), 61);
     const wv = values(tf.util.sizeFromShape(wShape), 62);

@@ -72,6 +72,10 @@ const FUNCTIONS = [
   'fc_forward',
   'fc_grad_wt',
   'fc_grad_a',
+  'winograd3_filter',
+  'conv2d_winograd3',
+  'winograd5_filter',
+  'conv2d_winograd5',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
@@ -600,18 +604,65 @@ export function conv2dDirect(
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner) return null;
-  const hp = (oh - 1) * sh + fh;
-  const wp = (ow - 1) * sw + fw;
   const y = b.makeOutput([n, oh, ow, co], 'float32');
   const px = pointer(b, x);
   const pf = pointer(b, filter);
   const py = pointer(b, y);
+  const pb = bias ? pointer(b, bias) : 0;
+  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+    winogradConv(runner, b, fh, { px, pf, pb, py }, [n, h, w, ci], [oh, ow, co], top, left);
+    return y;
+  }
+  const hp = (oh - 1) * sh + fh;
+  const wp = (ow - 1) * sw + fw;
   withScratch(b, n * hp * wp * ci, (xp) =>
     runner.parallel('conv2d_direct', (part) => [
-      px, ...share(n, runner.parts, part), h, w, ci, pf, bias ? pointer(b, bias) : 0, oh, ow, co, fh, fw, sh, sw, top, left, xp, py,
+      px, ...share(n, runner.parts, part), h, w, ci, pf, pb, oh, ow, co, fh, fw, sh, sw, top, left, xp, py,
     ]),
   );
   return y;
+}
+
+/** Output tiles per chunk of the Winograd kernels (wasm/winograd.py WINO_TILES). */
+const WINO_TILES = 32;
+let winogradEnabled = false;
+
+/** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect on or off (set by kernels/index.ts; lever Winograd). */
+export function enableWinograd(on: boolean): void {
+  winogradEnabled = on;
+}
+
+/**
+ * conv2dDirect's case r×r (r = 3 or 5), stride 1, by Winograd F(2×2, r×r) (wasm/winograd.h):
+ * (r + 1)² products per 2×2 output tile instead of 4r², i.e. 2.25× (3×3) and 2.78× (5×5) fewer
+ * multiplications, for transforms of the input, filter and output that cost little beside them
+ * at the channel counts of flowtune's deeper layers. The filter is transformed once per call.
+ */
+function winogradConv(
+  runner: Runner,
+  b: WasmBackendInternals,
+  r: 3 | 5,
+  p: { px: number; pf: number; pb: number; py: number },
+  [n, h, w, ci]: number[],
+  [oh, ow, co]: number[],
+  top: number,
+  left: number,
+): void {
+  const a2 = (r + 1) * (r + 1);
+  const hp = 2 * Math.ceil(oh / 2) + r - 1;
+  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
+  const uFloats = a2 * ci * co;
+  const perPart = a2 * WINO_TILES * (ci + co);
+  // scratch: the padded input, the transformed filter, then per part v (a²·tiles·ci) and mt (a²·tiles·co)
+  withScratch(b, padFloats + uFloats + runner.parts * perPart, (scratch) => {
+    const u = scratch + padFloats * 4;
+    const v = (part: number) => u + uFloats * 4 + part * perPart * 4;
+    runner.fns[r === 3 ? 'winograd3_filter' : 'winograd5_filter'](p.pf, ci, co, u);
+    runner.parallel(r === 3 ? 'conv2d_winograd3' : 'conv2d_winograd5', (part) => [
+      p.px, ...share(n, runner.parts, part), h, w, ci, u, p.pb, oh, ow, co, top, left, scratch, v(part), v(part) + a2 * WINO_TILES * ci * 4, p.py,
+    ]);
+  });
 }
 
 /** Turns the direct filter gradient for c_in, c_out multiples of 4 on or off (set by kernels/index.ts). */
