@@ -14,7 +14,7 @@
  *    gradient backward, each a pass over the activations; here it is 3 passes forward (two for the
  *    statistics) and 2 backward, and the ReLU and batch-norm outputs are never written
  *    (`bnReluPoolLayersTraining`, called by trainer.ts; formulas in wasm/fused.c).
- *  - ConvC1: the first convolution on grey images (one input channel, ≤ 9 taps), forward and its
+ *  - ConvC1: the first convolution on grey images (one input channel, ≤ 25 taps: 3×3 to 5×5), forward and its
  *    filter + bias gradient in one pass (`conv2dC1`, `conv2dC1Grad`, called by trainer.ts);
  *    XNNPACK's convolution is slow for one input channel. FilterGradC1: the same filter gradient
  *    for the Conv2DBackpropFilter kernel (conv2dBackpropFilter.ts).
@@ -380,21 +380,22 @@ function filterGradC1(
   const { top, left } = info.padInfo;
   const px = pointer(b, x);
   const pdy = pointer(b, dy);
-  // scratch: the padded input, parts × 10co doubles, parts × 10co floats
-  withScratch(b, padFloats + parts * 30 * co, (scratch) => {
-    const partial = (part: number) => scratch + padFloats * 4 + part * 10 * co * 8;
-    const acc = (part: number) => scratch + padFloats * 4 + parts * 10 * co * 8 + part * 10 * co * 4;
+  const rows = fh * fw + 1; // the taps, then the bias
+  // scratch: the padded input, parts × rows·co doubles, parts × (rows + 1)·co floats (a junk row last)
+  withScratch(b, padFloats + parts * (3 * rows + 1) * co, (scratch) => {
+    const partial = (part: number) => scratch + padFloats * 4 + part * rows * co * 8;
+    const acc = (part: number) => scratch + padFloats * 4 + parts * rows * co * 8 + part * (rows + 1) * co * 4;
     runner.parallel('conv2d_filter_grad_c1', (part) => [
       px, ...share(n, parts, part), h, w, pdy, oh, ow, co, fh, fw, sh, sw, top, left, scratch, partial(part), acc(part),
     ]);
-    runner.fns.sum_parts(partial(0), parts, 10 * co, fh * fw * co, pointer(b, dw));
-    if (dBias) runner.fns.sum_parts(partial(0) + 9 * co * 8, parts, 10 * co, co, pointer(b, dBias));
+    runner.fns.sum_parts(partial(0), parts, rows * co, fh * fw * co, pointer(b, dw));
+    if (dBias) runner.fns.sum_parts(partial(0) + (rows - 1) * co * 8, parts, rows * co, co, pointer(b, dBias));
   });
   return [dw, dBias];
 }
 
 /**
- * Conv2DBackpropFilter for one input channel and at most 9 taps, dilation 1, channels last (the
+ * Conv2DBackpropFilter for one input channel and at most 25 taps, dilation 1, channels last (the
  * first layer on grey images), with the direct SIMD loop of wasm/fused.c; null when the case or
  * the backend is not one it covers (then the caller uses im2col). Called by
  * conv2dBackpropFilter.ts; off with FLOWTUNE_WASM_PATCHES_OFF=FilterGradC1.
@@ -407,7 +408,7 @@ export function conv2dFilterGradC1(
 ): TensorInfo | null {
   if (!filterGradC1Enabled) return null;
   const { inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: fh, filterWidth: fw } = info;
-  if (ci !== 1 || fh * fw > 9 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
+  if (ci !== 1 || fh * fw > 25 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
@@ -417,10 +418,10 @@ export function conv2dFilterGradC1(
 
 type ConvC1Attrs = { strides: [number, number] | number; pad: 'same' | 'valid' | number };
 
-/** The conv info when conv2dC1 covers x and filter (one input channel, ≤ 9 taps, filters % 4 = 0), else null. */
+/** The conv info when conv2dC1 covers x and filter (one input channel, ≤ 25 taps, filters % 4 = 0), else null. */
 function convC1Info(xShape: number[], filterShape: number[], attrs: ConvC1Attrs) {
   if (xShape.length !== 4 || filterShape.length !== 4 || xShape[3] !== 1 || filterShape[2] !== 1) return null;
-  if (filterShape[0] * filterShape[1] > 9 || filterShape[3] % 4 !== 0) return null;
+  if (filterShape[0] * filterShape[1] > 25 || filterShape[3] % 4 !== 0) return null;
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -451,7 +452,7 @@ function conv2dC1Kernel({ inputs, attrs, backend }: KernelArgs<'x' | 'filter' | 
 }
 
 /**
- * conv2d(x, filter) + bias, channels last, dilation 1, for one input channel and at most 9 taps
+ * conv2d(x, filter) + bias, channels last, dilation 1, for one input channel and at most 25 taps
  * (the first layer on grey images) with the direct SIMD loop of wasm/fused.c (XNNPACK's
  * convolution is slow for one input channel); null when it does not apply (then use
  * tf.fused.conv2d). Not differentiable by itself: the caller's custom gradient provides that.

@@ -279,7 +279,7 @@ static void pad_c1(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 hp, i32 wp, i
 }
 
 /*
- * Convolution with one input channel and at most 9 taps, plus bias, over images [b0, b1):
+ * Convolution with one input channel and at most 25 taps, plus bias, over images [b0, b1):
  * y[b, i, j, o] = bias[o] + Σ_t xp[b, i·sh + kh, j·sw + kw] · filter[t, o] (t = kh·fw + kw), xp the
  * zero-padded input (scratch, as in conv2d_filter_grad_c1). x: [n, h, w, 1]; filter: [fh, fw, 1, co];
  * y: [n, oh, ow, co]. The taps are summed in order, after the bias.
@@ -289,7 +289,6 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
                        i32 co, i32 fh, i32 fw, i32 sh, i32 sw, i32 top, i32 left, f32 *xp, f32 *y) {
   const i32 hp = (oh - 1) * sh + fh, wp = (ow - 1) * sw + fw;
   pad_c1(x, b0, b1, h, w, hp, wp, top, left, xp);
-  const i32 taps = fh * fw;
   for (i32 b = b0; b < b1; b++) {
     for (i32 i = 0; i < oh; i++) {
       const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
@@ -317,13 +316,29 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
           }
         }
       } else {
+        // Any other size (5×5 …): 8 channels per splat where they fit, taps in order after the bias.
         for (i32 j = 0; j < ow; j++, yq += co) {
           const f32 *xq = xrow + (long)j * sw;
-          for (i32 cb = 0; cb < co; cb += 4) {
+          i32 cb = 0;
+          for (; cb + 8 <= co; cb += 8) {
+            v128_t a0 = ld(bias + cb), a1 = ld(bias + cb + 4);
+            const f32 *f = filter + cb;
+            for (i32 kh = 0; kh < fh; kh++) {
+              const f32 *xr = xq + (long)kh * wp;
+              for (i32 kw = 0; kw < fw; kw++, f += co) {
+                v128_t sx = wasm_v128_load32_splat(xr + kw);
+                a0 = MADD(a0, sx, ld(f));
+                a1 = MADD(a1, sx, ld(f + 4));
+              }
+            }
+            st(yq + cb, a0), st(yq + cb + 4, a1);
+          }
+          for (; cb < co; cb += 4) {
             v128_t a = ld(bias + cb);
-            for (i32 t = 0; t < taps; t++) {
-              v128_t sx = wasm_v128_load32_splat(xq + (t / fw) * wp + (t % fw));
-              a = MADD(a, sx, ld(filter + (long)t * co + cb));
+            const f32 *f = filter + cb;
+            for (i32 kh = 0; kh < fh; kh++) {
+              const f32 *xr = xq + (long)kh * wp;
+              for (i32 kw = 0; kw < fw; kw++, f += co) a = MADD(a, wasm_v128_load32_splat(xr + kw), ld(f));
             }
             st(yq + cb, a);
           }
@@ -335,58 +350,61 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
 
 /*
  * Filter and bias gradients of a convolution with one input channel (the first layer on grey
- * images) and at most 9 taps, over images [b0, b1):
- * out[t·co + o] = Σ_{b, i, j} xp[b, i·sh + kh, j·sw + kw] · dy[b, i, j, o] (t = kh·fw + kw < 9) and
- * out[9·co + o] = Σ_{b, i, j} dy[b, i, j, o], with xp the input zero-padded by (top, left), written
+ * images) and at most 25 taps, over images [b0, b1):
+ * out[t·co + o] = Σ_{b, i, j} xp[b, i·sh + kh, j·sw + kw] · dy[b, i, j, o] (t = kh·fw + kw < T = fh·fw) and
+ * out[T·co + o] = Σ_{b, i, j} dy[b, i, j, o], with xp the input zero-padded by (top, left), written
  * here into xp (scratch of n·hp·wp floats, hp = (oh−1)·sh + fh, wp = (ow−1)·sw + fw; this call
- * writes its images only). The per-tap accumulators of a block of 4 output channels stay in
- * registers over an output row; partial sums are float32 per image (acc: 10·co floats of scratch)
- * and double across images (out: 10·co doubles; sum_parts turns the parts into dW[fh, fw, 1, co]
- * and the bias gradient). x: [n, h, w, 1]; dy: [n, oh, ow, co].
+ * writes its images only). The taps go in groups of 9 (the bias with the first): the group's
+ * accumulators for a block of 4 output channels stay in registers over an output row; taps past T
+ * in the last group accumulate into a junk row that is never read. Partial sums are float32 per
+ * image (acc: (T + 2)·co floats of scratch) and double across images (out: (T + 1)·co doubles;
+ * sum_parts turns the parts into dW[fh, fw, 1, co] and the bias gradient). x: [n, h, w, 1]; dy: [n, oh, ow, co].
  */
 EXPORT(conv2d_filter_grad_c1)
 void conv2d_filter_grad_c1(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *dy, i32 oh, i32 ow, i32 co, i32 fh,
                            i32 fw, i32 sh, i32 sw, i32 top, i32 left, f32 *xp, double *out, f32 *acc) {
   const i32 hp = (oh - 1) * sh + fh, wp = (ow - 1) * sw + fw;
   pad_c1(x, b0, b1, h, w, hp, wp, top, left, xp);
-  // Tap offsets in xp relative to a window's top-left corner; taps beyond fh·fw read offset 0 and are dropped.
-  i32 off[9];
-  const i32 taps = fh * fw;
-  for (i32 t = 0; t < 9; t++) off[t] = t < taps ? (t / fw) * wp + (t % fw) : 0;
-  const i32 o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7], o8 = off[8];
-  for (i32 t = 0; t < 10 * co; t++) out[t] = 0;
+  const i32 taps = fh * fw, rows = taps + 1;
+  f32 *junk = acc + (long)rows * co;
+  for (i32 t = 0; t < rows * co; t++) out[t] = 0;
   for (i32 b = b0; b < b1; b++) {
-    for (i32 t = 0; t < 10 * co; t += 4) st(acc + t, wasm_f32x4_splat(0));
-    for (i32 i = 0; i < oh; i++) {
-      const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
-      const f32 *dyrow = dy + ((long)b * oh + i) * ow * co;
-      for (i32 cb = 0; cb < co; cb += 4) {
-        v128_t a0 = ld(acc + 0 * co + cb), a1 = ld(acc + 1 * co + cb), a2 = ld(acc + 2 * co + cb);
-        v128_t a3 = ld(acc + 3 * co + cb), a4 = ld(acc + 4 * co + cb), a5 = ld(acc + 5 * co + cb);
-        v128_t a6 = ld(acc + 6 * co + cb), a7 = ld(acc + 7 * co + cb), a8 = ld(acc + 8 * co + cb);
-        v128_t a9 = ld(acc + 9 * co + cb);
-        const f32 *xq = xrow;
-        const f32 *dq = dyrow + cb;
-        for (i32 j = 0; j < ow; j++, xq += sw, dq += co) {
-          v128_t d = ld(dq);
-          a0 = MADD(a0, wasm_v128_load32_splat(xq + o0), d);
-          a1 = MADD(a1, wasm_v128_load32_splat(xq + o1), d);
-          a2 = MADD(a2, wasm_v128_load32_splat(xq + o2), d);
-          a3 = MADD(a3, wasm_v128_load32_splat(xq + o3), d);
-          a4 = MADD(a4, wasm_v128_load32_splat(xq + o4), d);
-          a5 = MADD(a5, wasm_v128_load32_splat(xq + o5), d);
-          a6 = MADD(a6, wasm_v128_load32_splat(xq + o6), d);
-          a7 = MADD(a7, wasm_v128_load32_splat(xq + o7), d);
-          a8 = MADD(a8, wasm_v128_load32_splat(xq + o8), d);
-          a9 = wasm_f32x4_add(a9, d);
+    for (i32 t = 0; t < rows * co; t += 4) st(acc + t, wasm_f32x4_splat(0));
+    for (i32 g = 0; g < taps; g += 9) {
+      // Tap offsets in xp relative to a window's top-left corner, and where each tap accumulates.
+#define C1_TAP(k)                                                                      \
+  const i32 o##k = g + k < taps ? ((g + k) / fw) * wp + (g + k) % fw : 0;            \
+  f32 *p##k = g + k < taps ? acc + (long)(g + k) * co : junk;
+      C1_TAP(0) C1_TAP(1) C1_TAP(2) C1_TAP(3) C1_TAP(4) C1_TAP(5) C1_TAP(6) C1_TAP(7) C1_TAP(8)
+#undef C1_TAP
+      f32 *p9 = g == 0 ? acc + (long)taps * co : junk;
+      for (i32 i = 0; i < oh; i++) {
+        const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
+        const f32 *dyrow = dy + ((long)b * oh + i) * ow * co;
+        for (i32 cb = 0; cb < co; cb += 4) {
+          v128_t a0 = ld(p0 + cb), a1 = ld(p1 + cb), a2 = ld(p2 + cb), a3 = ld(p3 + cb), a4 = ld(p4 + cb);
+          v128_t a5 = ld(p5 + cb), a6 = ld(p6 + cb), a7 = ld(p7 + cb), a8 = ld(p8 + cb), a9 = ld(p9 + cb);
+          const f32 *xq = xrow;
+          const f32 *dq = dyrow + cb;
+          for (i32 j = 0; j < ow; j++, xq += sw, dq += co) {
+            v128_t d = ld(dq);
+            a0 = MADD(a0, wasm_v128_load32_splat(xq + o0), d);
+            a1 = MADD(a1, wasm_v128_load32_splat(xq + o1), d);
+            a2 = MADD(a2, wasm_v128_load32_splat(xq + o2), d);
+            a3 = MADD(a3, wasm_v128_load32_splat(xq + o3), d);
+            a4 = MADD(a4, wasm_v128_load32_splat(xq + o4), d);
+            a5 = MADD(a5, wasm_v128_load32_splat(xq + o5), d);
+            a6 = MADD(a6, wasm_v128_load32_splat(xq + o6), d);
+            a7 = MADD(a7, wasm_v128_load32_splat(xq + o7), d);
+            a8 = MADD(a8, wasm_v128_load32_splat(xq + o8), d);
+            a9 = wasm_f32x4_add(a9, d);
+          }
+          st(p0 + cb, a0), st(p1 + cb, a1), st(p2 + cb, a2), st(p3 + cb, a3), st(p4 + cb, a4);
+          st(p5 + cb, a5), st(p6 + cb, a6), st(p7 + cb, a7), st(p8 + cb, a8), st(p9 + cb, a9);
         }
-        st(acc + 0 * co + cb, a0), st(acc + 1 * co + cb, a1), st(acc + 2 * co + cb, a2);
-        st(acc + 3 * co + cb, a3), st(acc + 4 * co + cb, a4), st(acc + 5 * co + cb, a5);
-        st(acc + 6 * co + cb, a6), st(acc + 7 * co + cb, a7), st(acc + 8 * co + cb, a8);
-        st(acc + 9 * co + cb, a9);
       }
     }
-    for (i32 t = 0; t < 10 * co; t++) out[t] += acc[t];
+    for (i32 t = 0; t < rows * co; t++) out[t] += acc[t];
   }
 }
 
