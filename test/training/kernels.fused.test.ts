@@ -216,10 +216,19 @@ describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
   });
 });
 
-describe('conv2dFilterGradDirect', () => {
+describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableWinograd(winograd);
+  });
+  afterAll(() => enableWinograd(true));
   test.each([
     [[3, 14, 14, 20], [3, 3, 20, 40], 1, 'same'],
     [[2, 7, 6, 8], [3, 3, 8, 12], 2, 'valid'],
+    [[5, 14, 14, 40], [5, 5, 40, 80], 1, 'same'],
+    [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
+    [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
+    [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: the cpu backend filter gradient', async (xShape, wShape, stride, pad) => {
     const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
     const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];

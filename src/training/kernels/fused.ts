@@ -76,6 +76,10 @@ const FUNCTIONS = [
   'conv2d_winograd3',
   'winograd5_filter',
   'conv2d_winograd5',
+  'filter_grad_winograd3',
+  'filter_grad_winograd3_finish',
+  'filter_grad_winograd5',
+  'filter_grad_winograd5_finish',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
@@ -628,7 +632,7 @@ export function conv2dDirect(
 const WINO_TILES = 32;
 let winogradEnabled = false;
 
-/** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect on or off (set by kernels/index.ts; lever Winograd). */
+/** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect and conv2dFilterGradDirect on or off (set by kernels/index.ts; lever Winograd). */
 export function enableWinograd(on: boolean): void {
   winogradEnabled = on;
 }
@@ -666,6 +670,42 @@ function winogradConv(
   });
 }
 
+/**
+ * conv2dFilterGradDirect's case r×r (r = 3 or 5), stride 1, by Winograd F(r×r, 2×2)
+ * (wasm/winograd.h): per 2×2 tile of dy, (r + 1)² products per channel pair instead of 4r², summed
+ * over tiles in the transformed domain and transformed back once. Per part: float32 sums per image,
+ * double across images (as the direct loop); the finish adds the parts and transforms back.
+ */
+function winogradFilterGrad(
+  runner: Runner,
+  b: WasmBackendInternals,
+  r: 3 | 5,
+  p: { px: number; pdy: number; pdw: number },
+  [n, h, w, ci]: number[],
+  [oh, ow, co]: number[],
+  top: number,
+  left: number,
+): void {
+  const a2 = (r + 1) * (r + 1);
+  const parts = runner.parts;
+  const hp = 2 * Math.ceil(oh / 2) + r - 1;
+  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
+  const size = a2 * ci * co;
+  const perPart = a2 * WINO_TILES * (ci + co) + size; // v, dt, m (floats)
+  // scratch: the padded input, parts × size doubles (out), then per part v, dt and m
+  withScratch(b, padFloats + parts * (2 * size + perPart), (scratch) => {
+    const out = (part: number) => scratch + padFloats * 4 + part * size * 8;
+    const v = (part: number) => scratch + padFloats * 4 + parts * size * 8 + part * perPart * 4;
+    const dt = (part: number) => v(part) + a2 * WINO_TILES * ci * 4;
+    const m = (part: number) => dt(part) + a2 * WINO_TILES * co * 4;
+    runner.parallel(r === 3 ? 'filter_grad_winograd3' : 'filter_grad_winograd5', (part) => [
+      p.px, ...share(n, parts, part), h, w, ci, p.pdy, oh, ow, co, top, left, scratch, v(part), dt(part), m(part), out(part),
+    ]);
+    runner.fns[r === 3 ? 'filter_grad_winograd3_finish' : 'filter_grad_winograd5_finish'](out(0), parts, ci, co, m(0), p.pdw);
+  });
+}
+
 /** Turns the direct filter gradient for c_in, c_out multiples of 4 on or off (set by kernels/index.ts). */
 export function enableFilterGradDirect(on: boolean): void {
   filterGradDirectEnabled = on;
@@ -692,14 +732,18 @@ export function conv2dFilterGradDirect(
   const runner = runnerOrNull(b);
   if (!runner) return null;
   const parts = runner.parts;
-  const hp = (oh - 1) * sh + fh;
-  const wp = (ow - 1) * sw + fw;
-  const padFloats = 2 * Math.ceil((n * hp * wp * ci) / 2);
-  const size = fh * fw * ci * co;
   const dw = b.makeOutput([fh, fw, ci, co], 'float32');
   const px = pointer(b, x);
   const pdy = pointer(b, dy);
   const { top, left } = info.padInfo;
+  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+    winogradFilterGrad(runner, b, fh, { px, pdy, pdw: pointer(b, dw) }, [n, h, w, ci], [oh, ow, co], top, left);
+    return dw;
+  }
+  const hp = (oh - 1) * sh + fh;
+  const wp = (ow - 1) * sw + fw;
+  const padFloats = 2 * Math.ceil((n * hp * wp * ci) / 2);
+  const size = fh * fw * ci * co;
   // scratch: the padded input, parts × size doubles, parts × size floats
   withScratch(b, padFloats + parts * 3 * size, (scratch) => {
     const partial = (part: number) => scratch + padFloats * 4 + part * size * 8;

@@ -50,6 +50,51 @@ static void winograd_products(const f32 *v, const f32 *u, i32 nt, i32 ci, i32 co
   }
 }
 
+/*
+ * m[c·co + o] += Σ_{t < nt} v[t·ci + c]·dt[t·co + o], c_in and c_out multiples of 4: a register block
+ * of 4 input × 8 output channels (4 at an odd tail) over the tiles, as conv2d_filter_grad's.
+ */
+static void winograd_grad_products(const f32 *v, const f32 *dt, i32 nt, i32 ci, i32 co, f32 *m) {
+  for (i32 c = 0; c < ci; c += 4) {
+    f32 *a = m + (long)c * co;
+    i32 o = 0;
+    for (; o + 8 <= co; o += 8) {
+      v128_t a0 = ld(a + o), a1 = ld(a + o + 4), a2 = ld(a + co + o), a3 = ld(a + co + o + 4);
+      v128_t a4 = ld(a + 2 * co + o), a5 = ld(a + 2 * co + o + 4), a6 = ld(a + 3 * co + o), a7 = ld(a + 3 * co + o + 4);
+      const f32 *vr = v + c, *dr = dt + o;
+      for (i32 t = 0; t < nt; t++, vr += ci, dr += co) {
+        v128_t d0 = ld(dr), d1 = ld(dr + 4), s;
+        s = wasm_v128_load32_splat(vr);
+        a0 = MADD(a0, s, d0);
+        a1 = MADD(a1, s, d1);
+        s = wasm_v128_load32_splat(vr + 1);
+        a2 = MADD(a2, s, d0);
+        a3 = MADD(a3, s, d1);
+        s = wasm_v128_load32_splat(vr + 2);
+        a4 = MADD(a4, s, d0);
+        a5 = MADD(a5, s, d1);
+        s = wasm_v128_load32_splat(vr + 3);
+        a6 = MADD(a6, s, d0);
+        a7 = MADD(a7, s, d1);
+      }
+      st(a + o, a0), st(a + o + 4, a1), st(a + co + o, a2), st(a + co + o + 4, a3);
+      st(a + 2 * co + o, a4), st(a + 2 * co + o + 4, a5), st(a + 3 * co + o, a6), st(a + 3 * co + o + 4, a7);
+    }
+    for (; o < co; o += 4) {
+      v128_t a0 = ld(a + o), a2 = ld(a + co + o), a4 = ld(a + 2 * co + o), a6 = ld(a + 3 * co + o);
+      const f32 *vr = v + c, *dr = dt + o;
+      for (i32 t = 0; t < nt; t++, vr += ci, dr += co) {
+        v128_t d0 = ld(dr);
+        a0 = MADD(a0, wasm_v128_load32_splat(vr), d0);
+        a2 = MADD(a2, wasm_v128_load32_splat(vr + 1), d0);
+        a4 = MADD(a4, wasm_v128_load32_splat(vr + 2), d0);
+        a6 = MADD(a6, wasm_v128_load32_splat(vr + 3), d0);
+      }
+      st(a + o, a0), st(a + co + o, a2), st(a + 2 * co + o, a4), st(a + 3 * co + o, a6);
+    }
+  }
+}
+
 /* u[(ξ·4 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (3×3); filter [3, 3, ci, co], co % 4 = 0. */
 EXPORT(winograd3_filter)
 void winograd3_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
@@ -265,6 +310,149 @@ void conv2d_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
         }
       }
     }
+  }
+}
+
+/* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd3_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
+  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;
+  v128_t zt0_0 = wasm_f32x4_neg(y0_0);
+  v128_t zt0_1 = wasm_f32x4_neg(y0_1);
+  v128_t zt1_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), y0_0), wasm_f32x4_splat((1.0f / 2.0f)), y1_0);
+  v128_t zt1_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), y0_1), wasm_f32x4_splat((1.0f / 2.0f)), y1_1);
+  v128_t zt2_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), y0_0), wasm_f32x4_splat((-1.0f / 2.0f)), y1_0);
+  v128_t zt2_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), y0_1), wasm_f32x4_splat((-1.0f / 2.0f)), y1_1);
+  v128_t zt3_0 = y1_0;
+  v128_t zt3_1 = y1_1;
+  v128_t z0_0 = wasm_f32x4_neg(zt0_0);
+  v128_t z0_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt0_0), wasm_f32x4_splat((1.0f / 2.0f)), zt0_1);
+  v128_t z0_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 2.0f)), zt0_1);
+  v128_t z0_3 = zt0_1;
+  v128_t z1_0 = wasm_f32x4_neg(zt1_0);
+  v128_t z1_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt1_0), wasm_f32x4_splat((1.0f / 2.0f)), zt1_1);
+  v128_t z1_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 2.0f)), zt1_1);
+  v128_t z1_3 = zt1_1;
+  v128_t z2_0 = wasm_f32x4_neg(zt2_0);
+  v128_t z2_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt2_0), wasm_f32x4_splat((1.0f / 2.0f)), zt2_1);
+  v128_t z2_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 2.0f)), zt2_1);
+  v128_t z2_3 = zt2_1;
+  v128_t z3_0 = wasm_f32x4_neg(zt3_0);
+  v128_t z3_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt3_0), wasm_f32x4_splat((1.0f / 2.0f)), zt3_1);
+  v128_t z3_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 2.0f)), zt3_1);
+  v128_t z3_3 = zt3_1;
+  st(dt + 0 * stride, z0_0);
+  st(dt + 1 * stride, z0_1);
+  st(dt + 2 * stride, z0_2);
+  st(dt + 3 * stride, z0_3);
+  st(dt + 4 * stride, z1_0);
+  st(dt + 5 * stride, z1_1);
+  st(dt + 6 * stride, z1_2);
+  st(dt + 7 * stride, z1_3);
+  st(dt + 8 * stride, z2_0);
+  st(dt + 9 * stride, z2_1);
+  st(dt + 10 * stride, z2_2);
+  st(dt + 11 * stride, z2_3);
+  st(dt + 12 * stride, z3_0);
+  st(dt + 13 * stride, z3_1);
+  st(dt + 14 * stride, z3_2);
+  st(dt + 15 * stride, z3_3);
+}
+
+/*
+ * Filter gradient of a 3×3 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
+ * images [b0, b1), by Winograd F(3×3, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * (16 products per tile instead of 36). xp as conv2d_winograd3's (scratch; this call writes
+ * its images); v: 16·WINO_TILES·ci and dt: 16·WINO_TILES·co floats of scratch; m: 16·ci·co
+ * floats, summed per image in float32, then across images into out (16·ci·co doubles).
+ * filter_grad_winograd3_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ */
+EXPORT(filter_grad_winograd3)
+void filter_grad_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+                             i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
+  const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  const i32 hp = 2 * th + 2, wp = 2 * tw + 2;
+  const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long)16 * ci * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (long t = 0; t < size; t++) out[t] = 0;
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    const f32 *dyb = dy + (long)b * oh * ow * co;
+    for (long t = 0; t < size; t += 4) st(m + t, wasm_f32x4_splat(0));
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd3_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
+        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        for (i32 o = 0; o < co; o += 4) winograd3_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+      }
+      for (i32 k = 0; k < 16; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
+    }
+    for (long t = 0; t < size; t++) out[t] += m[t];
+  }
+}
+
+/* dW[kh, kw, c, o] (filter [3, 3, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 16·ci·co doubles); m: 16·ci·co floats of scratch. */
+EXPORT(filter_grad_winograd3_finish)
+void filter_grad_winograd3_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+  const long size = (long)16 * ci * co, plane = (long)ci * co;
+  for (long t = 0; t < size; t++) {
+    double sum = 0;
+    for (i32 p = 0; p < nparts; p++) sum += parts[p * size + t];
+    m[t] = (f32)sum;
+  }
+  for (long t = 0; t < plane; t += 4) {
+    v128_t p0_0 = ld(m + 0 * plane + t);
+    v128_t p0_1 = ld(m + 1 * plane + t);
+    v128_t p0_2 = ld(m + 2 * plane + t);
+    v128_t p0_3 = ld(m + 3 * plane + t);
+    v128_t p1_0 = ld(m + 4 * plane + t);
+    v128_t p1_1 = ld(m + 5 * plane + t);
+    v128_t p1_2 = ld(m + 6 * plane + t);
+    v128_t p1_3 = ld(m + 7 * plane + t);
+    v128_t p2_0 = ld(m + 8 * plane + t);
+    v128_t p2_1 = ld(m + 9 * plane + t);
+    v128_t p2_2 = ld(m + 10 * plane + t);
+    v128_t p2_3 = ld(m + 11 * plane + t);
+    v128_t p3_0 = ld(m + 12 * plane + t);
+    v128_t p3_1 = ld(m + 13 * plane + t);
+    v128_t p3_2 = ld(m + 14 * plane + t);
+    v128_t p3_3 = ld(m + 15 * plane + t);
+    v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0);
+    v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1);
+    v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2);
+    v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3);
+    v128_t qt1_0 = wasm_f32x4_sub(p1_0, p2_0);
+    v128_t qt1_1 = wasm_f32x4_sub(p1_1, p2_1);
+    v128_t qt1_2 = wasm_f32x4_sub(p1_2, p2_2);
+    v128_t qt1_3 = wasm_f32x4_sub(p1_3, p2_3);
+    v128_t qt2_0 = wasm_f32x4_add(wasm_f32x4_add(p1_0, p2_0), p3_0);
+    v128_t qt2_1 = wasm_f32x4_add(wasm_f32x4_add(p1_1, p2_1), p3_1);
+    v128_t qt2_2 = wasm_f32x4_add(wasm_f32x4_add(p1_2, p2_2), p3_2);
+    v128_t qt2_3 = wasm_f32x4_add(wasm_f32x4_add(p1_3, p2_3), p3_3);
+    v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2);
+    v128_t q0_1 = wasm_f32x4_sub(qt0_1, qt0_2);
+    v128_t q0_2 = wasm_f32x4_add(wasm_f32x4_add(qt0_1, qt0_2), qt0_3);
+    v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2);
+    v128_t q1_1 = wasm_f32x4_sub(qt1_1, qt1_2);
+    v128_t q1_2 = wasm_f32x4_add(wasm_f32x4_add(qt1_1, qt1_2), qt1_3);
+    v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2);
+    v128_t q2_1 = wasm_f32x4_sub(qt2_1, qt2_2);
+    v128_t q2_2 = wasm_f32x4_add(wasm_f32x4_add(qt2_1, qt2_2), qt2_3);
+    st(dw + 0 * plane + t, q0_0);
+    st(dw + 1 * plane + t, q0_1);
+    st(dw + 2 * plane + t, q0_2);
+    st(dw + 3 * plane + t, q1_0);
+    st(dw + 4 * plane + t, q1_1);
+    st(dw + 5 * plane + t, q1_2);
+    st(dw + 6 * plane + t, q2_0);
+    st(dw + 7 * plane + t, q2_1);
+    st(dw + 8 * plane + t, q2_2);
   }
 }
 
@@ -661,5 +849,262 @@ void conv2d_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
         }
       }
     }
+  }
+}
+
+/* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd5_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
+  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;
+  v128_t zt0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_0);
+  v128_t zt0_1 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_1);
+  v128_t zt1_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_0), wasm_f32x4_splat((-1.0f / 6.0f)), y1_0);
+  v128_t zt1_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_1), wasm_f32x4_splat((-1.0f / 6.0f)), y1_1);
+  v128_t zt2_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_0), wasm_f32x4_splat((1.0f / 6.0f)), y1_0);
+  v128_t zt2_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_1), wasm_f32x4_splat((1.0f / 6.0f)), y1_1);
+  v128_t zt3_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_0), wasm_f32x4_splat((1.0f / 12.0f)), y1_0);
+  v128_t zt3_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_1), wasm_f32x4_splat((1.0f / 12.0f)), y1_1);
+  v128_t zt4_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_0), wasm_f32x4_splat((-1.0f / 12.0f)), y1_0);
+  v128_t zt4_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_1), wasm_f32x4_splat((-1.0f / 12.0f)), y1_1);
+  v128_t zt5_0 = y1_0;
+  v128_t zt5_1 = y1_1;
+  v128_t z0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt0_0);
+  v128_t z0_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt0_1);
+  v128_t z0_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt0_0), wasm_f32x4_splat((1.0f / 6.0f)), zt0_1);
+  v128_t z0_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt0_0), wasm_f32x4_splat((1.0f / 12.0f)), zt0_1);
+  v128_t z0_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt0_1);
+  v128_t z0_5 = zt0_1;
+  v128_t z1_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt1_0);
+  v128_t z1_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt1_1);
+  v128_t z1_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt1_0), wasm_f32x4_splat((1.0f / 6.0f)), zt1_1);
+  v128_t z1_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt1_0), wasm_f32x4_splat((1.0f / 12.0f)), zt1_1);
+  v128_t z1_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt1_1);
+  v128_t z1_5 = zt1_1;
+  v128_t z2_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt2_0);
+  v128_t z2_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt2_1);
+  v128_t z2_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt2_0), wasm_f32x4_splat((1.0f / 6.0f)), zt2_1);
+  v128_t z2_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt2_0), wasm_f32x4_splat((1.0f / 12.0f)), zt2_1);
+  v128_t z2_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt2_1);
+  v128_t z2_5 = zt2_1;
+  v128_t z3_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt3_0);
+  v128_t z3_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt3_1);
+  v128_t z3_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt3_0), wasm_f32x4_splat((1.0f / 6.0f)), zt3_1);
+  v128_t z3_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt3_0), wasm_f32x4_splat((1.0f / 12.0f)), zt3_1);
+  v128_t z3_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt3_1);
+  v128_t z3_5 = zt3_1;
+  v128_t z4_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt4_0);
+  v128_t z4_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt4_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt4_1);
+  v128_t z4_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt4_0), wasm_f32x4_splat((1.0f / 6.0f)), zt4_1);
+  v128_t z4_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt4_0), wasm_f32x4_splat((1.0f / 12.0f)), zt4_1);
+  v128_t z4_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt4_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt4_1);
+  v128_t z4_5 = zt4_1;
+  v128_t z5_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt5_0);
+  v128_t z5_1 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt5_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt5_1);
+  v128_t z5_2 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt5_0), wasm_f32x4_splat((1.0f / 6.0f)), zt5_1);
+  v128_t z5_3 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt5_0), wasm_f32x4_splat((1.0f / 12.0f)), zt5_1);
+  v128_t z5_4 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt5_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt5_1);
+  v128_t z5_5 = zt5_1;
+  st(dt + 0 * stride, z0_0);
+  st(dt + 1 * stride, z0_1);
+  st(dt + 2 * stride, z0_2);
+  st(dt + 3 * stride, z0_3);
+  st(dt + 4 * stride, z0_4);
+  st(dt + 5 * stride, z0_5);
+  st(dt + 6 * stride, z1_0);
+  st(dt + 7 * stride, z1_1);
+  st(dt + 8 * stride, z1_2);
+  st(dt + 9 * stride, z1_3);
+  st(dt + 10 * stride, z1_4);
+  st(dt + 11 * stride, z1_5);
+  st(dt + 12 * stride, z2_0);
+  st(dt + 13 * stride, z2_1);
+  st(dt + 14 * stride, z2_2);
+  st(dt + 15 * stride, z2_3);
+  st(dt + 16 * stride, z2_4);
+  st(dt + 17 * stride, z2_5);
+  st(dt + 18 * stride, z3_0);
+  st(dt + 19 * stride, z3_1);
+  st(dt + 20 * stride, z3_2);
+  st(dt + 21 * stride, z3_3);
+  st(dt + 22 * stride, z3_4);
+  st(dt + 23 * stride, z3_5);
+  st(dt + 24 * stride, z4_0);
+  st(dt + 25 * stride, z4_1);
+  st(dt + 26 * stride, z4_2);
+  st(dt + 27 * stride, z4_3);
+  st(dt + 28 * stride, z4_4);
+  st(dt + 29 * stride, z4_5);
+  st(dt + 30 * stride, z5_0);
+  st(dt + 31 * stride, z5_1);
+  st(dt + 32 * stride, z5_2);
+  st(dt + 33 * stride, z5_3);
+  st(dt + 34 * stride, z5_4);
+  st(dt + 35 * stride, z5_5);
+}
+
+/*
+ * Filter gradient of a 5×5 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
+ * images [b0, b1), by Winograd F(5×5, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * (36 products per tile instead of 100). xp as conv2d_winograd5's (scratch; this call writes
+ * its images); v: 36·WINO_TILES·ci and dt: 36·WINO_TILES·co floats of scratch; m: 36·ci·co
+ * floats, summed per image in float32, then across images into out (36·ci·co doubles).
+ * filter_grad_winograd5_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ */
+EXPORT(filter_grad_winograd5)
+void filter_grad_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+                             i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
+  const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  const i32 hp = 2 * th + 4, wp = 2 * tw + 4;
+  const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long)36 * ci * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (long t = 0; t < size; t++) out[t] = 0;
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    const f32 *dyb = dy + (long)b * oh * ow * co;
+    for (long t = 0; t < size; t += 4) st(m + t, wasm_f32x4_splat(0));
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd5_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
+        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        for (i32 o = 0; o < co; o += 4) winograd5_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+      }
+      for (i32 k = 0; k < 36; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
+    }
+    for (long t = 0; t < size; t++) out[t] += m[t];
+  }
+}
+
+/* dW[kh, kw, c, o] (filter [5, 5, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 36·ci·co doubles); m: 36·ci·co floats of scratch. */
+EXPORT(filter_grad_winograd5_finish)
+void filter_grad_winograd5_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+  const long size = (long)36 * ci * co, plane = (long)ci * co;
+  for (long t = 0; t < size; t++) {
+    double sum = 0;
+    for (i32 p = 0; p < nparts; p++) sum += parts[p * size + t];
+    m[t] = (f32)sum;
+  }
+  for (long t = 0; t < plane; t += 4) {
+    v128_t p0_0 = ld(m + 0 * plane + t);
+    v128_t p0_1 = ld(m + 1 * plane + t);
+    v128_t p0_2 = ld(m + 2 * plane + t);
+    v128_t p0_3 = ld(m + 3 * plane + t);
+    v128_t p0_4 = ld(m + 4 * plane + t);
+    v128_t p0_5 = ld(m + 5 * plane + t);
+    v128_t p1_0 = ld(m + 6 * plane + t);
+    v128_t p1_1 = ld(m + 7 * plane + t);
+    v128_t p1_2 = ld(m + 8 * plane + t);
+    v128_t p1_3 = ld(m + 9 * plane + t);
+    v128_t p1_4 = ld(m + 10 * plane + t);
+    v128_t p1_5 = ld(m + 11 * plane + t);
+    v128_t p2_0 = ld(m + 12 * plane + t);
+    v128_t p2_1 = ld(m + 13 * plane + t);
+    v128_t p2_2 = ld(m + 14 * plane + t);
+    v128_t p2_3 = ld(m + 15 * plane + t);
+    v128_t p2_4 = ld(m + 16 * plane + t);
+    v128_t p2_5 = ld(m + 17 * plane + t);
+    v128_t p3_0 = ld(m + 18 * plane + t);
+    v128_t p3_1 = ld(m + 19 * plane + t);
+    v128_t p3_2 = ld(m + 20 * plane + t);
+    v128_t p3_3 = ld(m + 21 * plane + t);
+    v128_t p3_4 = ld(m + 22 * plane + t);
+    v128_t p3_5 = ld(m + 23 * plane + t);
+    v128_t p4_0 = ld(m + 24 * plane + t);
+    v128_t p4_1 = ld(m + 25 * plane + t);
+    v128_t p4_2 = ld(m + 26 * plane + t);
+    v128_t p4_3 = ld(m + 27 * plane + t);
+    v128_t p4_4 = ld(m + 28 * plane + t);
+    v128_t p4_5 = ld(m + 29 * plane + t);
+    v128_t p5_0 = ld(m + 30 * plane + t);
+    v128_t p5_1 = ld(m + 31 * plane + t);
+    v128_t p5_2 = ld(m + 32 * plane + t);
+    v128_t p5_3 = ld(m + 33 * plane + t);
+    v128_t p5_4 = ld(m + 34 * plane + t);
+    v128_t p5_5 = ld(m + 35 * plane + t);
+    v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0), p3_0), p4_0);
+    v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1), p3_1), p4_1);
+    v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2), p3_2), p4_2);
+    v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3), p3_3), p4_3);
+    v128_t qt0_4 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_4, p1_4), p2_4), p3_4), p4_4);
+    v128_t qt0_5 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_5, p1_5), p2_5), p3_5), p4_5);
+    v128_t qt1_0 = MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(2.0f), p3_0), wasm_f32x4_splat(-2.0f), p4_0);
+    v128_t qt1_1 = MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(2.0f), p3_1), wasm_f32x4_splat(-2.0f), p4_1);
+    v128_t qt1_2 = MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(2.0f), p3_2), wasm_f32x4_splat(-2.0f), p4_2);
+    v128_t qt1_3 = MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(2.0f), p3_3), wasm_f32x4_splat(-2.0f), p4_3);
+    v128_t qt1_4 = MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(2.0f), p3_4), wasm_f32x4_splat(-2.0f), p4_4);
+    v128_t qt1_5 = MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(2.0f), p3_5), wasm_f32x4_splat(-2.0f), p4_5);
+    v128_t qt2_0 = MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(4.0f), p3_0), wasm_f32x4_splat(4.0f), p4_0);
+    v128_t qt2_1 = MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(4.0f), p3_1), wasm_f32x4_splat(4.0f), p4_1);
+    v128_t qt2_2 = MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(4.0f), p3_2), wasm_f32x4_splat(4.0f), p4_2);
+    v128_t qt2_3 = MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(4.0f), p3_3), wasm_f32x4_splat(4.0f), p4_3);
+    v128_t qt2_4 = MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(4.0f), p3_4), wasm_f32x4_splat(4.0f), p4_4);
+    v128_t qt2_5 = MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(4.0f), p3_5), wasm_f32x4_splat(4.0f), p4_5);
+    v128_t qt3_0 = MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(8.0f), p3_0), wasm_f32x4_splat(-8.0f), p4_0);
+    v128_t qt3_1 = MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(8.0f), p3_1), wasm_f32x4_splat(-8.0f), p4_1);
+    v128_t qt3_2 = MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(8.0f), p3_2), wasm_f32x4_splat(-8.0f), p4_2);
+    v128_t qt3_3 = MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(8.0f), p3_3), wasm_f32x4_splat(-8.0f), p4_3);
+    v128_t qt3_4 = MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(8.0f), p3_4), wasm_f32x4_splat(-8.0f), p4_4);
+    v128_t qt3_5 = MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(8.0f), p3_5), wasm_f32x4_splat(-8.0f), p4_5);
+    v128_t qt4_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(16.0f), p3_0), wasm_f32x4_splat(16.0f), p4_0), p5_0);
+    v128_t qt4_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(16.0f), p3_1), wasm_f32x4_splat(16.0f), p4_1), p5_1);
+    v128_t qt4_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(16.0f), p3_2), wasm_f32x4_splat(16.0f), p4_2), p5_2);
+    v128_t qt4_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(16.0f), p3_3), wasm_f32x4_splat(16.0f), p4_3), p5_3);
+    v128_t qt4_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(16.0f), p3_4), wasm_f32x4_splat(16.0f), p4_4), p5_4);
+    v128_t qt4_5 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(16.0f), p3_5), wasm_f32x4_splat(16.0f), p4_5), p5_5);
+    v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2), qt0_3), qt0_4);
+    v128_t q0_1 = MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4);
+    v128_t q0_2 = MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(4.0f), qt0_3), wasm_f32x4_splat(4.0f), qt0_4);
+    v128_t q0_3 = MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(8.0f), qt0_3), wasm_f32x4_splat(-8.0f), qt0_4);
+    v128_t q0_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(16.0f), qt0_3), wasm_f32x4_splat(16.0f), qt0_4), qt0_5);
+    v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4);
+    v128_t q1_1 = MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4);
+    v128_t q1_2 = MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(4.0f), qt1_3), wasm_f32x4_splat(4.0f), qt1_4);
+    v128_t q1_3 = MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(8.0f), qt1_3), wasm_f32x4_splat(-8.0f), qt1_4);
+    v128_t q1_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(16.0f), qt1_3), wasm_f32x4_splat(16.0f), qt1_4), qt1_5);
+    v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2), qt2_3), qt2_4);
+    v128_t q2_1 = MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(2.0f), qt2_3), wasm_f32x4_splat(-2.0f), qt2_4);
+    v128_t q2_2 = MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(4.0f), qt2_3), wasm_f32x4_splat(4.0f), qt2_4);
+    v128_t q2_3 = MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(8.0f), qt2_3), wasm_f32x4_splat(-8.0f), qt2_4);
+    v128_t q2_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(16.0f), qt2_3), wasm_f32x4_splat(16.0f), qt2_4), qt2_5);
+    v128_t q3_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt3_0, qt3_1), qt3_2), qt3_3), qt3_4);
+    v128_t q3_1 = MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(2.0f), qt3_3), wasm_f32x4_splat(-2.0f), qt3_4);
+    v128_t q3_2 = MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(4.0f), qt3_3), wasm_f32x4_splat(4.0f), qt3_4);
+    v128_t q3_3 = MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(8.0f), qt3_3), wasm_f32x4_splat(-8.0f), qt3_4);
+    v128_t q3_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(16.0f), qt3_3), wasm_f32x4_splat(16.0f), qt3_4), qt3_5);
+    v128_t q4_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt4_0, qt4_1), qt4_2), qt4_3), qt4_4);
+    v128_t q4_1 = MADD(MADD(wasm_f32x4_sub(qt4_1, qt4_2), wasm_f32x4_splat(2.0f), qt4_3), wasm_f32x4_splat(-2.0f), qt4_4);
+    v128_t q4_2 = MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(4.0f), qt4_3), wasm_f32x4_splat(4.0f), qt4_4);
+    v128_t q4_3 = MADD(MADD(wasm_f32x4_sub(qt4_1, qt4_2), wasm_f32x4_splat(8.0f), qt4_3), wasm_f32x4_splat(-8.0f), qt4_4);
+    v128_t q4_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(16.0f), qt4_3), wasm_f32x4_splat(16.0f), qt4_4), qt4_5);
+    st(dw + 0 * plane + t, q0_0);
+    st(dw + 1 * plane + t, q0_1);
+    st(dw + 2 * plane + t, q0_2);
+    st(dw + 3 * plane + t, q0_3);
+    st(dw + 4 * plane + t, q0_4);
+    st(dw + 5 * plane + t, q1_0);
+    st(dw + 6 * plane + t, q1_1);
+    st(dw + 7 * plane + t, q1_2);
+    st(dw + 8 * plane + t, q1_3);
+    st(dw + 9 * plane + t, q1_4);
+    st(dw + 10 * plane + t, q2_0);
+    st(dw + 11 * plane + t, q2_1);
+    st(dw + 12 * plane + t, q2_2);
+    st(dw + 13 * plane + t, q2_3);
+    st(dw + 14 * plane + t, q2_4);
+    st(dw + 15 * plane + t, q3_0);
+    st(dw + 16 * plane + t, q3_1);
+    st(dw + 17 * plane + t, q3_2);
+    st(dw + 18 * plane + t, q3_3);
+    st(dw + 19 * plane + t, q3_4);
+    st(dw + 20 * plane + t, q4_0);
+    st(dw + 21 * plane + t, q4_1);
+    st(dw + 22 * plane + t, q4_2);
+    st(dw + 23 * plane + t, q4_3);
+    st(dw + 24 * plane + t, q4_4);
   }
 }

@@ -39,6 +39,20 @@ MATRICES = {
 }
 
 
+# F(r×r, 2×2) for the filter gradient: the r×r correlation of an (r+1)×(r+1) input patch with a 2×2
+# tile of dy. Same points, so the same Bᵀ as F(2×2, r×r) (winograd{r}_input serves both).
+GRAD_MATRICES = {
+    3: {
+        "AT": [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]],
+        "G": [[-1, 0], [F(1, 2), F(1, 2)], [F(1, 2), F(-1, 2)], [0, 1]],
+    },
+    5: {
+        "AT": [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 0], [0, 1, 1, 16, 16, 1]],
+        "G": [[F(1, 4), 0], [F(-1, 6), F(-1, 6)], [F(-1, 6), F(1, 6)], [F(1, 24), F(1, 12)], [F(1, 24), F(-1, 12)], [0, 1]],
+    },
+}
+
+
 def check():
     """Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the 2×2 correlation of d with g, exactly (rationals)."""
     for r, mats in MATRICES.items():
@@ -53,6 +67,13 @@ def check():
         Y = mul(mul(AT, [[U[i][j] * V[i][j] for j in range(a)] for i in range(a)]), T(AT))
         ref = [[sum(d[i + p][j + q] * g[p][q] for p in range(r) for q in range(r)) for j in range(2)] for i in range(2)]
         assert Y == ref, (r, Y, ref)
+        # filter gradient: dW = Aᵀ[(G e Gᵀ) ⊙ (Bᵀ d B)]A is the r×r correlation of d with the 2×2 tile e
+        AT2, G2 = GRAD_MATRICES[r]["AT"], GRAD_MATRICES[r]["G"]
+        e = [[F(rnd.randint(-9, 9)) for _ in range(2)] for _ in range(2)]
+        U2 = mul(mul(G2, e), T(G2))
+        W = mul(mul(AT2, [[U2[i][j] * V[i][j] for j in range(a)] for i in range(a)]), T(AT2))
+        ref2 = [[sum(d[p + i][q + j] * e[i][j] for i in range(2) for j in range(2)) for q in range(r)] for p in range(r)]
+        assert W == ref2, (r, W, ref2)
 
 
 def lit(c):
@@ -187,6 +208,75 @@ void conv2d_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
     }}
   }}
 }}""")
+    # filter gradient
+    g2 = GRAD_MATRICES[r]
+    out.append(f"""
+/* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd{r}_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {{
+  const v128_t zero = wasm_f32x4_splat(0);
+  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
+  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;""")
+    out += transform(g2["G"], "y", "z", 2, 2, a)
+    for i in range(a):
+        for j in range(a):
+            out.append(f"  st(dt + {i * a + j} * stride, z{i}_{j});")
+    out.append("}")
+    out.append(f"""
+/*
+ * Filter gradient of a {r}×{r} convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
+ * images [b0, b1), by Winograd F({r}×{r}, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * ({a * a} products per tile instead of {4 * r * r}). xp as conv2d_winograd{r}'s (scratch; this call writes
+ * its images); v: {a * a}·WINO_TILES·ci and dt: {a * a}·WINO_TILES·co floats of scratch; m: {a * a}·ci·co
+ * floats, summed per image in float32, then across images into out ({a * a}·ci·co doubles).
+ * filter_grad_winograd{r}_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ */
+EXPORT(filter_grad_winograd{r})
+void filter_grad_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+                             i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {{
+  const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
+  const i32 hp = 2 * th + {r - 1}, wp = 2 * tw + {r - 1};
+  const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long){a * a} * ci * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (long t = 0; t < size; t++) out[t] = 0;
+  for (i32 b = b0; b < b1; b++) {{
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    const f32 *dyb = dy + (long)b * oh * ow * co;
+    for (long t = 0; t < size; t += 4) st(m + t, wasm_f32x4_splat(0));
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {{
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      for (i32 t = 0; t < nt; t++) {{
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd{r}_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
+        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        for (i32 o = 0; o < co; o += 4) winograd{r}_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+      }}
+      for (i32 k = 0; k < {a * a}; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
+    }}
+    for (long t = 0; t < size; t++) out[t] += m[t];
+  }}
+}}
+
+/* dW[kh, kw, c, o] (filter [{r}, {r}, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × {a * a}·ci·co doubles); m: {a * a}·ci·co floats of scratch. */
+EXPORT(filter_grad_winograd{r}_finish)
+void filter_grad_winograd{r}_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {{
+  const long size = (long){a * a} * ci * co, plane = (long)ci * co;
+  for (long t = 0; t < size; t++) {{
+    double sum = 0;
+    for (i32 p = 0; p < nparts; p++) sum += parts[p * size + t];
+    m[t] = (f32)sum;
+  }}
+  for (long t = 0; t < plane; t += 4) {{""")
+    for i in range(a):
+        for j in range(a):
+            out.append(f"    v128_t p{i}_{j} = ld(m + {i * a + j} * plane + t);")
+    out += ["  " + l for l in transform(g2["AT"], "p", "q", a, a, r)]
+    for i in range(r):
+        for j in range(r):
+            out.append(f"    st(dw + {i * r + j} * plane + t, q{i}_{j});")
+    out.append("  }\n}")
     return "\n".join(out)
 
 
@@ -240,6 +330,51 @@ static void winograd_products(const f32 *v, const f32 *u, i32 nt, i32 ci, i32 co
         a3 = MADD(a3, wasm_v128_load32_splat(v3 + c), w0);
       }
       st(m0 + o, a0), st(m0 + co + o, a1), st(m0 + 2 * co + o, a2), st(m0 + 3 * co + o, a3);
+    }
+  }
+}
+
+/*
+ * m[c·co + o] += Σ_{t < nt} v[t·ci + c]·dt[t·co + o], c_in and c_out multiples of 4: a register block
+ * of 4 input × 8 output channels (4 at an odd tail) over the tiles, as conv2d_filter_grad's.
+ */
+static void winograd_grad_products(const f32 *v, const f32 *dt, i32 nt, i32 ci, i32 co, f32 *m) {
+  for (i32 c = 0; c < ci; c += 4) {
+    f32 *a = m + (long)c * co;
+    i32 o = 0;
+    for (; o + 8 <= co; o += 8) {
+      v128_t a0 = ld(a + o), a1 = ld(a + o + 4), a2 = ld(a + co + o), a3 = ld(a + co + o + 4);
+      v128_t a4 = ld(a + 2 * co + o), a5 = ld(a + 2 * co + o + 4), a6 = ld(a + 3 * co + o), a7 = ld(a + 3 * co + o + 4);
+      const f32 *vr = v + c, *dr = dt + o;
+      for (i32 t = 0; t < nt; t++, vr += ci, dr += co) {
+        v128_t d0 = ld(dr), d1 = ld(dr + 4), s;
+        s = wasm_v128_load32_splat(vr);
+        a0 = MADD(a0, s, d0);
+        a1 = MADD(a1, s, d1);
+        s = wasm_v128_load32_splat(vr + 1);
+        a2 = MADD(a2, s, d0);
+        a3 = MADD(a3, s, d1);
+        s = wasm_v128_load32_splat(vr + 2);
+        a4 = MADD(a4, s, d0);
+        a5 = MADD(a5, s, d1);
+        s = wasm_v128_load32_splat(vr + 3);
+        a6 = MADD(a6, s, d0);
+        a7 = MADD(a7, s, d1);
+      }
+      st(a + o, a0), st(a + o + 4, a1), st(a + co + o, a2), st(a + co + o + 4, a3);
+      st(a + 2 * co + o, a4), st(a + 2 * co + o + 4, a5), st(a + 3 * co + o, a6), st(a + 3 * co + o + 4, a7);
+    }
+    for (; o < co; o += 4) {
+      v128_t a0 = ld(a + o), a2 = ld(a + co + o), a4 = ld(a + 2 * co + o), a6 = ld(a + 3 * co + o);
+      const f32 *vr = v + c, *dr = dt + o;
+      for (i32 t = 0; t < nt; t++, vr += ci, dr += co) {
+        v128_t d0 = ld(dr);
+        a0 = MADD(a0, wasm_v128_load32_splat(vr), d0);
+        a2 = MADD(a2, wasm_v128_load32_splat(vr + 1), d0);
+        a4 = MADD(a4, wasm_v128_load32_splat(vr + 2), d0);
+        a6 = MADD(a6, wasm_v128_load32_splat(vr + 3), d0);
+      }
+      st(a + o, a0), st(a + co + o, a2), st(a + 2 * co + o, a4), st(a + 3 * co + o, a6);
     }
   }
 }""")
