@@ -80,6 +80,8 @@ const FUNCTIONS = [
   'filter_grad_winograd3_finish',
   'filter_grad_winograd5',
   'filter_grad_winograd5_finish',
+  'scale_shift',
+  'relu',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
@@ -438,21 +440,57 @@ function convC1Info(xShape: number[], filterShape: number[], attrs: ConvC1Attrs)
 
 function conv2dC1Kernel({ inputs, attrs, backend }: KernelArgs<'x' | 'filter' | 'bias'>): TensorInfo {
   const { x, filter, bias } = inputs;
-  const runner = runnerFor(backend)!;
   const info = convC1Info(x.shape, filter.shape, attrs as ConvC1Attrs);
   if (!info) throw new Error('FlowtuneConv2DC1: unsupported shapes');
+  return conv2dC1Run(backend, runnerFor(backend)!, x, filter, bias, info);
+}
+
+function conv2dC1Run(
+  backend: WasmBackendInternals,
+  runner: Runner,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  info: ReturnType<typeof tf.backend_util.computeConv2DInfo>,
+): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const y = backend.makeOutput([n, oh, ow, co], 'float32');
   const hp = (oh - 1) * sh + fh;
   const wp = (ow - 1) * sw + fw;
-  const p = [x, filter, bias, y].map((t) => pointer(backend, t));
-  withScratch(backend, n * hp * wp, (xp) =>
+  const [px, pf, py] = [x, filter, y].map((t) => pointer(backend, t));
+  // scratch: the padded images, then a zero bias when there is none
+  withScratch(backend, 4 * Math.ceil((n * hp * wp) / 4) + co, (xp) => {
+    const pb = bias ? pointer(backend, bias) : xp + 4 * 4 * Math.ceil((n * hp * wp) / 4);
+    if (!bias) new Float32Array(backendMemory(backend)!.buffer, pb, co).fill(0);
     runner.parallel('conv2d_c1_forward', (part) => [
-      p[0], ...share(n, runner.parts, part), h, w, p[1], p[2], oh, ow, co, fh, fw, sh, sw, info.padInfo.top, info.padInfo.left, xp, p[3],
-    ]),
-  );
+      px, ...share(n, runner.parts, part), h, w, pf, pb, oh, ow, co, fh, fw, sh, sw, info.padInfo.top, info.padInfo.left, xp, py,
+    ]);
+  });
   return y;
+}
+
+/**
+ * The FusedConv2D kernel's case of one input channel (≤ 25 taps, filters % 4 = 0, dilation 1,
+ * linear activation, channels last): the first layer in inference (evaluation), with the same SIMD
+ * loop as conv2dC1; null when it does not apply or ConvC1 is off (then XNNPACK's). Called by patches.ts.
+ */
+export function conv2dC1Inference(
+  backend: tf.KernelBackend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  attrs: ConvC1Attrs & { dilations?: number | [number, number] },
+): TensorInfo | null {
+  if (tf.getKernel(CONV_C1_KERNEL_NAME, 'wasm') === undefined) return null; // the ConvC1 lever is off
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== filter.shape[3]))) return null;
+  const dilations = attrs.dilations ?? 1;
+  if ((Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1)) return null;
+  const info = convC1Info(x.shape, filter.shape, attrs);
+  if (!info) return null;
+  const b = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(b);
+  return runner ? conv2dC1Run(b, runner, x, filter, bias, info) : null;
 }
 
 /**
@@ -625,6 +663,47 @@ export function conv2dDirect(
       px, ...share(n, runner.parts, part), h, w, ci, pf, pb, oh, ow, co, fh, fw, sh, sw, top, left, xp, py,
     ]),
   );
+  return y;
+}
+
+let elementwiseEnabled = false;
+
+/** Turns the inference passes (batch norm as x·a + b, ReLU) on or off (set by kernels/index.ts; lever Elementwise). */
+export function enableElementwise(on: boolean): void {
+  elementwiseEnabled = on;
+}
+
+/**
+ * x·a + b per channel (a, b: [c]; c % 4 = 0) in one threaded SIMD pass: FusedBatchNorm with
+ * per-channel statistics, whose a and b patches.ts computes; null when it does not apply.
+ */
+export function scaleShiftDirect(backend: tf.KernelBackend, x: TensorInfo, a: TensorInfo, b: TensorInfo): TensorInfo | null {
+  const c = x.shape[x.shape.length - 1];
+  if (!elementwiseEnabled || x.dtype !== 'float32' || c % 4 !== 0 || a.shape.join() !== String(c) || b.shape.join() !== String(c)) return null;
+  const be = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(be);
+  if (!runner) return null;
+  const y = be.makeOutput(x.shape, 'float32');
+  const positions = tf.util.sizeFromShape(x.shape) / c;
+  const [px, pa, pb, py] = [x, a, b, y].map((t) => pointer(be, t));
+  runner.parallel('scale_shift', (part) => [px, ...share(positions, runner.parts, part), c, pa, pb, py]);
+  return y;
+}
+
+/** x ≤ 0 ? +0 : x (NaN passes) in one threaded SIMD pass, for the Relu kernel; null when it does not apply. */
+export function reluDirect(backend: tf.KernelBackend, x: TensorInfo): TensorInfo | null {
+  if (!elementwiseEnabled || x.dtype !== 'float32') return null;
+  const be = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(be);
+  if (!runner) return null;
+  const size = tf.util.sizeFromShape(x.shape);
+  const y = be.makeOutput(x.shape, 'float32');
+  if (size === 0) return y;
+  const [px, py] = [pointer(be, x), pointer(be, y)];
+  runner.parallel('relu', (part) => {
+    const [q0, q1] = share(Math.ceil(size / 4), runner.parts, part);
+    return [px, 4 * q0, Math.min(size, 4 * q1), py];
+  });
   return y;
 }
 
