@@ -229,6 +229,8 @@ describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5
     [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
     [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
     [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
+    [[3, 14, 14, 30], [5, 5, 30, 60], 1, 'same'], // channels not multiples of 4: widened with zeros
+    [[2, 9, 9, 5], [3, 3, 5, 7], 2, 'valid'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: the cpu backend filter gradient', async (xShape, wShape, stride, pad) => {
     const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
     const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
@@ -268,6 +270,8 @@ describe.each([true, false])('conv2dDirect (Winograd for 3×3 and 5×5 stride 1:
     [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
     [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
     [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
+    [[3, 14, 14, 30], [5, 5, 30, 60], 1, 'same'], // channels not multiples of 4: widened with zeros
+    [[2, 9, 9, 5], [3, 3, 5, 7], 2, 'valid'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d on cpu', async (xShape, wShape, stride, pad) => {
     const xv = values(tf.util.sizeFromShape(xShape), 61);
     const wv = values(tf.util.sizeFromShape(wShape), 62);

@@ -82,6 +82,7 @@ const FUNCTIONS = [
   'filter_grad_winograd5_finish',
   'scale_shift',
   'relu',
+  'copy_channels',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
@@ -640,13 +641,21 @@ export function conv2dDirect(
   if (!convDirectEnabled || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const [n, h, w, ci] = x.shape;
   const [fh, fw, fci, co] = filter.shape;
-  if (fci !== ci || ci % 4 !== 0 || co % 4 !== 0 || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
+  if (fci !== ci || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co || bias.dtype !== 'float32')) return null;
   const { height: oh, width: ow, strideHeight: sh, strideWidth: sw, top, left } = out;
   if (oh < 1 || ow < 1 || top < 0 || left < 0) return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner) return null;
+  if (ci % 4 !== 0 || co % 4 !== 0) {
+    // Channel counts that are not multiples of 4: zeros widen x, the filter and the bias to the
+    // next multiple of 4, the kernel runs on those, and the extra output channels are dropped.
+    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: ConvC1's case
+    return withWideChannels(b, runner, [x, ci], [filter, [fh * fw, ci, co]], bias, (xw, fwide, bw) =>
+      conv2dDirect(backend, xw, fwide, out, bw),
+    );
+  }
   const y = b.makeOutput([n, oh, ow, co], 'float32');
   const px = pointer(b, x);
   const pf = pointer(b, filter);
@@ -785,6 +794,63 @@ function winogradFilterGrad(
   });
 }
 
+let channelPaddingEnabled = false;
+
+/** Turns the widening of channel counts that are not multiples of 4 on or off (set by kernels/index.ts; lever ChannelPadding). */
+export function enableChannelPadding(on: boolean): void {
+  channelPaddingEnabled = on;
+}
+
+const up4 = (c: number) => 4 * Math.ceil(c / 4);
+
+/** A copy of t ([rows, cs] as laid out) with cd channels: zeros added (cd > cs) or channels dropped (cd < cs). */
+function copyChannels(b: WasmBackendInternals, runner: Runner, t: TensorInfo, shape: number[], cd: number): TensorInfo {
+  const cs = t.shape[t.shape.length - 1];
+  const rows = tf.util.sizeFromShape(t.shape) / cs;
+  const out = b.makeOutput([...shape.slice(0, -1), cd], 'float32');
+  const [ps, pd] = [pointer(b, t), pointer(b, out)];
+  runner.parallel('copy_channels', (part) => [ps, ...share(rows, runner.parts, part), cs, cd, pd]);
+  return out;
+}
+
+/**
+ * Runs `f` on x, a filter [taps, ci, co] and a bias widened to channel counts that are multiples
+ * of 4 (zeros), and narrows its output ([..., co4]) back to co channels; null when f declines.
+ */
+function withWideChannels(
+  b: WasmBackendInternals,
+  runner: Runner,
+  [x, ci]: [TensorInfo, number],
+  [filter, [taps, fci, co]]: [TensorInfo, number[]],
+  bias: TensorInfo | null,
+  f: (x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null) => TensorInfo | null,
+): TensorInfo | null {
+  const [ci4, co4] = [up4(ci), up4(co)];
+  const temps: TensorInfo[] = [];
+  try {
+    const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
+    if (xw !== x) temps.push(xw);
+    const fwide = b.makeOutput([...filter.shape.slice(0, -2), ci4, co4], 'float32');
+    temps.push(fwide);
+    const heap = backendMemory(b)!.buffer;
+    const src = new Float32Array(heap, pointer(b, filter), taps * fci * co);
+    const dst = new Float32Array(heap, pointer(b, fwide), taps * ci4 * co4).fill(0);
+    for (let t = 0; t < taps; t++) for (let c = 0; c < fci; c++) dst.set(src.subarray((t * fci + c) * co, (t * fci + c + 1) * co), (t * ci4 + c) * co4);
+    let bw: TensorInfo | null = null;
+    if (bias) {
+      bw = b.makeOutput([co4], 'float32');
+      temps.push(bw);
+      new Float32Array(heap, pointer(b, bw), co4).fill(0).set(new Float32Array(heap, pointer(b, bias), co));
+    }
+    const wide = f(xw, fwide, bw);
+    if (!wide) return null;
+    temps.push(wide);
+    return copyChannels(b, runner, wide, wide.shape, co);
+  } finally {
+    for (const t of temps) b.disposeData(t.dataId);
+  }
+}
+
 /** Turns the direct filter gradient for c_in, c_out multiples of 4 on or off (set by kernels/index.ts). */
 export function enableFilterGradDirect(on: boolean): void {
   filterGradDirectEnabled = on;
@@ -805,11 +871,33 @@ export function conv2dFilterGradDirect(
   if (!filterGradDirectEnabled) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  if (ci % 4 !== 0 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner) return null;
+  if (ci % 4 !== 0 || co % 4 !== 0) {
+    // Not multiples of 4: the gradient of the widened convolution (zeros in the extra channels of
+    // x and dy), its extra rows and columns dropped.
+    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: FilterGradC1's case
+    const [ci4, co4] = [up4(ci), up4(co)];
+    const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
+    const dyw = co4 === co ? dy : copyChannels(b, runner, dy, dy.shape, co4);
+    try {
+      const wide = conv2dFilterGradDirect(backend, xw, dyw, { ...info, inChannels: ci4, outChannels: co4, inShape: [n, h, w, ci4], outShape: [n, oh, ow, co4], filterShape: [fh, fw, ci4, co4] } as typeof info);
+      if (!wide) return null;
+      const dw = b.makeOutput([fh, fw, ci, co], 'float32');
+      const heap = backendMemory(b)!.buffer;
+      const src = new Float32Array(heap, pointer(b, wide), fh * fw * ci4 * co4);
+      const dst = new Float32Array(heap, pointer(b, dw), fh * fw * ci * co);
+      for (let t = 0; t < fh * fw; t++) for (let c = 0; c < ci; c++) dst.set(src.subarray((t * ci4 + c) * co4, (t * ci4 + c) * co4 + co), (t * ci + c) * co);
+      b.disposeData(wide.dataId);
+      return dw;
+    } finally {
+      if (xw !== x) b.disposeData(xw.dataId);
+      if (dyw !== dy) b.disposeData(dyw.dataId);
+    }
+  }
   const parts = runner.parts;
   const dw = b.makeOutput([fh, fw, ci, co], 'float32');
   const px = pointer(b, x);
