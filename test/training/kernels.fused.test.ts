@@ -23,6 +23,7 @@ import {
   conv2dDirect,
   conv2dFilterGradC1,
   conv2dFilterGradDirect,
+  enableChannelPadding,
   enableRelaxedSimd,
   enableWinograd,
   fusedKernelsAvailable,
@@ -115,6 +116,8 @@ describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
     [[4, 6, 6, 20], -0.4, false], // many windows with no positive value
     [[2, 6, 8, 12], 0, true], // ties: the first maximum wins
     [[16, 14, 14, 40], 0.5, false],
+    [[3, 6, 6, 6], 0.2, false], // channels not a multiple of 4: widened with zeros
+    [[4, 14, 14, 30], 0.1, true],
   ] as Array<[number[], number, boolean]>)('%j (offset %d, ties %s): output, statistics and gradients', async (shape, offset, ties) => {
     const expected = await compute('cpu', shape, offset, ties, reference);
     const got = await compute('wasm', shape, offset, ties, fused);
@@ -127,13 +130,19 @@ describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
     expect(got[3].some((v) => v !== 0)).toBe(true);
   });
 
-  test('declines what it does not cover: another backend, channels not a multiple of 4', async () => {
+  test('declines what it does not cover: another backend, channels not a multiple of 4 with ChannelPadding off', async () => {
     await initBackend('cpu');
     expect(fusedKernelsAvailable()).toBe(false);
     expect(bnReluPool2Training(tf.zeros([1, 2, 2, 4]), tf.ones([4]), tf.zeros([4]), 1e-5)).toBeNull();
     await initBackend('wasm');
     expect(fusedKernelsAvailable()).toBe(true);
-    expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).toBeNull();
+    enableChannelPadding(false);
+    try {
+      expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).toBeNull();
+    } finally {
+      enableChannelPadding(true);
+    }
+    expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).not.toBeNull();
   });
 });
 
@@ -173,6 +182,33 @@ describe('bnReluPoolLayersTraining', () => {
     expect(bnReluPoolLayersTraining(bn as never, tf.layers.reLU({ maxValue: 6 }), tf.layers.maxPooling2d({ poolSize: 2 }), x)).toBeNull();
     expect(bnReluPoolLayersTraining(bn as never, tf.layers.reLU(), tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }), x)).toBeNull();
     expect(bnReluPoolLayersTraining(bn as never, tf.layers.reLU(), tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }), x)).toBeNull();
+  });
+});
+
+describe('conv2dC1 and conv2dC1Grad with filters not a multiple of 4 (widened with zeros)', () => {
+  test.each([
+    [[3, 12, 12, 1], [5, 5, 1, 30], 1, 'same'],
+    [[2, 9, 8, 1], [3, 3, 1, 6], 2, 'valid'],
+  ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d + bias and its gradients on cpu', async (xShape, wShape, stride, pad) => {
+    const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
+    const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
+    const [xv, wv, bv, dyv] = [values(tf.util.sizeFromShape(xShape), 71), values(tf.util.sizeFromShape(wShape), 72), values(wShape[3], 73), values(tf.util.sizeFromShape(dyShape), 74)];
+    await initBackend('cpu');
+    const expected = await dataOf([
+      tf.add(tf.conv2d(tf.tensor4d(xv, xShape as never), tf.tensor4d(wv, wShape as never), stride, pad), tf.tensor1d(bv)),
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xShape), dy: tf.tensor(dyv, dyShape) }, { strides: stride, pad, dataFormat: 'NHWC', filterShape: wShape } as never) as tf.Tensor,
+      tf.sum(tf.tensor(dyv, dyShape), [0, 1, 2]),
+    ]);
+    await initBackend('wasm');
+    const [x, w, b, dy] = [tf.tensor4d(xv, xShape as never), tf.tensor4d(wv, wShape as never), tf.tensor1d(bv), tf.tensor4d(dyv, dyShape as never)];
+    const y = conv2dC1(x, w, b, { strides: stride, pad });
+    const grads = conv2dC1Grad(x, dy, wShape, { strides: stride, pad });
+    expect(y).not.toBeNull();
+    expect(grads).not.toBeNull();
+    expect(y!.shape).toEqual(dyShape);
+    const got = await dataOf([y!, ...grads!]);
+    got.forEach((g, i) => expect(maxRelDiff(g, expected[i]), ['y', 'dw', 'dbias'][i]).toBeLessThan(1e-5));
+    tf.dispose([x, w, b, dy, y!, ...grads!]);
   });
 });
 
@@ -330,15 +366,18 @@ describe('conv2dC1', () => {
 });
 
 describe("the trainer's forward pass with the fused kernels", () => {
-  test('conv (1 channel) → bn → relu → pool, twice: the tfjs layers’ loss and gradients on cpu', async () => {
+  test.each([
+    [8, 12, 3],
+    [6, 10, 5], // channels not multiples of 4 (widened with zeros), 5×5 filters (Winograd)
+  ])('conv (1 channel) %i → bn → relu → pool, conv %i → bn → relu → pool, kernel %i: the tfjs layers’ loss and gradients on cpu', async (f1, f2, k) => {
     const network: NetworkSpec = {
       inputShape: [12, 12, 1],
       layers: [
-        { type: 'conv', filters: 8, kernelSize: 3 },
+        { type: 'conv', filters: f1, kernelSize: k },
         { type: 'batchnorm' },
         { type: 'relu' },
         { type: 'maxpool', poolSize: 2, stride: 2 },
-        { type: 'conv', filters: 12, kernelSize: 3 },
+        { type: 'conv', filters: f2, kernelSize: k },
         { type: 'batchnorm' },
         { type: 'relu' },
         { type: 'maxpool', poolSize: 2, stride: 2 },

@@ -212,7 +212,8 @@ describe('replaced wasm kernels match the cpu backend', () => {
     [6, 3, 8, 3, 1, 'same', true, 'linear'], // 3 input channels: the original kernel
     [28, 1, 40, 5, 1, 'same', true, 'linear'], // 1 input channel: flowtune's ConvC1 loop (evaluation's first layer)
     [11, 1, 8, 3, 2, 'valid', false, 'linear'], // … without bias
-    [9, 1, 6, 3, 1, 'same', true, 'linear'], // 6 filters (not a multiple of 4): XNNPACK's
+    [9, 1, 6, 3, 1, 'same', true, 'linear'], // 6 filters (not a multiple of 4): widened to 8 with zeros
+    [14, 30, 60, 5, 1, 'same', true, 'linear'], // 30 → 60 channels: widened to 32 → 60, Winograd
   ] as Array<[number, number, number, number, number, 'same' | 'valid', boolean, 'linear' | 'relu']>)(
     'FusedConv2D: %i px, %i → %i channels, kernel %i, stride %i, %s (bias %s, %s)',
     async (size, ci, co, k, stride, pad, withBias, activation) => {

@@ -487,6 +487,15 @@ export function conv2dC1Inference(
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== filter.shape[3]))) return null;
   const dilations = attrs.dilations ?? 1;
   if ((Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1)) return null;
+  const co = filter.shape[3];
+  if (co % 4 !== 0 && filter.shape.length === 4 && filter.shape[2] === 1 && channelPaddingEnabled) {
+    // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
+    const b = backend as unknown as WasmBackendInternals;
+    const runner = runnerOrNull(b);
+    if (!runner) return null;
+    const taps = filter.shape[0] * filter.shape[1];
+    return withWideChannels(b, runner, [x, 1], [filter, [taps, 1, co]], bias, (xw, fwide, bw) => conv2dC1Inference(backend, xw, fwide, bw, attrs), false);
+  }
   const info = convC1Info(x.shape, filter.shape, attrs);
   if (!info) return null;
   const b = backend as unknown as WasmBackendInternals;
@@ -501,6 +510,19 @@ export function conv2dC1Inference(
  * tf.fused.conv2d). Not differentiable by itself: the caller's custom gradient provides that.
  */
 export function conv2dC1(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, attrs: ConvC1Attrs): tf.Tensor4D | null {
+  const co = filter.shape[3];
+  if (co % 4 !== 0 && filter.rank === 4 && bias.rank === 1 && bias.shape[0] === co) {
+    // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(co) - co;
+    const [filterWide, biasWide] = [tf.pad(filter, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D, tf.pad(bias, [[0, extra]]) as tf.Tensor1D];
+    const wide = conv2dC1(x, filterWide, biasWide, attrs);
+    tf.dispose([filterWide, biasWide]);
+    if (!wide) return null;
+    const y = tf.slice(wide, [0, 0, 0, 0], [-1, -1, -1, co]);
+    wide.dispose();
+    return y;
+  }
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || bias.dtype !== 'float32') return null;
   if (bias.rank !== 1 || bias.shape[0] !== filter.shape[3] || !convC1Info(x.shape, filter.shape, attrs)) return null;
   if (!fusedKernelsAvailable([CONV_C1_KERNEL_NAME])) return null;
@@ -520,6 +542,19 @@ function conv2dC1GradKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'dy'>):
  * dy; null when conv2dC1 does not apply.
  */
 export function conv2dC1Grad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], attrs: ConvC1Attrs): [tf.Tensor4D, tf.Tensor1D] | null {
+  const co = filterShape[3];
+  if (co % 4 !== 0 && dy.rank === 4 && dy.shape[3] === co) {
+    // The gradients of the widened convolution (dy widened with zeros), the extra filters dropped.
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(co) - co;
+    const dyWide = tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D;
+    const wide = conv2dC1Grad(x, dyWide, [...filterShape.slice(0, 3), co + extra], attrs);
+    dyWide.dispose();
+    if (!wide) return null;
+    const out: [tf.Tensor4D, tf.Tensor1D] = [tf.slice(wide[0], [0, 0, 0, 0], [-1, -1, -1, co]), tf.slice(wide[1], 0, co)];
+    tf.dispose(wide);
+    return out;
+  }
   if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !convC1Info(x.shape, filterShape, attrs)) return null;
   if (!fusedKernelsAvailable([CONV_C1_GRAD_KERNEL_NAME])) return null;
   const [dw, dBias] = tf.engine().runKernel(CONV_C1_GRAD_KERNEL_NAME, { x, dy }, { ...attrs, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
@@ -815,7 +850,8 @@ function copyChannels(b: WasmBackendInternals, runner: Runner, t: TensorInfo, sh
 
 /**
  * Runs `f` on x, a filter [taps, ci, co] and a bias widened to channel counts that are multiples
- * of 4 (zeros), and narrows its output ([..., co4]) back to co channels; null when f declines.
+ * of 4 (zeros; x and ci only when widenInput), and narrows its output ([..., co4]) back to co
+ * channels; null when f declines.
  */
 function withWideChannels(
   b: WasmBackendInternals,
@@ -824,8 +860,9 @@ function withWideChannels(
   [filter, [taps, fci, co]]: [TensorInfo, number[]],
   bias: TensorInfo | null,
   f: (x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null) => TensorInfo | null,
+  widenInput = true,
 ): TensorInfo | null {
-  const [ci4, co4] = [up4(ci), up4(co)];
+  const [ci4, co4] = [widenInput ? up4(ci) : ci, up4(co)];
   const temps: TensorInfo[] = [];
   try {
     const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
@@ -958,7 +995,18 @@ export interface BnReluPoolOutput {
 export function bnReluPool2Training(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BnReluPoolOutput | null {
   if (x.rank !== 4 || x.dtype !== 'float32' || !fusedKernelsAvailable()) return null;
   const [, h, w, c] = x.shape;
-  if (c % 4 !== 0 || h < 2 || w < 2 || gamma.shape.join() !== String(c) || beta.shape.join() !== String(c)) return null;
+  if (h < 2 || w < 2 || gamma.shape.join() !== String(c) || beta.shape.join() !== String(c)) return null;
+  if (c % 4 !== 0) {
+    // Channels not a multiple of 4: the block on x, γ and β widened with zeros (ChannelPadding);
+    // the extra channels' outputs, statistics and gradients are dropped (pad and slice carry the gradient).
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(c) - c;
+    const out = bnReluPool2Training(tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]]), tf.pad(gamma, [[0, extra]]), tf.pad(beta, [[0, extra]]), epsilon);
+    if (!out) return null;
+    const narrow = { y: tf.slice(out.y, [0, 0, 0, 0], [-1, -1, -1, c]), mean: tf.slice(out.mean, 0, c), variance: tf.slice(out.variance, 0, c) };
+    tf.dispose([out.mean, out.variance]);
+    return narrow;
+  }
   const engine = tf.engine();
   // The statistics are computed outside the custom op (closed over, saved for the gradient), so
   // autodiff never walks back through them; their kernel has no gradient of its own.
