@@ -20,7 +20,7 @@ Usage:
   tune diagnose FILE [--json]        diagnose a training history (Keras History JSON or MATLAB training-info CSV)
   tune report NAME                   rewrite reports/NAME/report.md and its plots from the stored study
   tune list                          list the studies under reports/ with status, runs and accuracies
-  tune bench [--backend B] [--json]  measure training speed (images/s) of the default network per backend
+  tune bench [--backend B] [--network N|FILE] [--json]  training and evaluation speed (images/s, GFLOP/s) per backend
 
 Study options:
   --data fashion|DIR|CSV    Fashion-MNIST (default); a folder of IDX files in the same layout; an image folder
@@ -56,7 +56,8 @@ Study options:
 
 Other options:
   --json                    machine-readable output (diagnose, bench)
-  --network default|deep2|deep3   network to bench (default default)
+  --network NAME|FILE       network to bench: default, widened, deep2, deep3, k5, k5deep, k5dropout, odd,
+                            or a JSON network spec (a report's "Network as JSON"); default default
   -h, --help                this help
   -v, --version             the version
 
@@ -249,10 +250,16 @@ async function listCommand(values: Values): Promise<number> {
 }
 
 async function benchCommand(values: Values): Promise<number> {
-  const { runBench } = await import('./training/bench.ts');
+  const { benchNetwork, runBench } = await import('./training/bench.ts');
   const backend = oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null;
-  const network = oneOf(values, 'network', ['default', 'deep2', 'deep3'] as const) ?? 'default';
-  await runBench({ backend, json: Boolean(values.json), network, onLine: (line: string) => process.stdout.write(line + '\n') });
+  const network = benchNetwork(typeof values.network === 'string' ? values.network : 'default');
+  await runBench({
+    backend,
+    json: Boolean(values.json),
+    network,
+    data: typeof values.data === 'string' ? values.data : 'fashion',
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : process.env.FASHION_MNIST_DIR || null,
+    onLine: (line: string) => process.stdout.write(line + '\n') });
   return 0;
 }
 

@@ -152,7 +152,8 @@ export interface FinalRunPlan {
   /** Images the plan trains (new ones) and the images the evidence asks for. */
   images: number;
   imagesNeeded: number;
-  seconds: number;
+  /** Wall-clock seconds the run may take (its deadline; null without a time budget). */
+  seconds: number | null;
   reason: string;
 }
 
@@ -176,21 +177,22 @@ export function planFinalRun(input: {
   const needed = imagesNeeded(evidence.imagesToMinimum, sizes);
   const perEpoch = fullEpochSeconds(speed, sizes);
   const itersPerEpoch = Math.max(1, Math.floor(sizes.fullTrain / Math.min(standing.miniBatchSize, sizes.fullTrain)));
-  let newEpochs: number;
+  let epochs: number; // new epochs, fractional when the deadline ends the last one
+  let seconds: number | null = null;
   let timing: string;
   if (input.secondsLeft === null) {
-    newEpochs = Math.max(1, Math.ceil(needed / sizes.fullTrain) - epochsDone);
+    epochs = Math.max(1, Math.ceil(needed / sizes.fullTrain) - epochsDone);
     timing = `no time budget: the ${formatNumber(needed)} images the search's evidence asks for`;
   } else {
-    const usable = TIME_SAFETY * input.secondsLeft - closingSeconds(speed, sizes);
-    newEpochs = Math.max(1, Math.floor(usable / perEpoch));
-    timing = `${formatNumber(input.secondsLeft)} s left at ${formatNumber(speed.imagesPerSecond)} images/s (${formatNumber(perEpoch)} s per epoch with validation)`;
+    seconds = Math.max(perEpoch / 10, TIME_SAFETY * input.secondsLeft - closingSeconds(speed, sizes));
+    epochs = seconds / perEpoch;
+    timing = `${formatNumber(input.secondsLeft)} s left at ${formatNumber(speed.imagesPerSecond)} images/s (${formatNumber(perEpoch)} s per epoch with validation); it stops at its deadline, mid-epoch if need be`;
   }
-  const maxEpochs = epochsDone + newEpochs;
-  const images = newEpochs * sizes.fullTrain;
+  const maxEpochs = epochsDone + Math.max(1, Math.ceil(epochs - 1e-9));
+  const images = epochs * sizes.fullTrain;
   const options: Partial<TrainingOptions> = { maxEpochs, validationFrequency: itersPerEpoch };
-  const notes: string[] = [`${maxEpochs} epochs of ${sizes.fullTrain} images (${timing})`];
-  if (maxEpochs * sizes.fullTrain < needed) {
+  const notes: string[] = [`about ${formatNumber(epochsDone + epochs)} epochs of ${sizes.fullTrain} images (${timing})`];
+  if ((epochsDone + epochs) * sizes.fullTrain < needed) {
     notes.push(`fewer than the ${formatNumber(needed)} images the search's evidence asks for: it may end still improving`);
   } else {
     notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, as many passes over ${sizes.fullTrain})`);
@@ -213,5 +215,5 @@ export function planFinalRun(input: {
       );
     }
   }
-  return { maxEpochs, options, images, imagesNeeded: needed, seconds: newEpochs * perEpoch, reason: notes.join('; ') };
+  return { maxEpochs, options, images, imagesNeeded: needed, seconds, reason: notes.join('; ') };
 }

@@ -57,6 +57,8 @@ export interface PendingRun extends Configuration {
   /** Continue this run's checkpoint (addEpochs, or the final run after a confirmation). */
   continueFrom: number | null;
   replicateOf: number | null;
+  /** Wall-clock seconds it may take: it stops at that deadline, mid-epoch if need be (confirm and final runs). */
+  seconds?: number | null;
 }
 
 /** The search's budget, as the adapters measure it after each step. null: no limit. */

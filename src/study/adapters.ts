@@ -134,6 +134,8 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
   const checkpointDir = runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
   const left = totalSecondsLeft(env);
+  const planned = p.seconds ?? null;
+  const deadlineSeconds = planned !== null ? (left === null ? planned : Math.min(planned, left)) : left;
   const result = await env.trainer.trainRun({
     network: p.network,
     options,
@@ -141,7 +143,8 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     validation: data.validation,
     checkpointDir,
     continueFrom: parent ? { checkpointDir: path.resolve(env.dir, parent.result.checkpointDir), result: parent.result } : null,
-    deadline: left === null ? undefined : env.clock() + Math.max(1, left) * 1000,
+    deadline: deadlineSeconds === null ? undefined : env.clock() + Math.max(1, deadlineSeconds) * 1000,
+    deadlineMidEpoch: planned !== null,
     onProgress: (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)),
     signal: env.abort.signal,
   });
@@ -338,7 +341,9 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     const run = env.store.run(f.runId)!;
     return {
       network: run.network,
-      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs, validationFrequency: perEpoch },
+      // Equal time: each stops at the same deadline (mid-epoch if need be); maxEpochs only bounds it.
+      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs + 1, validationFrequency: perEpoch },
+      seconds: plan.seconds,
       runId: input.nextRunId + i,
       stage: 'finalise',
       kind: 'confirm',
@@ -430,6 +435,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
       change: null,
       continueFrom: input.continueFrom,
       replicateOf: null,
+      seconds: plan.seconds,
     },
   };
 }
