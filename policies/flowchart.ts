@@ -14,16 +14,17 @@
  *   3. Stop at the right time: validation loss rising after its smoothed minimum → trim there.
  *   4. Treat overfitting: a train/validation gap → dropout, then L2, then a piecewise schedule.
  *   5. Capacity: deepen (twice at most: "more convolutional blocks"), widen, then 5×5 filters —
- *      each once, and only when the search can pay for its run (a slower network must also earn
- *      its cost: the machine's verdicts prefer the cheaper on a tie, and confirm a much cheaper
- *      finalist at equal time on the full data). Overfitting that appears after a capacity change
- *      is treated again (dropout first).
+ *      each once. The machine prices every candidate (a speed probe of a new network, and the
+ *      final run it would need) and refuses what the budget cannot pay for; this policy then
+ *      moves on to the next. A slower network must also earn its cost: the machine's verdicts
+ *      prefer the cheaper on a tie, and confirm a much cheaper finalist at equal time on the full
+ *      data. Overfitting that appears after a capacity change is treated again (dropout first).
  *
  * Written only against the public types, the action registry and the diagnosis functions, like a
  * user's policy.
  */
-import { estimateRunSeconds, scaled, type ActionName, type Change, type Decision } from '../src/actions.ts';
-import { addDropout, changeFilterSize, deepen, widen } from '../src/config/network.ts';
+import { scaled, type ActionName, type Decision } from '../src/actions.ts';
+import { changeFilterSize, deepen, widen } from '../src/config/network.ts';
 import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
 import { DEFAULT_THRESHOLDS, accuracyGapAt, formatNumber, overfitting } from '../src/diagnosis/index.ts';
 
@@ -69,15 +70,6 @@ function describe(run: RunSummary): string {
     ? `validation accuracy ${(run.evaluation.accuracy * 100).toFixed(2)}%, loss ${formatNumber(run.evaluation.loss)} on ${run.evaluation.images} images`
     : `best validation loss ${formatNumber(run.bestValLoss)}`;
   return `run ${run.id} (${run.diagnosis.label}; ${measured})`;
-}
-
-/** Whether the search can pay for the run `change` leads to from `from`, with the reason when not. */
-function unaffordable(context: PolicyContext, from: RunSummary, change: Change): string | null {
-  const epochs = from.curve.epochs.length;
-  const secondsPerEpoch = from.throughput?.secondsPerEpoch ?? from.seconds / Math.max(1, epochs);
-  const estimate = estimateRunSeconds({ network: from.network, secondsPerEpoch }, change, epochs);
-  const left = context.budget.secondsLeft;
-  return Number.isFinite(left) && estimate > left ? `about ${formatNumber(estimate)} s, more than the ${formatNumber(Math.max(0, left))} s of search time left` : null;
 }
 
 const standingOf = (context: PolicyContext) => context.standing ?? { network: context.incumbent.network, options: context.incumbent.options };
@@ -155,12 +147,6 @@ function trainEnough(context: PolicyContext, notes: string[] = []): Decision | n
   const current = Math.max(standingOf(context).options.maxEpochs, incumbent.curve.epochs.length);
   if (current >= S.maxEpochsCap) return null;
   const next = Math.min(S.maxEpochsCap, current * S.epochGrowth);
-  const change: Change = { ...standingOf(context), options: { ...standingOf(context).options, maxEpochs: next }, continues: true };
-  const cost = unaffordable(context, incumbent, change);
-  if (cost) {
-    notes.push(`more epochs (${current} → ${next}) would take ${cost}: the final run trains long enough instead`);
-    return null;
-  }
   return decision('addEpochs', { maxEpochs: next }, [
     ...notes,
     `${incumbent.diagnosis.label}: ${incumbent.diagnosis.summary}`,
@@ -189,27 +175,20 @@ function regularise(context: PolicyContext, notes: string[]): Decision | null {
   const head = `training accuracy ${formatNumber(gap.train)} vs validation ${formatNumber(gap.validation)} at epoch ${gap.epoch} of run ${incumbent.id}: gap ${formatNumber(gap.gap)} > ${formatNumber(DEFAULT_THRESHOLDS.gapThreshold)}`;
   const tried = new Set(context.tried);
   const options = standing.options;
-  const candidates: Array<[ActionName, () => Decision, Change]> = [
-    ['addDropout', () => decision('addDropout', { rate: S.dropoutRate }, [...notes, head, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4: regularise)`]), { network: addDropout(standing.network, { rate: S.dropoutRate }), options, continues: false }],
+  const candidates: Array<[ActionName, () => Decision]> = [
+    ['addDropout', () => decision('addDropout', { rate: S.dropoutRate }, [...notes, head, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4: regularise)`])],
     [
       'addL2',
       () => decision('addL2', { l2Regularization: Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor)) }, [...notes, head, `l2Regularization ${formatNumber(options.l2Regularization)} → ${formatNumber(Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor)))} (step 4: regularise; dropout tried)`]),
-      { ...standing, continues: false },
     ],
     [
       'addLearnRateSchedule',
       () => decision('addLearnRateSchedule', { learnRateDropFactor: S.scheduleDropFactor, learnRateDropPeriod: Math.max(1, Math.ceil(options.maxEpochs / 2)) }, [...notes, head, `piecewise drop ×${S.scheduleDropFactor} at half of ${options.maxEpochs} epochs (step 4: regularise; dropout and L2 tried)`]),
-      { ...standing, continues: false },
     ],
   ];
-  for (const [action, make, change] of candidates) {
+  for (const [action, make] of candidates) {
     if (!allowed.includes(action) || tried.has(action)) continue;
     if (action === 'addLearnRateSchedule' && options.learnRateSchedule === 'piecewise') continue;
-    const cost = unaffordable(context, incumbent, change);
-    if (cost) {
-      notes.push(`${action} skipped: ${cost}`);
-      continue;
-    }
     return make();
   }
   return null;
@@ -224,18 +203,13 @@ function capacity(context: PolicyContext, notes: string[]): Decision | null {
   const deepened = context.tried.filter((a) => a === 'deepen').length;
   const lastFilters = convs.length > 0 ? convs[convs.length - 1].filters : 10;
   const head = describe(incumbent);
-  const tryChange = (action: ActionName, change: () => Change, make: () => Decision): Decision | null => {
+  // A change the network cannot take (too small to pool again) is skipped, with the reason.
+  const tryChange = (action: ActionName, change: () => unknown, make: () => Decision): Decision | null => {
     if (!allowed.includes(action)) return null;
-    let next: Change;
     try {
-      next = change();
+      change();
     } catch (error) {
       notes.push(`${action} skipped: ${(error as Error).message}`);
-      return null;
-    }
-    const cost = unaffordable(context, incumbent, next);
-    if (cost) {
-      notes.push(`${action} skipped: ${cost}`);
       return null;
     }
     return make();
@@ -243,19 +217,19 @@ function capacity(context: PolicyContext, notes: string[]): Decision | null {
   const options = standing.options;
   if (deepened < S.maxDeepen && (deepened === 0 || context.runs.some((r) => r.change?.action === 'deepen' && r.id === incumbent.id))) {
     const filters = lastFilters * 2;
-    const d = tryChange('deepen', () => ({ network: deepen(standing.network, { filters }), options, continues: false }), () =>
+    const d = tryChange('deepen', () => deepen(standing.network, { filters }), () =>
       decision('deepen', { filters }, [...notes, head, `deepen: a block of ${filters} filters after the last convolution of ${lastFilters} (step 5: capacity; "more filters than ${lastFilters}, not the same ${lastFilters}")`]),
     );
     if (d) return d;
   }
   if (!context.tried.includes('widen')) {
-    const d = tryChange('widen', () => ({ network: widen(standing.network, S.widenFactor), options, continues: false }), () =>
+    const d = tryChange('widen', () => widen(standing.network, S.widenFactor), () =>
       decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5: capacity)`]),
     );
     if (d) return d;
   }
   if (!context.tried.includes('changeFilterSize') && convs.length > 0 && convs[0].kernelSize !== S.altKernelSize) {
-    const d = tryChange('changeFilterSize', () => ({ network: changeFilterSize(standing.network, S.altKernelSize), options, continues: false }), () =>
+    const d = tryChange('changeFilterSize', () => changeFilterSize(standing.network, S.altKernelSize), () =>
       decision('changeFilterSize', { kernelSize: S.altKernelSize }, [...notes, head, `filter size ${convs[0].kernelSize}×${convs[0].kernelSize} → ${S.altKernelSize}×${S.altKernelSize} (step 5: capacity, last)`]),
     );
     if (d) return d;

@@ -7,8 +7,8 @@
  */
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { ACTIONS, applyDecision, estimateRunSeconds, type Decision } from '../actions.ts';
-import { networkFlops, paramCount } from '../config/network.ts';
+import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
+import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
 import { curveFromHistory, diagnoseRun, pairedDifference } from '../diagnosis/index.ts';
 import { allowedActions, evidenceOf, refusal } from '../machine/rails.ts';
@@ -29,7 +29,7 @@ import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
-import type { DecisionRecord, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
+import type { DataView, DecisionRecord, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
 import {
   iterationsPerEpoch,
   readPerImage,
@@ -293,20 +293,50 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
     def.trains || decision.action === 'trimEpochs'
       ? applyDecision(from, decision, { lastLearnRate: subject.learnRate, bestEpoch: subject.bestEpoch, epochsTrained: subject.epochsTrained })
       : null;
-  const estimatedSeconds =
-    change && def.trains ? estimateRunSeconds({ network: from.network, secondsPerEpoch: subject.secondsPerEpoch }, change, subject.epochsTrained) : null;
-  // Should it win, its final run needs the standing run's images at its own (estimated) speed.
-  const standingRun = env.store.run(input.incumbentId)!;
-  const speed = speedOf(standingRun);
-  const slowdown = networkFlops(change?.network ?? from.network).training / Math.max(1, networkFlops(standingRun.network).training);
-  const estimatedFinalSeconds =
-    change && def.trains
-      ? finalSecondsFor(imagesNeeded(imagesToMinimum(env, standingRun), sizes(env)), { imagesPerSecond: speed.imagesPerSecond / slowdown, evalImagesPerSecond: speed.evalImagesPerSecond / slowdown }, sizes(env))
-      : null;
+  let estimatedSeconds: number | null = null;
+  let estimatedFinalSeconds: number | null = null;
+  if (change && def.trains) {
+    const standingRun = env.store.run(input.incumbentId)!;
+    // The same network runs at its measured speed; another one is probed (a few real batches).
+    const measured = speedOf(env.store.run(subject.runId) ?? standingRun);
+    const speed = describeNetwork(change.network) === describeNetwork(from.network) ? measured : await candidateSpeed(env, change, from.network, measured, input.budget.searchSecondsLeft);
+    const epochs = change.continues ? Math.max(0, change.options.maxEpochs - subject.epochsTrained) : change.options.maxEpochs;
+    const perEpoch = imagesPerEpoch(env.search.train, change.options.miniBatchSize) / speed.imagesPerSecond + env.search.validation.indices.length / speed.evalImagesPerSecond;
+    estimatedSeconds = epochs * perEpoch + env.full.validation.indices.length / speed.evalImagesPerSecond;
+    // Should it win, its final run needs the standing run's images at its own speed.
+    estimatedFinalSeconds = finalSecondsFor(imagesNeeded(imagesToMinimum(env, standingRun), sizes(env)), speed, sizes(env));
+  }
   const outcome: DecideOutcome = { decision, change, estimatedSeconds, estimatedFinalSeconds };
   const refused = decisionRefusal({ rails: input.rails, budget: input.budget }, outcome);
   await saveDecision(env, { afterRun: input.lastRunId, stage: input.rails.step, decision, ...(refused ? { refused } : {}) });
   return outcome;
+}
+
+/** Images a speed probe trains (two epochs of this many; the first warms up). */
+const PROBE_IMAGES = 512;
+
+/**
+ * A candidate network's speed: probed once per network (a few real batches), then remembered.
+ * When even the probe would cost more than a tenth of the search time left (by the networks'
+ * flops), the flops estimate from the measured speed stands instead.
+ */
+async function candidateSpeed(env: StudyEnv, change: Change, from: NetworkSpec, measured: Speed, searchSecondsLeft: number | null): Promise<Speed> {
+  const key = describeNetwork(change.network);
+  let speed = env.speeds.get(key);
+  const slowdown = networkFlops(change.network).training / Math.max(1, networkFlops(from).training);
+  const flopsEstimate = { imagesPerSecond: measured.imagesPerSecond / slowdown, evalImagesPerSecond: measured.evalImagesPerSecond / slowdown };
+  if (!speed && searchSecondsLeft !== null && (2 * PROBE_IMAGES) / flopsEstimate.imagesPerSecond > 0.1 * searchSecondsLeft) return flopsEstimate;
+  if (!speed) {
+    speed = await env.trainer.probeSpeed(change.network, change.options, env.search.train, env.full.validation, PROBE_IMAGES);
+    env.speeds.set(key, speed);
+    env.log.info({ network: key, speed }, 'candidate speed probed');
+  }
+  return { imagesPerSecond: Math.max(1e-6, speed.imagesPerSecond), evalImagesPerSecond: Math.max(1e-6, Number.isFinite(speed.evalImagesPerSecond) ? speed.evalImagesPerSecond : speed.imagesPerSecond * 3) };
+}
+
+/** Images one epoch of `view` trains (the last partial batch is dropped). */
+function imagesPerEpoch(view: DataView, miniBatchSize: number): number {
+  return iterationsPerEpoch(view, miniBatchSize) * Math.min(miniBatchSize, view.indices.length);
 }
 
 // ───────────────────────────── finalise ─────────────────────────────

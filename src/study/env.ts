@@ -11,12 +11,14 @@ import type { ProgressSink } from '../progress.ts';
 import type { StudyStore } from '../store/study-store.ts';
 import type { EvaluateRequest, EvaluationResult } from '../training/evaluate.ts';
 import type { TrainRequest } from '../training/trainer.ts';
-import type { DataView, DiagnosisThresholds, Policy, RunRecord, RunResult, RunSummary, StudyConfig, Throughput } from '../types.ts';
+import type { DataView, DiagnosisThresholds, NetworkSpec, Policy, RunRecord, RunResult, RunSummary, StudyConfig, Throughput, TrainingOptions } from '../types.ts';
 
 /** The two things a study asks of training/: train a run, evaluate a network. Tests give a fake. */
 export interface StudyTrainer {
   trainRun(request: TrainRequest): Promise<RunResult>;
   evaluate(request: EvaluateRequest): Promise<EvaluationResult>;
+  /** A candidate network's training and evaluation speed, from a few real batches. */
+  probeSpeed(network: NetworkSpec, options: TrainingOptions, train: DataView, validation: DataView, images?: number): Promise<{ imagesPerSecond: number; evalImagesPerSecond: number }>;
 }
 
 export interface StudyEnv {
@@ -41,6 +43,8 @@ export interface StudyEnv {
   trainer: StudyTrainer;
   /** Wall-clock milliseconds (Date.now; a fake clock in tests). */
   clock: () => number;
+  /** Probed speeds of candidate networks, by their one-line description (a probe costs a few seconds). */
+  speeds: Map<string, { imagesPerSecond: number; evalImagesPerSecond: number }>;
   /** The error that failed the study (kept whole: a user's mistake exits 2, a bug 1). */
   failure: unknown;
 }

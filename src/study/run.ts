@@ -20,7 +20,7 @@ import { STUDY_SCHEMA_VERSION } from '../store/schema.ts';
 import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
 import { evaluateModel } from '../training/evaluate.ts';
-import { trainRun } from '../training/trainer.ts';
+import { probeSpeed, trainRun } from '../training/trainer.ts';
 import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import {
@@ -200,8 +200,9 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     sessionStart: Date.now(),
     secondsBefore: store.study.budget.secondsUsed,
     abort: new AbortController(),
-    trainer: { trainRun, evaluate: evaluateModel },
+    trainer: { trainRun, evaluate: evaluateModel, probeSpeed },
     clock: Date.now,
+    speeds: new Map(),
     failure: null,
   };
   activeEnv = env;

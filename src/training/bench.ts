@@ -17,7 +17,7 @@ import { UserError } from '../errors.ts';
 import { openDataset } from '../data/dataset.ts';
 import { fullView, stratifiedSubset } from '../data/split.ts';
 import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
-import { EVAL_BATCH_SIZE, benchEpochs, buildModel, evaluateUploaded, uploadImages } from './trainer.ts';
+import { EVAL_BATCH_SIZE, benchEpochs, evaluationSpeed } from './trainer.ts';
 import { resolveOptions } from '../config/options.ts';
 import {
   addDropout,
@@ -169,7 +169,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
     const { seconds: epochSeconds, cpuSeconds } = await benchTraining(network.spec, train, { miniBatchSize, epochs });
     const trained = Math.floor(train.indices.length / miniBatchSize) * miniBatchSize;
     const imagesPerSecond = trained / medianOf(epochSeconds);
-    const evalPerSecond = evaluation ? await benchEvaluation(network.spec, evaluation) : null;
+    const evalPerSecond = evaluation ? await evaluationSpeed(network.spec, evaluation) : null;
     const result: BenchResult = {
       backend: active.name,
       detail: active.detail,
@@ -248,29 +248,3 @@ async function benchTraining(
   return { seconds, cpuSeconds: seconds.map(() => cpuPerEpoch) };
 }
 
-/**
- * Images per second of the agent's evaluation (evaluateUploaded: loss, accuracy, per-image losses
- * and predictions) over `view`, images already on the backend, after a warm-up batch. The weights
- * are the seeded initial ones: speed does not depend on their values.
- */
-async function benchEvaluation(spec: NetworkSpec, view: DataView): Promise<number> {
-  const model = buildModel(spec, 0);
-  const data = uploadImages(view);
-  const numClasses = outputUnits(spec);
-  try {
-    const warm = uploadImages({ set: view.set, indices: view.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, view.indices.length)) });
-    try {
-      await evaluateUploaded(model, warm, numClasses, { predictions: true, losses: true });
-    } finally {
-      warm.images?.dispose();
-      warm.labels.dispose();
-    }
-    const started = performance.now();
-    await evaluateUploaded(model, data, numClasses, { predictions: true, losses: true });
-    return data.count / ((performance.now() - started) / 1000);
-  } finally {
-    data.images?.dispose();
-    data.labels.dispose();
-    model.dispose();
-  }
-}

@@ -997,3 +997,52 @@ export async function benchEpochs(network: NetworkSpec, options: TrainingOptions
   const trainSeconds = result.history.epochs.reduce((a, e) => a + (e.imagesPerSecond > 0 ? imagesPerEpoch / e.imagesPerSecond : 0), 0);
   return { backend: result.backend, epochs: result.history.epochs, imagesPerSecond: trainSeconds > 0 ? result.imagesTrained / trainSeconds : 0 };
 }
+
+/**
+ * Images per second of the agent's evaluation (evaluateUploaded: loss, accuracy, per-image losses
+ * and predictions) over `view`, images already on the backend, after a warm-up batch. The weights
+ * are the seeded initial ones: speed does not depend on their values.
+ */
+export async function evaluationSpeed(spec: NetworkSpec, view: DataView): Promise<number> {
+  const model = buildModel(spec, 0);
+  const data = uploadImages(view);
+  const numClasses = outputUnits(spec);
+  try {
+    const warm = uploadImages({ set: view.set, indices: view.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, view.indices.length)) });
+    try {
+      await evaluateUploaded(model, warm, numClasses, { predictions: true, losses: true });
+    } finally {
+      warm.images?.dispose();
+      warm.labels.dispose();
+    }
+    const started = performance.now();
+    await evaluateUploaded(model, data, numClasses, { predictions: true, losses: true });
+    return data.count / ((performance.now() - started) / 1000);
+  } finally {
+    data.images?.dispose();
+    data.labels.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * A candidate's speed before its run: two epochs of the real loop on a few batches (the first
+ * warms up), and an evaluation pass, so the search's budget sees what a network really costs on
+ * this backend (flops alone misjudge small networks, which are not compute-bound).
+ */
+export async function probeSpeed(
+  network: NetworkSpec,
+  options: TrainingOptions,
+  train: DataView,
+  validation: DataView,
+  images = 512,
+): Promise<{ imagesPerSecond: number; evalImagesPerSecond: number }> {
+  const count = Math.min(train.indices.length, Math.max(options.miniBatchSize, images));
+  const result = await benchEpochs(network, { ...options, shuffle: 'never' }, { set: train.set, indices: train.indices.subarray(0, count) }, 2);
+  const last = result.epochs.at(-1);
+  const evalView = { set: validation.set, indices: validation.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, validation.indices.length)) };
+  return {
+    imagesPerSecond: last && last.imagesPerSecond > 0 ? last.imagesPerSecond : result.imagesPerSecond,
+    evalImagesPerSecond: evalView.indices.length > 0 ? await evaluationSpeed(network, evalView) : NaN,
+  };
+}

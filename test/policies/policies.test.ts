@@ -255,30 +255,28 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
   });
 });
 
-describe('flowchart: the search time pays for each candidate', () => {
-  // Run 1 took 10 s for 30 epochs. Estimates from the networks' training flops: deepen (a block of
-  // 40 filters) ≈ 11.4× → 114 s; widen ×2 → 20 s; 5×5 filters ≈ 2.25× → 22.5 s.
-  test.each<[number, ActionName[], ActionName, RegExp | null]>([
-    [Infinity, [], 'deepen', null],
-    [120, [], 'deepen', null],
-    [100, [], 'widen', /^deepen skipped: about 114 s, more than the 100 s of search time left; /],
-    [21, [], 'widen', /deepen skipped/],
-    [19, [], 'stop', /deepen skipped: .*; widen skipped: about 20 s, more than the 19 s .*; changeFilterSize skipped: about 22.5 s/],
-    [23, ['deepen', 'widen'], 'changeFilterSize', null],
-    [22, ['deepen', 'widen'], 'stop', /changeFilterSize skipped: about 22.5 s, more than the 22 s of search time left/],
-  ])('%s s left (tried: %s) → %s', (secondsLeft, tried, action, reason) => {
-    const d = decide(flowchart, context({ runs: [run(1, 'baseline', CURVES.converged())], secondsLeft, tried, after: tried.length ? 'capacity' : 'baseline' }));
+describe('flowchart: the machine prices each candidate; the policy moves on from what it refused', () => {
+  // The machine estimates each candidate's cost (a speed probe of a new network, the final run it
+  // would need) and refuses what the budget cannot pay for; the policy does not ask for it again.
+  const refused = (...actions: ActionName[]): PolicyContext['refused'] =>
+    actions.map((action) => ({ decision: { action, params: {}, reason: 'x' } as Decision, reason: `its run would take about 200 s, more than the 100 s of search time left (budgetLeft)` }));
+  test.each<[ActionName[], ActionName, RegExp | null]>([
+    [[], 'deepen', null],
+    [['deepen'], 'widen', /^deepen refused: its run would take about 200 s/],
+    [['deepen', 'widen'], 'changeFilterSize', /widen refused/],
+    [['deepen', 'widen', 'changeFilterSize'], 'stop', /changeFilterSize refused: .*every flowchart step is done or unaffordable/],
+  ])('refused %s → %s', (gone, action, reason) => {
+    const d = decide(flowchart, context({ runs: [run(1, 'baseline', CURVES.converged())], refused: refused(...gone) }));
     expect(d.action).toBe(action);
     if (reason) expect(d.reason).toMatch(reason);
   });
 
-  test('more epochs that cannot be paid for are skipped, with the reason', () => {
-    // 10 epochs in 10 s; doubling to 20 continues the checkpoint: 10 more epochs ≈ 10 s.
+  test('more epochs refused for the budget: nothing else is allowed while still improving, so stop', () => {
     const runs = [run(1, 'baseline', CURVES.underfitting())];
-    expect(decide(flowchart, context({ runs, secondsLeft: 11 })).action).toBe('addEpochs');
-    const d = decide(flowchart, context({ runs, secondsLeft: 9 }));
+    expect(decide(flowchart, context({ runs })).action).toBe('addEpochs');
+    const d = decide(flowchart, context({ runs, refused: refused('addEpochs') }));
     expect(d.action).toBe('stop');
-    expect(d.reason).toMatch(/more epochs \(10 → 20\) would take about 10 s, more than the 9 s of search time left/);
+    expect(d.reason).toMatch(/addEpochs refused: its run would take about 200 s/);
   });
 });
 

@@ -108,6 +108,11 @@ function trainer(world: FakeWorld): StudyTrainer {
         seconds: (world.now - started) / 1000,
       };
     },
+    async probeSpeed(network: NetworkSpec, _options: TrainingOptions, _train: DataView, _validation: DataView, images = 512) {
+      const ips = speed(world, network);
+      world.now += ((2 * images) / ips) * 1000; // two epochs, as the real probe
+      return { imagesPerSecond: ips, evalImagesPerSecond: 3 * ips };
+    },
     async evaluate(request: EvaluateRequest): Promise<EvaluationResult> {
       const { quality, ips, seed } = JSON.parse(readFileSync(path.join(request.checkpointDir!, 'fake.json'), 'utf8')) as { quality: number; ips: number; seed: number };
       const count = 'set' in request.test ? request.test.indices.length : request.test.count;
@@ -199,6 +204,7 @@ export async function fakeStudy(options: { policy: Policy; budgetSeconds: number
     abort: new AbortController(),
     trainer: trainer(world),
     clock: () => world.now,
+    speeds: new Map(),
     failure: null,
   };
   const actor = createActor(studyMachine(env), {
