@@ -55,6 +55,13 @@ export function pt(diff: number | null | undefined, decimals = 2): string {
   return `${signedFixed((diff as number) * 100, decimals)} pt`;
 }
 
+/** A relative change as a signed percentage: 0.1442 → "+14.42%". */
+export function signedPct(x: number | null | undefined, decimals = 2): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  return `${signedFixed((x as number) * 100, decimals)}%`;
+}
+
 /** A gap or standard error in percentage points, unsigned: 0.0383 → "3.83 pt". */
 export function ptAbs(x: number | null | undefined, decimals = 2): string {
   const bad = nonFinite(x);

@@ -37,7 +37,7 @@ function row(e: Entry, after: string, story: Story): LogRow {
     what: whatOf(e, story),
     why: whyOf(e, story),
     run: e.run?.id ?? null,
-    verdict: verdictOf(e),
+    verdict: verdictOf(e, story),
   };
 }
 

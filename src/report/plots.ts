@@ -220,7 +220,8 @@ export function studyPlotData(study: StudyRecord) {
   let incumbent: number | null = null;
   const byId = new Map(study.runs.map((r) => [r.id, r]));
   const accuracyOf = (run: RunRecord | undefined): number | null => {
-    if (!run) return null;
+    if (!run || run.result?.stopReason?.kind === 'nonFinite') return null;
+    if (run.evaluation && !finite(run.evaluation.loss)) return null;
     const a = run.evaluation?.accuracy ?? run.valAccuracy;
     return finite(a) ? a * 100 : null;
   };
@@ -250,7 +251,7 @@ export function studyPlotData(study: StudyRecord) {
       high: half === null ? null : acc! + half,
       bar,
       incumbent,
-      verdict: acc === null ? (diverged ? 'diverged' : 'no validation') : String(run.verdict),
+      verdict: diverged ? 'diverged' : acc === null ? 'no validation' : String(run.verdict),
     };
   });
 }

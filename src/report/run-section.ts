@@ -6,7 +6,7 @@
  */
 import { markdownTable } from 'markdown-table';
 import type { RunRecord, StopReason } from '../types.ts';
-import { cell, describeChange, duration, int, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, time } from './format.ts';
+import { cell, describeChange, duration, int, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
@@ -88,7 +88,7 @@ export function runNumbers(run: RunRecord, story: Story): Array<[string, string]
   if (f.rise) {
     rows.push([
       'After the smoothed minimum',
-      `${f.rise.fraction === null ? MISSING : `${signed(f.rise.fraction * 100, 3)}%`} over ${f.rise.epochs} epoch${f.rise.epochs === 1 ? '' : 's'}${f.rise.t === null ? '' : ` (t ${signed(f.rise.t, 3)})`}: ${f.rise.beyondNoise ? 'a rise beyond its noise' : 'not a rise beyond its noise'}`,
+      `${signedPct(f.rise.fraction)} over ${f.rise.epochs} epoch${f.rise.epochs === 1 ? '' : 's'}${f.rise.t === null ? '' : ` (t ${signed(f.rise.t, 3)})`}: ${f.rise.beyondNoise ? 'a rise beyond its noise' : 'not a rise beyond its noise'}`,
     ]);
   }
   if (f.gap) {

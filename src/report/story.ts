@@ -42,6 +42,8 @@ export interface Entry {
 
 export interface Story {
   entries: Entry[];
+  /** The study is still running (its latest decision's run may be training). */
+  running: boolean;
   byId: Map<number, RunRecord>;
   /** The last final run (verdict 'final'), if any. */
   finalRun: RunRecord | null;
@@ -174,6 +176,7 @@ export function tellStory(study: StudyRecord): Story {
 
   return {
     entries,
+    running: study.status === 'running',
     byId,
     finalRun,
     chosenRun,

@@ -66,6 +66,8 @@ export interface TextTableOptions {
 export function textTable(header: string[], rows: string[][], opts: TextTableOptions): string[] {
   const cols = header.length;
   const natural = header.map((h, i) => Math.max(length(h), ...rows.map((r) => length(r[i] ?? ''))));
+  // A wrapping column is at least as wide as its longest word (up to 24), so words are not cut.
+  const longestWord = header.map((h, i) => Math.min(24, Math.max(...[h, ...rows.map((r) => r[i] ?? '')].flatMap((c) => c.split(/\s+/)).map(length))));
   const gap = 2;
   const fixed = natural.reduce((s, w, i) => s + (opts.wrap.includes(i) ? 0 : w), 0) + gap * (cols - 1);
   const widths = [...natural];
@@ -78,7 +80,7 @@ export function textTable(header: string[], rows: string[][], opts: TextTableOpt
     const share = (i: number) => Math.floor((available * weight(i)) / Math.max(1e-9, total));
     const small = open.filter((i) => natural[i] <= share(i));
     if (small.length === 0) {
-      for (const i of open) widths[i] = Math.max(opts.minWidth ?? 8, share(i));
+      for (const i of open) widths[i] = Math.max(opts.minWidth ?? 8, longestWord[i], share(i));
       break;
     }
     for (const i of small) {
@@ -87,6 +89,13 @@ export function textTable(header: string[], rows: string[][], opts: TextTableOpt
     }
     open = open.filter((i) => !small.includes(i));
     if (open.length === 0) break;
+  }
+  // Minimum widths may overshoot: take the excess from the widest wrapping columns.
+  const floor = (i: number) => Math.max(opts.minWidth ?? 8, Math.min(longestWord[i], 12));
+  for (let total = widths.reduce((a, b) => a + b, 0) + gap * (cols - 1); total > opts.width; total--) {
+    const widest = opts.wrap.filter((i) => widths[i] > floor(i)).sort((a, b) => widths[b] - widths[a])[0];
+    if (widest === undefined) break;
+    widths[widest]--;
   }
   const pad = (s: string, i: number) => (opts.align?.[i] === 'r' ? ' '.repeat(Math.max(0, widths[i] - length(s))) + s : s + ' '.repeat(Math.max(0, widths[i] - length(s))));
   const render = (cells: string[]) => {
@@ -114,6 +123,6 @@ export function renderSummaryText(study: StudyRecord, opts: { width?: number; st
   if (opts.studyDir && study.final) lines.push(...hanging('Model: ', `${opts.studyDir.replace(/\/$/, '')}/${study.final.modelDir}/ (classify one image: see "What to use" in report.md)`, 2, width));
   lines.push('', 'Decision log', '');
   const rows = logRows(story).map((r) => [String(r.n), r.after, r.by, r.what, r.why, r.run === null ? '—' : String(r.run), r.verdict]);
-  lines.push(...textTable(LOG_HEADER, rows, { width, wrap: [3, 4, 6], weights: { 3: 1, 4: 2, 6: 1.4 }, align: ['r', 'l', 'l', 'l', 'l', 'r', 'l'] }));
+  lines.push(...textTable(LOG_HEADER, rows, { width, wrap: [3, 4, 6], weights: { 3: 1.2, 4: 2, 6: 1.4 }, align: ['r', 'l', 'l', 'l', 'l', 'r', 'l'] }));
   return lines.join('\n') + '\n';
 }

@@ -9,7 +9,7 @@
  */
 import { ACTIONS, type ActionName } from '../actions.ts';
 import type { RunRecord, Verdict } from '../types.ts';
-import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, se, shorten, signed, wordCount } from './format.ts';
+import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, se, shorten, signed, signedPct, wordCount } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
 
@@ -156,7 +156,7 @@ export function evidencePhrase(run: RunRecord): string {
       return `${head}: validation loss still falling, ${trend}`;
     case 'overfitting':
       if (f.rise?.beyondNoise && f.smoothedMinimum) {
-        return `${head}: validation loss lowest at epoch ${f.smoothedMinimum.epoch} (smoothed ${loss(f.smoothedMinimum.loss)}), then rising ${f.rise.fraction !== null ? `${(f.rise.fraction * 100).toFixed(1)}%` : ''}`.trim();
+        return `${head}: validation loss lowest at epoch ${f.smoothedMinimum.epoch} (smoothed ${loss(f.smoothedMinimum.loss)}), then rising ${signedPct(f.rise.fraction)}`;
       }
       if (f.gap && f.gap.gap > f.gap.threshold) return `${head}: training − validation accuracy gap ${ptAbs(f.gap.gap)} > ${ptAbs(f.gap.threshold)}`;
       return `${head}: ${shorten(run.diagnosis.summary, 14)}`;
@@ -209,11 +209,13 @@ function machineWhy(entry: Entry, story: Story): string {
 }
 
 /** The verdict cell: the verdict, with the paired difference, its standard error and the margin. */
-export function verdictOf(entry: Entry): string {
+export function verdictOf(entry: Entry, story: Story): string {
   const run = entry.run;
   if (entry.kind === 'refused') return 'refused: the policy was asked again';
   if (!run) {
-    if (entry.kind === 'decision' && entry.record?.decision.action === 'trimEpochs') return 'applied without a run';
+    const action = entry.record?.decision.action as ActionName | undefined;
+    if (entry.kind === 'decision' && action === 'trimEpochs') return 'applied without a run';
+    if (story.running && entry === story.entries.at(-1) && entry.kind === 'decision' && action && ACTIONS[action]?.trains) return '… its run is training';
     return MISSING;
   }
   return verdictText(run);
@@ -225,10 +227,14 @@ export function verdictText(run: RunRecord): string {
   const j = run.judgement;
   if (run.verdict === 'replicate') return `${mark}: pooled into run ${run.replicateOf ?? '?'}'s verdict`;
   if (!j) {
+    const stop = run.result?.stopReason;
+    if (stop?.kind === 'nonFinite') return `${mark}: diverged (NaN ${stop.what} at iteration ${stop.iteration})`;
+    if (run.verdict === 'pending') return stop?.kind === 'budget' ? `${mark}: not judged, cut short by the budget` : `${mark}: not judged yet`;
     const acc = run.evaluation ? `: validation accuracy ${pct(run.evaluation.accuracy)}` : '';
     return `${mark}${acc}`;
   }
-  const stands = run.verdict === 'tie' ? `, run ${j.kept ? run.id : j.against} stands` : '';
+  if (!Number.isFinite(j.lossDiff) || !Number.isFinite(j.lossSE)) return `${mark}: ${j.summary.replace(/: (kept|reverted)$/, '')}`;
+  const stands = run.verdict === 'tie' ? `, run ${j.kept ? run.id : j.against} stands` : run.verdict === 'confirm' ? ` against run ${j.against}` : '';
   if (j.outcome === 'unstable') return `${mark}${stands}: ${j.summary.replace(/^run \d+ /, '')}`;
   return `${mark}${stands}: ${pairedText(j)}`;
 }
