@@ -143,9 +143,10 @@ export function runSection(run: RunRecord, story: Story, plots: boolean): string
   const entry = story.entries.find((e) => e.run === run);
   if (entry) out.push(`**Why this run** (log #${entry.n}): ${whyThisRun(run, entry, story)}`, '');
   const diag = run.diagnosis;
+  const phrase = diag ? evidencePhrase(run).replace(/^run \d+ [^:]*:\s*/, '') : '';
   if (diag) {
     const also = (diag.findings ?? []).filter((l) => l !== diag.label);
-    out.push(`**Diagnosis: ${diag.label}**${also.length ? ` (also ${also.join(', ')})` : ''} — ${evidencePhrase(run).replace(/^run \d+ [^:]*:\s*/, '')}`, '');
+    out.push(`**Diagnosis: ${diag.label}**${also.length ? ` (also ${also.join(', ')})` : ''} — ${phrase}`, '');
   }
   out.push(
     markdownTable(
@@ -154,7 +155,7 @@ export function runSection(run: RunRecord, story: Story, plots: boolean): string
     ),
     '',
   );
-  if (diag?.summary) out.push(`<details><summary>The diagnosis in its own words</summary>`, '', diag.summary, '', '</details>', '');
+  if (diag?.summary && !diag.summary.endsWith(phrase)) out.push(`<details><summary>The diagnosis in its own words</summary>`, '', diag.summary, '', '</details>', '');
   const after = story.entries.filter((e) => e.record && e.record.afterRun === run.id && e.run !== run);
   if (after.length > 0) {
     out.push('**Decided after this run:**', '');

@@ -96,7 +96,10 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
   }
   const o = run.options;
   const schedule = o?.learnRateSchedule === 'piecewise' ? ` with the learning rate ×${num(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs` : '';
-  const planned = `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images for ${int(run.result?.epochsCompleted)} of ${int(o?.maxEpochs)} planned epochs${schedule}, planned by the machine from the time left`;
+  const byMachine = story.entries.some((e) => e.machine === 'finalRun' && e.run === run);
+  const planned =
+    `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images for ${int(run.result?.epochsCompleted)} of ${int(o?.maxEpochs)} ${byMachine ? 'planned ' : ''}epochs${schedule}` +
+    (byMachine ? ', planned by the machine from the time left' : '');
   const chosen = story.chosenRun;
   const parent = run.parentId === null ? null : story.byId.get(run.parentId);
   let outcome = '';
