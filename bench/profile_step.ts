@@ -3,15 +3,15 @@
  * tf.profile and prints, per kernel name, the wall milliseconds per step (the wasm backend times
  * each kernel call synchronously; kernels called inside other kernels count in both), sorted.
  *
- *   npx tsx bench/profile_step.ts [--backend wasm] [--network default|deep2|deep3] [--images 1024]
+ *   npx tsx bench/profile_step.ts [--backend wasm] [--network NAME|FILE] [--images 1024]
  *
  * Profiling adds bookkeeping per kernel: read the shares, not the totals.
  */
 import { parseArgs } from 'node:util';
+import { fullView, openDataset, stratifiedSubset } from '../src/data/index.ts';
 import { initBackend, parseBackendName } from '../src/training/backend.ts';
-import { BENCH_NETWORKS, benchOptions, loadBenchImages, type BenchNetworkName } from '../src/training/bench.ts';
+import { benchNetwork, benchOptions } from '../src/training/bench.ts';
 import { benchEpochs } from '../src/training/trainer.ts';
-import type { DataView, ImageSet } from '../src/types.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,21 +22,10 @@ const { values } = parseArgs({
 });
 
 const { tf } = await initBackend(parseBackendName(values.backend));
-const spec = BENCH_NETWORKS[values.network as BenchNetworkName];
-const data = loadBenchImages(Number(values.images));
-const set: ImageSet = {
-  name: data.source,
-  images: data.images,
-  labels: Uint8Array.from(data.labels),
-  count: data.count,
-  height: 28,
-  width: 28,
-  channels: 1,
-  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-};
-const view: DataView = { set, indices: Uint32Array.from({ length: data.count }, (_, i) => i) };
+const { spec } = benchNetwork(values.network);
+const view = stratifiedSubset(fullView((await openDataset()).train), Number(values.images), 0);
 const options = benchOptions(128);
-const steps = Math.floor(data.count / 128);
+const steps = Math.floor(view.indices.length / 128);
 await benchEpochs(spec, options, view, 1); // warm-up
 const started = performance.now();
 await benchEpochs(spec, options, view, 1);

@@ -265,12 +265,15 @@ function capacity(context: PolicyContext, notes: string[]): Decision | null {
 
 // ───────────────────────────── decide ─────────────────────────────
 
-function decide(context: PolicyContext): Decision {
-  const { stage, incumbent, budget } = context;
+function decide(given: PolicyContext): Decision {
+  const { stage, incumbent, budget } = given;
   if (budget.runsLeft <= 0 || budget.secondsLeft <= 0) {
     return decision('stop', {}, [`budget spent (${budget.runsLeft <= 0 ? 'no runs' : 'no search time'} left)`, `keep ${describe(incumbent)}`]);
   }
-  const notes: string[] = [];
+  // An action the machine refused at this step (a rail, or the budget) is not asked for again.
+  const refused = new Set(given.refused.map((r) => r.decision.action));
+  const context: PolicyContext = { ...given, allowed: given.allowed.filter((a) => !refused.has(a)) };
+  const notes: string[] = given.refused.map((r) => `${r.decision.action} refused: ${r.reason}`);
   const last = context.last;
   if (last.id !== incumbent.id && last.judgement) notes.push(`run ${last.id} ${last.judgement.kept ? 'was kept' : 'did not hold up'}: ${last.judgement.summary}`);
   const steps: Array<() => Decision | null> = [

@@ -10,7 +10,7 @@
  * and a JavaScript policy that does so is stopped by `decisionProblem` with exit 2.
  */
 import { addDropout, changeFilterSize, deepen, networkFlops, widen } from './config/network.ts';
-import { defaultLearnRate, optionProblem } from './config/options.ts';
+import { defaultLearnRate, optionProblem, optionRange } from './config/options.ts';
 import type { NetworkSpec, Stage, TrainingOptions } from './types.ts';
 
 /** The flowchart steps an action can belong to (every stage but the baseline). */
@@ -323,11 +323,18 @@ export function estimateRunSeconds(
   return measured.secondsPerEpoch * ratio * epochs;
 }
 
-/** The registry as a Markdown table (README, `tune --help-actions`): action, step, parameters. */
+/** What a parameter accepts, in words. */
+export function paramRange(spec: ParamSpec): string {
+  if (spec.kind === 'option') return spec.values ? spec.values.map((v) => JSON.stringify(v)).join(' or ') : optionRange(spec.option);
+  const range = spec.open ? `(${spec.min}, ${spec.max})` : `[${spec.min}, ${spec.max}]`;
+  return `${spec.integer ? 'a whole number' : 'a number'} in ${range}`;
+}
+
+/** The registry as a Markdown table (README): action, step, what it does, parameters with their ranges and defaults. */
 export function actionTable(): string {
   const rows = ACTION_NAMES.map((name) => {
     const def = ACTIONS[name] as ActionDef;
-    const params = Object.entries(def.params).map(([k, s]) => `\`${k}\`: ${s.doc}`);
+    const params = Object.entries(def.params).map(([k, s]) => `\`${k}\` (${paramRange(s)}): ${s.doc}`);
     return `| \`${name}\` | ${def.step} | ${def.doc} | ${params.join('<br>') || '—'} |`;
   });
   return ['| action | step | what it does | parameters (all optional) |', '| --- | --- | --- | --- |', ...rows].join('\n');

@@ -22,7 +22,7 @@ Usage:
                                      (--summary: also print the summary and the decision log)
   tune show NAME                     print a study's summary and decision log (within 100 columns)
   tune list                          list the studies under reports/ with status, runs and accuracies
-  tune bench [--backend B] [--json]  measure training speed (images/s) of the default network per backend
+  tune bench [--backend B] [--network N|FILE] [--json]  training and evaluation speed (images/s, GFLOP/s) per backend
 
 Study options:
   --data fashion|DIR|CSV    Fashion-MNIST (default); a folder of IDX files in the same layout; an image folder
@@ -61,7 +61,8 @@ Other options:
   --summary                 tune report: also print the summary and the decision log
   --accuracy-unit fraction|percent   tune diagnose: the unit of the file's accuracy columns, when its
                             values cannot tell (default: detected from their range)
-  --network default|deep2|deep3   network to bench (default default)
+  --network NAME|FILE       network to bench: default, widened, deep2, deep3, k5, k5deep, k5dropout, odd,
+                            or a JSON network spec (a report's "Network as JSON"); default default
   -h, --help                this help
   -v, --version             the version
 
@@ -275,10 +276,16 @@ async function listCommand(values: Values): Promise<number> {
 }
 
 async function benchCommand(values: Values): Promise<number> {
-  const { runBench } = await import('./training/bench.ts');
+  const { benchNetwork, runBench } = await import('./training/bench.ts');
   const backend = oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null;
-  const network = oneOf(values, 'network', ['default', 'deep2', 'deep3'] as const) ?? 'default';
-  await runBench({ backend, json: Boolean(values.json), network, onLine: (line: string) => process.stdout.write(line + '\n') });
+  const network = benchNetwork(typeof values.network === 'string' ? values.network : 'default');
+  await runBench({
+    backend,
+    json: Boolean(values.json),
+    network,
+    data: typeof values.data === 'string' ? values.data : 'fashion',
+    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : process.env.FASHION_MNIST_DIR || null,
+    onLine: (line: string) => process.stdout.write(line + '\n') });
   return 0;
 }
 

@@ -90,6 +90,11 @@ export function optionProblem(key: string, value: unknown): string | null {
   return rule.ok(value) ? null : `${key} must be ${rule.range}, got ${show(value)}`;
 }
 
+/** What an option accepts, in words ("a finite number > 0"), for documentation. */
+export function optionRange(key: keyof TrainingOptions): string {
+  return RULES[key].range;
+}
+
 /** The option names, in MATLAB's documentation order. */
 export const OPTION_NAMES: readonly Key[] = Object.keys(RULES) as Key[];
 

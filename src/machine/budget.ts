@@ -6,9 +6,11 @@
  *
  * Units: training length is planned in images seen (iterations × batch), never in epochs of a
  * subset. Evidence from the search (the images a search run needed to reach its smoothed
- * validation-loss minimum) is translated to the full training split by √(full / subset): more
- * data postpones the minimum, by less than proportionally (between the same number of iterations
- * and the same number of epochs; the geometric mean of the two).
+ * validation-loss minimum, or all it trained when it was still improving) is translated to the
+ * full training split as the same number of passes over the data: × (full / subset). More data
+ * postpones the minimum; a run 6× the size needs at least as many images as the subset's run and
+ * at most about as many passes, and with the decaying schedule of the final run the upper bound is
+ * the one that keeps a final run from ending still improving for lack of time.
  */
 import { formatNumber } from '../diagnosis/series.ts';
 import type { TrainingOptions } from '../types.ts';
@@ -40,8 +42,7 @@ export interface DataSizes {
 
 /** Images the final run should see, from a search run that needed `imagesToMinimum` on the subset. */
 export function imagesNeeded(imagesToMinimum: number, sizes: Pick<DataSizes, 'searchTrain' | 'fullTrain'>): number {
-  const ratio = Math.max(1, sizes.fullTrain / Math.max(1, sizes.searchTrain));
-  return imagesToMinimum * Math.sqrt(ratio);
+  return imagesToMinimum * Math.max(1, sizes.fullTrain / Math.max(1, sizes.searchTrain));
 }
 
 /** Seconds of one full-data epoch with its validation pass. */
@@ -151,7 +152,8 @@ export interface FinalRunPlan {
   /** Images the plan trains (new ones) and the images the evidence asks for. */
   images: number;
   imagesNeeded: number;
-  seconds: number;
+  /** Wall-clock seconds the run may take (its deadline; null without a time budget). */
+  seconds: number | null;
   reason: string;
 }
 
@@ -175,24 +177,25 @@ export function planFinalRun(input: {
   const needed = imagesNeeded(evidence.imagesToMinimum, sizes);
   const perEpoch = fullEpochSeconds(speed, sizes);
   const itersPerEpoch = Math.max(1, Math.floor(sizes.fullTrain / Math.min(standing.miniBatchSize, sizes.fullTrain)));
-  let newEpochs: number;
+  let epochs: number; // new epochs, fractional when the deadline ends the last one
+  let seconds: number | null = null;
   let timing: string;
   if (input.secondsLeft === null) {
-    newEpochs = Math.max(1, Math.ceil(needed / sizes.fullTrain) - epochsDone);
+    epochs = Math.max(1, Math.ceil(needed / sizes.fullTrain) - epochsDone);
     timing = `no time budget: the ${formatNumber(needed)} images the search's evidence asks for`;
   } else {
-    const usable = TIME_SAFETY * input.secondsLeft - closingSeconds(speed, sizes);
-    newEpochs = Math.max(1, Math.floor(usable / perEpoch));
-    timing = `${formatNumber(input.secondsLeft)} s left at ${formatNumber(speed.imagesPerSecond)} images/s (${formatNumber(perEpoch)} s per epoch with validation)`;
+    seconds = Math.max(perEpoch / 10, TIME_SAFETY * input.secondsLeft - closingSeconds(speed, sizes));
+    epochs = seconds / perEpoch;
+    timing = `${formatNumber(input.secondsLeft)} s left at ${formatNumber(speed.imagesPerSecond)} images/s (${formatNumber(perEpoch)} s per epoch with validation); it stops at its deadline, mid-epoch if need be`;
   }
-  const maxEpochs = epochsDone + newEpochs;
-  const images = newEpochs * sizes.fullTrain;
+  const maxEpochs = epochsDone + Math.max(1, Math.ceil(epochs - 1e-9));
+  const images = epochs * sizes.fullTrain;
   const options: Partial<TrainingOptions> = { maxEpochs, validationFrequency: itersPerEpoch };
-  const notes: string[] = [`${maxEpochs} epochs of ${sizes.fullTrain} images (${timing})`];
-  if (maxEpochs * sizes.fullTrain < needed) {
+  const notes: string[] = [`about ${formatNumber(epochsDone + epochs)} epochs of ${sizes.fullTrain} images (${timing})`];
+  if ((epochsDone + epochs) * sizes.fullTrain < needed) {
     notes.push(`fewer than the ${formatNumber(needed)} images the search's evidence asks for: it may end still improving`);
   } else {
-    notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, × √${formatNumber(sizes.fullTrain / sizes.searchTrain)})`);
+    notes.push(`the search's evidence asks for about ${formatNumber(needed)} images (${formatNumber(evidence.imagesToMinimum)} on the subset, as many passes over ${sizes.fullTrain})`);
   }
   if (standing.learnRateSchedule === 'piecewise') {
     const fraction = Math.min(1, standing.learnRateDropPeriod / Math.max(1, evidence.searchEpochs));
@@ -203,7 +206,8 @@ export function planFinalRun(input: {
     const flattened = !evidence.stillImproving;
     const longer = maxEpochs * sizes.fullTrain >= 2 * needed;
     if (maxEpochs >= 3 && (flattened || longer)) {
-      const period = Math.max(1, Math.ceil(maxEpochs / 3));
+      // Two drops (thirds) for a long run, one drop at two thirds for a short one.
+      const period = maxEpochs >= 6 ? Math.ceil(maxEpochs / 3) : Math.ceil((2 * maxEpochs) / 3);
       Object.assign(options, { learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: period });
       notes.push(
         `piecewise drop ×0.1 every ${period} epochs, ` +
@@ -211,5 +215,5 @@ export function planFinalRun(input: {
       );
     }
   }
-  return { maxEpochs, options, images, imagesNeeded: needed, seconds: newEpochs * perEpoch, reason: notes.join('; ') };
+  return { maxEpochs, options, images, imagesNeeded: needed, seconds, reason: notes.join('; ') };
 }

@@ -57,11 +57,15 @@ export interface PendingRun extends Configuration {
   /** Continue this run's checkpoint (addEpochs, or the final run after a confirmation). */
   continueFrom: number | null;
   replicateOf: number | null;
+  /** Wall-clock seconds it may take: it stops at that deadline, mid-epoch if need be (confirm and final runs). */
+  seconds?: number | null;
 }
 
 /** The search's budget, as the adapters measure it after each step. null: no limit. */
 export interface BudgetFacts {
   searchSecondsLeft: number | null;
+  /** Seconds left in the whole budget (search and final run). */
+  secondsLeft?: number | null;
   runsLeft: number | null;
 }
 
@@ -91,6 +95,11 @@ export interface DecideOutcome {
   change: Change | null;
   /** Estimated seconds of its run (null: no run). */
   estimatedSeconds: number | null;
+  /**
+   * Estimated seconds of the final run this configuration would need, should it win (the images
+   * the evidence asks for at its estimated speed): a slower network has to leave time for it.
+   */
+  estimatedFinalSeconds?: number | null;
 }
 
 export interface EvaluateInput {
@@ -196,6 +205,14 @@ export function decisionRefusal(context: Pick<TuneContext, 'budget'> & { rails: 
     return `its run would take about ${Math.round(outcome.estimatedSeconds)} s, more than the ${Math.max(0, Math.round(left))} s of search time left (budgetLeft)`;
   }
   if (outcome.change !== null && context.budget.runsLeft !== null && context.budget.runsLeft <= 0) return 'no search runs left (budgetLeft)';
+  const total = context.budget.secondsLeft ?? null;
+  const final = outcome.estimatedFinalSeconds ?? null;
+  if (outcome.estimatedSeconds !== null && final !== null && total !== null && outcome.estimatedSeconds + final > total) {
+    return (
+      `it would leave no time to train it properly: its run (about ${Math.round(outcome.estimatedSeconds)} s) and the final run it would need ` +
+      `(about ${Math.round(final)} s at its speed) exceed the ${Math.max(0, Math.round(total))} s left (budgetLeft)`
+    );
+  }
   return null;
 }
 

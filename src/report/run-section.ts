@@ -6,7 +6,7 @@
  */
 import { markdownTable } from 'markdown-table';
 import type { RunRecord, StopReason } from '../types.ts';
-import { cell, describeChange, duration, int, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
+import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
@@ -38,7 +38,9 @@ export function describeStop(run: RunRecord): string {
     case 'validationPatience':
       return `validation patience (${num(reviveOptions(run.options).validationPatience)} validations without improvement) at epoch ${stop.epoch}`;
     case 'budget':
-      return `the study's time budget ran out during epoch ${stop.epoch}`;
+      return run.verdict === 'final' || run.verdict === 'confirm'
+        ? `at its planned deadline, during epoch ${stop.epoch} (the partial epoch validated and kept)`
+        : `the study's time budget ran out during epoch ${stop.epoch}`;
     default:
       return String((stop as { kind?: unknown }).kind ?? MISSING);
   }
@@ -155,6 +157,7 @@ export function runSection(run: RunRecord, story: Story, plots: boolean): string
     ),
     '',
   );
+  out.push('<details><summary>Network as JSON</summary>', '', '```json', json(run.network), '```', '', '</details>', '');
   if (diag?.summary && !diag.summary.endsWith(phrase)) out.push(`<details><summary>The diagnosis in its own words</summary>`, '', diag.summary, '', '</details>', '');
   const after = story.entries.filter((e) => e.record && e.record.afterRun === run.id && e.run !== run);
   if (after.length > 0) {

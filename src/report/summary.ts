@@ -97,8 +97,13 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
   const o = run.options;
   const schedule = o?.learnRateSchedule === 'piecewise' ? ` with the learning rate ×${num(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs` : '';
   const byMachine = story.entries.some((e) => e.machine === 'finalRun' && e.run === run);
+  const stop = run.result?.stopReason;
+  const length =
+    stop?.kind === 'budget'
+      ? `until its ${byMachine ? 'planned ' : ''}deadline in epoch ${int(stop.epoch)} of ${int(o?.maxEpochs)}`
+      : `for ${int(run.result?.epochsCompleted)} of ${int(o?.maxEpochs)} ${byMachine ? 'planned ' : ''}epochs`;
   const planned =
-    `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images for ${int(run.result?.epochsCompleted)} of ${int(o?.maxEpochs)} ${byMachine ? 'planned ' : ''}epochs${schedule}` +
+    `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images ${length}${schedule}` +
     (byMachine ? ', planned by the machine from the time left' : '');
   const chosen = story.chosenRun;
   const parent = run.parentId === null ? null : story.byId.get(run.parentId);
@@ -108,8 +113,7 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
   } else if (chosen && chosen.id !== run.id) {
     outcome = `; it did not beat run ${chosen.id}'s weights, which were kept`;
   }
-  const stopped = run.result?.stopReason?.kind === 'budget' ? ' (cut short by the budget)' : '';
-  return { label: 'Final run', text: `${planned}${stopped}${outcome}` };
+  return { label: 'Final run', text: `${planned}${outcome}` };
 }
 
 function timeItem(study: StudyRecord, story: Story): SummaryItem {

@@ -85,6 +85,19 @@ export function useSection(study: StudyRecord, story: Story): string[] {
       '',
     );
   }
-  out.push('As JSON:', '', '```json', json({ network: config.network, options: config.options }), '```', '');
+  out.push(
+    'Network as JSON (`tune bench --network FILE` takes it):',
+    '',
+    '```json',
+    json(config.network),
+    '```',
+    '',
+    'Training options as JSON (every option, with MATLAB\'s defaults where unchanged):',
+    '',
+    '```json',
+    json(config.options),
+    '```',
+    '',
+  );
   return out;
 }

@@ -183,7 +183,8 @@ function machineWhy(entry: Entry, story: Story): string {
       const o = run.options;
       const left = m(/\(([\d.]+) s left/);
       const schedule = o?.learnRateSchedule === 'piecewise' ? `, rate ×${num(o.learnRateDropFactor)} every ${o.learnRateDropPeriod} epochs` : '';
-      return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${left ? `: what the ${left[1]} s left afford` : ''}`;
+      const about = m(/about ([\d.]+) epochs of/);
+      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${left ? `: what the ${left[1]} s left afford` : ''}`;
     }
     case 'finalWeights': {
       const w = m(/^final weights: run (\d+) .*?over (?:the final run |run )(\d+)/);

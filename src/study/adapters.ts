@@ -8,7 +8,7 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ACTIONS, applyDecision, estimateRunSeconds, type Decision } from '../actions.ts';
-import { paramCount } from '../config/network.ts';
+import { networkFlops, paramCount } from '../config/network.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
 import { curveFromHistory, diagnoseRun, pairedDifference } from '../diagnosis/index.ts';
 import { allowedActions, evidenceOf, refusal } from '../machine/rails.ts';
@@ -24,7 +24,7 @@ import {
   type PendingRun,
   type RunFacts,
 } from '../machine/machine.ts';
-import { confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
+import { confirmPlan, finalReserveSeconds, finalSecondsFor, imagesNeeded, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
 import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
@@ -92,9 +92,9 @@ function imagesToMinimum(env: StudyEnv, run: RunRecord): number {
 export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
   const runsLeft = env.config.maxRuns === null ? null : env.config.maxRuns - env.store.study.budget.runsUsed;
   const budget = env.config.budgetSeconds;
-  if (budget === null) return { searchSecondsLeft: null, runsLeft };
+  if (budget === null) return { searchSecondsLeft: null, secondsLeft: null, runsLeft };
   const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), sizes(env));
-  return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), runsLeft };
+  return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), secondsLeft: budget - secondsUsed(env), runsLeft };
 }
 
 /** What the machine keeps about a run: its configuration, speed, and the diagnosis its guards read. */
@@ -134,6 +134,8 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
   const checkpointDir = runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
   const left = totalSecondsLeft(env);
+  const planned = p.seconds ?? null;
+  const deadlineSeconds = planned !== null ? (left === null ? planned : Math.min(planned, left)) : left;
   const result = await env.trainer.trainRun({
     network: p.network,
     options,
@@ -141,7 +143,8 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     validation: data.validation,
     checkpointDir,
     continueFrom: parent ? { checkpointDir: path.resolve(env.dir, parent.result.checkpointDir), result: parent.result } : null,
-    deadline: left === null ? undefined : env.clock() + Math.max(1, left) * 1000,
+    deadline: deadlineSeconds === null ? undefined : env.clock() + Math.max(1, deadlineSeconds) * 1000,
+    deadlineMidEpoch: planned !== null,
     onProgress: (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)),
     signal: env.abort.signal,
   });
@@ -292,7 +295,15 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
       : null;
   const estimatedSeconds =
     change && def.trains ? estimateRunSeconds({ network: from.network, secondsPerEpoch: subject.secondsPerEpoch }, change, subject.epochsTrained) : null;
-  const outcome: DecideOutcome = { decision, change, estimatedSeconds };
+  // Should it win, its final run needs the standing run's images at its own (estimated) speed.
+  const standingRun = env.store.run(input.incumbentId)!;
+  const speed = speedOf(standingRun);
+  const slowdown = networkFlops(change?.network ?? from.network).training / Math.max(1, networkFlops(standingRun.network).training);
+  const estimatedFinalSeconds =
+    change && def.trains
+      ? finalSecondsFor(imagesNeeded(imagesToMinimum(env, standingRun), sizes(env)), { imagesPerSecond: speed.imagesPerSecond / slowdown, evalImagesPerSecond: speed.evalImagesPerSecond / slowdown }, sizes(env))
+      : null;
+  const outcome: DecideOutcome = { decision, change, estimatedSeconds, estimatedFinalSeconds };
   const refused = decisionRefusal({ rails: input.rails, budget: input.budget }, outcome);
   await saveDecision(env, { afterRun: input.lastRunId, stage: input.rails.step, decision, ...(refused ? { refused } : {}) });
   return outcome;
@@ -330,7 +341,9 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     const run = env.store.run(f.runId)!;
     return {
       network: run.network,
-      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs, validationFrequency: perEpoch },
+      // Equal time: each stops at the same deadline (mid-epoch if need be); maxEpochs only bounds it.
+      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs + 1, validationFrequency: perEpoch },
+      seconds: plan.seconds,
       runId: input.nextRunId + i,
       stage: 'finalise',
       kind: 'confirm',
@@ -422,6 +435,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
       change: null,
       continueFrom: input.continueFrom,
       replicateOf: null,
+      seconds: plan.seconds,
     },
   };
 }

@@ -1,51 +1,90 @@
 /**
- * `tune bench`: training throughput (images per second) per backend, on the default network or a
- * deeper variant, measured the way bench/torch_reference.py measures PyTorch: 4,096 images,
- * mini-batch 128, sgdm (learn rate 0.01, momentum 0.9), one warm-up epoch, then one timed epoch.
+ * `tune bench`: training and evaluation throughput (images/s and GFLOP/s) per backend, for a named
+ * network or any network spec (the JSON a report prints under "Network as JSON"), measured the
+ * way bench/torch_reference.py measures PyTorch.
  *
- * By default it measures the product's own loop (trainer.ts `benchEpochs`: the tf.layers model,
- * L2 1e-4 on the weights as MATLAB's default, every-epoch shuffle). `loop: 'minimal'` runs a small
- * ops-level loop of its own instead (no tf.layers; flowtune's batch-norm op), to show what the
- * layers machinery costs.
+ * Everything runs through the product's own parts: the data comes from src/data (the same data
+ * set a study opens, a stratified seeded subset of its training images), training is trainer.ts's
+ * loop (`benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
+ * every-epoch shuffle; one warm-up epoch, then the timed epochs), and evaluation is the one the
+ * agent runs after every search run (trainer.ts `evaluateUploaded`: inference mode, no tape, batches
+ * of EVAL_BATCH_SIZE). Flops per image come from the spec (config/network.ts `networkFlops`).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import type { DataView, ImageSet, LayerSpec, NetworkSpec } from '../types.ts';
+import { basename } from 'node:path';
+import type { DataView, NetworkSpec } from '../types.ts';
 import { UserError } from '../errors.ts';
-import { BACKEND_NAMES, initBackend, type ActiveBackend, type BackendName } from './backend.ts';
-import { batchNormTraining } from './kernels/batchNorm.ts';
-import { benchEpochs } from './trainer.ts';
+import { openDataset } from '../data/dataset.ts';
+import { fullView, stratifiedSubset } from '../data/split.ts';
+import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
+import { EVAL_BATCH_SIZE, benchEpochs, buildModel, evaluateUploaded, uploadImages } from './trainer.ts';
 import { resolveOptions } from '../config/options.ts';
+import {
+  addDropout,
+  changeFilterSize,
+  deepen,
+  defaultNetwork,
+  describeNetwork,
+  networkFlops,
+  outputUnits,
+  validateNetwork,
+  widen,
+} from '../config/network.ts';
 
-type TF = ActiveBackend['tf'];
-type Tensor = import('@tensorflow/tfjs').Tensor;
-type Variable = import('@tensorflow/tfjs').Variable;
-
-/** The networks the bench knows. Each block is conv 3×3 'same' → batchnorm → relu → maxpool 2×2/2. */
+/**
+ * The networks the bench knows by name: the default network and the ones the flowchart's capacity
+ * and regularisation steps make from it most often (built with the same edits, config/network.ts).
+ */
 export const BENCH_NETWORKS = {
-  /** 28×28×1 → conv 20 → bn → relu → maxpool → fc 10 → softmax (the default network of a study). */
-  default: blocks([20]),
-  /** Two blocks: 20, 40 filters. */
-  deep2: blocks([20, 40]),
-  /** Three blocks: 20, 40, 80 filters. */
-  deep3: blocks([20, 40, 80]),
+  /** conv 3×3×20 → bn → relu → maxpool → fc 10: the default network of a study. */
+  default: defaultNetwork(),
+  /** widen ×2: conv 3×3×40. */
+  widened: widen(defaultNetwork(), 2),
+  /** deepen: blocks of 20 and 40 filters (3×3). */
+  deep2: deepen(defaultNetwork()),
+  /** deepen twice: blocks of 20, 40 and 80 filters (3×3). */
+  deep3: deepen(deepen(defaultNetwork())),
+  /** filter size 5×5 on the default network: conv 5×5×20. */
+  k5: changeFilterSize(defaultNetwork(), 5),
+  /** widen ×2, deepen to 80, filter size 5×5: conv 5×5×40 → conv 5×5×80, where the example study ended. */
+  k5deep: changeFilterSize(deepen(widen(defaultNetwork(), 2), { filters: 80 }), 5),
+  /** k5deep with dropout 0.2 before the classifier. */
+  k5dropout: addDropout(changeFilterSize(deepen(widen(defaultNetwork(), 2), { filters: 80 }), 5), { rate: 0.2 }),
+  /** widen ×1.5 of deep2: 30 and 60 filters, channel counts that are not multiples of 4 (5×5). */
+  odd: changeFilterSize(widen(deepen(defaultNetwork()), 1.5), 5),
 } as const satisfies Record<string, NetworkSpec>;
 
 export type BenchNetworkName = keyof typeof BENCH_NETWORKS;
 
-function blocks(filters: number[]): NetworkSpec {
-  const layers: LayerSpec[] = [];
-  for (const f of filters) {
-    layers.push(
-      { type: 'conv', filters: f, kernelSize: 3, stride: 1, padding: 'same' },
-      { type: 'batchnorm' },
-      { type: 'relu' },
-      { type: 'maxpool', poolSize: 2, stride: 2 },
+/** A network to bench: its name (a BENCH_NETWORKS key, or the file it was read from) and its spec. */
+export interface BenchNetwork {
+  name: string;
+  spec: NetworkSpec;
+}
+
+/**
+ * `--network VALUE`: a name of BENCH_NETWORKS, or a JSON file holding a network spec (what a
+ * report prints under "Network as JSON"). A UserError when it is neither, or the spec is invalid.
+ */
+export function benchNetwork(value: string): BenchNetwork {
+  if (Object.hasOwn(BENCH_NETWORKS, value)) return { name: value, spec: BENCH_NETWORKS[value as BenchNetworkName] };
+  if (!existsSync(value)) {
+    throw new UserError(
+      `--network ${value}: neither a network name (${Object.keys(BENCH_NETWORKS).join(', ')}) nor an existing file. ` +
+        `Give a name, or a JSON file holding a network spec (copy it from a report's "Network as JSON").`,
     );
   }
-  layers.push({ type: 'fc', units: 10 });
-  return { inputShape: [28, 28, 1], layers };
+  let spec: unknown;
+  try {
+    spec = JSON.parse(readFileSync(value, 'utf8'));
+  } catch (error) {
+    throw new UserError(`--network ${value}: not valid JSON (${(error as Error).message}). It should hold one network spec: { "inputShape": [28, 28, 1], "layers": [...] }.`);
+  }
+  if (typeof spec !== 'object' || spec === null || !('inputShape' in spec) || !('layers' in spec)) {
+    throw new UserError(`--network ${value}: expected a network spec with "inputShape" and "layers" (as a report prints under "Network as JSON").`);
+  }
+  validateNetwork(spec as NetworkSpec);
+  return { name: basename(value).replace(/\.json$/i, ''), spec: spec as NetworkSpec };
 }
 
 export interface BenchOptions {
@@ -57,14 +96,16 @@ export interface BenchOptions {
   images?: number;
   /** Default 128. */
   miniBatchSize?: number;
-  /** Default 'default'. */
-  network?: BenchNetworkName;
+  /** A BENCH_NETWORKS name, or a network. Default 'default'. */
+  network?: BenchNetworkName | BenchNetwork;
   /** Timed epochs after the warm-up epoch; the result is their median. Default 1. */
   epochs?: number;
-  /** Which training loop: the product's (trainer.ts, default) or the bench's minimal ops-level one. */
-  loop?: 'trainer' | 'minimal';
-  /** Batch normalisation used by the minimal loop: flowtune's op (default) or tfjs's tf.batchNorm. */
-  batchNorm?: 'flowtune' | 'tfjs';
+  /** Images evaluated (forward only, batches of EVAL_BATCH_SIZE) after a warm-up batch; 0 = no evaluation. Default 10000. */
+  evalImages?: number;
+  /** The data set, as for a study (`--data`): 'fashion' (default) or a folder of IDX files. */
+  data?: string;
+  /** Fashion-MNIST's folder (`--data-dir`), as for a study. */
+  dataDir?: string | null;
   /** Receives each output line. */
   onLine: (line: string) => void;
 }
@@ -72,15 +113,23 @@ export interface BenchOptions {
 export interface BenchResult {
   backend: BackendName;
   detail: string;
-  network: BenchNetworkName;
+  network: string;
+  /** describeNetwork(spec). */
+  layers: string;
   miniBatchSize: number;
+  /** Images per timed epoch (partial batches are dropped). */
   images: number;
-  data: 'fashion-mnist' | 'random';
+  /** The data set's name. */
+  data: string;
   imagesPerSecond: number;
+  /** Training flops per second: networkFlops(spec).training × imagesPerSecond. */
+  gflops: number;
   /** Seconds of each timed epoch. */
   epochSeconds: number[];
   /** Images per process-CPU-second (all threads): steadier than wall time on a shared machine. */
   cpuImagesPerSecond: number;
+  /** Forward-only evaluation (null when evalImages is 0). */
+  evaluation: { images: number; batchSize: number; imagesPerSecond: number; gflops: number } | null;
 }
 
 function medianOf(values: number[]): number {
@@ -89,58 +138,75 @@ function medianOf(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
 export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
-  const network = options.network ?? 'default';
-  if (!(network in BENCH_NETWORKS)) {
-    throw new UserError(`Unknown bench network "${network}". Choose one of: ${Object.keys(BENCH_NETWORKS).join(', ')}.`);
-  }
+  const network = typeof options.network === 'object' ? options.network : benchNetwork(options.network ?? 'default');
   const images = options.images ?? 4096;
+  const evalImages = options.evalImages ?? 10_000;
   const miniBatchSize = options.miniBatchSize ?? 128;
+  const epochs = options.epochs ?? 1;
+  for (const [what, n, min] of [['images', images, 1], ['epochs', epochs, 1], ['miniBatchSize', miniBatchSize, 1], ['evalImages', evalImages, 0]] as const) {
+    if (!Number.isInteger(n) || n < min) throw new UserError(`bench: ${what} must be a whole number ≥ ${min}, got ${n}.`);
+  }
+  const dataset = await openDataset({ data: options.data ?? 'fashion', dataDir: options.dataDir ?? null });
+  const set = dataset.train;
+  const [h, w, c] = network.spec.inputShape;
+  if (set.height !== h || set.width !== w || set.channels !== c || set.classNames.length !== outputUnits(network.spec)) {
+    throw new UserError(
+      `The network "${network.name}" takes ${h}×${w}×${c} images into ${outputUnits(network.spec)} classes, but the bench data "${dataset.name}" has ` +
+        `${set.height}×${set.width}×${set.channels} images in ${set.classNames.length} classes. Change the network's inputShape or final fc units, or bench with other --data.`,
+    );
+  }
+  const all = fullView(set);
+  const train = stratifiedSubset(all, images, 0);
+  const evaluation = evalImages > 0 ? stratifiedSubset(all, evalImages, 1) : null;
+  const flops = networkFlops(network.spec);
   const backends: BackendName[] = options.backend ? [options.backend] : await loadableBackends();
-  const data = loadBenchImages(images);
   const results: BenchResult[] = [];
   for (const backend of backends) {
     const active = await initBackend(backend);
-    const epochs = options.epochs ?? 1;
-    const { seconds: epochSeconds, cpuSeconds } =
-      (options.loop ?? 'trainer') === 'trainer'
-        ? await benchTrainer(BENCH_NETWORKS[network], data, { miniBatchSize, epochs })
-        : benchOne(active.tf, BENCH_NETWORKS[network], data, {
-            miniBatchSize,
-            epochs,
-            batchNorm: options.batchNorm ?? 'flowtune',
-          });
-    const median = medianOf(epochSeconds);
-    const trained = Math.floor(data.count / miniBatchSize) * miniBatchSize; // partial batches are dropped
+    const { seconds: epochSeconds, cpuSeconds } = await benchTraining(network.spec, train, { miniBatchSize, epochs });
+    const trained = Math.floor(train.indices.length / miniBatchSize) * miniBatchSize;
+    const imagesPerSecond = trained / medianOf(epochSeconds);
+    const evalPerSecond = evaluation ? await benchEvaluation(network.spec, evaluation) : null;
     const result: BenchResult = {
       backend: active.name,
       detail: active.detail,
-      network,
+      network: network.name,
+      layers: describeNetwork(network.spec),
       miniBatchSize,
       images: trained,
-      data: data.source,
-      imagesPerSecond: Math.round(trained / median),
+      data: dataset.name,
+      imagesPerSecond: Math.round(imagesPerSecond),
+      gflops: round1((flops.training * imagesPerSecond) / 1e9),
       epochSeconds,
       cpuImagesPerSecond: Math.round(trained / medianOf(cpuSeconds)),
+      evaluation:
+        evaluation && evalPerSecond !== null
+          ? {
+              images: evaluation.indices.length,
+              batchSize: EVAL_BATCH_SIZE,
+              imagesPerSecond: Math.round(evalPerSecond),
+              gflops: round1((flops.forward * evalPerSecond) / 1e9),
+            }
+          : null,
     };
     results.push(result);
-    options.onLine(
-      options.json
-        ? JSON.stringify({
-            backend: result.backend,
-            imagesPerSecond: result.imagesPerSecond,
-            network,
-            miniBatchSize,
-            images: result.images,
-            data: result.data,
-            cpuImagesPerSecond: result.cpuImagesPerSecond,
-            detail: result.detail,
-          })
-        : `${result.detail.padEnd(34)} ${network.padEnd(8)} batch ${miniBatchSize}  ${result.images} ${result.data} images  ` +
-            `${result.imagesPerSecond} images/s`,
-    );
+    options.onLine(options.json ? JSON.stringify(result) : benchLine(result));
   }
   return results;
+}
+
+function benchLine(r: BenchResult): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const evaluation = r.evaluation
+    ? `; evaluation (${n(r.evaluation.images)} images, batch ${r.evaluation.batchSize}) ${n(r.evaluation.imagesPerSecond)} images/s, ${r.evaluation.gflops} GFLOP/s`
+    : '';
+  return (
+    `${r.detail}  ${r.network} (${r.layers})\n` +
+    `  training (${n(r.images)} ${r.data} images, batch ${r.miniBatchSize}) ${n(r.imagesPerSecond)} images/s, ${r.gflops} GFLOP/s${evaluation}`
+  );
 }
 
 /** Backends that load here, fastest first (cpu excluded: ask for it with --backend cpu). */
@@ -157,43 +223,6 @@ async function loadableBackends(): Promise<BackendName[]> {
   return out.length > 0 ? out : ['cpu'];
 }
 
-// ───────────────────────────── data ─────────────────────────────
-
-export interface BenchImages {
-  images: Float32Array; // count×28×28, 0..1
-  labels: Int32Array;
-  count: number;
-  source: 'fashion-mnist' | 'random';
-}
-
-const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
-
-/** The first `count` Fashion-MNIST training images when the system copy exists, else seeded random ones. */
-export function loadBenchImages(count: number, dir = FASHION_DIR): BenchImages {
-  const imagesPath = join(dir, 'train-images-idx3-ubyte.gz');
-  const labelsPath = join(dir, 'train-labels-idx1-ubyte.gz');
-  if (existsSync(imagesPath) && existsSync(labelsPath) && count <= 60_000) {
-    const img = gunzipSync(readFileSync(imagesPath));
-    const lab = gunzipSync(readFileSync(labelsPath));
-    if (img.readUInt32BE(0) === 2051 && lab.readUInt32BE(0) === 2049 && img.readUInt32BE(8) === 28) {
-      const images = new Float32Array(count * 784);
-      for (let i = 0; i < images.length; i++) images[i] = img[16 + i] / 255;
-      const labels = new Int32Array(count);
-      for (let i = 0; i < count; i++) labels[i] = lab[8 + i];
-      return { images, labels, count, source: 'fashion-mnist' };
-    }
-  }
-  let s = 12345;
-  const random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const images = new Float32Array(count * 784);
-  for (let i = 0; i < images.length; i++) images[i] = random();
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) labels[i] = Math.floor(random() * 10);
-  return { images, labels, count, source: 'random' };
-}
-
-// ───────────────────────────── the product's loop ─────────────────────────────
-
 /** The bench's training options: MATLAB's defaults (sgdm, rate 0.01, momentum 0.9, L2 1e-4), reshuffled every epoch. */
 export function benchOptions(miniBatchSize: number) {
   return resolveOptions({ solver: 'sgdm', initialLearnRate: 0.01, momentum: 0.9, miniBatchSize, shuffle: 'every-epoch' });
@@ -203,166 +232,45 @@ export function benchOptions(miniBatchSize: number) {
  * Warm-up epoch, then `epochs` timed epochs of trainer.ts's loop. Wall seconds per epoch come from
  * the loop's own epoch records; CPU seconds are the process's over the timed call, per epoch.
  */
-async function benchTrainer(
+async function benchTraining(
   spec: NetworkSpec,
-  data: BenchImages,
+  train: DataView,
   options: { miniBatchSize: number; epochs: number },
 ): Promise<{ seconds: number[]; cpuSeconds: number[] }> {
-  const [height, width, channels] = spec.inputShape;
-  const set: ImageSet = {
-    name: data.source,
-    images: data.images,
-    labels: Uint8Array.from(data.labels),
-    count: data.count,
-    height,
-    width,
-    channels,
-    classNames: Array.from({ length: 10 }, (_, i) => String(i)),
-  };
-  const view: DataView = { set, indices: Uint32Array.from({ length: data.count }, (_, i) => i) };
   const trainingOptions = benchOptions(options.miniBatchSize);
-  await benchEpochs(spec, trainingOptions, view, 1); // warm-up: JIT, kernel setup, memory
+  await benchEpochs(spec, trainingOptions, train, 1); // warm-up: JIT, kernel setup, memory
   const cpuStarted = process.cpuUsage();
-  const result = await benchEpochs(spec, trainingOptions, view, options.epochs);
+  const result = await benchEpochs(spec, trainingOptions, train, options.epochs);
   const cpu = process.cpuUsage(cpuStarted);
-  const imagesPerEpoch = Math.floor(data.count / options.miniBatchSize) * options.miniBatchSize;
+  const imagesPerEpoch = Math.floor(train.indices.length / options.miniBatchSize) * options.miniBatchSize;
   const seconds = result.epochs.map((e) => imagesPerEpoch / e.imagesPerSecond);
   const cpuPerEpoch = (cpu.user + cpu.system) / 1e6 / options.epochs;
   return { seconds, cpuSeconds: seconds.map(() => cpuPerEpoch) };
 }
 
-// ───────────────────────────── the minimal loop ─────────────────────────────
-
-interface Layer {
-  forward(x: Tensor): Tensor;
-}
-
-/** An ops-level model of a NetworkSpec (conv, batchnorm, relu, maxpool, fc), He-initialised. */
-export function buildBenchModel(
-  tf: TF,
-  spec: NetworkSpec,
-  batchNorm: 'flowtune' | 'tfjs' = 'flowtune',
-  seed = 0,
-): { weights: Variable[]; forward: (x: Tensor) => Tensor } {
-  const weights: Variable[] = [];
-  const layers: Layer[] = [];
-  let shape = [...spec.inputShape];
-  let n = 0;
-  const variable = (t: Tensor) => {
-    const v = tf.variable(t, true, `bench_${n++}`);
-    weights.push(v);
-    return v;
-  };
-  for (const layer of spec.layers) {
-    switch (layer.type) {
-      case 'conv': {
-        const fanIn = layer.kernelSize * layer.kernelSize * shape[2];
-        const w = variable(
-          tf.randomNormal([layer.kernelSize, layer.kernelSize, shape[2], layer.filters], 0, Math.sqrt(2 / fanIn), 'float32', seed + n),
-        );
-        const b = variable(tf.zeros([layer.filters]));
-        const stride = layer.stride ?? 1;
-        const pad = layer.padding ?? 'same';
-        layers.push({ forward: (x) => tf.add(tf.conv2d(x as import('@tensorflow/tfjs').Tensor4D, w as never, stride, pad), b) });
-        const out = pad === 'same' ? Math.ceil(shape[0] / stride) : Math.floor((shape[0] - layer.kernelSize) / stride) + 1;
-        shape = [out, out, layer.filters];
-        break;
-      }
-      case 'batchnorm': {
-        const c = shape[shape.length - 1];
-        const gamma = variable(tf.ones([c]));
-        const beta = variable(tf.zeros([c]));
-        layers.push({
-          forward: (x) => {
-            if (batchNorm === 'flowtune') return batchNormTraining(x, gamma, beta, 1e-5).y;
-            const axes = x.shape.map((_, i) => i).slice(0, -1);
-            const { mean, variance } = tf.moments(x, axes);
-            return tf.batchNorm(x, mean, variance, beta, gamma, 1e-5);
-          },
-        });
-        break;
-      }
-      case 'relu':
-        layers.push({ forward: (x) => tf.relu(x) });
-        break;
-      case 'maxpool': {
-        const { poolSize, stride } = layer;
-        layers.push({ forward: (x) => tf.maxPool(x as import('@tensorflow/tfjs').Tensor4D, poolSize, stride, 'valid') });
-        shape = [Math.floor((shape[0] - poolSize) / stride) + 1, Math.floor((shape[1] - poolSize) / stride) + 1, shape[2]];
-        break;
-      }
-      case 'dropout':
-        break; // the bench networks have none
-      case 'fc': {
-        const inputs = shape.reduce((a, b) => a * b, 1);
-        const w = variable(tf.randomNormal([inputs, layer.units], 0, Math.sqrt(2 / inputs), 'float32', seed + n));
-        const b = variable(tf.zeros([layer.units]));
-        layers.push({ forward: (x) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], inputs]), w), b) });
-        shape = [layer.units];
-        break;
-      }
-    }
-  }
-  return { weights, forward: (x) => layers.reduce((h, l) => l.forward(h), x) };
-}
-
 /**
- * Trains warm-up + `epochs` epochs; returns the wall-clock and process CPU seconds of each timed
- * epoch (CPU time is steadier on a shared machine). Disposes everything it made.
+ * Images per second of the agent's evaluation (evaluateUploaded: loss, accuracy, per-image losses
+ * and predictions) over `view`, images already on the backend, after a warm-up batch. The weights
+ * are the seeded initial ones: speed does not depend on their values.
  */
-export function benchOne(
-  tf: TF,
-  spec: NetworkSpec,
-  data: BenchImages,
-  options: { miniBatchSize: number; epochs: number; batchNorm: 'flowtune' | 'tfjs' },
-): { seconds: number[]; cpuSeconds: number[] } {
-  const [h, w, c] = spec.inputShape;
-  const xs = tf.tensor4d(data.images, [data.count, h, w, c]);
-  const ys = tf.oneHot(tf.tensor1d(data.labels, 'int32'), 10);
-  const model = buildBenchModel(tf, spec, options.batchNorm);
-  const optimizer = tf.train.momentum(0.01, 0.9);
-  const batches = Math.floor(data.count / options.miniBatchSize);
-  const epoch = (): [number, number] => {
-    const order = tf.tidy(() => tf.randomUniform([data.count]).topk(data.count).indices);
-    const started = performance.now();
-    const cpuStarted = process.cpuUsage();
-    let lastLoss: Tensor | null = null;
-    for (let b = 0; b < batches; b++) {
-      const loss = tf.tidy(() => {
-        const idx = order.slice(b * options.miniBatchSize, options.miniBatchSize);
-        const x = tf.gather(xs, idx);
-        const y = tf.gather(ys, idx);
-        const value = optimizer.minimize(
-          () => tf.losses.softmaxCrossEntropy(y, model.forward(x)) as import('@tensorflow/tfjs').Scalar,
-          true,
-          model.weights,
-        );
-        if (value === null) throw new Error('bench: optimizer returned no loss');
-        return value;
-      });
-      lastLoss?.dispose();
-      lastLoss = loss;
-    }
-    const value = lastLoss?.dataSync()[0];
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuStarted);
-    lastLoss?.dispose();
-    order.dispose();
-    if (value !== undefined && !Number.isFinite(value)) throw new Error(`bench: loss became ${value}`);
-    return [seconds, (cpu.user + cpu.system) / 1e6];
-  };
+async function benchEvaluation(spec: NetworkSpec, view: DataView): Promise<number> {
+  const model = buildModel(spec, 0);
+  const data = uploadImages(view);
+  const numClasses = outputUnits(spec);
   try {
-    epoch(); // warm-up
-    const seconds: number[] = [];
-    const cpuSeconds: number[] = [];
-    for (let e = 0; e < options.epochs; e++) {
-      const [wall, cpu] = epoch();
-      seconds.push(wall);
-      cpuSeconds.push(cpu);
+    const warm = uploadImages({ set: view.set, indices: view.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, view.indices.length)) });
+    try {
+      await evaluateUploaded(model, warm, numClasses, { predictions: true, losses: true });
+    } finally {
+      warm.images?.dispose();
+      warm.labels.dispose();
     }
-    return { seconds, cpuSeconds };
+    const started = performance.now();
+    await evaluateUploaded(model, data, numClasses, { predictions: true, losses: true });
+    return data.count / ((performance.now() - started) / 1000);
   } finally {
-    tf.dispose([xs, ys, ...model.weights]);
-    optimizer.dispose();
+    data.images?.dispose();
+    data.labels.dispose();
+    model.dispose();
   }
 }

@@ -43,7 +43,8 @@
  * - Validation every `validationFrequency` iterations and at the end of every epoch (once when both
  *   fall on one iteration), in batches of 1000 with training=false and no tape. MATLAB's
  *   ValidationPatience: stop when this many validations in a row were ≥ the best loss so far.
- * - A `deadline` is checked at epoch boundaries (at least one epoch runs); `signal` is checked
+ * - A `deadline` is checked at epoch boundaries (at least one epoch runs), or before every
+ *   iteration with `deadlineMidEpoch` (the partial epoch is validated and recorded); `signal` is checked
  *   before every iteration and aborts by throwing its reason.
  *
  * Run `initBackend()` (backend.ts) before training; this module uses whichever backend is active.
@@ -115,6 +116,12 @@ export interface TrainRequest {
   continueFrom?: { checkpointDir: string; result: RunResult } | null;
   /** Wall-clock deadline (ms since the epoch), checked at epoch boundaries → stopReason 'budget'. */
   deadline?: number;
+  /**
+   * Check the deadline before every iteration too (a final run that fills its budget): the run
+   * stops mid-epoch, validates, and records the partial epoch (stopReason 'budget'). Default:
+   * epoch boundaries only.
+   */
+  deadlineMidEpoch?: boolean;
   /** Called after every iteration; keep it cheap. */
   onProgress?: (progress: TrainProgress) => void;
   signal?: AbortSignal;
@@ -497,6 +504,7 @@ interface LoopConfig {
   checkpointDir: string | null;
   continueFrom: { checkpointDir: string; result: RunResult } | null;
   deadline?: number;
+  deadlineMidEpoch?: boolean;
   onProgress?: (progress: TrainProgress) => void;
   signal?: AbortSignal;
 }
@@ -522,9 +530,77 @@ function copyHistory(history: TrainingHistory): TrainingHistory {
 
 const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
+/** What the network and the data fix for the whole run. */
+interface LoopShape {
+  numClasses: number;
+  trainCount: number;
+  /** The mini-batch size, reduced to the training set's size when larger. */
+  batchSize: number;
+  /** Full batches per epoch: the last partial batch is discarded, as in MATLAB. */
+  batchesPerEpoch: number;
+}
+
+/** Everything a run carries from one step to the next. Tensors are disposed by `disposeLoop`. */
+interface LoopState {
+  config: LoopConfig;
+  options: TrainingOptions;
+  shape: LoopShape;
+  model: tf.Sequential;
+  optimizer: tf.Optimizer;
+  /** The trainable variables, always in the same order (tfjs optimizers keep their slots by position). */
+  variables: tf.Variable[];
+  /** The weights L2 regularisation applies to. */
+  decayed: tf.LayerVariable[];
+  trainData: UploadedImages | null;
+  valData: UploadedImages | null;
+  /** outputNetwork 'best-validation-loss': a copy of the weights at the best validation so far. */
+  keepBest: boolean;
+  bestCopy: tf.Tensor[] | null;
+  prng: Prng;
+  order: number[];
+  shuffled: boolean;
+  /** The last epoch trained in. */
+  epoch: number;
+  epochsCompleted: number;
+  iteration: number;
+  imagesTrained: number;
+  /** Iterations of the last epoch (≠ batchesPerEpoch when it stopped early). */
+  lastEpochIterations: number;
+  best: CheckpointState['best'];
+  history: TrainingHistory;
+  lastValAccuracy: number | null;
+  stop: StopReason | null;
+}
+
+/**
+ * The whole run, as named steps: check the inputs, set up (fresh, or restored from the checkpoint
+ * being continued), upload the data, run epochs until a stop, write the checkpoint, report.
+ */
 async function runLoop(config: LoopConfig): Promise<RunResult> {
   const started = performance.now();
   const options = resolveOptions(config.options as unknown as Record<string, unknown>);
+  const shape = checkLoopInputs(config, options);
+  const state = setUpLoop(config, options, shape);
+  try {
+    if (config.continueFrom) await restoreLoop(state, config.continueFrom.checkpointDir);
+    state.trainData = uploadImages(config.train);
+    state.valData = config.validation && config.validation.indices.length > 0 ? uploadImages(config.validation) : null;
+    while (!state.stop && state.epoch < options.maxEpochs) {
+      await runEpoch(state);
+      if (!state.stop && state.epoch < options.maxEpochs && config.deadline !== undefined && Date.now() >= config.deadline) {
+        state.stop = { kind: 'budget', epoch: state.epoch };
+      }
+    }
+    state.stop ??= { kind: 'completed' };
+    if (config.checkpointDir) await writeLoopCheckpoint(state, config.checkpointDir);
+    return loopResult(state, (performance.now() - started) / 1000);
+  } finally {
+    disposeLoop(state);
+  }
+}
+
+/** The network is valid and fits the data (classes, image size); the training set is not empty. */
+function checkLoopInputs(config: LoopConfig, options: TrainingOptions): LoopShape {
   const { network, train } = config;
   validateNetwork(network);
   const numClasses = outputUnits(network);
@@ -544,230 +620,267 @@ async function runLoop(config: LoopConfig): Promise<RunResult> {
   const trainCount = train.indices.length;
   if (trainCount === 0) throw new UserError('No training images: the training split is empty.');
   const batchSize = Math.min(options.miniBatchSize, trainCount);
-  const batchesPerEpoch = Math.floor(trainCount / batchSize); // the last partial batch is discarded, as in MATLAB
+  return { numClasses, trainCount, batchSize, batchesPerEpoch: Math.floor(trainCount / batchSize) };
+}
 
-  // Everything that holds tensors, for the finally block.
-  let model: tf.Sequential | null = null;
-  let optimizer: tf.Optimizer | null = null;
-  let trainData: UploadedImages | null = null;
-  let valData: UploadedImages | null = null;
-  let bestCopy: tf.Tensor[] | null = null;
-  const keepBest = options.outputNetwork === 'best-validation-loss';
-
+/** A fresh run: the model initialised from the seed, a new optimizer, the shuffle stream at its start. */
+function setUpLoop(config: LoopConfig, options: TrainingOptions, shape: LoopShape): LoopState {
+  const model = buildModel(config.network, options.seed);
+  let optimizer: tf.Optimizer;
   try {
-    model = buildModel(network, options.seed);
     optimizer = makeOptimizer(options);
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const decayed = regularisedWeights(model);
-
-    // ── state: fresh, or from the checkpoint being continued
-    const prng = new Prng(deriveSeed(options.seed, 'shuffle'));
-    let order = Array.from({ length: trainCount }, (_, i) => i);
-    let shuffled = false;
-    let epoch = 0; // last epoch trained in
-    let epochsCompleted = 0;
-    let iteration = 0;
-    let imagesTrained = 0;
-    let best: CheckpointState['best'] = { valLoss: null, epoch: null, iteration: null, sinceBest: 0 };
-    const history = config.continueFrom ? copyHistory(config.continueFrom.result.history) : emptyHistory();
-
-    if (config.continueFrom) {
-      const dir = config.continueFrom.checkpointDir;
-      const state = await readCheckpointState(dir);
-      if (describeNetwork(state.network) !== describeNetwork(network)) {
-        throw new Error(`continueFrom: the network differs from the one checkpointed in ${dir}`);
-      }
-      if (state.trainCount !== trainCount) {
-        throw new Error(`continueFrom: ${dir} was trained on ${state.trainCount} images, this run has ${trainCount}`);
-      }
-      const last = await readSavedWeights(join(dir, state.lastWeightsDir));
-      model.loadWeights(last);
-      tf.dispose(last);
-      const saved = await readOptimizerState(dir);
-      if (saved.className !== optimizer.getClassName()) {
-        tf.dispose(saved.weights.map((w) => w.tensor));
-        throw new Error(`continueFrom: ${dir} holds ${saved.className} optimizer state, but the solver is ${options.solver}`);
-      }
-      await optimizer.setWeights(saved.weights);
-      tf.dispose(saved.weights.map((w) => w.tensor));
-      if (keepBest && state.bestWeightsDir !== null) {
-        const bestWeights = await readSavedWeights(join(dir, state.bestWeightsDir));
-        bestCopy = model.weights.map((w) => bestWeights[w.originalName]);
-        const used = new Set(bestCopy);
-        tf.dispose(Object.values(bestWeights).filter((t) => !used.has(t)));
-      }
-      prng.state = state.shuffleState;
-      order = state.order;
-      shuffled = state.shuffled;
-      epoch = state.epoch;
-      epochsCompleted = state.epochsCompleted;
-      iteration = state.iterationsCompleted;
-      imagesTrained = config.continueFrom.result.imagesTrained;
-      best = { ...state.best };
-    }
-
-    trainData = uploadImages(train);
-    valData = config.validation && config.validation.indices.length > 0 ? uploadImages(config.validation) : null;
-
-    let stop: StopReason | null = null;
-    let lastEpochIterations = 0;
-    let lastYield = performance.now();
-    let lastValAccuracy: number | null = history.validations.at(-1)?.accuracy ?? null;
-
-    const validate = async (atEpoch: number): Promise<ValidationRecord | null> => {
-      if (!valData || !model) return null;
-      const { loss, accuracy } = await evaluateUploaded(model, valData, numClasses);
-      const record: ValidationRecord = { iteration, epoch: atEpoch, loss, accuracy };
-      history.validations.push(record);
-      lastValAccuracy = accuracy;
-      if (Number.isFinite(loss) && (best.valLoss === null || loss < best.valLoss)) {
-        best = { valLoss: loss, epoch: atEpoch, iteration, sinceBest: 0 };
-        if (keepBest) {
-          if (bestCopy) tf.dispose(bestCopy);
-          bestCopy = model.weights.map((w) => tf.clone(w.read()));
-        }
-      } else {
-        best.sinceBest++;
-      }
-      return record;
-    };
-
-    while (!stop && epoch < options.maxEpochs) {
-      epoch++;
-      const epochStart = performance.now();
-      let validationMs = 0;
-      const rate = learnRateAt(options, epoch);
-      setLearnRate(optimizer, rate);
-      if (options.shuffle === 'every-epoch' || (options.shuffle === 'once' && !shuffled)) {
-        prng.shuffle(order);
-        shuffled = true;
-      }
-      const orderTensor = tf.tensor1d(Int32Array.from(order.slice(0, batchesPerEpoch * batchSize)), 'int32');
-      const losses: number[] = [];
-      const accuracies: number[] = [];
-      let endValidation: ValidationRecord | null = null;
-      try {
-        for (let b = 0; b < batchesPerEpoch; b++) {
-          // Let the event loop run (signals, timers) at least every 50 ms: a wasm training step
-          // resolves its promises as microtasks, so without this SIGINT/SIGTERM wait for the run's end.
-          if (performance.now() - lastYield > 50) {
-            await new Promise((resolve) => setImmediate(resolve));
-            lastYield = performance.now();
-          }
-          if (config.signal?.aborted) throw config.signal.reason ?? new Error('training aborted');
-          iteration++;
-          const step = await trainStep(model, optimizer, variables, decayed, trainData, orderTensor, b * batchSize, batchSize, numClasses, options, `${options.seed}:${iteration}`);
-          if (step.nonFinite) {
-            stop = { kind: 'nonFinite', iteration, epoch, what: step.nonFinite };
-            iteration--; // not a completed iteration
-            break;
-          }
-          imagesTrained += batchSize;
-          losses.push(step.loss);
-          accuracies.push(step.accuracy);
-          history.iterations.push({ iteration, epoch, loss: step.loss, accuracy: step.accuracy, learnRate: rate } satisfies IterationRecord);
-          const endOfEpoch = b === batchesPerEpoch - 1;
-          if (valData && (iteration % options.validationFrequency === 0 || endOfEpoch)) {
-            const t0 = performance.now();
-            const record = await validate(epoch);
-            validationMs += performance.now() - t0;
-            if (endOfEpoch) endValidation = record;
-            if (best.sinceBest >= options.validationPatience) {
-              stop = { kind: 'validationPatience', epoch };
-              endValidation = record;
-            }
-          }
-          const trainSeconds = (performance.now() - epochStart - validationMs) / 1000;
-          config.onProgress?.({
-            epoch,
-            maxEpochs: options.maxEpochs,
-            iteration,
-            loss: step.loss,
-            valAccuracy: lastValAccuracy,
-            imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
-          });
-          if (stop) break;
-        }
-      } finally {
-        orderTensor.dispose();
-      }
-      const complete = losses.length === batchesPerEpoch;
-      if (complete) epochsCompleted = epoch;
-      // A full epoch, or the partial epoch a patience stop ended (its last validation is its end).
-      if (complete || stop?.kind === 'validationPatience') {
-        const seconds = (performance.now() - epochStart) / 1000;
-        const trainSeconds = seconds - validationMs / 1000;
-        history.epochs.push({
-          epoch,
-          learnRate: rate,
-          loss: mean(losses),
-          accuracy: mean(accuracies),
-          valLoss: endValidation?.loss ?? null,
-          valAccuracy: endValidation?.accuracy ?? null,
-          seconds,
-          imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
-        } satisfies EpochRecord);
-      }
-      if (!stop && epoch < options.maxEpochs && config.deadline !== undefined && Date.now() >= config.deadline) {
-        stop = { kind: 'budget', epoch };
-      }
-      lastEpochIterations = losses.length;
-      // An epoch stopped before its first iteration did not happen.
-      if (losses.length === 0 && !complete) epoch--;
-    }
-    stop ??= { kind: 'completed' };
-
-    // ── checkpoint: last-iteration state always (for warm starts), the output network per outputNetwork
-    if (config.checkpointDir) {
-      const dir = config.checkpointDir;
-      let lastWeightsDir: CheckpointState['lastWeightsDir'] = '.';
-      let bestWeightsDir: CheckpointState['bestWeightsDir'] = null;
-      if (keepBest && bestCopy) {
-        await saveModel(model, join(dir, LAST_DIR));
-        lastWeightsDir = LAST_DIR;
-        model.setWeights(bestCopy);
-        bestWeightsDir = '.';
-      }
-      await saveModel(model, dir);
-      await saveOptimizerState(optimizer, dir);
-      await writeCheckpointState(dir, {
-        format: 'flowtune-checkpoint/1',
-        network,
-        options,
-        epoch,
-        epochsCompleted,
-        iterationsCompleted: iteration,
-        iterationInEpoch: epochsCompleted === epoch ? 0 : lastEpochIterations,
-        trainCount,
-        shuffleState: prng.state,
-        shuffled,
-        order,
-        best,
-        lastWeightsDir,
-        bestWeightsDir,
-      });
-    }
-
-    return {
-      history,
-      backend: backendName(),
-      stopReason: stop,
-      bestEpoch: best.epoch,
-      bestValLoss: best.valLoss,
-      paramCount: paramCount(network),
-      checkpointDir: config.checkpointDir ?? '',
-      epochsCompleted,
-      iterationsCompleted: iteration,
-      imagesTrained,
-      seconds: (performance.now() - started) / 1000,
-    };
-  } finally {
-    if (bestCopy) tf.dispose(bestCopy);
-    if (trainData) tf.dispose([trainData.images, trainData.labels]);
-    if (valData) tf.dispose([valData.images, valData.labels]);
-    if (optimizer) disposeOptimizer(optimizer);
-    model?.dispose();
+  } catch (error) {
+    model.dispose();
+    throw error;
   }
+  const history = config.continueFrom ? copyHistory(config.continueFrom.result.history) : emptyHistory();
+  return {
+    config,
+    options,
+    shape,
+    model,
+    optimizer,
+    variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
+    decayed: regularisedWeights(model),
+    trainData: null,
+    valData: null,
+    keepBest: options.outputNetwork === 'best-validation-loss',
+    bestCopy: null,
+    prng: new Prng(deriveSeed(options.seed, 'shuffle')),
+    order: Array.from({ length: shape.trainCount }, (_, i) => i),
+    shuffled: false,
+    epoch: 0,
+    epochsCompleted: 0,
+    iteration: 0,
+    imagesTrained: 0,
+    lastEpochIterations: 0,
+    best: { valLoss: null, epoch: null, iteration: null, sinceBest: 0 },
+    history,
+    lastValAccuracy: history.validations.at(-1)?.accuracy ?? null,
+    stop: null,
+  };
+}
+
+/** Continue a finished run: weights, optimizer slots, best copy, counters and the shuffle stream from its checkpoint. */
+async function restoreLoop(s: LoopState, dir: string): Promise<void> {
+  const { network } = s.config;
+  const state = await readCheckpointState(dir);
+  if (describeNetwork(state.network) !== describeNetwork(network)) {
+    throw new Error(`continueFrom: the network differs from the one checkpointed in ${dir}`);
+  }
+  if (state.trainCount !== s.shape.trainCount) {
+    throw new Error(`continueFrom: ${dir} was trained on ${state.trainCount} images, this run has ${s.shape.trainCount}`);
+  }
+  const last = await readSavedWeights(join(dir, state.lastWeightsDir));
+  s.model.loadWeights(last);
+  tf.dispose(last);
+  const saved = await readOptimizerState(dir);
+  if (saved.className !== s.optimizer.getClassName()) {
+    tf.dispose(saved.weights.map((w) => w.tensor));
+    throw new Error(`continueFrom: ${dir} holds ${saved.className} optimizer state, but the solver is ${s.options.solver}`);
+  }
+  await s.optimizer.setWeights(saved.weights);
+  tf.dispose(saved.weights.map((w) => w.tensor));
+  if (s.keepBest && state.bestWeightsDir !== null) {
+    const bestWeights = await readSavedWeights(join(dir, state.bestWeightsDir));
+    s.bestCopy = s.model.weights.map((w) => bestWeights[w.originalName]);
+    const used = new Set(s.bestCopy);
+    tf.dispose(Object.values(bestWeights).filter((t) => !used.has(t)));
+  }
+  s.prng.state = state.shuffleState;
+  s.order = state.order;
+  s.shuffled = state.shuffled;
+  s.epoch = state.epoch;
+  s.epochsCompleted = state.epochsCompleted;
+  s.iteration = state.iterationsCompleted;
+  s.imagesTrained = s.config.continueFrom!.result.imagesTrained;
+  s.best = { ...state.best };
+}
+
+/**
+ * One epoch: its learning rate, its shuffle, then its iterations, each followed by a validation
+ * when due (every validationFrequency iterations and at the end of the epoch). Sets `s.stop` on a
+ * non-finite step or when validation patience runs out; records the epoch when it completed (or
+ * when a patience stop ended it).
+ */
+async function runEpoch(s: LoopState): Promise<void> {
+  const { options, config } = s;
+  const { batchSize, batchesPerEpoch, numClasses } = s.shape;
+  const epoch = ++s.epoch;
+  const epochStart = performance.now();
+  let validationMs = 0;
+  const rate = learnRateAt(options, epoch);
+  setLearnRate(s.optimizer, rate);
+  if (options.shuffle === 'every-epoch' || (options.shuffle === 'once' && !s.shuffled)) {
+    s.prng.shuffle(s.order);
+    s.shuffled = true;
+  }
+  const orderTensor = tf.tensor1d(Int32Array.from(s.order.slice(0, batchesPerEpoch * batchSize)), 'int32');
+  const losses: number[] = [];
+  const accuracies: number[] = [];
+  let endValidation: ValidationRecord | null = null;
+  let lastYield = performance.now();
+  try {
+    for (let b = 0; b < batchesPerEpoch; b++) {
+      // Let the event loop run (signals, timers) at least every 50 ms: a wasm training step
+      // resolves its promises as microtasks, so without this SIGINT/SIGTERM wait for the run's end.
+      if (performance.now() - lastYield > 50) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+      if (config.signal?.aborted) throw config.signal.reason ?? new Error('training aborted');
+      if (config.deadlineMidEpoch && config.deadline !== undefined && losses.length > 0 && Date.now() >= config.deadline) {
+        s.stop = { kind: 'budget', epoch };
+        if (s.valData && s.history.validations.at(-1)?.iteration !== s.iteration) {
+          const t0 = performance.now();
+          endValidation = await validate(s, epoch);
+          validationMs += performance.now() - t0;
+        } else {
+          endValidation = s.history.validations.at(-1) ?? null;
+        }
+        break;
+      }
+      const iteration = ++s.iteration;
+      const step = await trainStep({
+        model: s.model,
+        optimizer: s.optimizer,
+        variables: s.variables,
+        decayed: s.decayed,
+        data: s.trainData!,
+        order: orderTensor,
+        start: b * batchSize,
+        batchSize,
+        numClasses,
+        options,
+        dropoutSeed: `${options.seed}:${iteration}`,
+      });
+      if (step.nonFinite) {
+        s.stop = { kind: 'nonFinite', iteration, epoch, what: step.nonFinite };
+        s.iteration--; // not a completed iteration
+        break;
+      }
+      s.imagesTrained += batchSize;
+      losses.push(step.loss);
+      accuracies.push(step.accuracy);
+      s.history.iterations.push({ iteration, epoch, loss: step.loss, accuracy: step.accuracy, learnRate: rate } satisfies IterationRecord);
+      const endOfEpoch = b === batchesPerEpoch - 1;
+      if (s.valData && (iteration % options.validationFrequency === 0 || endOfEpoch)) {
+        const t0 = performance.now();
+        const record = await validate(s, epoch);
+        validationMs += performance.now() - t0;
+        if (endOfEpoch) endValidation = record;
+        if (s.best.sinceBest >= options.validationPatience) {
+          s.stop = { kind: 'validationPatience', epoch };
+          endValidation = record;
+        }
+      }
+      const trainSeconds = (performance.now() - epochStart - validationMs) / 1000;
+      config.onProgress?.({
+        epoch,
+        maxEpochs: options.maxEpochs,
+        iteration,
+        loss: step.loss,
+        valAccuracy: s.lastValAccuracy,
+        imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
+      });
+      if (s.stop) break;
+    }
+  } finally {
+    orderTensor.dispose();
+  }
+  const complete = losses.length === batchesPerEpoch;
+  if (complete) s.epochsCompleted = epoch;
+  // A full epoch, or the partial epoch a patience or deadline stop ended (its last validation is its end).
+  if (complete || s.stop?.kind === 'validationPatience' || s.stop?.kind === 'budget') {
+    const seconds = (performance.now() - epochStart) / 1000;
+    const trainSeconds = seconds - validationMs / 1000;
+    s.history.epochs.push({
+      epoch,
+      learnRate: rate,
+      loss: mean(losses),
+      accuracy: mean(accuracies),
+      valLoss: endValidation?.loss ?? null,
+      valAccuracy: endValidation?.accuracy ?? null,
+      seconds,
+      imagesPerSecond: trainSeconds > 0 ? (losses.length * batchSize) / trainSeconds : 0,
+    } satisfies EpochRecord);
+  }
+  s.lastEpochIterations = losses.length;
+  // An epoch stopped before its first iteration did not happen.
+  if (losses.length === 0 && !complete) s.epoch--;
+}
+
+/** Validation loss and accuracy now; updates the best so far (and its weight copy) and the patience count. */
+async function validate(s: LoopState, atEpoch: number): Promise<ValidationRecord | null> {
+  if (!s.valData) return null;
+  const { loss, accuracy } = await evaluateUploaded(s.model, s.valData, s.shape.numClasses);
+  const record: ValidationRecord = { iteration: s.iteration, epoch: atEpoch, loss, accuracy };
+  s.history.validations.push(record);
+  s.lastValAccuracy = accuracy;
+  if (Number.isFinite(loss) && (s.best.valLoss === null || loss < s.best.valLoss)) {
+    s.best = { valLoss: loss, epoch: atEpoch, iteration: s.iteration, sinceBest: 0 };
+    if (s.keepBest) {
+      if (s.bestCopy) tf.dispose(s.bestCopy);
+      s.bestCopy = s.model.weights.map((w) => tf.clone(w.read()));
+    }
+  } else {
+    s.best.sinceBest++;
+  }
+  return record;
+}
+
+/** The checkpoint: last-iteration state always (for warm starts), the output network per outputNetwork. */
+async function writeLoopCheckpoint(s: LoopState, dir: string): Promise<void> {
+  let lastWeightsDir: CheckpointState['lastWeightsDir'] = '.';
+  let bestWeightsDir: CheckpointState['bestWeightsDir'] = null;
+  if (s.keepBest && s.bestCopy) {
+    await saveModel(s.model, join(dir, LAST_DIR));
+    lastWeightsDir = LAST_DIR;
+    s.model.setWeights(s.bestCopy);
+    bestWeightsDir = '.';
+  }
+  await saveModel(s.model, dir);
+  await saveOptimizerState(s.optimizer, dir);
+  await writeCheckpointState(dir, {
+    format: 'flowtune-checkpoint/1',
+    network: s.config.network,
+    options: s.options,
+    epoch: s.epoch,
+    epochsCompleted: s.epochsCompleted,
+    iterationsCompleted: s.iteration,
+    iterationInEpoch: s.epochsCompleted === s.epoch ? 0 : s.lastEpochIterations,
+    trainCount: s.shape.trainCount,
+    shuffleState: s.prng.state,
+    shuffled: s.shuffled,
+    order: s.order,
+    best: s.best,
+    lastWeightsDir,
+    bestWeightsDir,
+  });
+}
+
+function loopResult(s: LoopState, seconds: number): RunResult {
+  return {
+    history: s.history,
+    backend: backendName(),
+    stopReason: s.stop ?? { kind: 'completed' },
+    bestEpoch: s.best.epoch,
+    bestValLoss: s.best.valLoss,
+    paramCount: paramCount(s.config.network),
+    checkpointDir: s.config.checkpointDir ?? '',
+    epochsCompleted: s.epochsCompleted,
+    iterationsCompleted: s.iteration,
+    imagesTrained: s.imagesTrained,
+    seconds,
+  };
+}
+
+function disposeLoop(s: LoopState): void {
+  if (s.bestCopy) tf.dispose(s.bestCopy);
+  if (s.trainData) tf.dispose([s.trainData.images, s.trainData.labels]);
+  if (s.valData) tf.dispose([s.valData.images, s.valData.labels]);
+  disposeOptimizer(s.optimizer);
+  s.model.dispose();
 }
 
 interface StepResult {
@@ -776,20 +889,24 @@ interface StepResult {
   nonFinite: 'loss' | 'gradient' | null;
 }
 
+/** One iteration's inputs: the batch is `order[start, start + batchSize)` of the uploaded images. */
+interface StepInput {
+  model: tf.Sequential;
+  optimizer: tf.Optimizer;
+  variables: tf.Variable[];
+  decayed: tf.LayerVariable[];
+  data: UploadedImages;
+  order: tf.Tensor1D;
+  start: number;
+  batchSize: number;
+  numClasses: number;
+  options: TrainingOptions;
+  dropoutSeed: string;
+}
+
 /** One iteration: forward, loss, gradients, one sync, then (if all finite) clip and update. */
-async function trainStep(
-  model: tf.Sequential,
-  optimizer: tf.Optimizer,
-  variables: tf.Variable[],
-  decayed: tf.LayerVariable[],
-  data: UploadedImages,
-  order: tf.Tensor1D,
-  start: number,
-  batchSize: number,
-  numClasses: number,
-  options: TrainingOptions,
-  dropoutSeed: string,
-): Promise<StepResult> {
+async function trainStep(input: StepInput): Promise<StepResult> {
+  const { model, optimizer, variables, decayed, data, order, start, batchSize, numClasses, options, dropoutSeed } = input;
   const [x, labels, oneHot] = tf.tidy(() => {
     const idx = tf.slice(order, start, batchSize);
     const y = tf.gather(data.labels, idx);
@@ -849,6 +966,7 @@ export async function trainRun(request: TrainRequest): Promise<RunResult> {
     checkpointDir: request.checkpointDir,
     continueFrom: request.continueFrom ?? null,
     deadline: request.deadline,
+    deadlineMidEpoch: request.deadlineMidEpoch,
     onProgress: request.onProgress,
     signal: request.signal,
   });

@@ -43,7 +43,7 @@ describe('listStudies', () => {
     expect(renderStudyList(rows, 'reports')).toMatchInlineSnapshot(`
       "| Study            | Status                                             | Runs | Best val acc | Test acc | Updated                 |
       | :--------------- | :------------------------------------------------- | ---: | -----------: | -------: | :---------------------- |
-      | fashion-finished | finished                                           |    9 |       93.60% |   90.23% | 2025-11-27 22:11:18 UTC |
+      | fashion-finished | finished                                           |    9 |       93.60% |   90.23% | 2025-11-27 22:11:34 UTC |
       | fashion-budget   | stopped: time budget of 1 min used up during run 3 |    3 |       87.20% |        — | 2025-11-27 22:01:00 UTC |
       | fashion-diverged | running                                            |    2 |       86.00% |        — | 2025-11-27 22:00:17 UTC |
 

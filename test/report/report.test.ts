@@ -71,8 +71,8 @@ describe('renderReport: a finished study with every kind of decision', () => {
         - deepen filters=40 (run 3): validation accuracy 87.20% → 89.00% on 1,000 images; loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt
         - trimEpochs maxEpochs=14 (after run 2, no run): maxEpochs 20 → 14, the smoothed validation-loss minimum (0.3361 at epoch 14)
         - not kept: widen factor=2 (run 4, tie), changeFilterSize kernelSize=5 (run 6, reverted): none beat the incumbent beyond the noise margin
-      - **Final run:** run 9 trained run 3's configuration on all 50,000 training images for 12 of 12 planned epochs with the learning rate ×0.1 every 4 epochs, planned by the machine from the time left; validation accuracy 89.00% (search weights) → 93.60% (+4.60 pt) on the same 1,000 images
-      - **Time:** 11 min 19 s of the 11 min 40 s budget (97%): search 4 min 58 s in 6 runs (44%), confirmation 1 min 29 s in 2 runs (13%), final run 3 min 38 s (32%), evaluations and bookkeeping 1 min 14 s (11%); the search ended on its budget
+      - **Final run:** run 9 trained run 3's configuration on all 50,000 training images until its planned deadline in epoch 13 of 13 with the learning rate ×0.1 every 5 epochs, planned by the machine from the time left; validation accuracy 89.00% (search weights) → 93.60% (+4.60 pt) on the same 1,000 images
+      - **Time:** 11 min 35 s of the 11 min 40 s budget (99%): search 4 min 58 s in 6 runs (43%), confirmation 1 min 29 s in 2 runs (13%), final run 3 min 54 s (34%), evaluations and bookkeeping 1 min 14 s (11%); the search ended on its budget
       - **With more budget:** the policy would try \`addDropout rate=0.2\`: a dropout layer (by default before the final fully connected layer) (a step the flowchart would not allow at this point)
       "
     `);
@@ -95,8 +95,9 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(use).toContain("options = trainingOptions('sgdm', ...\n    'MaxEpochs', 14, ...\n    'OutputNetwork', 'best-validation-loss');");
     expect(use).toContain('"maxEpochs": 14,');
     expect(use).toContain('"validationFrequency": 50,');
+    expect(use).toContain('Network as JSON (`tune bench --network FILE` takes it):\n\n```json\n{\n  "inputShape": [28, 28, 1],');
     // The final run's length and schedule are the machine's plan, said apart from the configuration.
-    expect(use).toMatch(/The final run \(run 9\) trained it on all 50,000 training images with `'MaxEpochs', 12, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', 0\.1, 'LearnRateDropPeriod', 4`: a length the machine planned/);
+    expect(use).toMatch(/The final run \(run 9\) trained it on all 50,000 training images with `'MaxEpochs', 13, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', 0\.1, 'LearnRateDropPeriod', 5`: a length the machine planned/);
     expect(use).not.toContain('ValidationFrequency');
   });
 
@@ -150,7 +151,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(why[4]).toBe('run 2: training − validation gap 1.45 pt ≤ 10.00 pt, nothing to regularise (step 4 skipped) → step 5, more capacity');
     expect(why[8]).toBe("the search's time is used up (338 s of 700 s; the rest is kept for the final run)");
     expect(why[9]).toMatch(/^run 2's configuration trains 2\.5× faster than run 3's: both train on all 50,000 images for/);
-    expect(why[12]).toMatch(/^12 epochs of 50,000 images, rate ×0\.1 every 4 epochs: what the \d+ s left afford$/);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs: what the \d+ s left afford$/);
     expect(why[13]).toMatch(/^run 9's weights: validation accuracy 93\.60% vs 89\.00%, loss 0\.\d{4} vs 0\.\d{4} \(run 3\)$/);
   });
 

@@ -62,17 +62,27 @@ function trainer(world: FakeWorld): StudyTrainer {
       const imagesPerEpoch = Math.floor(trainCount / options.miniBatchSize) * options.miniBatchSize;
       const started = world.now;
       let stop: RunResult['stopReason'] = { kind: 'completed' };
+      let images = previous?.imagesTrained ?? 0;
       for (let epoch = epochs.length + 1; epoch <= options.maxEpochs; epoch++) {
         if (request.signal?.aborted) throw request.signal.reason;
-        const seconds = imagesPerEpoch / ips + valCount / (3 * ips);
+        let seconds = imagesPerEpoch / ips + valCount / (3 * ips);
+        let fraction = 1;
+        // deadlineMidEpoch: the last epoch is cut at the deadline, as the real loop does.
+        if (request.deadlineMidEpoch && request.deadline !== undefined && world.now + seconds * 1000 > request.deadline) {
+          fraction = Math.max(0, (request.deadline - world.now) / 1000 / seconds);
+          seconds *= fraction;
+          stop = { kind: 'budget', epoch };
+        }
         world.now += seconds * 1000;
+        images += fraction * imagesPerEpoch;
         if (options.initialLearnRate >= 0.1 && epoch >= 2) {
           stop = { kind: 'nonFinite', iteration: epoch * 10, epoch, what: 'loss' };
           break;
         }
-        const valLoss = fakeValLoss(request.network, options, epoch * imagesPerEpoch, trainCount);
+        const valLoss = fakeValLoss(request.network, options, images, trainCount);
         const accuracy = (v: number) => Math.max(0.1, Math.min(0.99, 1.02 - v / 1.6));
         epochs.push({ epoch, learnRate: options.initialLearnRate, loss: valLoss * 0.85, accuracy: accuracy(valLoss * 0.85), valLoss, valAccuracy: accuracy(valLoss), seconds, imagesPerSecond: ips });
+        if (stop.kind === 'budget') break;
         if (request.deadline !== undefined && world.now >= request.deadline && epoch < options.maxEpochs) {
           stop = { kind: 'budget', epoch };
           break;
@@ -83,7 +93,7 @@ function trainer(world: FakeWorld): StudyTrainer {
       writeFileSync(path.join(request.checkpointDir, 'model.json'), '{}');
       writeFileSync(path.join(request.checkpointDir, 'weights.bin'), '');
       writeFileSync(path.join(request.checkpointDir, 'fake.json'), JSON.stringify({ quality: best?.valLoss ?? NaN, ips, seed: options.seed }));
-      const completed = epochs.length;
+      const completed = stop.kind === 'budget' && request.deadlineMidEpoch ? epochs.length - 1 : epochs.length;
       return {
         history: { iterations: [], validations: [], epochs },
         backend: 'fake',
@@ -93,8 +103,8 @@ function trainer(world: FakeWorld): StudyTrainer {
         paramCount: paramCount(request.network),
         checkpointDir: request.checkpointDir,
         epochsCompleted: completed,
-        iterationsCompleted: completed * Math.floor(trainCount / options.miniBatchSize),
-        imagesTrained: completed * imagesPerEpoch,
+        iterationsCompleted: Math.floor(images / options.miniBatchSize),
+        imagesTrained: Math.round(images),
         seconds: (world.now - started) / 1000,
       };
     },

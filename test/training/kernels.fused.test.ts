@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../../src/training/backend.ts';
 import { buildModel, forwardTraining } from '../../src/training/trainer.ts';
@@ -23,7 +23,11 @@ import {
   conv2dDirect,
   conv2dFilterGradC1,
   conv2dFilterGradDirect,
+  enableChannelPadding,
+  enableRelaxedSimd,
+  enableWinograd,
   fusedKernelsAvailable,
+  fusedKernelsBuild,
 } from '../../src/training/kernels/fused.ts';
 
 /** Deterministic values in [-1, 1) + offset; `ties` rounds them to 0.25 steps so that equal values occur. */
@@ -90,6 +94,21 @@ async function compute(backend: BackendName, shape: number[], offset: number, ti
   return data;
 }
 
+/**
+ * Every kernel test runs on both builds of wasm/fused.c: relaxed SIMD (f32x4.relaxed_madd, the
+ * default where the engine takes it) and plain SIMD128 (FLOWTUNE_WASM_PATCHES_OFF=RelaxedSimd).
+ */
+describe.each(['relaxed-simd', 'simd'] as const)('%s build', (build) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableRelaxedSimd(build === 'relaxed-simd');
+  });
+  afterAll(() => enableRelaxedSimd(true));
+  test('is the build that runs', () => {
+    expect(fusedKernelsAvailable()).toBe(true);
+    expect(fusedKernelsBuild()).toBe(build);
+  });
+
 describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
   test.each([
     [[2, 4, 4, 4], 0.7, false],
@@ -97,6 +116,8 @@ describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
     [[4, 6, 6, 20], -0.4, false], // many windows with no positive value
     [[2, 6, 8, 12], 0, true], // ties: the first maximum wins
     [[16, 14, 14, 40], 0.5, false],
+    [[3, 6, 6, 6], 0.2, false], // channels not a multiple of 4: widened with zeros
+    [[4, 14, 14, 30], 0.1, true],
   ] as Array<[number[], number, boolean]>)('%j (offset %d, ties %s): output, statistics and gradients', async (shape, offset, ties) => {
     const expected = await compute('cpu', shape, offset, ties, reference);
     const got = await compute('wasm', shape, offset, ties, fused);
@@ -109,13 +130,19 @@ describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
     expect(got[3].some((v) => v !== 0)).toBe(true);
   });
 
-  test('declines what it does not cover: another backend, channels not a multiple of 4', async () => {
+  test('declines what it does not cover: another backend, channels not a multiple of 4 with ChannelPadding off', async () => {
     await initBackend('cpu');
     expect(fusedKernelsAvailable()).toBe(false);
     expect(bnReluPool2Training(tf.zeros([1, 2, 2, 4]), tf.ones([4]), tf.zeros([4]), 1e-5)).toBeNull();
     await initBackend('wasm');
     expect(fusedKernelsAvailable()).toBe(true);
-    expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).toBeNull();
+    enableChannelPadding(false);
+    try {
+      expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).toBeNull();
+    } finally {
+      enableChannelPadding(true);
+    }
+    expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).not.toBeNull();
   });
 });
 
@@ -158,10 +185,39 @@ describe('bnReluPoolLayersTraining', () => {
   });
 });
 
+describe('conv2dC1 and conv2dC1Grad with filters not a multiple of 4 (widened with zeros)', () => {
+  test.each([
+    [[3, 12, 12, 1], [5, 5, 1, 30], 1, 'same'],
+    [[2, 9, 8, 1], [3, 3, 1, 6], 2, 'valid'],
+  ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d + bias and its gradients on cpu', async (xShape, wShape, stride, pad) => {
+    const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
+    const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
+    const [xv, wv, bv, dyv] = [values(tf.util.sizeFromShape(xShape), 71), values(tf.util.sizeFromShape(wShape), 72), values(wShape[3], 73), values(tf.util.sizeFromShape(dyShape), 74)];
+    await initBackend('cpu');
+    const expected = await dataOf([
+      tf.add(tf.conv2d(tf.tensor4d(xv, xShape as never), tf.tensor4d(wv, wShape as never), stride, pad), tf.tensor1d(bv)),
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xv, xShape), dy: tf.tensor(dyv, dyShape) }, { strides: stride, pad, dataFormat: 'NHWC', filterShape: wShape } as never) as tf.Tensor,
+      tf.sum(tf.tensor(dyv, dyShape), [0, 1, 2]),
+    ]);
+    await initBackend('wasm');
+    const [x, w, b, dy] = [tf.tensor4d(xv, xShape as never), tf.tensor4d(wv, wShape as never), tf.tensor1d(bv), tf.tensor4d(dyv, dyShape as never)];
+    const y = conv2dC1(x, w, b, { strides: stride, pad });
+    const grads = conv2dC1Grad(x, dy, wShape, { strides: stride, pad });
+    expect(y).not.toBeNull();
+    expect(grads).not.toBeNull();
+    expect(y!.shape).toEqual(dyShape);
+    const got = await dataOf([y!, ...grads!]);
+    got.forEach((g, i) => expect(maxRelDiff(g, expected[i]), ['y', 'dw', 'dbias'][i]).toBeLessThan(1e-5));
+    tf.dispose([x, w, b, dy, y!, ...grads!]);
+  });
+});
+
 describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
   test.each([
     [[4, 28, 28, 1], [3, 3, 1, 20], 1, 'same'],
     [[2, 9, 7, 1], [3, 2, 1, 8], 2, 'valid'],
+    [[3, 28, 28, 1], [5, 5, 1, 40], 1, 'same'],
+    [[2, 11, 10, 1], [4, 4, 1, 12], 2, 'same'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: the cpu backend filter gradient', async (xShape, wShape, stride, pad) => {
     const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
     const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
@@ -196,10 +252,21 @@ describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
   });
 });
 
-describe('conv2dFilterGradDirect', () => {
+describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableWinograd(winograd);
+  });
+  afterAll(() => enableWinograd(true));
   test.each([
     [[3, 14, 14, 20], [3, 3, 20, 40], 1, 'same'],
     [[2, 7, 6, 8], [3, 3, 8, 12], 2, 'valid'],
+    [[5, 14, 14, 40], [5, 5, 40, 80], 1, 'same'],
+    [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
+    [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
+    [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
+    [[3, 14, 14, 30], [5, 5, 30, 60], 1, 'same'], // channels not multiples of 4: widened with zeros
+    [[2, 9, 9, 5], [3, 3, 5, 7], 2, 'valid'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: the cpu backend filter gradient', async (xShape, wShape, stride, pad) => {
     const info = tf.backend_util.computeConv2DInfo(xShape as never, wShape as never, stride, 1, pad);
     const dyShape = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
@@ -226,10 +293,21 @@ describe('conv2dFilterGradDirect', () => {
   });
 });
 
-describe('conv2dDirect', () => {
+describe.each([true, false])('conv2dDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+    enableWinograd(winograd);
+  });
+  afterAll(() => enableWinograd(true));
   test.each([
     [[2, 7, 9, 8], [3, 3, 8, 20], 1, 'same'],
     [[3, 10, 11, 4], [2, 3, 4, 12], 2, 'valid'],
+    [[5, 14, 14, 40], [5, 5, 40, 80], 1, 'same'],
+    [[3, 7, 7, 40], [3, 3, 40, 80], 1, 'same'],
+    [[2, 9, 8, 12], [5, 5, 12, 4], 1, 'valid'],
+    [[2, 3, 5, 8], [5, 5, 8, 8], 1, 'same'],
+    [[3, 14, 14, 30], [5, 5, 30, 60], 1, 'same'], // channels not multiples of 4: widened with zeros
+    [[2, 9, 9, 5], [3, 3, 5, 7], 2, 'valid'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d on cpu', async (xShape, wShape, stride, pad) => {
     const xv = values(tf.util.sizeFromShape(xShape), 61);
     const wv = values(tf.util.sizeFromShape(wShape), 62);
@@ -262,6 +340,9 @@ describe('conv2dC1', () => {
     [[2, 9, 7, 1], [3, 2, 1, 8], 2, 'valid'],
     [[3, 8, 8, 1], [2, 2, 1, 4], 1, 'same'],
     [[2, 10, 9, 1], [3, 3, 1, 12], 3, 'same'],
+    [[3, 28, 28, 1], [5, 5, 1, 40], 1, 'same'],
+    [[2, 11, 10, 1], [4, 4, 1, 12], 2, 'same'],
+    [[2, 9, 9, 1], [5, 5, 1, 4], 1, 'valid'],
   ] as Array<[number[], number[], number, 'same' | 'valid']>)('x %j, filter %j, stride %i, %s: conv2d + bias on cpu', async (xShape, wShape, stride, pad) => {
     const xv = values(tf.util.sizeFromShape(xShape), 31);
     const wv = values(tf.util.sizeFromShape(wShape), 32);
@@ -279,21 +360,24 @@ describe('conv2dC1', () => {
     const [got] = await dataOf([y!]);
     expect(maxRelDiff(got, expected)).toBeLessThan(1e-5);
     expect(conv2dC1(tf.zeros([1, 4, 4, 2]) as tf.Tensor4D, tf.zeros([3, 3, 2, 4]) as tf.Tensor4D, tf.zeros([4]) as tf.Tensor1D, { strides: 1, pad: 'same' })).toBeNull();
-    expect(conv2dC1(tf.zeros([1, 6, 6, 1]) as tf.Tensor4D, tf.zeros([5, 5, 1, 4]) as tf.Tensor4D, tf.zeros([4]) as tf.Tensor1D, { strides: 1, pad: 'same' })).toBeNull();
+    expect(conv2dC1(tf.zeros([1, 8, 8, 1]) as tf.Tensor4D, tf.zeros([6, 6, 1, 4]) as tf.Tensor4D, tf.zeros([4]) as tf.Tensor1D, { strides: 1, pad: 'same' })).toBeNull();
     tf.dispose([x, w, b, y!]);
   });
 });
 
 describe("the trainer's forward pass with the fused kernels", () => {
-  test('conv (1 channel) → bn → relu → pool, twice: the tfjs layers’ loss and gradients on cpu', async () => {
+  test.each([
+    [8, 12, 3],
+    [6, 10, 5], // channels not multiples of 4 (widened with zeros), 5×5 filters (Winograd)
+  ])('conv (1 channel) %i → bn → relu → pool, conv %i → bn → relu → pool, kernel %i: the tfjs layers’ loss and gradients on cpu', async (f1, f2, k) => {
     const network: NetworkSpec = {
       inputShape: [12, 12, 1],
       layers: [
-        { type: 'conv', filters: 8, kernelSize: 3 },
+        { type: 'conv', filters: f1, kernelSize: k },
         { type: 'batchnorm' },
         { type: 'relu' },
         { type: 'maxpool', poolSize: 2, stride: 2 },
-        { type: 'conv', filters: 12, kernelSize: 3 },
+        { type: 'conv', filters: f2, kernelSize: k },
         { type: 'batchnorm' },
         { type: 'relu' },
         { type: 'maxpool', poolSize: 2, stride: 2 },
@@ -322,6 +406,7 @@ describe("the trainer's forward pass with the fused kernels", () => {
     got.forEach((g, i) => expect(maxRelDiff(g, expected[i]), `output ${i}`).toBeLessThan(i >= 1 && i <= 10 ? 2e-4 : 1e-5));
   });
 });
+});
 
 describe('wasm/fused.c build', () => {
   const dir = fileURLToPath(new URL('../../src/training/kernels/wasm/', import.meta.url));
@@ -330,7 +415,7 @@ describe('wasm/fused.c build', () => {
     const out = mkdtempSync(join(tmpdir(), 'flowtune-fused-'));
     try {
       execFileSync('bash', [join(dir, 'build.sh'), out]);
-      for (const file of ['fused.wasm', 'fused-shared.wasm']) {
+      for (const file of ['fused.wasm', 'fused-shared.wasm', 'fused-relaxed.wasm', 'fused-relaxed-shared.wasm']) {
         expect(readFileSync(join(out, file)).equals(readFileSync(join(dir, file))), file).toBe(true);
       }
     } finally {

@@ -134,6 +134,17 @@ describe('replaced wasm kernels match the cpu backend', () => {
     expectClose(wasm, cpu);
   });
 
+  test.each([[[2, 7, 7, 5]], [[3]], [[128, 14, 14, 40]]])('Relu on %j (negative, zero, −0, NaN, ±Infinity): the cpu backend, bit for bit', async (shape) => {
+    const v = values(shape.reduce((a, b) => a * b, 1), 11);
+    [NaN, -0, Infinity, -Infinity, 0].forEach((special, i) => {
+      if (i < v.length) v[(i * 7) % v.length] = special;
+    });
+    const { cpu, wasm } = await onBoth(() => tf.relu(tf.tensor(v, shape)));
+    // exactly the cpu backend's values (Object.is: −0 becomes +0, NaN stays NaN)
+    expect(wasm[0].every((y, i) => Object.is(y, cpu[0][i]))).toBe(true);
+    expect(cpu[0].every((y, i) => Object.is(y, v[i] <= 0 ? 0 : v[i]))).toBe(true);
+  });
+
   test.each([
     [[128, 28, 28, 20], 1e-5],
     [[6, 5, 5, 3], 1e-3],
@@ -199,6 +210,10 @@ describe('replaced wasm kernels match the cpu backend', () => {
     [10, 12, 4, 2, 2, 'same', true, 'linear'],
     [6, 8, 8, 3, 1, 'same', true, 'relu'], // activation: the original kernel
     [6, 3, 8, 3, 1, 'same', true, 'linear'], // 3 input channels: the original kernel
+    [28, 1, 40, 5, 1, 'same', true, 'linear'], // 1 input channel: flowtune's ConvC1 loop (evaluation's first layer)
+    [11, 1, 8, 3, 2, 'valid', false, 'linear'], // … without bias
+    [9, 1, 6, 3, 1, 'same', true, 'linear'], // 6 filters (not a multiple of 4): widened to 8 with zeros
+    [14, 30, 60, 5, 1, 'same', true, 'linear'], // 30 → 60 channels: widened to 32 → 60, Winograd
   ] as Array<[number, number, number, number, number, 'same' | 'valid', boolean, 'linear' | 'relu']>)(
     'FusedConv2D: %i px, %i → %i channels, kernel %i, stride %i, %s (bias %s, %s)',
     async (size, ci, co, k, stride, pad, withBias, activation) => {

@@ -50,7 +50,7 @@ describe('Conv2DBackpropFilter on wasm matches the cpu backend', () => {
     [28, 1, 20, 3, 1, 'same'],
     [14, 20, 40, 3, 1, 'same'],
     [6, 2, 2, 5, 3, 'valid'],
-    // one input channel: the direct SIMD loop (kernels/fused.ts) when ≤ 9 taps and filters % 4 = 0
+    // one input channel: the direct SIMD loop (kernels/fused.ts) when ≤ 25 taps and filters % 4 = 0
     [9, 1, 8, 3, 2, 'valid'],
     [7, 1, 12, 2, 1, 'same'],
     [10, 1, 4, 1, 1, 'valid'],

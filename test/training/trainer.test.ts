@@ -254,6 +254,26 @@ describe('trainRun', () => {
     expect(r.iterationsCompleted).toBe(6);
   });
 
+  it('with deadlineMidEpoch a passed deadline stops mid-epoch, validates there and records the partial epoch', async () => {
+    // The deadline passes during iteration 9, in epoch 2 (6 iterations an epoch): the progress
+    // callback of iteration 9 blocks until just after it.
+    const deadline = Date.now() + 3000;
+    const r = await run(cnn, { maxEpochs: 5 }, {
+      deadline,
+      deadlineMidEpoch: true,
+      onProgress: (p) => {
+        if (p.iteration === 9) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(1, deadline - Date.now() + 5));
+      },
+    });
+    expect(r.stopReason).toEqual({ kind: 'budget', epoch: 2 });
+    expect(r.iterationsCompleted).toBe(9);
+    expect(r.epochsCompleted).toBe(1);
+    expect(r.history.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    const last = r.history.validations.at(-1)!;
+    expect(last).toMatchObject({ iteration: 9, epoch: 2 });
+    expect(r.history.epochs[1].valLoss).toBe(last.loss);
+  });
+
   it('an abort signal rejects the run and frees its tensors', async () => {
     const controller = new AbortController();
     const promise = run(cnn, { maxEpochs: 5 }, { signal: controller.signal, onProgress: (p) => p.iteration === 3 && controller.abort(new Error('stop now')) });

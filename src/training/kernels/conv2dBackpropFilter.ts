@@ -20,7 +20,7 @@
  * which it packs as a plain GEMM operand rather than as a huge convolution filter.
  *
  * On the wasm backend two direct SIMD loops of flowtune's own (kernels/fused.ts, wasm/fused.c) come
- * first when they apply: one input channel with at most 9 taps (the first layer on grey images),
+ * first when they apply: one input channel with at most 25 taps (the first layer on grey images),
  * and channel counts that are multiples of 4 (deeper layers). They replace im2col + GEMM there
  * (about 3× faster measured on the bench networks); im2col stays for every other case.
  */

@@ -14,7 +14,7 @@
  *    gradient backward, each a pass over the activations; here it is 3 passes forward (two for the
  *    statistics) and 2 backward, and the ReLU and batch-norm outputs are never written
  *    (`bnReluPoolLayersTraining`, called by trainer.ts; formulas in wasm/fused.c).
- *  - ConvC1: the first convolution on grey images (one input channel, ≤ 9 taps), forward and its
+ *  - ConvC1: the first convolution on grey images (one input channel, ≤ 25 taps: 3×3 to 5×5), forward and its
  *    filter + bias gradient in one pass (`conv2dC1`, `conv2dC1Grad`, called by trainer.ts);
  *    XNNPACK's convolution is slow for one input channel. FilterGradC1: the same filter gradient
  *    for the Conv2DBackpropFilter kernel (conv2dBackpropFilter.ts).
@@ -29,6 +29,7 @@
  * runs what it ran before.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { type BatchNormLayerLike, batchNormLayerParts, updateMovingStatistics } from './batchNorm.ts';
@@ -71,6 +72,17 @@ const FUNCTIONS = [
   'fc_forward',
   'fc_grad_wt',
   'fc_grad_a',
+  'winograd3_filter',
+  'conv2d_winograd3',
+  'winograd5_filter',
+  'conv2d_winograd5',
+  'filter_grad_winograd3',
+  'filter_grad_winograd3_finish',
+  'filter_grad_winograd5',
+  'filter_grad_winograd5_finish',
+  'scale_shift',
+  'relu',
+  'copy_channels',
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
@@ -180,7 +192,7 @@ class Helper {
   }
 }
 
-const runners = new WeakMap<WasmMemory, Runner>();
+let runners = new WeakMap<WasmMemory, Runner>();
 
 /** The backend's heap (tfjs's threaded build keeps it as wasmMemory, the single-threaded one in asm.memory). */
 function backendMemory(backend: WasmBackendInternals): WasmMemory | null {
@@ -212,13 +224,54 @@ function runnerFor(backend: WasmBackendInternals): Runner | null {
   let runner = runners.get(memory);
   if (!runner) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = readFileSync(new URL(shared ? 'fused-shared.wasm' : 'fused.wasm', WASM_DIR));
-    const module = new WasmApi.Module(bytes);
+    const module = compileKernels(shared);
     const instance = new WasmApi.Instance(module, { env: { memory } });
     runner = new Runner(instance.exports as unknown as Record<FunctionName, Fn>, module, memory, threadCount(backend, shared));
     runners.set(memory, runner);
   }
   return runner;
+}
+
+let relaxedSimdEnabled = false;
+let relaxedSimdUsed: boolean | null = null;
+
+/** Turns the relaxed-SIMD build of the kernels (fused multiply-add) on or off (set by kernels/index.ts; lever RelaxedSimd). */
+export function enableRelaxedSimd(on: boolean): void {
+  if (on !== relaxedSimdEnabled) runners = new WeakMap(); // instantiate the other build on next use
+  relaxedSimdEnabled = on;
+}
+
+/**
+ * Which build of the kernels runs: 'relaxed-simd' (f32x4.relaxed_madd, one fused multiply-add
+ * where the CPU has FMA) or 'simd' (SIMD128 multiply then add); null before the first kernel ran.
+ */
+export function fusedKernelsBuild(): 'relaxed-simd' | 'simd' | null {
+  return relaxedSimdUsed === null ? null : relaxedSimdUsed ? 'relaxed-simd' : 'simd';
+}
+
+/**
+ * The kernels' module: the relaxed-SIMD build when it is on and the engine takes it (Node 20's V8
+ * needs --experimental-wasm-relaxed-simd, set here at run time when missing; later Node versions
+ * have it by default), else the plain SIMD128 build.
+ */
+function compileKernels(shared: boolean): object {
+  const plain = () => new WasmApi.Module(readFileSync(new URL(shared ? 'fused-shared.wasm' : 'fused.wasm', WASM_DIR)));
+  if (!relaxedSimdEnabled) {
+    relaxedSimdUsed = false;
+    return plain();
+  }
+  const bytes = readFileSync(new URL(shared ? 'fused-relaxed-shared.wasm' : 'fused-relaxed.wasm', WASM_DIR));
+  for (const attempt of [0, 1]) {
+    try {
+      const module = new WasmApi.Module(bytes);
+      relaxedSimdUsed = true;
+      return module;
+    } catch {
+      if (attempt === 0) setFlagsFromString('--experimental-wasm-relaxed-simd');
+    }
+  }
+  relaxedSimdUsed = false;
+  return plain();
 }
 
 /** Whether these kernels can run on the active backend (wasm, the kernels registered, the module loads). */
@@ -334,21 +387,22 @@ function filterGradC1(
   const { top, left } = info.padInfo;
   const px = pointer(b, x);
   const pdy = pointer(b, dy);
-  // scratch: the padded input, parts × 10co doubles, parts × 10co floats
-  withScratch(b, padFloats + parts * 30 * co, (scratch) => {
-    const partial = (part: number) => scratch + padFloats * 4 + part * 10 * co * 8;
-    const acc = (part: number) => scratch + padFloats * 4 + parts * 10 * co * 8 + part * 10 * co * 4;
+  const rows = fh * fw + 1; // the taps, then the bias
+  // scratch: the padded input, parts × rows·co doubles, parts × (rows + 1)·co floats (a junk row last)
+  withScratch(b, padFloats + parts * (3 * rows + 1) * co, (scratch) => {
+    const partial = (part: number) => scratch + padFloats * 4 + part * rows * co * 8;
+    const acc = (part: number) => scratch + padFloats * 4 + parts * rows * co * 8 + part * (rows + 1) * co * 4;
     runner.parallel('conv2d_filter_grad_c1', (part) => [
       px, ...share(n, parts, part), h, w, pdy, oh, ow, co, fh, fw, sh, sw, top, left, scratch, partial(part), acc(part),
     ]);
-    runner.fns.sum_parts(partial(0), parts, 10 * co, fh * fw * co, pointer(b, dw));
-    if (dBias) runner.fns.sum_parts(partial(0) + 9 * co * 8, parts, 10 * co, co, pointer(b, dBias));
+    runner.fns.sum_parts(partial(0), parts, rows * co, fh * fw * co, pointer(b, dw));
+    if (dBias) runner.fns.sum_parts(partial(0) + (rows - 1) * co * 8, parts, rows * co, co, pointer(b, dBias));
   });
   return [dw, dBias];
 }
 
 /**
- * Conv2DBackpropFilter for one input channel and at most 9 taps, dilation 1, channels last (the
+ * Conv2DBackpropFilter for one input channel and at most 25 taps, dilation 1, channels last (the
  * first layer on grey images), with the direct SIMD loop of wasm/fused.c; null when the case or
  * the backend is not one it covers (then the caller uses im2col). Called by
  * conv2dBackpropFilter.ts; off with FLOWTUNE_WASM_PATCHES_OFF=FilterGradC1.
@@ -361,7 +415,7 @@ export function conv2dFilterGradC1(
 ): TensorInfo | null {
   if (!filterGradC1Enabled) return null;
   const { inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: fh, filterWidth: fw } = info;
-  if (ci !== 1 || fh * fw > 9 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
+  if (ci !== 1 || fh * fw > 25 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
@@ -371,10 +425,10 @@ export function conv2dFilterGradC1(
 
 type ConvC1Attrs = { strides: [number, number] | number; pad: 'same' | 'valid' | number };
 
-/** The conv info when conv2dC1 covers x and filter (one input channel, ≤ 9 taps, filters % 4 = 0), else null. */
+/** The conv info when conv2dC1 covers x and filter (one input channel, ≤ 25 taps, filters % 4 = 0), else null. */
 function convC1Info(xShape: number[], filterShape: number[], attrs: ConvC1Attrs) {
   if (xShape.length !== 4 || filterShape.length !== 4 || xShape[3] !== 1 || filterShape[2] !== 1) return null;
-  if (filterShape[0] * filterShape[1] > 9 || filterShape[3] % 4 !== 0) return null;
+  if (filterShape[0] * filterShape[1] > 25 || filterShape[3] % 4 !== 0) return null;
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -387,30 +441,88 @@ function convC1Info(xShape: number[], filterShape: number[], attrs: ConvC1Attrs)
 
 function conv2dC1Kernel({ inputs, attrs, backend }: KernelArgs<'x' | 'filter' | 'bias'>): TensorInfo {
   const { x, filter, bias } = inputs;
-  const runner = runnerFor(backend)!;
   const info = convC1Info(x.shape, filter.shape, attrs as ConvC1Attrs);
   if (!info) throw new Error('FlowtuneConv2DC1: unsupported shapes');
+  return conv2dC1Run(backend, runnerFor(backend)!, x, filter, bias, info);
+}
+
+function conv2dC1Run(
+  backend: WasmBackendInternals,
+  runner: Runner,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  info: ReturnType<typeof tf.backend_util.computeConv2DInfo>,
+): TensorInfo {
   const { batchSize: n, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const y = backend.makeOutput([n, oh, ow, co], 'float32');
   const hp = (oh - 1) * sh + fh;
   const wp = (ow - 1) * sw + fw;
-  const p = [x, filter, bias, y].map((t) => pointer(backend, t));
-  withScratch(backend, n * hp * wp, (xp) =>
+  const [px, pf, py] = [x, filter, y].map((t) => pointer(backend, t));
+  // scratch: the padded images, then a zero bias when there is none
+  withScratch(backend, 4 * Math.ceil((n * hp * wp) / 4) + co, (xp) => {
+    const pb = bias ? pointer(backend, bias) : xp + 4 * 4 * Math.ceil((n * hp * wp) / 4);
+    if (!bias) new Float32Array(backendMemory(backend)!.buffer, pb, co).fill(0);
     runner.parallel('conv2d_c1_forward', (part) => [
-      p[0], ...share(n, runner.parts, part), h, w, p[1], p[2], oh, ow, co, fh, fw, sh, sw, info.padInfo.top, info.padInfo.left, xp, p[3],
-    ]),
-  );
+      px, ...share(n, runner.parts, part), h, w, pf, pb, oh, ow, co, fh, fw, sh, sw, info.padInfo.top, info.padInfo.left, xp, py,
+    ]);
+  });
   return y;
 }
 
 /**
- * conv2d(x, filter) + bias, channels last, dilation 1, for one input channel and at most 9 taps
+ * The FusedConv2D kernel's case of one input channel (≤ 25 taps, filters % 4 = 0, dilation 1,
+ * linear activation, channels last): the first layer in inference (evaluation), with the same SIMD
+ * loop as conv2dC1; null when it does not apply or ConvC1 is off (then XNNPACK's). Called by patches.ts.
+ */
+export function conv2dC1Inference(
+  backend: tf.KernelBackend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  attrs: ConvC1Attrs & { dilations?: number | [number, number] },
+): TensorInfo | null {
+  if (tf.getKernel(CONV_C1_KERNEL_NAME, 'wasm') === undefined) return null; // the ConvC1 lever is off
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== filter.shape[3]))) return null;
+  const dilations = attrs.dilations ?? 1;
+  if ((Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1)) return null;
+  const co = filter.shape[3];
+  if (co % 4 !== 0 && filter.shape.length === 4 && filter.shape[2] === 1 && channelPaddingEnabled) {
+    // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
+    const b = backend as unknown as WasmBackendInternals;
+    const runner = runnerOrNull(b);
+    if (!runner) return null;
+    const taps = filter.shape[0] * filter.shape[1];
+    return withWideChannels(b, runner, [x, 1], [filter, [taps, 1, co]], bias, (xw, fwide, bw) => conv2dC1Inference(backend, xw, fwide, bw, attrs), false);
+  }
+  const info = convC1Info(x.shape, filter.shape, attrs);
+  if (!info) return null;
+  const b = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(b);
+  return runner ? conv2dC1Run(b, runner, x, filter, bias, info) : null;
+}
+
+/**
+ * conv2d(x, filter) + bias, channels last, dilation 1, for one input channel and at most 25 taps
  * (the first layer on grey images) with the direct SIMD loop of wasm/fused.c (XNNPACK's
  * convolution is slow for one input channel); null when it does not apply (then use
  * tf.fused.conv2d). Not differentiable by itself: the caller's custom gradient provides that.
  */
 export function conv2dC1(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, attrs: ConvC1Attrs): tf.Tensor4D | null {
+  const co = filter.shape[3];
+  if (co % 4 !== 0 && filter.rank === 4 && bias.rank === 1 && bias.shape[0] === co) {
+    // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(co) - co;
+    const [filterWide, biasWide] = [tf.pad(filter, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D, tf.pad(bias, [[0, extra]]) as tf.Tensor1D];
+    const wide = conv2dC1(x, filterWide, biasWide, attrs);
+    tf.dispose([filterWide, biasWide]);
+    if (!wide) return null;
+    const y = tf.slice(wide, [0, 0, 0, 0], [-1, -1, -1, co]);
+    wide.dispose();
+    return y;
+  }
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || bias.dtype !== 'float32') return null;
   if (bias.rank !== 1 || bias.shape[0] !== filter.shape[3] || !convC1Info(x.shape, filter.shape, attrs)) return null;
   if (!fusedKernelsAvailable([CONV_C1_KERNEL_NAME])) return null;
@@ -430,6 +542,19 @@ function conv2dC1GradKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'dy'>):
  * dy; null when conv2dC1 does not apply.
  */
 export function conv2dC1Grad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[], attrs: ConvC1Attrs): [tf.Tensor4D, tf.Tensor1D] | null {
+  const co = filterShape[3];
+  if (co % 4 !== 0 && dy.rank === 4 && dy.shape[3] === co) {
+    // The gradients of the widened convolution (dy widened with zeros), the extra filters dropped.
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(co) - co;
+    const dyWide = tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D;
+    const wide = conv2dC1Grad(x, dyWide, [...filterShape.slice(0, 3), co + extra], attrs);
+    dyWide.dispose();
+    if (!wide) return null;
+    const out: [tf.Tensor4D, tf.Tensor1D] = [tf.slice(wide[0], [0, 0, 0, 0], [-1, -1, -1, co]), tf.slice(wide[1], 0, co)];
+    tf.dispose(wide);
+    return out;
+  }
   if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !convC1Info(x.shape, filterShape, attrs)) return null;
   if (!fusedKernelsAvailable([CONV_C1_GRAD_KERNEL_NAME])) return null;
   const [dw, dBias] = tf.engine().runKernel(CONV_C1_GRAD_KERNEL_NAME, { x, dy }, { ...attrs, filterShape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
@@ -551,25 +676,216 @@ export function conv2dDirect(
   if (!convDirectEnabled || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const [n, h, w, ci] = x.shape;
   const [fh, fw, fci, co] = filter.shape;
-  if (fci !== ci || ci % 4 !== 0 || co % 4 !== 0 || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
+  if (fci !== ci || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co || bias.dtype !== 'float32')) return null;
   const { height: oh, width: ow, strideHeight: sh, strideWidth: sw, top, left } = out;
   if (oh < 1 || ow < 1 || top < 0 || left < 0) return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner) return null;
-  const hp = (oh - 1) * sh + fh;
-  const wp = (ow - 1) * sw + fw;
+  if (ci % 4 !== 0 || co % 4 !== 0) {
+    // Channel counts that are not multiples of 4: zeros widen x, the filter and the bias to the
+    // next multiple of 4, the kernel runs on those, and the extra output channels are dropped.
+    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: ConvC1's case
+    return withWideChannels(b, runner, [x, ci], [filter, [fh * fw, ci, co]], bias, (xw, fwide, bw) =>
+      conv2dDirect(backend, xw, fwide, out, bw),
+    );
+  }
   const y = b.makeOutput([n, oh, ow, co], 'float32');
   const px = pointer(b, x);
   const pf = pointer(b, filter);
   const py = pointer(b, y);
+  const pb = bias ? pointer(b, bias) : 0;
+  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+    winogradConv(runner, b, fh, { px, pf, pb, py }, [n, h, w, ci], [oh, ow, co], top, left);
+    return y;
+  }
+  const hp = (oh - 1) * sh + fh;
+  const wp = (ow - 1) * sw + fw;
   withScratch(b, n * hp * wp * ci, (xp) =>
     runner.parallel('conv2d_direct', (part) => [
-      px, ...share(n, runner.parts, part), h, w, ci, pf, bias ? pointer(b, bias) : 0, oh, ow, co, fh, fw, sh, sw, top, left, xp, py,
+      px, ...share(n, runner.parts, part), h, w, ci, pf, pb, oh, ow, co, fh, fw, sh, sw, top, left, xp, py,
     ]),
   );
   return y;
+}
+
+let elementwiseEnabled = false;
+
+/** Turns the inference passes (batch norm as x·a + b, ReLU) on or off (set by kernels/index.ts; lever Elementwise). */
+export function enableElementwise(on: boolean): void {
+  elementwiseEnabled = on;
+}
+
+/**
+ * x·a + b per channel (a, b: [c]; c % 4 = 0) in one threaded SIMD pass: FusedBatchNorm with
+ * per-channel statistics, whose a and b patches.ts computes; null when it does not apply.
+ */
+export function scaleShiftDirect(backend: tf.KernelBackend, x: TensorInfo, a: TensorInfo, b: TensorInfo): TensorInfo | null {
+  const c = x.shape[x.shape.length - 1];
+  if (!elementwiseEnabled || x.dtype !== 'float32' || c % 4 !== 0 || a.shape.join() !== String(c) || b.shape.join() !== String(c)) return null;
+  const be = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(be);
+  if (!runner) return null;
+  const y = be.makeOutput(x.shape, 'float32');
+  const positions = tf.util.sizeFromShape(x.shape) / c;
+  const [px, pa, pb, py] = [x, a, b, y].map((t) => pointer(be, t));
+  runner.parallel('scale_shift', (part) => [px, ...share(positions, runner.parts, part), c, pa, pb, py]);
+  return y;
+}
+
+/** x ≤ 0 ? +0 : x (NaN passes) in one threaded SIMD pass, for the Relu kernel; null when it does not apply. */
+export function reluDirect(backend: tf.KernelBackend, x: TensorInfo): TensorInfo | null {
+  if (!elementwiseEnabled || x.dtype !== 'float32') return null;
+  const be = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(be);
+  if (!runner) return null;
+  const size = tf.util.sizeFromShape(x.shape);
+  const y = be.makeOutput(x.shape, 'float32');
+  if (size === 0) return y;
+  const [px, py] = [pointer(be, x), pointer(be, y)];
+  runner.parallel('relu', (part) => {
+    const [q0, q1] = share(Math.ceil(size / 4), runner.parts, part);
+    return [px, 4 * q0, Math.min(size, 4 * q1), py];
+  });
+  return y;
+}
+
+/** Output tiles per chunk of the Winograd kernels (wasm/winograd.py WINO_TILES). */
+const WINO_TILES = 32;
+let winogradEnabled = false;
+
+/** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect and conv2dFilterGradDirect on or off (set by kernels/index.ts; lever Winograd). */
+export function enableWinograd(on: boolean): void {
+  winogradEnabled = on;
+}
+
+/**
+ * conv2dDirect's case r×r (r = 3 or 5), stride 1, by Winograd F(2×2, r×r) (wasm/winograd.h):
+ * (r + 1)² products per 2×2 output tile instead of 4r², i.e. 2.25× (3×3) and 2.78× (5×5) fewer
+ * multiplications, for transforms of the input, filter and output that cost little beside them
+ * at the channel counts of flowtune's deeper layers. The filter is transformed once per call.
+ */
+function winogradConv(
+  runner: Runner,
+  b: WasmBackendInternals,
+  r: 3 | 5,
+  p: { px: number; pf: number; pb: number; py: number },
+  [n, h, w, ci]: number[],
+  [oh, ow, co]: number[],
+  top: number,
+  left: number,
+): void {
+  const a2 = (r + 1) * (r + 1);
+  const hp = 2 * Math.ceil(oh / 2) + r - 1;
+  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
+  const uFloats = a2 * ci * co;
+  const perPart = a2 * WINO_TILES * (ci + co);
+  // scratch: the padded input, the transformed filter, then per part v (a²·tiles·ci) and mt (a²·tiles·co)
+  withScratch(b, padFloats + uFloats + runner.parts * perPart, (scratch) => {
+    const u = scratch + padFloats * 4;
+    const v = (part: number) => u + uFloats * 4 + part * perPart * 4;
+    runner.fns[r === 3 ? 'winograd3_filter' : 'winograd5_filter'](p.pf, ci, co, u);
+    runner.parallel(r === 3 ? 'conv2d_winograd3' : 'conv2d_winograd5', (part) => [
+      p.px, ...share(n, runner.parts, part), h, w, ci, u, p.pb, oh, ow, co, top, left, scratch, v(part), v(part) + a2 * WINO_TILES * ci * 4, p.py,
+    ]);
+  });
+}
+
+/**
+ * conv2dFilterGradDirect's case r×r (r = 3 or 5), stride 1, by Winograd F(r×r, 2×2)
+ * (wasm/winograd.h): per 2×2 tile of dy, (r + 1)² products per channel pair instead of 4r², summed
+ * over tiles in the transformed domain and transformed back once. Per part: float32 sums per image,
+ * double across images (as the direct loop); the finish adds the parts and transforms back.
+ */
+function winogradFilterGrad(
+  runner: Runner,
+  b: WasmBackendInternals,
+  r: 3 | 5,
+  p: { px: number; pdy: number; pdw: number },
+  [n, h, w, ci]: number[],
+  [oh, ow, co]: number[],
+  top: number,
+  left: number,
+): void {
+  const a2 = (r + 1) * (r + 1);
+  const parts = runner.parts;
+  const hp = 2 * Math.ceil(oh / 2) + r - 1;
+  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
+  const size = a2 * ci * co;
+  const perPart = a2 * WINO_TILES * (ci + co) + size; // v, dt, m (floats)
+  // scratch: the padded input, parts × size doubles (out), then per part v, dt and m
+  withScratch(b, padFloats + parts * (2 * size + perPart), (scratch) => {
+    const out = (part: number) => scratch + padFloats * 4 + part * size * 8;
+    const v = (part: number) => scratch + padFloats * 4 + parts * size * 8 + part * perPart * 4;
+    const dt = (part: number) => v(part) + a2 * WINO_TILES * ci * 4;
+    const m = (part: number) => dt(part) + a2 * WINO_TILES * co * 4;
+    runner.parallel(r === 3 ? 'filter_grad_winograd3' : 'filter_grad_winograd5', (part) => [
+      p.px, ...share(n, parts, part), h, w, ci, p.pdy, oh, ow, co, top, left, scratch, v(part), dt(part), m(part), out(part),
+    ]);
+    runner.fns[r === 3 ? 'filter_grad_winograd3_finish' : 'filter_grad_winograd5_finish'](out(0), parts, ci, co, m(0), p.pdw);
+  });
+}
+
+let channelPaddingEnabled = false;
+
+/** Turns the widening of channel counts that are not multiples of 4 on or off (set by kernels/index.ts; lever ChannelPadding). */
+export function enableChannelPadding(on: boolean): void {
+  channelPaddingEnabled = on;
+}
+
+const up4 = (c: number) => 4 * Math.ceil(c / 4);
+
+/** A copy of t ([rows, cs] as laid out) with cd channels: zeros added (cd > cs) or channels dropped (cd < cs). */
+function copyChannels(b: WasmBackendInternals, runner: Runner, t: TensorInfo, shape: number[], cd: number): TensorInfo {
+  const cs = t.shape[t.shape.length - 1];
+  const rows = tf.util.sizeFromShape(t.shape) / cs;
+  const out = b.makeOutput([...shape.slice(0, -1), cd], 'float32');
+  const [ps, pd] = [pointer(b, t), pointer(b, out)];
+  runner.parallel('copy_channels', (part) => [ps, ...share(rows, runner.parts, part), cs, cd, pd]);
+  return out;
+}
+
+/**
+ * Runs `f` on x, a filter [taps, ci, co] and a bias widened to channel counts that are multiples
+ * of 4 (zeros; x and ci only when widenInput), and narrows its output ([..., co4]) back to co
+ * channels; null when f declines.
+ */
+function withWideChannels(
+  b: WasmBackendInternals,
+  runner: Runner,
+  [x, ci]: [TensorInfo, number],
+  [filter, [taps, fci, co]]: [TensorInfo, number[]],
+  bias: TensorInfo | null,
+  f: (x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null) => TensorInfo | null,
+  widenInput = true,
+): TensorInfo | null {
+  const [ci4, co4] = [widenInput ? up4(ci) : ci, up4(co)];
+  const temps: TensorInfo[] = [];
+  try {
+    const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
+    if (xw !== x) temps.push(xw);
+    const fwide = b.makeOutput([...filter.shape.slice(0, -2), ci4, co4], 'float32');
+    temps.push(fwide);
+    const heap = backendMemory(b)!.buffer;
+    const src = new Float32Array(heap, pointer(b, filter), taps * fci * co);
+    const dst = new Float32Array(heap, pointer(b, fwide), taps * ci4 * co4).fill(0);
+    for (let t = 0; t < taps; t++) for (let c = 0; c < fci; c++) dst.set(src.subarray((t * fci + c) * co, (t * fci + c + 1) * co), (t * ci4 + c) * co4);
+    let bw: TensorInfo | null = null;
+    if (bias) {
+      bw = b.makeOutput([co4], 'float32');
+      temps.push(bw);
+      new Float32Array(heap, pointer(b, bw), co4).fill(0).set(new Float32Array(heap, pointer(b, bias), co));
+    }
+    const wide = f(xw, fwide, bw);
+    if (!wide) return null;
+    temps.push(wide);
+    return copyChannels(b, runner, wide, wide.shape, co);
+  } finally {
+    for (const t of temps) b.disposeData(t.dataId);
+  }
 }
 
 /** Turns the direct filter gradient for c_in, c_out multiples of 4 on or off (set by kernels/index.ts). */
@@ -592,20 +908,46 @@ export function conv2dFilterGradDirect(
   if (!filterGradDirectEnabled) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  if (ci % 4 !== 0 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner) return null;
+  if (ci % 4 !== 0 || co % 4 !== 0) {
+    // Not multiples of 4: the gradient of the widened convolution (zeros in the extra channels of
+    // x and dy), its extra rows and columns dropped.
+    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: FilterGradC1's case
+    const [ci4, co4] = [up4(ci), up4(co)];
+    const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
+    const dyw = co4 === co ? dy : copyChannels(b, runner, dy, dy.shape, co4);
+    try {
+      const wide = conv2dFilterGradDirect(backend, xw, dyw, { ...info, inChannels: ci4, outChannels: co4, inShape: [n, h, w, ci4], outShape: [n, oh, ow, co4], filterShape: [fh, fw, ci4, co4] } as typeof info);
+      if (!wide) return null;
+      const dw = b.makeOutput([fh, fw, ci, co], 'float32');
+      const heap = backendMemory(b)!.buffer;
+      const src = new Float32Array(heap, pointer(b, wide), fh * fw * ci4 * co4);
+      const dst = new Float32Array(heap, pointer(b, dw), fh * fw * ci * co);
+      for (let t = 0; t < fh * fw; t++) for (let c = 0; c < ci; c++) dst.set(src.subarray((t * ci4 + c) * co4, (t * ci4 + c) * co4 + co), (t * ci + c) * co);
+      b.disposeData(wide.dataId);
+      return dw;
+    } finally {
+      if (xw !== x) b.disposeData(xw.dataId);
+      if (dyw !== dy) b.disposeData(dyw.dataId);
+    }
+  }
   const parts = runner.parts;
-  const hp = (oh - 1) * sh + fh;
-  const wp = (ow - 1) * sw + fw;
-  const padFloats = 2 * Math.ceil((n * hp * wp * ci) / 2);
-  const size = fh * fw * ci * co;
   const dw = b.makeOutput([fh, fw, ci, co], 'float32');
   const px = pointer(b, x);
   const pdy = pointer(b, dy);
   const { top, left } = info.padInfo;
+  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+    winogradFilterGrad(runner, b, fh, { px, pdy, pdw: pointer(b, dw) }, [n, h, w, ci], [oh, ow, co], top, left);
+    return dw;
+  }
+  const hp = (oh - 1) * sh + fh;
+  const wp = (ow - 1) * sw + fw;
+  const padFloats = 2 * Math.ceil((n * hp * wp * ci) / 2);
+  const size = fh * fw * ci * co;
   // scratch: the padded input, parts × size doubles, parts × size floats
   withScratch(b, padFloats + parts * 3 * size, (scratch) => {
     const partial = (part: number) => scratch + padFloats * 4 + part * size * 8;
@@ -653,7 +995,18 @@ export interface BnReluPoolOutput {
 export function bnReluPool2Training(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): BnReluPoolOutput | null {
   if (x.rank !== 4 || x.dtype !== 'float32' || !fusedKernelsAvailable()) return null;
   const [, h, w, c] = x.shape;
-  if (c % 4 !== 0 || h < 2 || w < 2 || gamma.shape.join() !== String(c) || beta.shape.join() !== String(c)) return null;
+  if (h < 2 || w < 2 || gamma.shape.join() !== String(c) || beta.shape.join() !== String(c)) return null;
+  if (c % 4 !== 0) {
+    // Channels not a multiple of 4: the block on x, γ and β widened with zeros (ChannelPadding);
+    // the extra channels' outputs, statistics and gradients are dropped (pad and slice carry the gradient).
+    if (!channelPaddingEnabled) return null;
+    const extra = up4(c) - c;
+    const out = bnReluPool2Training(tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]]), tf.pad(gamma, [[0, extra]]), tf.pad(beta, [[0, extra]]), epsilon);
+    if (!out) return null;
+    const narrow = { y: tf.slice(out.y, [0, 0, 0, 0], [-1, -1, -1, c]), mean: tf.slice(out.mean, 0, c), variance: tf.slice(out.variance, 0, c) };
+    tf.dispose([out.mean, out.variance]);
+    return narrow;
+  }
   const engine = tf.engine();
   // The statistics are computed outside the custom op (closed over, saved for the gradient), so
   // autodiff never walks back through them; their kernel has no gradient of its own.

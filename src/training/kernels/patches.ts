@@ -47,7 +47,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { callKernel } from './conv2dBackpropFilter.ts';
-import { conv2dDirect, denseSmallN, denseSmallNGradInput, denseSmallNGradWeights } from './fused.ts';
+import { conv2dC1Inference, conv2dDirect, denseSmallN, reluDirect, scaleShiftDirect, denseSmallNGradInput, denseSmallNGradWeights } from './fused.ts';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -75,6 +75,7 @@ export const PATCHED_WASM_KERNELS = [
   'Conv2DBackpropInput',
   '_FusedMatMul',
   'FusedConv2D',
+  'Relu',
 ] as const;
 export type PatchedKernelName = (typeof PATCHED_WASM_KERNELS)[number];
 
@@ -130,6 +131,7 @@ export function applyWasmPatches(wasmVersion: string, skip: ReadonlySet<string> 
     Conv2DBackpropInput: (original) => conv2DBackpropInputStride1(original) as unknown as tf.KernelFunc,
     _FusedMatMul: (original) => fusedMatMulSmallN(original) as unknown as tf.KernelFunc,
     FusedConv2D: (original) => fusedConv2DDirect(original) as unknown as tf.KernelFunc,
+    Relu: (original) => reluThreaded(original) as unknown as tf.KernelFunc,
   };
   for (const name of PATCHED_WASM_KERNELS) {
     const original = tf.getKernel(name, 'wasm');
@@ -264,6 +266,9 @@ function fusedBatchNormBroadcast(original: tf.KernelConfig) {
         av[j] = g ? Math.fround(g[j] * inv) : inv;
         bv[j] = (o ? o[j] : 0) - Math.fround(m[j] * av[j]);
       }
+      // One threaded SIMD pass (kernels/fused.ts, lever Elementwise) where it applies, else Multiply then Add.
+      const direct = scaleShiftDirect(backend, x, a, b);
+      if (direct) return direct;
       const scaled = callKernel('Multiply', backend, { a: x, b: a }, {});
       try {
         return callKernel('Add', backend, { a: scaled, b }, {});
@@ -275,6 +280,14 @@ function fusedBatchNormBroadcast(original: tf.KernelConfig) {
       backend.disposeData(b.dataId);
     }
   };
+}
+
+// ───────────────────────────── Relu ─────────────────────────────
+
+/** Relu in one threaded SIMD pass (kernels/fused.ts `reluDirect`, lever Elementwise; wasm's is a single-threaded loop), else the original. */
+function reluThreaded(original: tf.KernelConfig) {
+  return (args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo =>
+    reluDirect(args.backend, args.inputs.x) ?? (original.kernelFunc(args as never) as TensorInfo);
 }
 
 // ───────────────────────────── BatchMatMul ─────────────────────────────
@@ -659,6 +672,11 @@ function fusedConv2DDirect(original: tf.KernelConfig) {
         false,
         format,
       );
+      if (info.dilationHeight === 1 && info.dilationWidth === 1 && info.inChannels === 1 && typeof pad === 'string') {
+        // One input channel (the first layer on grey images, in evaluation): flowtune's loop (ConvC1).
+        const y = conv2dC1Inference(args.backend, x, filter, bias ?? null, { strides, pad, dilations });
+        if (y) return y;
+      }
       if (info.dilationHeight === 1 && info.dilationWidth === 1) {
         const y = conv2dDirect(
           args.backend,

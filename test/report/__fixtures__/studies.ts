@@ -447,7 +447,9 @@ export function finishedStudy(): StudyRecord {
       loss: (t) => 0.45 * Math.exp(-2.5 * t) + 0.18, acc: (t) => 0.84 + 0.1 * t,
       valLoss: falling(0.4, 0.255, 0.45, 0.002), valAcc: (e) => 0.87 + 0.003 * Math.min(e, 12),
     }),
-    verdict: 'final', start: afterConfirm + 2, seconds: Math.round(final.seconds), imagesPerSecond: 2450, perImage: images9,
+    // It stops at its planned deadline, during its last epoch (the partial epoch is validated).
+    stopReason: { kind: 'budget', epoch: final.maxEpochs },
+    verdict: 'final', start: afterConfirm + 2, seconds: Math.round(final.seconds ?? 200), imagesPerSecond: 2450, perImage: images9,
   });
   s.runs = [run1, run2, run3, run4, run5, run6, run7, run8, run9];
   s.decisions = [

@@ -36,6 +36,18 @@ typedef float f32;
 typedef int i32;
 
 static inline v128_t ld(const f32 *p) { return wasm_v128_load(p); }
+
+/*
+ * acc + a·b. Built twice: plain SIMD128 (a multiply, then an add: what every engine runs) and, with
+ * FLOWTUNE_RELAXED (build.sh: the *-relaxed.wasm modules), relaxed SIMD's f32x4.relaxed_madd, which
+ * V8 runs as one fused multiply-add where the CPU has FMA. clang-14 only knows the prototype's
+ * f32x4.fma; relax.mjs turns it into relaxed_madd(a, b, c) = a·b + c, hence the operand order.
+ */
+#ifdef FLOWTUNE_RELAXED
+#define MADD(acc, a, b) __builtin_wasm_fma_f32x4((a), (b), (acc))
+#else
+#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
+#endif
 static inline void st(f32 *p, v128_t v) { wasm_v128_store(p, v); }
 
 /* out[0..len) = Σ over parts of parts[part·stride + i], as float32 (parts: nparts·stride doubles). */
@@ -66,7 +78,7 @@ void channel_sums(const f32 *x, i32 p0, i32 p1, i32 c, const f32 *mean, double *
       for (i32 p = q0; p < q1; p++, row += c)
         for (i32 j = 0; j < c; j += 4) {
           v128_t d = wasm_f32x4_sub(ld(row + j), ld(mean + j));
-          st(acc + j, wasm_f32x4_add(ld(acc + j), wasm_f32x4_mul(d, d)));
+          st(acc + j, MADD(ld(acc + j), d, d));
         }
     }
     for (i32 j = 0; j < c; j++) out[j] += acc[j];
@@ -173,7 +185,7 @@ void bn_pool_grad_sums(const f32 *dy, const i32 *sel, const f32 *xw, i32 w0, i32
       for (i32 j = 0; j < c; j += 4) {
         v128_t g = wasm_f32x4_mul(ld(dy + base + j), validFactor(wasm_v128_load(sel + base + j)));
         st(ady + j, wasm_f32x4_add(ld(ady + j), g));
-        st(adyxc + j, wasm_f32x4_add(ld(adyxc + j), wasm_f32x4_mul(g, ld(xw + base + j))));
+        st(adyxc + j, MADD(ld(adyxc + j), g, ld(xw + base + j)));
       }
     }
     for (i32 j = 0; j < c; j++) {
@@ -267,7 +279,7 @@ static void pad_c1(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 hp, i32 wp, i
 }
 
 /*
- * Convolution with one input channel and at most 9 taps, plus bias, over images [b0, b1):
+ * Convolution with one input channel and at most 25 taps, plus bias, over images [b0, b1):
  * y[b, i, j, o] = bias[o] + Σ_t xp[b, i·sh + kh, j·sw + kw] · filter[t, o] (t = kh·fw + kw), xp the
  * zero-padded input (scratch, as in conv2d_filter_grad_c1). x: [n, h, w, 1]; filter: [fh, fw, 1, co];
  * y: [n, oh, ow, co]. The taps are summed in order, after the bias.
@@ -277,7 +289,6 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
                        i32 co, i32 fh, i32 fw, i32 sh, i32 sw, i32 top, i32 left, f32 *xp, f32 *y) {
   const i32 hp = (oh - 1) * sh + fh, wp = (ow - 1) * sw + fw;
   pad_c1(x, b0, b1, h, w, hp, wp, top, left, xp);
-  const i32 taps = fh * fw;
   for (i32 b = b0; b < b1; b++) {
     for (i32 i = 0; i < oh; i++) {
       const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
@@ -292,26 +303,42 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
           for (i32 cb = 0; cb < co; cb += 4) {
             const f32 *f = filter + cb;
             v128_t a = ld(bias + cb);
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s0, ld(f)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s1, ld(f + co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s2, ld(f + 2 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s3, ld(f + 3 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s4, ld(f + 4 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s5, ld(f + 5 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s6, ld(f + 6 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s7, ld(f + 7 * co)));
-            a = wasm_f32x4_add(a, wasm_f32x4_mul(s8, ld(f + 8 * co)));
+            a = MADD(a, s0, ld(f));
+            a = MADD(a, s1, ld(f + co));
+            a = MADD(a, s2, ld(f + 2 * co));
+            a = MADD(a, s3, ld(f + 3 * co));
+            a = MADD(a, s4, ld(f + 4 * co));
+            a = MADD(a, s5, ld(f + 5 * co));
+            a = MADD(a, s6, ld(f + 6 * co));
+            a = MADD(a, s7, ld(f + 7 * co));
+            a = MADD(a, s8, ld(f + 8 * co));
             st(yq + cb, a);
           }
         }
       } else {
+        // Any other size (5×5 …): 8 channels per splat where they fit, taps in order after the bias.
         for (i32 j = 0; j < ow; j++, yq += co) {
           const f32 *xq = xrow + (long)j * sw;
-          for (i32 cb = 0; cb < co; cb += 4) {
+          i32 cb = 0;
+          for (; cb + 8 <= co; cb += 8) {
+            v128_t a0 = ld(bias + cb), a1 = ld(bias + cb + 4);
+            const f32 *f = filter + cb;
+            for (i32 kh = 0; kh < fh; kh++) {
+              const f32 *xr = xq + (long)kh * wp;
+              for (i32 kw = 0; kw < fw; kw++, f += co) {
+                v128_t sx = wasm_v128_load32_splat(xr + kw);
+                a0 = MADD(a0, sx, ld(f));
+                a1 = MADD(a1, sx, ld(f + 4));
+              }
+            }
+            st(yq + cb, a0), st(yq + cb + 4, a1);
+          }
+          for (; cb < co; cb += 4) {
             v128_t a = ld(bias + cb);
-            for (i32 t = 0; t < taps; t++) {
-              v128_t sx = wasm_v128_load32_splat(xq + (t / fw) * wp + (t % fw));
-              a = wasm_f32x4_add(a, wasm_f32x4_mul(sx, ld(filter + (long)t * co + cb)));
+            const f32 *f = filter + cb;
+            for (i32 kh = 0; kh < fh; kh++) {
+              const f32 *xr = xq + (long)kh * wp;
+              for (i32 kw = 0; kw < fw; kw++, f += co) a = MADD(a, wasm_v128_load32_splat(xr + kw), ld(f));
             }
             st(yq + cb, a);
           }
@@ -323,58 +350,61 @@ void conv2d_c1_forward(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *fi
 
 /*
  * Filter and bias gradients of a convolution with one input channel (the first layer on grey
- * images) and at most 9 taps, over images [b0, b1):
- * out[t·co + o] = Σ_{b, i, j} xp[b, i·sh + kh, j·sw + kw] · dy[b, i, j, o] (t = kh·fw + kw < 9) and
- * out[9·co + o] = Σ_{b, i, j} dy[b, i, j, o], with xp the input zero-padded by (top, left), written
+ * images) and at most 25 taps, over images [b0, b1):
+ * out[t·co + o] = Σ_{b, i, j} xp[b, i·sh + kh, j·sw + kw] · dy[b, i, j, o] (t = kh·fw + kw < T = fh·fw) and
+ * out[T·co + o] = Σ_{b, i, j} dy[b, i, j, o], with xp the input zero-padded by (top, left), written
  * here into xp (scratch of n·hp·wp floats, hp = (oh−1)·sh + fh, wp = (ow−1)·sw + fw; this call
- * writes its images only). The per-tap accumulators of a block of 4 output channels stay in
- * registers over an output row; partial sums are float32 per image (acc: 10·co floats of scratch)
- * and double across images (out: 10·co doubles; sum_parts turns the parts into dW[fh, fw, 1, co]
- * and the bias gradient). x: [n, h, w, 1]; dy: [n, oh, ow, co].
+ * writes its images only). The taps go in groups of 9 (the bias with the first): the group's
+ * accumulators for a block of 4 output channels stay in registers over an output row; taps past T
+ * in the last group accumulate into a junk row that is never read. Partial sums are float32 per
+ * image (acc: (T + 2)·co floats of scratch) and double across images (out: (T + 1)·co doubles;
+ * sum_parts turns the parts into dW[fh, fw, 1, co] and the bias gradient). x: [n, h, w, 1]; dy: [n, oh, ow, co].
  */
 EXPORT(conv2d_filter_grad_c1)
 void conv2d_filter_grad_c1(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, const f32 *dy, i32 oh, i32 ow, i32 co, i32 fh,
                            i32 fw, i32 sh, i32 sw, i32 top, i32 left, f32 *xp, double *out, f32 *acc) {
   const i32 hp = (oh - 1) * sh + fh, wp = (ow - 1) * sw + fw;
   pad_c1(x, b0, b1, h, w, hp, wp, top, left, xp);
-  // Tap offsets in xp relative to a window's top-left corner; taps beyond fh·fw read offset 0 and are dropped.
-  i32 off[9];
-  const i32 taps = fh * fw;
-  for (i32 t = 0; t < 9; t++) off[t] = t < taps ? (t / fw) * wp + (t % fw) : 0;
-  const i32 o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7], o8 = off[8];
-  for (i32 t = 0; t < 10 * co; t++) out[t] = 0;
+  const i32 taps = fh * fw, rows = taps + 1;
+  f32 *junk = acc + (long)rows * co;
+  for (i32 t = 0; t < rows * co; t++) out[t] = 0;
   for (i32 b = b0; b < b1; b++) {
-    for (i32 t = 0; t < 10 * co; t += 4) st(acc + t, wasm_f32x4_splat(0));
-    for (i32 i = 0; i < oh; i++) {
-      const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
-      const f32 *dyrow = dy + ((long)b * oh + i) * ow * co;
-      for (i32 cb = 0; cb < co; cb += 4) {
-        v128_t a0 = ld(acc + 0 * co + cb), a1 = ld(acc + 1 * co + cb), a2 = ld(acc + 2 * co + cb);
-        v128_t a3 = ld(acc + 3 * co + cb), a4 = ld(acc + 4 * co + cb), a5 = ld(acc + 5 * co + cb);
-        v128_t a6 = ld(acc + 6 * co + cb), a7 = ld(acc + 7 * co + cb), a8 = ld(acc + 8 * co + cb);
-        v128_t a9 = ld(acc + 9 * co + cb);
-        const f32 *xq = xrow;
-        const f32 *dq = dyrow + cb;
-        for (i32 j = 0; j < ow; j++, xq += sw, dq += co) {
-          v128_t d = ld(dq);
-          a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o0), d));
-          a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o1), d));
-          a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o2), d));
-          a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o3), d));
-          a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o4), d));
-          a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o5), d));
-          a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o6), d));
-          a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o7), d));
-          a8 = wasm_f32x4_add(a8, wasm_f32x4_mul(wasm_v128_load32_splat(xq + o8), d));
-          a9 = wasm_f32x4_add(a9, d);
+    for (i32 t = 0; t < rows * co; t += 4) st(acc + t, wasm_f32x4_splat(0));
+    for (i32 g = 0; g < taps; g += 9) {
+      // Tap offsets in xp relative to a window's top-left corner, and where each tap accumulates.
+#define C1_TAP(k)                                                                      \
+  const i32 o##k = g + k < taps ? ((g + k) / fw) * wp + (g + k) % fw : 0;            \
+  f32 *p##k = g + k < taps ? acc + (long)(g + k) * co : junk;
+      C1_TAP(0) C1_TAP(1) C1_TAP(2) C1_TAP(3) C1_TAP(4) C1_TAP(5) C1_TAP(6) C1_TAP(7) C1_TAP(8)
+#undef C1_TAP
+      f32 *p9 = g == 0 ? acc + (long)taps * co : junk;
+      for (i32 i = 0; i < oh; i++) {
+        const f32 *xrow = xp + ((long)b * hp + (long)i * sh) * wp;
+        const f32 *dyrow = dy + ((long)b * oh + i) * ow * co;
+        for (i32 cb = 0; cb < co; cb += 4) {
+          v128_t a0 = ld(p0 + cb), a1 = ld(p1 + cb), a2 = ld(p2 + cb), a3 = ld(p3 + cb), a4 = ld(p4 + cb);
+          v128_t a5 = ld(p5 + cb), a6 = ld(p6 + cb), a7 = ld(p7 + cb), a8 = ld(p8 + cb), a9 = ld(p9 + cb);
+          const f32 *xq = xrow;
+          const f32 *dq = dyrow + cb;
+          for (i32 j = 0; j < ow; j++, xq += sw, dq += co) {
+            v128_t d = ld(dq);
+            a0 = MADD(a0, wasm_v128_load32_splat(xq + o0), d);
+            a1 = MADD(a1, wasm_v128_load32_splat(xq + o1), d);
+            a2 = MADD(a2, wasm_v128_load32_splat(xq + o2), d);
+            a3 = MADD(a3, wasm_v128_load32_splat(xq + o3), d);
+            a4 = MADD(a4, wasm_v128_load32_splat(xq + o4), d);
+            a5 = MADD(a5, wasm_v128_load32_splat(xq + o5), d);
+            a6 = MADD(a6, wasm_v128_load32_splat(xq + o6), d);
+            a7 = MADD(a7, wasm_v128_load32_splat(xq + o7), d);
+            a8 = MADD(a8, wasm_v128_load32_splat(xq + o8), d);
+            a9 = wasm_f32x4_add(a9, d);
+          }
+          st(p0 + cb, a0), st(p1 + cb, a1), st(p2 + cb, a2), st(p3 + cb, a3), st(p4 + cb, a4);
+          st(p5 + cb, a5), st(p6 + cb, a6), st(p7 + cb, a7), st(p8 + cb, a8), st(p9 + cb, a9);
         }
-        st(acc + 0 * co + cb, a0), st(acc + 1 * co + cb, a1), st(acc + 2 * co + cb, a2);
-        st(acc + 3 * co + cb, a3), st(acc + 4 * co + cb, a4), st(acc + 5 * co + cb, a5);
-        st(acc + 6 * co + cb, a6), st(acc + 7 * co + cb, a7), st(acc + 8 * co + cb, a8);
-        st(acc + 9 * co + cb, a9);
       }
     }
-    for (i32 t = 0; t < 10 * co; t++) out[t] += acc[t];
+    for (i32 t = 0; t < rows * co; t++) out[t] += acc[t];
   }
 }
 
@@ -435,17 +465,17 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
               for (i32 j = 0; j < ow; j++, xr += xstep, dr += co) {
                 v128_t d0 = ld(dr), d1 = ld(dr + 4), s;
                 s = wasm_v128_load32_splat(xr);
-                a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(s, d0));
-                a1 = wasm_f32x4_add(a1, wasm_f32x4_mul(s, d1));
+                a0 = MADD(a0, s, d0);
+                a1 = MADD(a1, s, d1);
                 s = wasm_v128_load32_splat(xr + 1);
-                a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(s, d0));
-                a3 = wasm_f32x4_add(a3, wasm_f32x4_mul(s, d1));
+                a2 = MADD(a2, s, d0);
+                a3 = MADD(a3, s, d1);
                 s = wasm_v128_load32_splat(xr + 2);
-                a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(s, d0));
-                a5 = wasm_f32x4_add(a5, wasm_f32x4_mul(s, d1));
+                a4 = MADD(a4, s, d0);
+                a5 = MADD(a5, s, d1);
                 s = wasm_v128_load32_splat(xr + 3);
-                a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(s, d0));
-                a7 = wasm_f32x4_add(a7, wasm_f32x4_mul(s, d1));
+                a6 = MADD(a6, s, d0);
+                a7 = MADD(a7, s, d1);
               }
             }
             st(a + o, a0), st(a + o + 4, a1), st(a + co + o, a2), st(a + co + o + 4, a3);
@@ -458,10 +488,10 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
               const f32 *dr = dyb + (long)i * ow * co + o;
               for (i32 j = 0; j < ow; j++, xr += xstep, dr += co) {
                 v128_t d0 = ld(dr);
-                a0 = wasm_f32x4_add(a0, wasm_f32x4_mul(wasm_v128_load32_splat(xr), d0));
-                a2 = wasm_f32x4_add(a2, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 1), d0));
-                a4 = wasm_f32x4_add(a4, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 2), d0));
-                a6 = wasm_f32x4_add(a6, wasm_f32x4_mul(wasm_v128_load32_splat(xr + 3), d0));
+                a0 = MADD(a0, wasm_v128_load32_splat(xr), d0);
+                a2 = MADD(a2, wasm_v128_load32_splat(xr + 1), d0);
+                a4 = MADD(a4, wasm_v128_load32_splat(xr + 2), d0);
+                a6 = MADD(a6, wasm_v128_load32_splat(xr + 3), d0);
               }
             }
             st(a + o, a0), st(a + co + o, a2), st(a + 2 * co + o, a4), st(a + 3 * co + o, a6);
@@ -489,17 +519,17 @@ void conv2d_filter_grad(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
       for (i32 c = 0; c < ci; c++, f += co) {                                                              \
         v128_t w0 = ld(f), w1 = NV == 2 ? ld(f + 4) : w0, s;                                               \
         s = wasm_v128_load32_splat(x0 + c);                                                                \
-        a00 = wasm_f32x4_add(a00, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a01 = wasm_f32x4_add(a01, wasm_f32x4_mul(s, w1));                                     \
+        a00 = MADD(a00, s, w0);                                                  \
+        if (NV == 2) a01 = MADD(a01, s, w1);                                     \
         s = wasm_v128_load32_splat(x1 + c);                                                                \
-        a10 = wasm_f32x4_add(a10, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a11 = wasm_f32x4_add(a11, wasm_f32x4_mul(s, w1));                                     \
+        a10 = MADD(a10, s, w0);                                                  \
+        if (NV == 2) a11 = MADD(a11, s, w1);                                     \
         s = wasm_v128_load32_splat(x2 + c);                                                                \
-        a20 = wasm_f32x4_add(a20, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a21 = wasm_f32x4_add(a21, wasm_f32x4_mul(s, w1));                                     \
+        a20 = MADD(a20, s, w0);                                                  \
+        if (NV == 2) a21 = MADD(a21, s, w1);                                     \
         s = wasm_v128_load32_splat(x3 + c);                                                                \
-        a30 = wasm_f32x4_add(a30, wasm_f32x4_mul(s, w0));                                                  \
-        if (NV == 2) a31 = wasm_f32x4_add(a31, wasm_f32x4_mul(s, w1));                                     \
+        a30 = MADD(a30, s, w0);                                                  \
+        if (NV == 2) a31 = MADD(a31, s, w1);                                     \
       }                                                                                                    \
     }                                                                                                      \
   }
@@ -544,7 +574,7 @@ void conv2d_direct(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32
             for (i32 kw = 0; kw < fw; kw++) {
               const f32 *x0 = xb + (((long)i * sh + kh) * wp + (long)j * sw + kw) * ci;
               const f32 *f = filter + (long)(kh * fw + kw) * ci * co + o;
-              for (i32 c = 0; c < ci; c++, f += co) a = wasm_f32x4_add(a, wasm_f32x4_mul(wasm_v128_load32_splat(x0 + c), ld(f)));
+              for (i32 c = 0; c < ci; c++, f += co) a = MADD(a, wasm_v128_load32_splat(x0 + c), ld(f));
             }
           }
           st(yq + o, a);
@@ -553,6 +583,52 @@ void conv2d_direct(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32
     }
   }
 }
+
+/*
+ * Inference passes over activations (evaluation runs them on batches of 1,000 images):
+ *   scale_shift: y[p, j] = x[p, j]·a[j] + b[j] over positions [p0, p1), c % 4 = 0: batch norm with
+ *                moving statistics folded into a, b; a multiply, then an add (the numbers of tfjs's
+ *                Multiply then Add, which it replaces), in one pass instead of two.
+ *   relu:        y[i] = x[i] ≤ 0 ? +0 : x[i] over [i0, i1) (NaN passes, −0 becomes +0, as tfjs's kernels).
+ */
+EXPORT(scale_shift)
+void scale_shift(const f32 *x, i32 p0, i32 p1, i32 c, const f32 *a, const f32 *b, f32 *y) {
+  for (long p = p0; p < p1; p++) {
+    const f32 *xr = x + p * c;
+    f32 *yr = y + p * c;
+    for (i32 j = 0; j < c; j += 4) st(yr + j, wasm_f32x4_add(wasm_f32x4_mul(ld(xr + j), ld(a + j)), ld(b + j)));
+  }
+}
+
+EXPORT(relu)
+void relu(const f32 *x, i32 i0, i32 i1, f32 *y) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  i32 i = i0;
+  for (; i + 4 <= i1; i += 4) {
+    v128_t v = ld(x + i);
+    st(y + i, wasm_v128_andnot(v, wasm_f32x4_le(v, zero)));
+  }
+  for (; i < i1; i++) y[i] = x[i] <= 0 ? 0 : x[i];
+}
+
+/*
+ * dst[r, j] = src[r, j] for j < min(cs, cd), 0 for the rest of j < cd, over rows [r0, r1): widens
+ * channels to a multiple of 4 (zeros) for the kernels above, and narrows them back.
+ */
+EXPORT(copy_channels)
+void copy_channels(const f32 *src, i32 r0, i32 r1, i32 cs, i32 cd, f32 *dst) {
+  const i32 c = cs < cd ? cs : cd;
+  for (long r = r0; r < r1; r++) {
+    const f32 *s = src + r * cs;
+    f32 *d = dst + r * cd;
+    i32 j = 0;
+    for (; j < c; j++) d[j] = s[j];
+    for (; j < cd; j++) d[j] = 0;
+  }
+}
+
+/* Winograd F(2×2, 3×3) and F(2×2, 5×5) convolutions (generated by winograd.py; ../fused.ts conv2dDirect). */
+#include "winograd.h"
 
 /*
  * Fully connected layers with few outputs (n ≤ 12, e.g. the 10 logits), three products:
@@ -600,9 +676,9 @@ void fc_forward(const f32 *a, i32 r0, i32 r1, i32 kin, const f32 *w12, const f32
     const f32 *wr = w12;
     for (i32 i = 0; i < kin; i++, wr += 12) {
       v128_t s = wasm_v128_load32_splat(ar + i);
-      y0 = wasm_f32x4_add(y0, wasm_f32x4_mul(s, ld(wr)));
-      y1 = wasm_f32x4_add(y1, wasm_f32x4_mul(s, ld(wr + 4)));
-      y2 = wasm_f32x4_add(y2, wasm_f32x4_mul(s, ld(wr + 8)));
+      y0 = MADD(y0, s, ld(wr));
+      y1 = MADD(y1, s, ld(wr + 4));
+      y2 = MADD(y2, s, ld(wr + 8));
     }
     f32 *yr = y + (long)r * n;
     STORE_LANES(yr, n, y0, y1, y2);
@@ -619,18 +695,18 @@ void fc_grad_wt(const f32 *a, i32 rows, i32 kin, const f32 *dy12, i32 i0, i32 i1
     const f32 *d = dy12;
     for (i32 r = 0; r < rows; r++, ap += kin, d += 12) {
       v128_t x = ld(ap);
-      c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(x, wasm_v128_load32_splat(d)));
-      c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 1)));
-      c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 2)));
-      c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 3)));
-      c4 = wasm_f32x4_add(c4, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 4)));
-      c5 = wasm_f32x4_add(c5, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 5)));
-      c6 = wasm_f32x4_add(c6, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 6)));
-      c7 = wasm_f32x4_add(c7, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 7)));
-      c8 = wasm_f32x4_add(c8, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 8)));
-      c9 = wasm_f32x4_add(c9, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 9)));
-      c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 10)));
-      c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, wasm_v128_load32_splat(d + 11)));
+      c0 = MADD(c0, x, wasm_v128_load32_splat(d));
+      c1 = MADD(c1, x, wasm_v128_load32_splat(d + 1));
+      c2 = MADD(c2, x, wasm_v128_load32_splat(d + 2));
+      c3 = MADD(c3, x, wasm_v128_load32_splat(d + 3));
+      c4 = MADD(c4, x, wasm_v128_load32_splat(d + 4));
+      c5 = MADD(c5, x, wasm_v128_load32_splat(d + 5));
+      c6 = MADD(c6, x, wasm_v128_load32_splat(d + 6));
+      c7 = MADD(c7, x, wasm_v128_load32_splat(d + 7));
+      c8 = MADD(c8, x, wasm_v128_load32_splat(d + 8));
+      c9 = MADD(c9, x, wasm_v128_load32_splat(d + 9));
+      c10 = MADD(c10, x, wasm_v128_load32_splat(d + 10));
+      c11 = MADD(c11, x, wasm_v128_load32_splat(d + 11));
     }
     f32 *o = wt + i;
     st(o, c0), st(o + kin, c1), st(o + 2 * kin, c2), st(o + 3 * kin, c3), st(o + 4 * kin, c4), st(o + 5 * kin, c5);
@@ -648,7 +724,7 @@ void fc_grad_a(const f32 *dy, i32 r0, i32 r1, i32 n, const f32 *wt, i32 kin, f32
     for (i32 i = 0; i < kin; i += 4) {
       v128_t acc = wasm_f32x4_splat(0);
       const f32 *wp = wt + i;
-      for (i32 o = 0; o < n; o++, wp += kin) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load32_splat(d + o), ld(wp)));
+      for (i32 o = 0; o < n; o++, wp += kin) acc = MADD(acc, wasm_v128_load32_splat(d + o), ld(wp));
       st(out + i, acc);
     }
   }
