@@ -78,7 +78,7 @@ function composeWhy(entry: Entry, story: Story): string {
     case 'baseline':
       return `${run ? trainedText(run) : 'the configuration the study was given'}`;
     case 'refused':
-      return `refused by the machine: ${rec!.refused}`;
+      return refusalWhy(rec!.refused!);
     case 'machine':
       return machineWhy(entry, story);
     case 'run':
@@ -123,13 +123,32 @@ function policyWhy(entry: Entry, story: Story): string {
 }
 
 /**
+ * The machine's refusal in short: without the rule's code name ("(budgetLeft)"), and without its
+ * lead-in ("it would leave no time to train it properly: ...") when the rest says it in numbers.
+ */
+function refusalWhy(reason: string): string {
+  const text = reason.replace(/\s*\([a-z][A-Za-z]+\)\s*$/, '').trim();
+  const colon = text.indexOf(': ');
+  if (wordCount(text) > WHY_WORDS && colon > 0 && wordCount(text.slice(colon + 2)) <= WHY_WORDS) return text.slice(colon + 2);
+  return text;
+}
+
+/**
  * A policy's reason without the clauses that restate the last candidate's verdict ("run 3 did not
  * hold up: ..."): the log shows that verdict in its own row.
  */
 function withoutVerdictNotes(reason: string): string {
   const kept = reason
     .split(/;\s+/)
-    .filter((c) => !/^run \d+ (did not hold up|was kept):/.test(c) && !/^(worse|better|tie)\b.*SE/.test(c) && !/^accuracy .* images$/.test(c) && !/^\S+× the incumbent's speed$/.test(c));
+    .filter(
+      (c) =>
+        !/^run \d+ (did not hold up|was kept):/.test(c) &&
+        !/^(worse|better|tie)\b.*SE/.test(c) &&
+        !/^accuracy .* images$/.test(c) &&
+        !/^\S+× the incumbent's speed$/.test(c) &&
+        !/^\w+ (refused|skipped):/.test(c) &&
+        !/^(its run|it would|exceed)\b/.test(c),
+    );
   return kept.length ? kept.join('; ') : reason;
 }
 

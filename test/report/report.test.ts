@@ -146,7 +146,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
     const why = logTable(report).map((r) => r[4]);
     expect(why[1]).toBe('run 1 underfitting: validation loss still falling, −0.01914 ± 0.001688 per epoch → step 2, train enough');
     expect(why[2]).toMatch(/^run 2 overfitting: validation loss lowest at epoch 14 \(smoothed 0\.3361\), then rising/);
-    expect(why[3]).toBe('refused by the machine: the standing run shows no overfitting gap: regularisation is only revisited when one appears');
+    expect(why[3]).toBe('the standing run shows no overfitting gap: regularisation is only revisited when one appears');
     // The skipped regularisation step is said where the study moved on to capacity.
     expect(why[4]).toBe('run 2: training − validation gap 1.45 pt ≤ 10.00 pt, nothing to regularise (step 4 skipped) → step 5, more capacity');
     expect(why[8]).toBe("the search's time is used up (338 s of 700 s; the rest is kept for the final run)");
@@ -253,10 +253,17 @@ describe('renderReport: other studies', () => {
     expect(report).toContain("'InitialLearnRate', NaN");
   });
 
+  test("a refusal for lack of time: its numbers, without the rule's name or lead-in", () => {
+    const study = finishedStudy();
+    study.decisions[2].refused =
+      'it would leave no time to train it properly: its run (about 31 s) and the final run it would need (about 649 s at its speed) exceed the 172 s left (budgetLeft)';
+    expect(logTable(renderReport(study))[3][4]).toBe('its run (about 31 s) and the final run it would need (about 649 s at its speed) exceed the 172 s left');
+  });
+
   test('pipes in reasons do not break the log', () => {
     const study = finishedStudy();
     study.decisions[2].refused = 'a | b';
-    expect(logTable(renderReport(study))[3][4]).toBe('refused by the machine: a \\| b');
+    expect(logTable(renderReport(study))[3][4]).toBe('a \\| b');
   });
 });
 
