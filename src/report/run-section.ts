@@ -47,7 +47,7 @@ export function describeStop(run: RunRecord): string {
 }
 
 /** The named numbers of a run, as [name, value] rows. */
-export function runNumbers(run: RunRecord, story: Story): Array<[string, string]> {
+export function runNumbers(run: RunRecord, _story?: Story): Array<[string, string]> {
   const r = run.result;
   const f = runFacts(run);
   const rows: Array<[string, string]> = [];
@@ -114,7 +114,6 @@ export function runNumbers(run: RunRecord, story: Story): Array<[string, string]
   } else {
     rows.push(['Verdict', verdictText(run)]);
   }
-  void story;
   return rows;
 }
 

@@ -38,7 +38,7 @@ const STEP_PHRASE: Record<string, string> = {
 };
 
 /** The decision cell: the action and its parameters, or what the machine or a run did. */
-export function whatOf(entry: Entry, story: Story): string {
+export function whatOf(entry: Entry, _story?: Story): string {
   const run = entry.run;
   switch (entry.kind) {
     case 'baseline':
@@ -62,7 +62,6 @@ export function whatOf(entry: Entry, story: Story): string {
       if (run?.verdict === 'final') return `final run${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}'s configuration` : ''}`;
       return run?.change ? describeChange(run.change) : 'run';
   }
-  void story;
 }
 
 /** The Why cell: at most WHY_WORDS words. */
