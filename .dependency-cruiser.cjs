@@ -6,6 +6,8 @@
  *   - src/diagnosis/ and policies/ are pure: numbers in, labels and decisions out. No file, process,
  *     network or thread I/O, neither directly nor through a module that does it.
  *   - src/config/ (the network spec, its edits and the training options) is pure: no tfjs, no I/O.
+ *   - src/report/ renders a stored study without I/O: only its writer (write.ts), `tune list`
+ *     (list.ts) and its index touch files; Markdown, terminal text and plots are pure.
  *
  * Dependencies are those of the code that runs: type-only imports (`import type`) do not count
  * (tsPreCompilationDeps: false), dynamic `import()` does.
@@ -36,7 +38,7 @@ const NODE_IO_PATHS = NODE_IO.map((m) => `^(node:)?${escape(m)}$`);
 const NPM_IO_PATHS = NPM_IO.map((m) => `(^|/)node_modules/${escape(m)}/|^${escape(m)}(/|$)`);
 const TFJS_PATHS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
 
-const PURE = '^(src/diagnosis|src/config|policies)/';
+const PURE = '^(src/diagnosis|src/config|policies)/|^src/report/(?!(index|write|list)\\.ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -52,7 +54,7 @@ module.exports = {
       name: 'pure-no-io',
       severity: 'error',
       comment:
-        'src/diagnosis/, src/config/ and policies/ are pure: they import no I/O module (Node fs, child_process, net, http, worker_threads, ...; pino, lowdb) ' +
+        'src/diagnosis/, src/config/, policies/ and the report renderers (src/report/ but index, write, list) are pure: they import no I/O module (Node fs, child_process, net, http, worker_threads, ...; pino, lowdb) ' +
         'and none of flowtune\'s modules that do I/O (store, data, training, machine, policy loader, report writer, study, cli). ' +
         'Read files at the edge (e.g. src/history-file.ts) and pass the contents in.',
       from: { path: PURE },

@@ -18,7 +18,9 @@ Usage:
   tune --data fashion [options]      run a study: the training flowchart, unattended, with a Markdown report
   tune --resume NAME                 continue a study that was interrupted (finished runs are never retrained)
   tune diagnose FILE [--json]        diagnose a training history (Keras History JSON or MATLAB training-info CSV)
-  tune report NAME                   rewrite reports/NAME/report.md and its plots from the stored study
+  tune report NAME [--summary]       rewrite reports/NAME/report.md and its plots from the stored study
+                                     (--summary: also print the summary and the decision log)
+  tune show NAME                     print a study's summary and decision log (within 100 columns)
   tune list                          list the studies under reports/ with status, runs and accuracies
   tune bench [--backend B] [--network N|FILE] [--json]  training and evaluation speed (images/s, GFLOP/s) per backend
 
@@ -56,6 +58,9 @@ Study options:
 
 Other options:
   --json                    machine-readable output (diagnose, bench)
+  --summary                 tune report: also print the summary and the decision log
+  --accuracy-unit fraction|percent   tune diagnose: the unit of the file's accuracy columns, when its
+                            values cannot tell (default: detected from their range)
   --network NAME|FILE       network to bench: default, widened, deep2, deep3, k5, k5deep, k5dropout, odd,
                             or a JSON network spec (a report's "Network as JSON"); default default
   -h, --help                this help
@@ -89,6 +94,8 @@ const OPTIONS = {
   quiet: { type: 'boolean' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
+  summary: { type: 'boolean' },
+  'accuracy-unit': { type: 'string' },
   network: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -96,7 +103,7 @@ const OPTIONS = {
 
 type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
 
-const SUBCOMMANDS = ['run', 'diagnose', 'report', 'list', 'bench'] as const;
+const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'bench'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
@@ -224,20 +231,39 @@ async function diagnoseCommand(positionals: string[], values: Values): Promise<n
   const { formatDiagnosis } = await import('./diagnosis/standalone.ts');
   const { loadPolicy } = await import('./policy-loader.ts');
   const { policy, source } = await loadPolicy(typeof values.policy === 'string' ? values.policy : 'flowchart', process.cwd());
-  const result = diagnoseFile(file, policy, source);
+  const accuracyUnit = oneOf(values, 'accuracy-unit', ['fraction', 'percent'] as const);
+  const result = diagnoseFile(file, policy, source, { accuracyUnit });
   process.stdout.write(formatDiagnosis(result, Boolean(values.json)) + '\n');
   return 0;
 }
 
-async function reportCommand(positionals: string[], values: Values): Promise<number> {
+/** The width of terminal text: 100 columns, or the terminal's when it is narrower. */
+function terminalWidth(): number {
+  const columns = process.stdout.isTTY ? process.stdout.columns : undefined;
+  return columns && columns >= 60 ? Math.min(100, columns) : 100;
+}
+
+async function readNamedStudy(positionals: string[], values: Values, command: string) {
   const name = positionals[0];
-  if (!name) throw new UserError('tune report needs a study name: tune report NAME (see `tune list`).');
+  if (!name) throw new UserError(`tune ${command} needs a study name: tune ${command} NAME (see \`tune list\`).`);
   const { readStudyFile, STUDY_FILE } = await import('./store/study-store.ts');
-  const { writeReport } = await import('./report/index.ts');
   const dir = path.join(reportsDir(values), name);
-  const study = readStudyFile(path.join(dir, STUDY_FILE)); // read-only: no lock, works while the study runs
+  return { dir, study: readStudyFile(path.join(dir, STUDY_FILE)) }; // read-only: no lock, works while the study runs
+}
+
+async function reportCommand(positionals: string[], values: Values): Promise<number> {
+  const { dir, study } = await readNamedStudy(positionals, values, 'report');
+  const { writeReport, renderSummaryText } = await import('./report/index.ts');
   await writeReport(study, dir, { refresh: study.runs.map((r) => r.id) });
+  if (values.summary) process.stdout.write(`${renderSummaryText(study, { width: terminalWidth(), studyDir: dir })}\n`);
   process.stdout.write(`${path.join(dir, 'report.md')}\n`);
+  return 0;
+}
+
+async function showCommand(positionals: string[], values: Values): Promise<number> {
+  const { dir, study } = await readNamedStudy(positionals, values, 'show');
+  const { renderSummaryText } = await import('./report/terminal.ts');
+  process.stdout.write(renderSummaryText(study, { width: terminalWidth(), studyDir: dir }));
   return 0;
 }
 
@@ -296,6 +322,8 @@ export async function main(argv: string[]): Promise<number> {
       return diagnoseCommand(rest, values);
     case 'report':
       return reportCommand(rest, values);
+    case 'show':
+      return showCommand(rest, values);
     case 'list':
       return listCommand(values);
     case 'bench':

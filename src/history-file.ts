@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { diagnoseRun } from './diagnosis/diagnose.ts';
-import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistoryText } from './diagnosis/history-parse.ts';
+import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistory, type AccuracyUnit, type ParsedHistory } from './diagnosis/history-parse.ts';
 import { contextFromCurve, inferStage, type FileDiagnosis } from './diagnosis/standalone.ts';
 import { resolveThresholds } from './diagnosis/thresholds.ts';
 import { allowedActions, evidenceOf, type RailState } from './machine/rails.ts';
@@ -15,7 +15,12 @@ import { decideSafely } from './policy-loader.ts';
 import type { Policy, TrainingCurve } from './types.ts';
 
 /** Read a Keras History JSON or MATLAB training-info CSV file. Throws UserError naming the file and the fault. */
-export function readHistoryFile(path: string): TrainingCurve {
+export function readHistoryFile(path: string, options: { accuracyUnit?: AccuracyUnit } = {}): TrainingCurve {
+  return readHistory(path, options).curve;
+}
+
+/** Read a history file, and how its accuracies were read (fractions or percentages). */
+export function readHistory(path: string, options: { accuracyUnit?: AccuracyUnit } = {}): ParsedHistory {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -24,12 +29,12 @@ export function readHistoryFile(path: string): TrainingCurve {
     if (code === 'ENOENT') throw new UserError(`History file ${path} not found. Give the path of ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
     throw new UserError(`History file ${path} cannot be read (${(error as Error).message}).`);
   }
-  return parseHistoryText(text.replace(/^\uFEFF/, ''), path);
+  return parseHistory(text.replace(/^\uFEFF/, ''), path, options);
 }
 
 /** Diagnose a history file with the policy's thresholds and ask the policy for the first step. */
-export function diagnoseFile(path: string, policy: Policy, source: string = policy.name): FileDiagnosis {
-  const curve = readHistoryFile(path);
+export function diagnoseFile(path: string, policy: Policy, source: string = policy.name, options: { accuracyUnit?: AccuracyUnit } = {}): FileDiagnosis {
+  const { curve, accuracy } = readHistory(path, options);
   const diagnosis = diagnoseRun(curve, policy.thresholds);
   // The actions the machine would allow after this run, had it been a study's baseline.
   const { bestEpoch: _bestEpoch, ...evidence } = evidenceOf(curve, diagnosis, resolveThresholds(policy.thresholds));
@@ -41,5 +46,5 @@ export function diagnoseFile(path: string, policy: Policy, source: string = poli
     trimmed: false,
     epochsExhausted: false,
   };
-  return { diagnosis, decision: decideSafely(policy, contextFromCurve(curve, diagnosis, allowedActions(rails)), source) };
+  return { diagnosis, decision: decideSafely(policy, contextFromCurve(curve, diagnosis, allowedActions(rails)), source), accuracy };
 }

@@ -4,6 +4,7 @@
  * per decision. `--quiet` shows only the final result. Structured logs go to log.ndjson instead.
  */
 import { pct as percent } from './report/format.ts';
+import { verdictText } from './report/why.ts';
 import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
 import type { Decision, RunRecord, Stage } from './types.ts';
 
@@ -41,14 +42,11 @@ export function progressLine(runId: number, stage: Stage, p: TrainingProgress, s
   );
 }
 
-/** One line per finished run (pure). */
+/** One line per finished run (pure): its verdict with the paired difference and margin, as the report words it. */
 export function runLine(run: RunRecord): string {
   const stop = run.result.stopReason;
   const stopText = stop.kind === 'nonFinite' ? `  stopped: non-finite ${stop.what} at iteration ${stop.iteration}` : '';
-  return (
-    `run ${run.id} ${run.stage} ${run.verdict}: best val loss ${fixed(run.result.bestValLoss)} (epoch ${run.result.bestEpoch ?? '—'})` +
-    `, val acc ${percent(run.valAccuracy, 1)}, ${run.diagnosis.label}, ${formatDuration(run.result.seconds)}${stopText}`
-  );
+  return `run ${run.id} ${run.stage} ${verdictText(run)}; ${run.diagnosis.label}, ${formatDuration(run.result.seconds)}${stopText}`;
 }
 
 export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): ProgressSink {

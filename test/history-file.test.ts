@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { UserError } from '../src/errors.ts';
-import { curveFromHistory, formatDiagnosis, inferStage, parseJsonWithNonFinite, splitCsv } from '../src/diagnosis/index.ts';
+import { curveFromHistory, detectAccuracyUnit, formatDiagnosis, inferStage, parseJsonWithNonFinite, splitCsv } from '../src/diagnosis/index.ts';
 import { diagnoseFile, readHistoryFile } from '../src/history-file.ts';
 import { policy as flowchart } from '../policies/flowchart.ts';
 import type { TrainingHistory } from '../src/types.ts';
@@ -114,7 +114,20 @@ describe('readHistoryFile: faults name the file, what is wrong and what is expec
     ['CSV without Epoch and TrainingLoss', 'nothing.csv', 'a,b\n1,2', /lacks the columns Epoch, TrainingLoss/],
     ['CSV header only', 'header.csv', MATLAB_HEADER, /has a header but no rows/],
     ['CSV ragged row', 'ragged.csv', `${MATLAB_HEADER}\n1,1,0.5`, /line 2: 3 cells but the header has 7 columns/],
-    ['CSV accuracy as a fraction above 100', 'pct.csv', `${MATLAB_HEADER}\n1,1,0.5,150,,,0.01`, /line 2: TrainingAccuracy is 150; MATLAB accuracies are percentages 0–100/],
+    ['CSV accuracy above 100', 'pct.csv', `${MATLAB_HEADER}\n1,1,0.5,150,,,0.01`, /TrainingAccuracy holds 150, which is no accuracy \(fractions 0–1 or percentages 0–100\)/],
+    ['Keras accuracy below 0', 'neg.json', '{"loss": [1, 0.9], "accuracy": [0.5, -0.2]}', /"accuracy" holds -0\.2, which is no accuracy/],
+    [
+      'CSV accuracy columns in two units',
+      'mixed.csv',
+      `${MATLAB_HEADER}\n1,1,0.9,0.55,0.8,61,0.01\n2,2,0.7,0.72,0.6,70,0.01`,
+      /its accuracy columns disagree: TrainingAccuracy reads as fractions \(highest 0\.72\) but ValidationAccuracy as percentages \(highest 70\)\. Write them in one unit, or give --accuracy-unit fraction or --accuracy-unit percent/,
+    ],
+    [
+      'accuracies too small to tell the unit',
+      'tiny.json',
+      '{"loss": [2.3, 2.3], "accuracy": [0.004, 0.008]}',
+      /the accuracies are too small to tell fractions from percentages \("accuracy" up to 0\.008: under 1 % either way\)\. Give --accuracy-unit fraction or --accuracy-unit percent to say which/,
+    ],
     ['CSV epochs going backwards', 'order.csv', `${MATLAB_HEADER}\n2,1,0.5,50,,,0.01\n1,2,0.4,60,,,0.01`, /line 3: Epoch "1" is not a whole number ≥ 1 in non-decreasing order/],
     ['CSV text in a number cell', 'text.csv', `${MATLAB_HEADER}\n1,1,abc,50,,,0.01`, /line 2: column TrainingLoss holds "abc", not a number/],
     ['CSV missing training loss', 'gap.csv', `${MATLAB_HEADER}\n1,1,,50,,,0.01`, /line 2: TrainingLoss is empty/],
@@ -139,6 +152,71 @@ describe('readHistoryFile: faults name the file, what is wrong and what is expec
   });
 });
 
+describe('accuracies as fractions or percentages (issue 12: a fraction read as a percentage was "tooSlow")', () => {
+  /** A MATLAB training-info CSV of a healthy run, accuracies written by `write` (fractions or percentages). */
+  function trainingInfo(write: (fraction: number) => string): string {
+    const rows = [MATLAB_HEADER];
+    for (let it = 1; it <= 100; it++) {
+      const epoch = Math.ceil(it / 10);
+      const loss = 1.2 * Math.exp(-it / 30) + 0.25;
+      const acc = Math.min(0.99, 0.6 + 0.35 * (1 - Math.exp(-it / 25)));
+      const end = it % 10 === 0;
+      const valLoss = end ? (1.1 * Math.exp(-it / 35) + 0.3).toFixed(4) : '';
+      const valAcc = end ? write(0.58 + 0.32 * (1 - Math.exp(-it / 30))) : '';
+      rows.push(`${epoch},${it},${loss.toFixed(4)},${write(acc)},${valLoss},${valAcc},0.01`);
+    }
+    return rows.join('\n');
+  }
+  const asFraction = (x: number) => x.toFixed(4);
+  const asPercent = (x: number) => (x * 100).toFixed(2);
+
+  test('the same run written in fractions and in percent reads the same, and is diagnosed the same', () => {
+    const fractions = diagnoseFile(file('fractions.csv', trainingInfo(asFraction)), flowchart);
+    const percent = diagnoseFile(file('percent.csv', trainingInfo(asPercent)), flowchart);
+    expect(fractions.accuracy).toMatchObject({ unit: 'fraction', how: 'detected' });
+    expect(percent.accuracy).toMatchObject({ unit: 'percent', how: 'detected' });
+    expect(fractions.diagnosis.label).toBe('underfitting');
+    expect(percent.diagnosis.label).toBe('underfitting');
+    expect(fractions.decision).toEqual(percent.decision);
+    const a = readHistoryFile(file('f2.csv', trainingInfo(asFraction)));
+    const b = readHistoryFile(file('p2.csv', trainingInfo(asPercent)));
+    a.epochs.forEach((e, i) => {
+      expect(e.accuracy).toBeCloseTo(b.epochs[i].accuracy!, 4);
+      expect(e.valAccuracy).toBeCloseTo(b.epochs[i].valAccuracy!, 4);
+    });
+  });
+
+  test('tune diagnose states which unit it assumed, in text and JSON', () => {
+    const result = diagnoseFile(file('fractions2.csv', trainingInfo(asFraction)), flowchart);
+    expect(formatDiagnosis(result, false).split('\n')[0]).toMatch(/^accuracy: {2}read as fractions \(0–1\): no value above 1 \(TrainingAccuracy up to 0\.9\d+, ValidationAccuracy up to 0\.8\d+\)$/);
+    expect(JSON.parse(formatDiagnosis(result, true)).accuracyUnit).toBe('fraction');
+    const percent = diagnoseFile(file('percent2.csv', trainingInfo(asPercent)), flowchart);
+    expect(formatDiagnosis(percent, false).split('\n')[0]).toMatch(/^accuracy: {2}read as percentages \(0–100\): values above 1 \(TrainingAccuracy up to 9\d\.\d+/);
+  });
+
+  test.each<[string, number[][], 'fraction' | 'percent' | null]>([
+    ['fractions', [[0.1, 0.5, 0.93], [0.2, 0.88]], 'fraction'],
+    ['percentages', [[10, 50, 93], [20, 88]], 'percent'],
+    ['percentages that start below 1', [[0.5, 12, 60], [0.8, 55]], 'percent'],
+    ['a perfect run in fractions', [[0.9, 1, 1]], 'fraction'],
+    ['one column that cannot tell follows the other', [[0.004], [0.5, 0.8]], 'fraction'],
+    ['all zero: the same in either unit', [[0, 0]], 'fraction'],
+    ['two units', [[0.9], [90]], null],
+    ['too small to tell', [[0.003, 0.009]], null],
+  ])('%s', (_name, columns, unit) => {
+    const cols = columns.map((values, i) => ({ name: `column ${i}`, values }));
+    if (unit === null) expect(() => detectAccuracyUnit(cols, 'x.csv')).toThrow(UserError);
+    else expect(detectAccuracyUnit(cols, 'x.csv').unit).toBe(unit);
+  });
+
+  test('--accuracy-unit says which when the values cannot, and is checked against them', () => {
+    expect(detectAccuracyUnit([{ name: 'acc', values: [0.003, 0.009] }], 'x.csv', 'percent')).toMatchObject({ unit: 'percent', how: 'given' });
+    expect(() => detectAccuracyUnit([{ name: 'acc', values: [0.5, 93] }], 'x.csv', 'fraction')).toThrow(/--accuracy-unit fraction, but acc goes up to 93; fractions are at most 1/);
+    const tiny = file('tiny.csv', `${MATLAB_HEADER}\n1,1,2.3,0.4,2.3,0.5,0.01\n2,2,2.3,0.6,2.3,0.8,0.01`);
+    expect(readHistoryFile(tiny, { accuracyUnit: 'percent' }).epochs.map((e) => e.valAccuracy)).toEqual([0.005, 0.008]);
+  });
+});
+
 describe('splitCsv', () => {
   test('quotes, embedded commas and doubled quotes, blank lines', () => {
     expect(splitCsv('a,"b,c","d ""e"""\n\n1,2,3\n')).toEqual([['a', 'b,c', 'd "e"'], ['1', '2', '3']]);
@@ -159,7 +237,7 @@ describe('diagnoseFile and formatDiagnosis', () => {
     const line = formatDiagnosis(result, true);
     expect(line).not.toContain('\n');
     const parsed = JSON.parse(line);
-    expect(Object.keys(parsed)).toEqual(['diagnosis', 'action', 'params', 'reason']);
+    expect(Object.keys(parsed)).toEqual(['diagnosis', 'action', 'params', 'reason', 'accuracyUnit']);
     // The trim epoch is the smoothed minimum: (0.312 + 0.315 + 0.318) / 3 at epoch 28, not the raw 0.312 at 27.
     expect(parsed).toMatchObject({ diagnosis: 'overfitting', action: 'trimEpochs', params: { maxEpochs: 28 } });
     expect(parsed.reason).toMatch(/^validation loss lowest at epoch 28 \(smoothed 0.315\) and rising to 0.411 by epoch 60 .*; maxEpochs 60 → 28 \(step 3: stop at the right time\)$/);
@@ -168,7 +246,7 @@ describe('diagnoseFile and formatDiagnosis', () => {
   test('text for the terminal', () => {
     const result = diagnoseFile(file('min27b.json', JSON.stringify(minAt27)), flowchart);
     expect(formatDiagnosis(result, false)).toMatch(
-      /^diagnosis: overfitting\n {2}validation loss lowest at epoch 28 \(smoothed 0.315\), then rising to 0.411 by epoch 60 \(\+30%; .*\)\ndecision: {2}trimEpochs \{maxEpochs: 28\}\n {2}validation loss lowest at epoch 28/,
+      /^accuracy: {2}read as fractions \(0–1\): no value above 1 \("accuracy" up to 0\.9\d+, "val_accuracy" up to 0\.8\d+\)\ndiagnosis: overfitting\n {2}validation loss lowest at epoch 28 \(smoothed 0.315\), then rising to 0.411 by epoch 60 \(\+30%; .*\)\ndecision: {2}trimEpochs \{maxEpochs: 28\}\n {2}validation loss lowest at epoch 28/,
     );
   });
 

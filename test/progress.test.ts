@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { formatDuration, progressLine, terminalProgress } from '../src/progress.ts';
+import { formatDuration, progressLine, runLine, terminalProgress } from '../src/progress.ts';
+import { finishedStudy } from './report/__fixtures__/studies.ts';
 
 function fakeStream(isTTY: boolean) {
   const writes: string[] = [];
@@ -55,5 +56,11 @@ describe('progress output', () => {
     q.message('hello');
     q.result('test accuracy 90%');
     expect(quiet.writes.join('')).toBe('test accuracy 90%\n');
+  });
+
+  test('a finished run: its verdict with the paired difference and the margin, worded as in the report', () => {
+    const runs = finishedStudy().runs;
+    expect(runLine(runs[2])).toBe('run 3 capacity ✔ kept: loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt; underfitting, 34s');
+    expect(runLine(runs[0])).toBe('run 1 baseline ● baseline: validation accuracy 86.00%; underfitting, 12s');
   });
 });

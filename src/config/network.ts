@@ -236,6 +236,42 @@ export function describeNetwork(spec: NetworkSpec): string {
   return parts.join(' → ');
 }
 
+/**
+ * The same network as a MATLAB layer array (Deep Learning Toolbox), one layer a line:
+ * `imageInputLayer([28 28 1], 'Normalization', 'none')` (flowtune scales pixels to 0..1 and does
+ * not normalise further) … `fullyConnectedLayer(10)`, `softmaxLayer`, `classificationLayer`.
+ */
+export function toMatlabLayers(spec: NetworkSpec): string {
+  const lines = [`imageInputLayer([${spec.inputShape.join(' ')}], 'Normalization', 'none')`];
+  for (const layer of spec.layers) {
+    switch (layer.type) {
+      case 'conv': {
+        const stride = (layer.stride ?? 1) !== 1 ? `, 'Stride', ${layer.stride}` : '';
+        const padding = (layer.padding ?? 'same') === 'same' ? ", 'Padding', 'same'" : '';
+        lines.push(`convolution2dLayer(${layer.kernelSize}, ${layer.filters}${padding}${stride})`);
+        break;
+      }
+      case 'batchnorm':
+        lines.push('batchNormalizationLayer');
+        break;
+      case 'relu':
+        lines.push('reluLayer');
+        break;
+      case 'maxpool':
+        lines.push(`maxPooling2dLayer(${layer.poolSize}, 'Stride', ${layer.stride})`);
+        break;
+      case 'dropout':
+        lines.push(`dropoutLayer(${layer.rate})`);
+        break;
+      case 'fc':
+        lines.push(`fullyConnectedLayer(${layer.units})`);
+        break;
+    }
+  }
+  lines.push('softmaxLayer', 'classificationLayer');
+  return `[\n    ${lines.join('\n    ')}]`;
+}
+
 /** Index of the final fully connected layer (the classifier). */
 function finalFcIndex(spec: NetworkSpec): number {
   for (let i = spec.layers.length - 1; i >= 0; i--) if (spec.layers[i].type === 'fc') return i;

@@ -8,7 +8,12 @@
  *   `{"history": {...}}` (a wrapper object) is accepted too.
  * - MATLAB training info as CSV: columns `Epoch`, `Iteration`, `TrainingLoss` (required),
  *   `TrainingAccuracy`, `ValidationLoss`, `ValidationAccuracy`, `BaseLearnRate`|`LearnRate`;
- *   one row per iteration; accuracies in percent; validation only on some rows.
+ *   one row per iteration; validation only on some rows.
+ *
+ * Accuracies may be fractions (0–1, as Keras writes them) or percentages (0–100, as MATLAB does),
+ * in either format: the unit is detected from the values' range (`detectAccuracyUnit`), stated in
+ * the answer, and refused as ambiguous (exit 2, naming the columns) when the range cannot tell —
+ * then `--accuracy-unit` says which.
  *
  * Pure: text in, TrainingCurve out. `readHistoryFile` (src/history-file.ts) does the reading.
  */
@@ -20,14 +25,102 @@ type CurveEpoch = TrainingCurve['epochs'][number];
 export const KERAS_EXPECTED = 'a Keras History.history JSON object ({"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...]}, one value per epoch)';
 export const MATLAB_EXPECTED = 'a MATLAB training-info CSV with a header row (Epoch,Iteration,TrainingLoss,TrainingAccuracy,ValidationLoss,ValidationAccuracy,BaseLearnRate)';
 
+/** The unit of accuracy values: fractions 0–1 or percentages 0–100. */
+export type AccuracyUnit = 'fraction' | 'percent';
+
+/** Which unit a history's accuracies were read in, and why (for the answer of `tune diagnose`). */
+export interface AccuracyReading {
+  unit: AccuracyUnit;
+  /** 'detected' from the values' range, 'given' by --accuracy-unit, 'none' when there are no accuracy values. */
+  how: 'detected' | 'given' | 'none';
+  /** One sentence: "read as fractions (0–1): no value above 1 (TrainingAccuracy up to 0.93)". */
+  note: string;
+}
+
+/** A parsed history: the curve (accuracies as fractions 0..1) and how its accuracies were read. */
+export interface ParsedHistory {
+  curve: TrainingCurve;
+  accuracy: AccuracyReading;
+}
+
+/** Below this highest value, accuracies are too small to tell fractions from percentages (both readings mean under 1 %). */
+export const AMBIGUOUS_BELOW = 0.01;
+
+/** One accuracy column of a file: its name as written and its finite values. */
+export interface AccuracyColumn {
+  name: string;
+  values: number[];
+}
+
+const fmt = (x: number) => String(Number(x.toPrecision(4)));
+
+/**
+ * The unit of a history's accuracy columns, from their range. A highest value above 1 can only be
+ * a percentage; a highest value in (AMBIGUOUS_BELOW, 1] is a fraction (as a percentage it would
+ * mean under 1 % accuracy, worse than chance for any classifier of fewer than 100 classes). A
+ * column whose highest value is at most AMBIGUOUS_BELOW (but not all zero) cannot tell, and
+ * follows the other columns. Refused (UserError): negative values or values above 100, columns
+ * that disagree, and a file whose columns all cannot tell — unless `given` names the unit, which is
+ * then only checked against the range.
+ */
+export function detectAccuracyUnit(columns: readonly AccuracyColumn[], source: string, given?: AccuracyUnit): AccuracyReading {
+  const present = columns.filter((c) => c.values.length > 0);
+  for (const c of present) {
+    const low = Math.min(...c.values);
+    const high = Math.max(...c.values);
+    if (low < 0 || high > 100) {
+      throw new UserError(`History file ${source}: ${c.name} holds ${low < 0 ? fmt(low) : fmt(high)}, which is no accuracy (fractions 0–1 or percentages 0–100).`);
+    }
+  }
+  if (present.length === 0) return { unit: given ?? 'fraction', how: given ? 'given' : 'none', note: 'no accuracy values in the file' };
+  const highs = present.map((c) => ({ name: c.name, high: Math.max(...c.values) }));
+  const range = highs.map((h) => `${h.name} up to ${fmt(h.high)}`).join(', ');
+  if (given) {
+    const over = highs.find((h) => h.high > 1);
+    if (given === 'fraction' && over) {
+      throw new UserError(`History file ${source}: --accuracy-unit fraction, but ${over.name} goes up to ${fmt(over.high)}; fractions are at most 1. Use --accuracy-unit percent.`);
+    }
+    return { unit: given, how: 'given', note: `read as ${given === 'percent' ? 'percentages (0–100)' : 'fractions (0–1)'} as --accuracy-unit says (${range})` };
+  }
+  const percent = highs.filter((h) => h.high > 1);
+  const fraction = highs.filter((h) => h.high > AMBIGUOUS_BELOW && h.high <= 1);
+  const what = `give --accuracy-unit fraction or --accuracy-unit percent`;
+  if (percent.length > 0 && fraction.length > 0) {
+    throw new UserError(
+      `History file ${source}: its accuracy columns disagree: ${fraction.map((h) => `${h.name} reads as fractions (highest ${fmt(h.high)})`).join(', ')} but ` +
+        `${percent.map((h) => `${h.name} as percentages (highest ${fmt(h.high)})`).join(', ')}. Write them in one unit, or ${what}.`,
+    );
+  }
+  if (percent.length > 0) return { unit: 'percent', how: 'detected', note: `read as percentages (0–100): values above 1 (${range})` };
+  if (fraction.length > 0) return { unit: 'fraction', how: 'detected', note: `read as fractions (0–1): no value above 1 (${range})` };
+  if (highs.every((h) => h.high === 0)) return { unit: 'fraction', how: 'detected', note: `0 throughout (${range}): the same in either unit` };
+  throw new UserError(
+    `History file ${source}: the accuracies are too small to tell fractions from percentages (${range}: under 1 % either way). ${what[0].toUpperCase()}${what.slice(1)} to say which.`,
+  );
+}
+
 /** Parse history text; `name` is used in error messages. Format by content: `{` → JSON, else CSV. */
-export function parseHistoryText(text: string, name: string): TrainingCurve {
+export function parseHistoryText(text: string, name: string, options: { accuracyUnit?: AccuracyUnit } = {}): TrainingCurve {
+  return parseHistory(text, name, options).curve;
+}
+
+/** Parse history text, and say how its accuracies were read. */
+export function parseHistory(text: string, name: string, options: { accuracyUnit?: AccuracyUnit } = {}): ParsedHistory {
   const trimmed = text.trim();
   if (trimmed === '') throw new UserError(`History file ${name} is empty. Expected ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return parseKerasHistory(trimmed, name);
-  const firstLine = trimmed.split(/\r?\n/, 1)[0];
-  if (firstLine.includes(',')) return parseMatlabCsv(trimmed, name);
-  throw new UserError(`History file ${name} is in an unknown format (neither JSON nor CSV). Expected ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
+  let parsed: { curve: TrainingCurve; columns: AccuracyColumn[] };
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) parsed = parseKerasHistory(trimmed, name);
+  else if (trimmed.split(/\r?\n/, 1)[0].includes(',')) parsed = parseMatlabCsv(trimmed, name);
+  else throw new UserError(`History file ${name} is in an unknown format (neither JSON nor CSV). Expected ${KERAS_EXPECTED} or ${MATLAB_EXPECTED}.`);
+  const accuracy = detectAccuracyUnit(parsed.columns, name, options.accuracyUnit);
+  if (accuracy.unit === 'percent') {
+    const scale = (x: number | null) => (x === null || !Number.isFinite(x) ? x : x / 100);
+    for (const e of parsed.curve.epochs) {
+      e.accuracy = scale(e.accuracy);
+      e.valAccuracy = scale(e.valAccuracy);
+    }
+  }
+  return { curve: parsed.curve, accuracy };
 }
 
 // ───────────────────────────── JSON with NaN / Infinity ─────────────────────────────
@@ -72,7 +165,7 @@ export function parseJsonWithNonFinite(text: string): unknown {
 
 // ───────────────────────────── Keras ─────────────────────────────
 
-function parseKerasHistory(text: string, name: string): TrainingCurve {
+function parseKerasHistory(text: string, name: string): { curve: TrainingCurve; columns: AccuracyColumn[] } {
   let data: unknown;
   try {
     data = parseJsonWithNonFinite(text);
@@ -116,7 +209,9 @@ function parseKerasHistory(text: string, name: string): TrainingCurve {
     valAccuracy: valAccuracy?.values[i] ?? null,
     learnRate: learnRate?.values[i] ?? null,
   }));
-  return { epochs, nonFinite: null };
+  const finiteValues = (column: typeof accuracy) => (column ? column.values.filter((v): v is number => v !== null && Number.isFinite(v)) : []);
+  const accuracyColumns = [accuracy, valAccuracy].filter((c): c is NonNullable<typeof c> => c !== null).map((c) => ({ name: `"${c.key}"`, values: finiteValues(c) }));
+  return { curve: { epochs, nonFinite: null }, columns: accuracyColumns };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -168,7 +263,7 @@ const COLUMNS = {
   learnRate: ['baselearnrate', 'learnrate'],
 } as const;
 
-function parseMatlabCsv(text: string, name: string): TrainingCurve {
+function parseMatlabCsv(text: string, name: string): { curve: TrainingCurve; columns: AccuracyColumn[] } {
   const [header, ...rows] = splitCsv(text);
   const normalised = header.map((h) => h.trim().toLowerCase().replace(/[^a-z]/g, ''));
   const index = (aliases: readonly string[]) => normalised.findIndex((h) => aliases.includes(h));
@@ -192,12 +287,14 @@ function parseMatlabCsv(text: string, name: string): TrainingCurve {
     if (Number.isNaN(value)) throw new UserError(`History file ${name}, line ${rowNumber}: column ${header[column].trim()} holds "${raw}", not a number.`);
     return value;
   };
-  const percent = (value: number | null, column: number, rowNumber: number): number | null => {
+  // Accuracies as written (unit decided once all are read); non-finite ones are left out.
+  const trainingAccuracies: number[] = [];
+  const validationAccuracies: number[] = [];
+  const accuracyCell = (row: string[], column: number, rowNumber: number, into: number[]): number | null => {
+    const value = cellNumber(row, column, rowNumber);
     if (value === null || !Number.isFinite(value)) return null;
-    if (value < 0 || value > 100) {
-      throw new UserError(`History file ${name}, line ${rowNumber}: ${header[column].trim()} is ${value}; MATLAB accuracies are percentages 0–100.`);
-    }
-    return value / 100;
+    into.push(value);
+    return value;
   };
 
   interface EpochRows { losses: number[]; accuracies: number[]; valLoss: number | null; valAccuracy: number | null; learnRate: number | null }
@@ -220,11 +317,11 @@ function parseMatlabCsv(text: string, name: string): TrainingCurve {
     if (!Number.isFinite(loss) && nonFinite === null) nonFinite = { iteration, epoch, what: 'loss' };
     const entry = byEpoch.get(epoch) ?? { losses: [], accuracies: [], valLoss: null, valAccuracy: null, learnRate: null };
     entry.losses.push(loss);
-    const accuracy = percent(cellNumber(row, col.trainingAccuracy, line), col.trainingAccuracy, line);
+    const accuracy = accuracyCell(row, col.trainingAccuracy, line, trainingAccuracies);
     if (accuracy !== null) entry.accuracies.push(accuracy);
     const valLoss = cellNumber(row, col.validationLoss, line);
     if (valLoss !== null && Number.isFinite(valLoss)) entry.valLoss = valLoss;
-    const valAccuracy = percent(cellNumber(row, col.validationAccuracy, line), col.validationAccuracy, line);
+    const valAccuracy = accuracyCell(row, col.validationAccuracy, line, validationAccuracies);
     if (valAccuracy !== null) entry.valAccuracy = valAccuracy;
     const learnRate = cellNumber(row, col.learnRate, line);
     if (learnRate !== null && Number.isFinite(learnRate)) entry.learnRate = learnRate;
@@ -239,5 +336,8 @@ function parseMatlabCsv(text: string, name: string): TrainingCurve {
     valAccuracy: e.valAccuracy,
     learnRate: e.learnRate,
   }));
-  return { epochs, nonFinite };
+  const columns: AccuracyColumn[] = [];
+  if (col.trainingAccuracy >= 0) columns.push({ name: header[col.trainingAccuracy].trim(), values: trainingAccuracies });
+  if (col.validationAccuracy >= 0) columns.push({ name: header[col.validationAccuracy].trim(), values: validationAccuracies });
+  return { curve: { epochs, nonFinite }, columns };
 }

@@ -30,5 +30,18 @@ export {
   type Point,
   type WatchedLoss,
 } from './series.ts';
-export { parseHistoryText, parseJsonWithNonFinite, splitCsv, KERAS_EXPECTED, MATLAB_EXPECTED } from './history-parse.ts';
+export {
+  parseHistory,
+  parseHistoryText,
+  parseJsonWithNonFinite,
+  splitCsv,
+  detectAccuracyUnit,
+  AMBIGUOUS_BELOW,
+  KERAS_EXPECTED,
+  MATLAB_EXPECTED,
+  type AccuracyUnit,
+  type AccuracyReading,
+  type AccuracyColumn,
+  type ParsedHistory,
+} from './history-parse.ts';
 export { contextFromCurve, formatDiagnosis, inferStage, runSummaryFromCurve, seededRandom, type FileDiagnosis } from './standalone.ts';

@@ -9,11 +9,14 @@ import type { ActionName, Decision, Diagnosis, PolicyContext, RunSummary, Stage,
 import { defaultNetwork } from '../config/network.ts';
 import { DEFAULT_OPTIONS } from '../config/options.ts';
 import { finitePoints, minimumPoint } from './series.ts';
+import type { AccuracyReading } from './history-parse.ts';
 
 /** What `tune diagnose` answers: the diagnosis of the history and the policy's first decision. */
 export interface FileDiagnosis {
   diagnosis: Diagnosis;
   decision: Decision;
+  /** How the file's accuracies were read: fractions or percentages, detected or given. */
+  accuracy?: AccuracyReading;
 }
 
 /**
@@ -94,12 +97,15 @@ export function contextFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, all
   };
 }
 
-/** Text for the terminal, or one line of JSON: {"diagnosis","action","params","reason"}. */
+/** Text for the terminal, or one line of JSON: {"diagnosis","action","params","reason","accuracyUnit"}. */
 export function formatDiagnosis(result: FileDiagnosis, json: boolean): string {
-  const { diagnosis, decision } = result;
-  if (json) return JSON.stringify({ diagnosis: diagnosis.label, action: decision.action, params: decision.params, reason: decision.reason });
+  const { diagnosis, decision, accuracy } = result;
+  if (json) {
+    return JSON.stringify({ diagnosis: diagnosis.label, action: decision.action, params: decision.params, reason: decision.reason, ...(accuracy ? { accuracyUnit: accuracy.how === 'none' ? null : accuracy.unit } : {}) });
+  }
   const params = Object.entries(decision.params).map(([k, v]) => `${k}: ${typeof v === 'string' ? JSON.stringify(v) : v}`);
   const lines = [
+    ...(accuracy ? [`accuracy:  ${accuracy.note}`] : []),
     `diagnosis: ${diagnosis.label}${diagnosis.findings.length > 1 ? ` (findings: ${diagnosis.findings.join(', ')})` : ''}`,
     `  ${diagnosis.summary}`,
     `decision:  ${decision.action}${params.length > 0 ? ` {${params.join(', ')}}` : ''}`,

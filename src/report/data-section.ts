@@ -2,7 +2,7 @@
  * The report's "Data" section: what the study's data turned out to be (src/data/summary.ts):
  * image shape, how sizes were unified, counts per class in each split, where the validation and
  * the sealed test images come from (a carved test split is said so), files skipped or ignored,
- * and how the pixels are held. Kept apart from markdown.ts, which is to be redesigned.
+ * and how the pixels are held. Its own module; markdown.ts places it after the test result.
  * Studies stored before the summary existed get no section.
  */
 import { markdownTable } from 'markdown-table';

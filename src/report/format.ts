@@ -42,14 +42,112 @@ export function pct(x: number | null | undefined, decimals = 2): string {
   return `${((x as number) * 100).toFixed(decimals)}%`;
 }
 
-/** Difference of two 0..1 fractions in percentage points, signed: "+3.4 pt". */
-export function points(a: number | null | undefined, b: number | null | undefined, decimals = 1): string {
+/** Difference of two 0..1 fractions in percentage points, signed: "+3.83 pt". */
+export function points(a: number | null | undefined, b: number | null | undefined, decimals = 2): string {
   if (a === null || a === undefined || b === null || b === undefined) return MISSING;
-  const d = (a - b) * 100;
-  const bad = nonFinite(d);
+  return pt(a - b, decimals);
+}
+
+/** A difference of 0..1 fractions in percentage points, signed with a true minus: 0.0034 → "+0.34 pt". */
+export function pt(diff: number | null | undefined, decimals = 2): string {
+  const bad = nonFinite(diff);
   if (bad !== null) return bad;
-  const s = d.toFixed(decimals);
-  return `${d > 0 ? '+' : ''}${s === `-${(0).toFixed(decimals)}` ? (0).toFixed(decimals) : s} pt`;
+  return `${signedFixed((diff as number) * 100, decimals)} pt`;
+}
+
+/** A relative change as a signed percentage: 0.1442 → "+14.42%". */
+export function signedPct(x: number | null | undefined, decimals = 2): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  return `${signedFixed((x as number) * 100, decimals)}%`;
+}
+
+/** A gap or standard error in percentage points, unsigned: 0.0383 → "3.83 pt". */
+export function ptAbs(x: number | null | undefined, decimals = 2): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  return `${((x as number) * 100).toFixed(decimals)} pt`;
+}
+
+/** A fixed-decimals number with its sign: "+1.20", "−0.28", "0.00" (no "−0.00"). */
+function signedFixed(x: number, decimals: number): string {
+  const s = Math.abs(x).toFixed(decimals);
+  if (Number(s) === 0) return s;
+  return `${x > 0 ? '+' : '−'}${s}`;
+}
+
+/**
+ * A loss, a loss difference, a slope or a standard error of one: `digits` significant digits with
+ * trailing zeros kept, so a column of them lines up: 0.4590, 0.01320, 1.234e-5.
+ */
+export function loss(x: number | null | undefined, digits = 4): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad;
+  const v = x as number;
+  if (v === 0) return '0';
+  const abs = Math.abs(v);
+  if (abs >= 10 ** digits) return String(Math.round(v));
+  if (abs >= 1e-6) return v.toPrecision(digits);
+  return v.toExponential(digits - 1);
+}
+
+/** `loss` with its sign, a true minus: "+0.01333", "−0.03432". */
+export function signed(x: number | null | undefined, digits = 4): string {
+  const bad = nonFinite(x);
+  if (bad !== null) return bad === '-Inf' ? '−Inf' : bad === 'Inf' ? '+Inf' : bad;
+  const v = x as number;
+  if (v === 0) return '0';
+  return `${v > 0 ? '+' : '−'}${loss(Math.abs(v), digits)}`;
+}
+
+/** A standard score in standard errors, one decimal: 7.2. */
+export function se(z: number | null | undefined): string {
+  const bad = nonFinite(z);
+  if (bad !== null) return bad;
+  return Math.abs(z as number) >= 100 ? String(Math.round(z as number)) : (z as number).toFixed(1);
+}
+
+/** A 95 % interval of 0..1 fractions as percentages: "89.39–90.57%". */
+export function pctInterval(low: number | null | undefined, high: number | null | undefined): string {
+  const a = nonFinite(low);
+  const b = nonFinite(high);
+  if (a !== null || b !== null) return MISSING;
+  return `${((low as number) * 100).toFixed(2)}–${pct(high)}`;
+}
+
+/** The words of a text (split on white space). */
+export function wordCount(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+/**
+ * A text cut to at most `max` words: whole top-level clauses (split at "; " outside parentheses)
+ * while they fit, else the first clause cut at a word boundary with "…".
+ */
+export function shorten(text: string, max = 25): string {
+  const clean = text.replace(/\s+/g, ' ').trim();
+  if (wordCount(clean) <= max) return clean;
+  const clauses: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < clean.length; i++) {
+    const ch = clean[i];
+    if (ch === '(') depth++;
+    else if (ch === ')') depth = Math.max(0, depth - 1);
+    else if (ch === ';' && depth === 0) {
+      clauses.push(clean.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  clauses.push(clean.slice(start).trim());
+  let out = '';
+  for (const clause of clauses) {
+    const next = out ? `${out}; ${clause}` : clause;
+    if (wordCount(next) > max) break;
+    out = next;
+  }
+  if (out && wordCount(out) >= max / 2) return `${out} …`;
+  return `${clean.split(' ').slice(0, max - 1).join(' ')} …`;
 }
 
 /** An integer with thousands separators: 50000 → "50,000". */

@@ -20,7 +20,7 @@ export interface StudyListRow {
   statusReason: string | null;
   /** Finished runs. */
   runs: number;
-  /** Best validation accuracy of any run (0..1), or null. */
+  /** Best validation accuracy of any run (0..1; on the fixed validation set when evaluated there), or null. */
   bestValAccuracy: number | null;
   /** Test accuracy of the final evaluation (0..1), or null before it. */
   testAccuracy: number | null;
@@ -30,7 +30,8 @@ export interface StudyListRow {
 
 /** The list row of one stored study. */
 export function studyListRow(study: StudyRecord, dir: string): StudyListRow {
-  const accuracies = (study.runs ?? []).map((r) => r.bestValAccuracy).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
+  // On the fixed validation set where the run was evaluated on it (the number verdicts compare), else its own validation series.
+  const accuracies = (study.runs ?? []).map((r) => r.evaluation?.accuracy ?? r.bestValAccuracy).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
   return {
     name: path.basename(dir),
     dir,

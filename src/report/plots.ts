@@ -4,8 +4,9 @@
  *
  * - Run plot: accuracy (%) on top, loss below, against iteration; training solid, validation
  *   dashed with dots; epoch boundaries as grey vertical rules; a divergence marked in red.
- * - Study plot: best validation accuracy so far against cumulative images trained, one dot per run
- *   coloured by its verdict.
+ * - Study plot: each run's validation accuracy (on the fixed validation set) with error bars of its
+ *   noise (±2 SE of the paired difference that decided its verdict), coloured by verdict, and the
+ *   standing configuration's accuracy as a step line.
  *
  * Non-finite values (NaN, ±Infinity, and null, which is how JSON may have stored them) are
  * dropped from plot data: Vega's scales break on them. Each SVG carries a fingerprint comment of
@@ -19,7 +20,7 @@ import { changeText, num } from './format.ts';
 import { runPlotPath, STUDY_PLOT_PATH } from './paths.ts';
 
 /** Bump when the look of the plots changes: every stored SVG then counts as stale. */
-export const PLOT_VERSION = 1;
+export const PLOT_VERSION = 2;
 
 /** At most this many points per series (about two per horizontal pixel); longer series keep each bucket's min and max. */
 export const MAX_POINTS_PER_SERIES = 1200;
@@ -206,23 +207,51 @@ export function runPlotSpec(run: RunRecord): TopLevelSpec {
   } as unknown as TopLevelSpec;
 }
 
-/** The data of the study plot: one row per run, in order. Exported for tests. */
+/**
+ * The data of the study plot: one row per run, in order. Exported for tests.
+ *
+ * `accuracy` is the run's output network on the fixed validation set (older studies: its
+ * validation accuracy on the search subset); `low`/`high` are ±margin standard errors of the
+ * paired accuracy difference with the incumbent it was judged against, or, for a run without a
+ * judgement, ±2 binomial standard errors of its own accuracy; `incumbent` is the accuracy of the
+ * configuration standing after the run.
+ */
 export function studyPlotData(study: StudyRecord) {
-  let images = 0;
-  let best: number | null = null;
+  let incumbent: number | null = null;
+  const byId = new Map(study.runs.map((r) => [r.id, r]));
+  const accuracyOf = (run: RunRecord | undefined): number | null => {
+    if (!run || run.result?.stopReason?.kind === 'nonFinite') return null;
+    if (run.evaluation && !finite(run.evaluation.loss)) return null;
+    const a = run.evaluation?.accuracy ?? run.valAccuracy;
+    return finite(a) ? a * 100 : null;
+  };
   return study.runs.map((run) => {
-    const trained = run.result?.imagesTrained;
-    images += finite(trained) ? trained : 0;
-    const acc = finite(run.bestValAccuracy) ? run.bestValAccuracy * 100 : null;
-    if (acc !== null && (best === null || acc > best)) best = acc;
+    const acc = accuracyOf(run);
+    const j = run.judgement;
+    let half: number | null = null;
+    let bar: 'paired' | 'binomial' | null = null;
+    if (j && finite(j.accuracySE) && finite(j.margin) && acc !== null) {
+      half = j.margin * j.accuracySE * 100;
+      bar = 'paired';
+    } else if (run.evaluation && acc !== null && finite(run.evaluation.images) && run.evaluation.images > 0) {
+      const p = acc / 100;
+      half = 2 * Math.sqrt((p * (1 - p)) / run.evaluation.images) * 100;
+      bar = 'binomial';
+    }
+    const searchRun = run.verdict !== 'final' && run.verdict !== 'confirm' && run.verdict !== 'replicate';
+    const stands = run.verdict === 'baseline' || run.verdict === 'kept' || (run.verdict === 'tie' && j?.kept === true);
+    if (searchRun && stands && acc !== null) incumbent = acc;
+    else if (searchRun && j && incumbent === null) incumbent = accuracyOf(byId.get(j.against));
     const diverged = run.result?.stopReason?.kind === 'nonFinite';
     return {
       run: run.id,
       label: String(run.id),
-      images,
       accuracy: acc,
-      best,
-      verdict: acc === null ? (diverged ? 'diverged' : 'no validation') : String(run.verdict),
+      low: half === null ? null : acc! - half,
+      high: half === null ? null : acc! + half,
+      bar,
+      incumbent,
+      verdict: diverged ? 'diverged' : acc === null ? 'no validation' : String(run.verdict),
     };
   });
 }
@@ -235,37 +264,55 @@ const VERDICT_COLORS: Record<string, string> = {
   replicate: '#4DBEEE',
   confirm: '#D95319',
   final: '#7E2F8E',
+  pending: '#BBBBBB',
   diverged: DIVERGED_COLOR,
   'no validation': '#BBBBBB',
 };
 
-/** The Vega-Lite spec of the study plot. */
+/** The Vega-Lite spec of the study plot: each run's validation accuracy with its noise as error bars. */
 export function studyPlotSpec(study: StudyRecord): TopLevelSpec {
   const rows = studyPlotData(study);
-  const points = rows.map((r) => ({ ...r, y: r.accuracy ?? 0 }));
-  const line = rows.filter((r) => r.best !== null);
+  const values = rows.map((r) => r.accuracy).filter(finite);
+  const lows = rows.map((r) => r.low).filter(finite);
+  const highs = rows.map((r) => r.high).filter(finite);
+  const min = Math.min(...values, ...lows);
+  const max = Math.max(...values, ...highs);
+  const domain = values.length ? [Math.max(0, Math.floor(min - 1)), Math.min(100, Math.ceil(max + 1))] : [0, 100];
+  const points = rows.map((r) => ({ ...r, y: r.accuracy ?? domain[0] }));
+  const bars = rows.filter((r) => r.low !== null && r.high !== null);
+  const line = rows.filter((r) => r.incumbent !== null);
   const verdicts = Object.keys(VERDICT_COLORS).filter((v) => rows.some((r) => r.verdict === v));
-  const x = { field: 'images', type: 'quantitative', title: 'Images trained (cumulative)', axis: { format: '~s' } };
-  const y = { type: 'quantitative', title: 'Validation accuracy (%)', scale: { zero: false } };
+  const order = rows.map((r) => r.label);
+  const x = { field: 'label', type: 'ordinal', title: 'Run', sort: order, axis: { labelAngle: 0 } };
+  const y = { type: 'quantitative', title: 'Validation accuracy (%)', scale: { domain, zero: false, clamp: true } };
+  const fixedSet = study.runs.some((r) => r.evaluation);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
-      text: `Study ${study.config?.name ?? ''}: best validation accuracy so far`,
-      subtitle: 'line: best so far; dots: each run (at its end), by verdict; runs without a finite validation at 0',
+      text: `Study ${study.config?.name ?? ''}: validation accuracy of each run, with its noise`,
+      subtitle: [
+        fixedSet ? 'dots: each run on the fixed validation set; line: the configuration standing after it' : 'dots: each run on its validation subset; line: the configuration standing after it',
+        'bars: ±2 SE of the paired difference with the incumbent (judged runs), else of the accuracy itself',
+      ],
       anchor: 'start',
     },
     background: 'white',
-    width: WIDTH,
+    width: Math.max(240, Math.min(WIDTH, 48 * rows.length)),
     height: 240,
     layer: [
       {
         data: { values: line },
-        mark: { type: 'line', interpolate: 'step-after', color: '#333333', strokeWidth: 1.5 },
-        encoding: { x, y: { ...y, field: 'best' } },
+        mark: { type: 'line', interpolate: 'step-after', color: '#333333', strokeWidth: 1.2, strokeDash: [4, 3] },
+        encoding: { x, y: { ...y, field: 'incumbent' } },
+      },
+      {
+        data: { values: bars },
+        mark: { type: 'rule', strokeWidth: 1.5, color: '#555555' },
+        encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' } },
       },
       {
         data: { values: points },
-        mark: { type: 'point', filled: true, size: 50 },
+        mark: { type: 'point', filled: true, size: 60 },
         encoding: {
           x,
           y: { ...y, field: 'y' },
@@ -277,11 +324,6 @@ export function studyPlotSpec(study: StudyRecord): TopLevelSpec {
           },
           shape: { field: 'verdict', type: 'nominal', scale: { domain: verdicts, range: verdicts.map((v) => (v === 'diverged' ? 'cross' : 'circle')) } },
         },
-      },
-      {
-        data: { values: points },
-        mark: { type: 'text', dy: -9, fontSize: 10, color: '#333333' },
-        encoding: { x, y: { ...y, field: 'y' }, text: { field: 'label' } },
       },
     ],
     config: { view: { stroke: '#999999' }, font: 'sans-serif' },

@@ -80,6 +80,18 @@ describe('tune, the binary', () => {
     expect(answer.params.initialLearnRate).toBeCloseTo(0.01);
   });
 
+  test('tune diagnose refuses accuracies whose unit cannot be told (exit 2), and takes --accuracy-unit', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'hist-'));
+    const file = path.join(dir, 'info.csv');
+    await writeFile(file, 'Epoch,Iteration,TrainingLoss,TrainingAccuracy,ValidationLoss,ValidationAccuracy\n1,1,2.3,0.004,2.3,0.005\n2,2,2.29,0.006,2.29,0.008\n');
+    const refused = tune(['diagnose', file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^tune: History file .*info\.csv: the accuracies are too small to tell fractions from percentages .* Give --accuracy-unit fraction or --accuracy-unit percent to say which\.\n$/);
+    const given = tune(['diagnose', file, '--accuracy-unit', 'percent']);
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toMatch(/^accuracy: {2}read as percentages \(0–100\) as --accuracy-unit says/);
+  });
+
   test('tune report example reproduces the committed report byte for byte, without writing the study or locking it', async () => {
     const reports = await tempReports();
     await cp(path.join(ROOT, 'reports', 'example'), path.join(reports, 'example'), { recursive: true });

@@ -35,17 +35,17 @@ describe('listStudies', () => {
     await writeFile(path.join(dir, 'stray.json'), '{}');
     const rows = await listStudies(dir);
     expect(rows.map((r) => [r.name, r.status, r.runs, r.bestValAccuracy && Math.round(r.bestValAccuracy * 1000) / 10, r.testAccuracy])).toEqual([
-      ['fashion-finished', 'finished', 5, 90.9, 0.9023],
-      ['fashion-budget', 'stopped', 3, 88.8, null],
-      ['fashion-diverged', 'running', 2, 85, null],
+      ['fashion-finished', 'finished', 9, 93.6, 0.9023],
+      ['fashion-budget', 'stopped', 3, 87.2, null],
+      ['fashion-diverged', 'running', 2, 86, null],
     ]);
     expect(rows[0].dir).toBe(path.join(dir, 'fashion-finished'));
     expect(renderStudyList(rows, 'reports')).toMatchInlineSnapshot(`
-      "| Study            | Status                                              | Runs | Best val acc | Test acc | Updated                 |
-      | :--------------- | :-------------------------------------------------- | ---: | -----------: | -------: | :---------------------- |
-      | fashion-finished | finished                                            |    5 |       90.90% |   90.23% | 2025-11-27 22:13:00 UTC |
-      | fashion-budget   | stopped: time budget of 10 min used up during run 3 |    3 |       88.80% |        — | 2025-11-27 22:10:00 UTC |
-      | fashion-diverged | running                                             |    2 |       85.00% |        — | 2025-11-27 22:03:00 UTC |
+      "| Study            | Status                                             | Runs | Best val acc | Test acc | Updated                 |
+      | :--------------- | :------------------------------------------------- | ---: | -----------: | -------: | :---------------------- |
+      | fashion-finished | finished                                           |    9 |       93.60% |   90.23% | 2025-11-27 22:11:34 UTC |
+      | fashion-budget   | stopped: time budget of 1 min used up during run 3 |    3 |       87.20% |        — | 2025-11-27 22:01:00 UTC |
+      | fashion-diverged | running                                            |    2 |       86.00% |        — | 2025-11-27 22:00:17 UTC |
 
       3 studies in reports.
       "

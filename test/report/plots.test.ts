@@ -19,7 +19,7 @@ const curves = (svg: string) => svgPaths(svg).filter((d) => (d.match(/L/g) ?? []
 
 describe('run plot', () => {
   test('a normal run: well-formed SVG, both panels, both series, epoch rules, fingerprint', async () => {
-    const run = finishedStudy().runs[2]; // 20 epochs, continued from run 2
+    const run = finishedStudy().runs[1]; // epochs 1–20: run 1's 10 and the 10 it continued with
     const svg = await renderRunPlot(run);
     expect(svgProblems(svg)).toEqual([]);
     const texts = svgTexts(svg);
@@ -54,8 +54,8 @@ describe('run plot', () => {
 
   test('a run cut short by the budget is annotated where it stopped; a completed run is not', async () => {
     const run = budgetStoppedStudy().runs[2];
-    expect(runPlotData(run).stop).toMatchObject({ kind: 'budget', iteration: 210, label: 'stopped: study budget ran out (epoch 14)' });
-    expect(svgTexts(await renderRunPlot(run))).toContain('stopped: study budget ran out (epoch 14)');
+    expect(runPlotData(run).stop).toMatchObject({ kind: 'budget', iteration: 128, label: 'stopped: study budget ran out (epoch 4)' });
+    expect(svgTexts(await renderRunPlot(run))).toContain('stopped: study budget ran out (epoch 4)');
     expect(runPlotData(finishedStudy().runs[0]).stop).toBeNull();
   });
 
@@ -78,24 +78,40 @@ describe('run plot', () => {
 });
 
 describe('study plot', () => {
-  test('best validation accuracy so far against cumulative images', async () => {
+  test('each run on the fixed validation set, with error bars of its noise and the standing configuration as a line', async () => {
     const study = finishedStudy();
-    expect(studyPlotData(study).map((r) => [r.run, r.images, r.accuracy && Math.round(r.accuracy * 10) / 10, r.best && Math.round(r.best * 10) / 10, r.verdict])).toEqual([
-      [1, 30_000, 71, 71, 'baseline'],
-      [2, 60_000, 85, 85, 'kept'],
-      [3, 120_000, 89.3, 89.3, 'kept'],
-      [4, 186_000, 86.4, 89.3, 'reverted'],
-      [5, 1_286_000, 90.9, 90.9, 'final'],
+    const rows = studyPlotData(study);
+    const round = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
+    expect(rows.map((r) => [r.run, round(r.accuracy), r.bar, round(r.incumbent), r.verdict])).toEqual([
+      [1, 86, 'binomial', 86, 'baseline'],
+      [2, 87.2, 'paired', 87.2, 'kept'],
+      [3, 89, 'paired', 89, 'kept'],
+      [4, 89.3, 'paired', 89, 'tie'],
+      [5, 88.9, 'binomial', 89, 'replicate'],
+      [6, 88.1, 'paired', 89, 'reverted'],
+      [7, 91.5, 'binomial', 89, 'confirm'],
+      [8, 90.9, 'paired', 89, 'confirm'],
+      [9, 93.6, 'binomial', 89, 'final'],
     ]);
+    // A judged run's bar is ±margin standard errors of its paired accuracy difference.
+    const run3 = study.runs[2];
+    const r3 = rows[2];
+    expect(r3.high! - r3.accuracy!).toBeCloseTo(run3.judgement!.margin * run3.judgement!.accuracySE * 100, 10);
+    expect(r3.accuracy! - r3.low!).toBeCloseTo(r3.high! - r3.accuracy!, 10);
+    // Without a judgement: ±2 binomial standard errors of its own accuracy on the fixed set.
+    const r1 = rows[0];
+    expect(r1.high! - r1.accuracy!).toBeCloseTo(2 * Math.sqrt((0.86 * 0.14) / 1000) * 100, 10);
     const svg = await renderStudyPlot(study);
     expect(svgProblems(svg)).toEqual([]);
     const texts = svgTexts(svg);
-    expect(texts).toEqual(expect.arrayContaining(['Images trained (cumulative)', 'Validation accuracy (%)', 'kept', 'reverted', 'final', '1', '5']));
+    expect(texts).toEqual(expect.arrayContaining(['Run', 'Validation accuracy (%)', 'kept', 'tie', 'replicate', 'confirm', 'final', '1', '9']));
+    // The error bars are drawn: one rule per run with a bar (vertical lines in the SVG).
+    expect((svg.match(/<line /g) ?? []).length).toBeGreaterThanOrEqual(rows.filter((r) => r.bar).length);
   });
 
-  test('a diverged run sits at 0 as a cross; an empty study still renders', async () => {
+  test('a diverged run sits at the bottom as a cross; an empty study still renders', async () => {
     const rows = studyPlotData(divergedStudy());
-    expect(rows[0]).toMatchObject({ run: 1, accuracy: null, best: null, verdict: 'diverged' });
+    expect(rows[0]).toMatchObject({ run: 1, verdict: 'diverged' });
     expect(svgTexts(await renderStudyPlot(divergedStudy()))).toContain('diverged');
     expect(svgProblems(await renderStudyPlot(emptyStudy()))).toEqual([]);
   });

@@ -1,14 +1,26 @@
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { decisionsWithoutRun, renderReport } from '../../src/report/markdown.ts';
-import { parseStudy, stringifyStudy } from '../../src/store/study-store.ts';
+import { accuracyInterval } from '../../src/diagnosis/paired.ts';
+import { wordCount } from '../../src/report/format.ts';
+import { logRows } from '../../src/report/log.ts';
+import { renderReport } from '../../src/report/markdown.ts';
+import { runNumbers } from '../../src/report/run-section.ts';
+import { tellStory } from '../../src/report/story.ts';
+import { summaryItems } from '../../src/report/summary.ts';
+import { renderSummaryText, TERMINAL_WIDTH } from '../../src/report/terminal.ts';
+import { WHY_WORDS } from '../../src/report/why.ts';
+import { parseStudy, readStudyFile, stringifyStudy } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/types.ts';
 import { budgetStoppedStudy, CLASS_NAMES, divergedStudy, emptyStudy, finishedStudy, runningStudy } from './__fixtures__/studies.ts';
 
-/** The table row of run `id` in the decision log. */
-function logRow(report: string, id: number): string {
-  const row = report.split('\n').find((l) => l.startsWith(`| [${id}](#run-${id})`));
-  if (!row) throw new Error(`no decision-log row for run ${id}`);
-  return row;
+const EXAMPLE = path.resolve(import.meta.dirname, '../../reports/example/study.json');
+
+/** The text of one `## Section` of a report. */
+function section(report: string, title: string): string {
+  const start = report.indexOf(`## ${title}\n`);
+  if (start < 0) throw new Error(`no section ${title}`);
+  const next = report.indexOf('\n## ', start + 3);
+  return report.slice(start, next < 0 ? undefined : next);
 }
 
 /** The cells of a Markdown table row (pipes escaped as \| stay inside a cell). */
@@ -19,86 +31,154 @@ function cells(row: string): string[] {
     .map((c) => c.trim());
 }
 
-const COLUMNS = ['Run', 'Stage', 'Change', 'Why', 'Fidelity', 'Best val loss', 'Val acc', 'Train acc', 'Gap', 'Time', 'Diagnosis', 'Verdict'];
-const column = (row: string, name: string) => cells(row)[COLUMNS.indexOf(name)];
+/** The decision-log rows of a report, as cells. */
+function logTable(report: string): string[][] {
+  return section(report, 'Decision log')
+    .split('\n')
+    .filter((l) => /^\| +\d+ \|/.test(l))
+    .map(cells);
+}
 
-describe('renderReport: finished study', () => {
-  const report = renderReport(finishedStudy());
+const FIXTURES: Array<[string, () => StudyRecord]> = [
+  ['finished', finishedStudy],
+  ['running', runningStudy],
+  ['diverged', divergedStudy],
+  ['budget', budgetStoppedStudy],
+  ['empty', emptyStudy],
+];
+
+describe('renderReport: a finished study with every kind of decision', () => {
+  const study = finishedStudy();
+  const report = renderReport(study);
 
   test('matches the stored report', async () => {
     await expect(report).toMatchFileSnapshot('./__fixtures__/finished.report.md');
   });
 
-  test('header: data, split sizes, backend, policy, seed, budget, status, times', () => {
-    expect(report).toContain('# Study `fashion-finished`');
-    expect(report).toContain('**Status: finished**');
-    expect(report).toContain('50,000 training · 10,000 validation · 10,000 test images, 10 classes');
-    expect(report).toContain('- **Backend:** tensorflow');
-    expect(report).toContain('- **Policy:** flowchart (built-in)');
-    expect(report).toContain('- **Seed:** 0');
-    expect(report).toContain('- **Budget:** 1 h 00 min (used 13 min 00 s, 22%) · at most 20 runs (used 5)');
-    expect(report).toContain('- **Created:** 2025-11-27 22:00:00 UTC · **Updated:** 2025-11-27 22:13:00 UTC');
+  test('reads in order: summary, what to use, the decision log, the test result, data, settings, runs', () => {
+    const order = ['## Summary', '## What to use', '## Decision log', '## Test result', '## Study settings', '## Runs'].map((h) => report.indexOf(h));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
-  test('result: the single sealed test evaluation, per class, confusion matrix with class names', () => {
-    expect(report).toContain('**Test accuracy 90.23%** (test loss 0.2804) on 10,000 test images, with the model of run 5.');
-    expect(report).toContain('The test set was used once: this single sealed evaluation, at 2025-11-27 22:13:00 UTC');
-    expect(report).toMatch(/\| Shirt +\| +69\.00% \| +690 \/ 1,000 \|/);
-    const head = report.split('\n').find((l) => l.startsWith('| actual \\ predicted'))!;
-    expect(cells(head)).toEqual(['actual \\ predicted', ...CLASS_NAMES]);
-    // rows actual, columns predicted: Shirt (actual) → Sandal (predicted) 155, Shirt → Shirt 690
-    const shirt = report.split('\n').find((l) => l.startsWith('| Shirt ') && l.includes('155'))!;
-    expect(cells(shirt)).toEqual(['Shirt', '0', '0', '0', '0', '0', '155', '690', '155', '0', '0']);
+  test('the summary, in ten seconds', () => {
+    expect(section(report, 'Summary')).toMatchInlineSnapshot(`
+      "## Summary
+
+      - **Test accuracy:** **90.23%** (95% interval 89.63–90.80%) on the 10,000 sealed test images, used once, with run 9's weights
+      - **Changed from the start:** 3 changes from the starting configuration:
+        - addEpochs maxEpochs=20 (run 2): validation accuracy 86.00% → 87.20% on 1,000 images; loss −0.02594 ± 0.006328 (4.1 SE better; margin 2 SE), accuracy +1.20 ± 0.34 pt
+        - deepen filters=40 (run 3): validation accuracy 87.20% → 89.00% on 1,000 images; loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt
+        - trimEpochs maxEpochs=14 (after run 2, no run): maxEpochs 20 → 14, the smoothed validation-loss minimum (0.3361 at epoch 14)
+        - not kept: widen factor=2 (run 4, tie), changeFilterSize kernelSize=5 (run 6, reverted): none beat the incumbent beyond the noise margin
+      - **Final run:** run 9 trained run 3's configuration on all 50,000 training images until its planned deadline in epoch 13 of 13 with the learning rate ×0.1 every 5 epochs, planned by the machine from the time left; validation accuracy 89.00% (search weights) → 93.60% (+4.60 pt) on the same 1,000 images
+      - **Time:** 11 min 35 s of the 11 min 40 s budget (99%): search 4 min 58 s in 6 runs (43%), confirmation 1 min 29 s in 2 runs (13%), final run 3 min 54 s (34%), evaluations and bookkeeping 1 min 14 s (11%); the search ended on its budget
+      - **With more budget:** the policy would try \`addDropout rate=0.2\`: a dropout layer (by default before the final fully connected layer) (a step the flowchart would not allow at this point)
+      "
+    `);
   });
 
-  test('best network as text, parameter count, MATLAB call and JSON', () => {
-    expect(report).toContain('Network: `28×28×1 → conv3×3×20 → bn → relu → maxpool2 → fc10` — 39,450 learnable parameters.');
-    // the options that differ from MATLAB's defaults, one name-value pair a line
-    expect(report).toContain(
-      [
-        "options = trainingOptions('sgdm', ...",
-        "    'InitialLearnRate', 0.001, ...",
-        "    'MaxEpochs', 22, ...",
-        "    'MiniBatchSize', 500, ...",
-        "    'Shuffle', 'every-epoch', ...",
-        "    'ValidationFrequency', 15);",
-      ].join('\n'),
-    );
-    expect(report).toContain('"maxEpochs": 22,');
-    expect(report).toContain('"gradientThreshold": "Infinity",');
+  test('the test accuracy comes with its Wilson 95% interval over the test images', () => {
+    const { low, high } = accuracyInterval(study.final!.testAccuracy, study.final!.testCount);
+    expect(summaryItems(study, tellStory(study))[0].text).toContain(`(95% interval ${(low * 100).toFixed(2)}–${(high * 100).toFixed(2)}%)`);
   });
 
-  test('decision log: one row per run with change, why, fidelity, losses, gap and verdict', () => {
-    const r2 = logRow(report, 2);
-    expect(column(r2, 'Change')).toBe('raiseLearnRate initialLearnRate=0.001');
-    expect(column(r2, 'Why')).toMatch(/^Validation accuracy 71\.2% after 10 epochs/);
-    expect(column(r2, 'Verdict')).toBe('✔ kept');
-    const r3 = logRow(report, 3);
-    expect(column(r3, 'Change')).toBe('addEpochs maxEpochs=30 (continues run 2)');
-    expect(column(r3, 'Fidelity')).toBe('3,000 img · ep 11–30');
-    expect(column(r3, 'Best val loss')).toBe('0.312 (ep 22)');
-    expect(column(r3, 'Gap')).toBe('+6.3 pt');
-    expect(column(logRow(report, 4), 'Verdict')).toBe('✘ reverted');
-    expect(column(logRow(report, 1), 'Verdict')).toBe('● baseline');
-    const r5 = logRow(report, 5);
-    expect(column(r5, 'Change')).toBe('final retrain of run 3');
-    expect(column(r5, 'Fidelity')).toBe('full 50,000 img · 22 ep');
-    expect(column(r5, 'Verdict')).toBe('★ final');
+  test("what to use: the model, a classify script, and the user's configuration — not the final run's internal settings", () => {
+    const use = section(report, 'What to use');
+    expect(use).toContain("[`model/`](model/) in this study's folder");
+    expect(use).toContain('await tf.loadLayersModel(tf.io.fromMemory({');
+    expect(use).toContain(`const CLASSES = ${JSON.stringify(CLASS_NAMES)};`);
+    expect(use).toContain('tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [1, 28, 28, 1])');
+    // The configuration the search settled on (run 3: deepened, trimmed to 14 epochs), in MATLAB and JSON.
+    expect(use).toContain("is run 3's, the one the search settled on");
+    expect(use).toContain('convolution2dLayer(3, 40, \'Padding\', \'same\')');
+    expect(use).toContain("options = trainingOptions('sgdm', ...\n    'MaxEpochs', 14, ...\n    'OutputNetwork', 'best-validation-loss');");
+    expect(use).toContain('"maxEpochs": 14,');
+    expect(use).toContain('"validationFrequency": 50,');
+    expect(use).toContain('Network as JSON (`tune bench --network FILE` takes it):\n\n```json\n{\n  "inputShape": [28, 28, 1],');
+    // The final run's length and schedule are the machine's plan, said apart from the configuration.
+    expect(use).toMatch(/The final run \(run 9\) trained it on all 50,000 training images with `'MaxEpochs', 13, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', 0\.1, 'LearnRateDropPeriod', 5`: a length the machine planned/);
+    expect(use).not.toContain('ValidationFrequency');
   });
 
-  test('decisions without a run (trimEpochs, stop) get their own table', () => {
-    const section = report.slice(report.indexOf('### Decisions without a run'), report.indexOf('## Runs'));
-    expect(section).toContain('| trimEpochs | trimEpochs maxEpochs=22 | Validation loss minimum 0.3120 at epoch 22');
-    expect(section).toContain('| finalise   | stop                    | Dropout did not help');
-    expect(section).not.toContain('addDropout');
+  test('one chronological log: every decision and every run exactly once, in time order', () => {
+    const story = tellStory(study);
+    const times = story.entries.map((e) => Date.parse(e.at));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+    expect(story.entries.filter((e) => e.record).map((e) => e.record)).toEqual(expect.arrayContaining(study.decisions));
+    expect(story.entries.filter((e) => e.record)).toHaveLength(study.decisions.length);
+    expect(story.entries.flatMap((e) => (e.run ? [e.run.id] : [])).sort((a, b) => a - b)).toEqual(study.runs.map((r) => r.id));
+    const rows = logTable(report);
+    expect(rows.map((r) => [r[0], r[1], r[2], r[3], r[5]])).toEqual([
+      ['1', 'start', 'study', 'start: the starting configuration', '[1](#run-1)'],
+      ['2', 'after 1', 'policy', 'addEpochs maxEpochs=20', '[2](#run-2)'],
+      ['3', 'after 2', 'policy', 'trimEpochs maxEpochs=14', '—'],
+      ['4', 'after 2', 'refused', 'addL2 l2Regularization=0.001 (refused)', '—'],
+      ['5', 'after 2', 'policy', 'deepen filters=40', '[3](#run-3)'],
+      ['6', 'after 3', 'policy', 'widen factor=2', '[4](#run-4)'],
+      ['7', 'after 4', 'machine', 'replicate run 4, seed 1000', '[5](#run-5)'],
+      ['8', 'after 5', 'policy', 'changeFilterSize kernelSize=5', '[6](#run-6)'],
+      ['9', 'after 3', 'machine', 'end the search (budget)', '—'],
+      ['10', 'after 3', 'machine', 'choose the finalists', '—'],
+      ['11', 'after 6', 'machine', "confirm run 3's configuration", '[7](#run-7)'],
+      ['12', 'after 7', 'machine', "confirm run 2's configuration", '[8](#run-8)'],
+      ['13', 'after 3', 'machine', 'plan the final run', '[9](#run-9)'],
+      ['14', 'after 9', 'machine', 'choose the final weights', '—'],
+    ]);
   });
 
-  test('per-run sections: diagnosis, stop reason, network, plot link', () => {
+  test('log widths: each Why is at most 25 words, each row at most 340 characters', () => {
+    for (const row of logRows(tellStory(study))) expect(wordCount(row.why), row.why).toBeLessThanOrEqual(WHY_WORDS);
+    const lines = section(report, 'Decision log').split('\n').filter((l) => l.startsWith('|'));
+    expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(340);
+  });
+
+  test('verdicts show the paired difference, its standard error and the margin; a tie says which run stands', () => {
+    const rows = logTable(report);
+    expect(rows[1][6]).toBe('✔ kept: loss −0.02594 ± 0.006328 (4.1 SE better; margin 2 SE), accuracy +1.20 ± 0.34 pt');
+    expect(rows[5][6]).toMatch(/^= tie, run 3 stands: loss −0\.006\d+ ± 0\.00\d+ \(1\.\d SE better; margin 2 SE\)/);
+    expect(rows[6][6]).toBe("↻ replicate: pooled into run 4's verdict");
+    expect(rows[7][6]).toMatch(/^✘ reverted: loss \+0\.02151 ± 0\.006328 \(3\.4 SE worse; margin 2 SE\), accuracy −0\.90 ± 0\.30 pt$/);
+    expect(rows[11][6]).toMatch(/^◆ confirm against run 7: loss \+/);
+  });
+
+  test('the Whys: the subject run with its numbers and the flowchart step; refusals and machine decisions in short', () => {
+    const why = logTable(report).map((r) => r[4]);
+    expect(why[1]).toBe('run 1 underfitting: validation loss still falling, −0.01914 ± 0.001688 per epoch → step 2, train enough');
+    expect(why[2]).toMatch(/^run 2 overfitting: validation loss lowest at epoch 14 \(smoothed 0\.3361\), then rising/);
+    expect(why[3]).toBe('the standing run shows no overfitting gap: regularisation is only revisited when one appears');
+    // The skipped regularisation step is said where the study moved on to capacity.
+    expect(why[4]).toBe('run 2: training − validation gap 1.45 pt ≤ 10.00 pt, nothing to regularise (step 4 skipped) → step 5, more capacity');
+    expect(why[8]).toBe("the search's time is used up (338 s of 700 s; the rest is kept for the final run)");
+    expect(why[9]).toMatch(/^run 2's configuration trains 2\.5× faster than run 3's: both train on all 50,000 images for/);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs: what the \d+ s left afford$/);
+    expect(why[13]).toMatch(/^run 9's weights: validation accuracy 93\.60% vs 89\.00%, loss 0\.\d{4} vs 0\.\d{4} \(run 3\)$/);
+  });
+
+  test('each run: a short table of named numbers in one set of units, no raw evidence keys', () => {
+    const story = tellStory(study);
+    for (const run of study.runs) {
+      const rows = runNumbers(run, story);
+      expect(rows.length).toBeLessThanOrEqual(13);
+      for (const [, value] of rows) {
+        expect(value).not.toMatch(/\w+=[-\d.]+,/); // "lossSwing=0.323475," style
+        for (const p of value.match(/\d+(\.\d+)?%/g) ?? []) expect(p, value).toMatch(/^\d+\.\d{2}%$/);
+      }
+    }
     const run3 = report.slice(report.indexOf('### Run 3'), report.indexOf('### Run 4'));
-    expect(run3).toContain('![Training progress of run 3: accuracy and loss against iteration](plots/run-3.svg)');
-    expect(run3).toContain('- **Diagnosis:** **overfitting** (also converged) — Validation loss minimum 0.3120 at epoch 22');
-    expect(run3).toContain('- **Stopped:** completed all 30 epochs (epochs 11–30 in this run)');
-    expect(report).toContain('![Best validation accuracy so far against training images processed](plots/study.svg)');
+    expect(run3).toContain('**Why this run** (log #5): `deepen filters=40` applied to run 2 — run 2 (overfitting; validation accuracy 87.00%');
+    expect(run3).toMatch(/\| \*\*Validation loss \(1,000 images, once per epoch\)\*\* +\| lowest 0\.\d{4} at epoch \d+; smoothed minimum 0\.\d{4} at epoch \d+/);
+    expect(run3).toMatch(/\| \*\*Training − validation accuracy, epoch \d+\*\* +\| \d+\.\d\d% − \d+\.\d\d% = \d+\.\d\d pt \(overfitting above 10\.00 pt\)/);
+    expect(run3).toMatch(/\| \*\*Verdict against run 2 \(same 1,000 images\)\*\* +\| ✔ kept: loss −0\.03986 ± 0\.006328/);
+    expect(run3).toMatch(/\| \*\*Speed\*\* +\| 2,400 vs 6,000 images\/s \(0\.4× run 2's\)/);
+    // The decisions after run 3, in full, with who took them.
+    expect(run3).toContain("- #6 `widen factor=2`, the policy: run 3 (converged;");
+    expect(run3).toMatch(/- #9 end the search \(budget\), the machine: budget: the search's time is used up/);
+    // A replicate says what it is; the pooled verdict sits with the candidate.
+    const run4 = report.slice(report.indexOf('### Run 4'), report.indexOf('### Run 5'));
+    expect(run4).toMatch(/\*\*Verdict against run 3 \(same 1,000 images, pooled with run 5\)\*\*/);
+    const run5 = report.slice(report.indexOf('### Run 5'), report.indexOf('### Run 6'));
+    expect(run5).toContain("**Why this run** (log #7): a second seed (1000) of run 4's configuration");
   });
 
   test('without plots, no image links', () => {
@@ -106,76 +186,52 @@ describe('renderReport: finished study', () => {
   });
 });
 
-describe('renderReport: running study', () => {
-  const report = renderReport(runningStudy());
-
-  test('matches the stored report', async () => {
-    await expect(report).toMatchFileSnapshot('./__fixtures__/running.report.md');
+describe('renderReport: other studies', () => {
+  test.each([
+    ['running', runningStudy],
+    ['diverged', divergedStudy],
+    ['budget', budgetStoppedStudy],
+  ] as const)('%s: matches the stored report', async (name, make) => {
+    await expect(renderReport(make())).toMatchFileSnapshot(`./__fixtures__/${name}.report.md`);
   });
 
-  test('says there is no result yet and shows the incumbent so far', () => {
-    expect(report).toContain('**Status: running**');
-    expect(report).toContain('No result yet: the study is still running. The test set has not been used.');
-    expect(report).toContain('### Incumbent so far');
-    expect(report).toContain('Run 2 (stabilise, ✔ kept) after 2 runs: validation accuracy 85.00%');
-    // The decision after run 2 has no run yet: run 3 is training.
-    expect(report).toMatch(/\| +2 \| trainEnough \| addEpochs maxEpochs=30 \(its run is in progress\) \|/);
+  test('running: no result yet, the configuration so far (trims applied), the latest decision training', () => {
+    const report = renderReport(runningStudy());
+    expect(report).toContain('- **Test accuracy:** none yet: the study is still running; the test set is unused; best so far: run 2, validation accuracy 87.20% on 1,000 images');
+    expect(report).toContain('No final model yet: the study is still running.');
+    // run 2 was trained for 20 epochs, then trimmed to 14 without a run: the configuration says 14
+    expect(section(report, 'What to use')).toContain('"maxEpochs": 14,');
+    expect(logTable(report).at(-1)![6]).toBe('… its run is training');
   });
-});
 
-describe('renderReport: diverged run', () => {
-  test('shows where it diverged and NaN in its row', async () => {
+  test('diverged: where it went NaN; a stable run beats a diverged incumbent', () => {
     const report = renderReport(divergedStudy());
-    await expect(report).toMatchFileSnapshot('./__fixtures__/diverged.report.md');
-    const row = logRow(report, 1);
-    expect(column(row, 'Best val loss')).toBe('NaN loss at it 12, ep 1');
-    expect(column(row, 'Train acc')).toBe('NaN');
-    expect(column(row, 'Val acc')).toBe('—');
-    expect(column(row, 'Gap')).toBe('—'); // no validation accuracy to subtract
-    expect(column(row, 'Diagnosis')).toBe('diverged');
-    expect(report).toContain('- **Stopped:** diverged: the loss became non-finite (NaN/Inf) at iteration 12, epoch 1');
-    expect(report).toContain('- **Evidence:** iteration=12, epoch=1, lossAtStart=2.3, lossBefore=NaN');
-    expect(column(logRow(report, 2), 'Change')).toBe('lowerLearnRate initialLearnRate=0.001');
+    const rows = logTable(report);
+    expect(rows[0][6]).toBe('● baseline: diverged (NaN loss at iteration 12)');
+    expect(rows[1][4]).toBe('run 1 diverged: NaN loss at iteration 12 (epoch 1) → step 1, stabilise the learning rate');
+    expect(rows[1][6]).toBe('✔ kept: run 1 diverged; run 2 trained stably (validation accuracy 86.00%)');
+    expect(report).toMatch(/\| \*\*Stopped\*\* +\| diverged: the loss became non-finite \(NaN\/Inf\) at iteration 12, epoch 1; no further batch was spent/);
   });
 
-  test('the store round trip (which keeps NaN and Infinity) gives the same report', () => {
-    const study = divergedStudy();
-    expect(renderReport(parseStudy(stringifyStudy(study)))).toBe(renderReport(study));
+  test('stopped by the budget: the run cut short is not judged, and says so', () => {
+    const report = renderReport(budgetStoppedStudy());
+    expect(report).toContain('**stopped: time budget of 1 min used up during run 3**');
+    expect(logTable(report).at(-1)![6]).toBe('… pending: not judged, cut short by the budget');
+    expect(report).toMatch(/\| \*\*Stopped\*\* +\| the study's time budget ran out during epoch 4/);
   });
 
-  test('plain JSON (NaN and Infinity become null) still renders, with — for the missing values', () => {
-    const study = JSON.parse(JSON.stringify(divergedStudy())) as StudyRecord;
-    const report = renderReport(study);
-    expect(column(logRow(report, 1), 'Train acc')).toBe('—');
-    // null in a field whose default is Infinity means Infinity: MATLAB's default, so not listed; JSON says so
-    expect(report).not.toMatch(/'(GradientThreshold|ValidationPatience)'/);
-    expect(report).toContain('"gradientThreshold": "Infinity",');
-  });
-});
-
-describe('renderReport: stopped by budget', () => {
-  const report = renderReport(budgetStoppedStudy());
-
-  test('matches the stored report', async () => {
-    await expect(report).toMatchFileSnapshot('./__fixtures__/budget.report.md');
-  });
-
-  test('status with its reason, budget used, best run, the run cut short', () => {
-    expect(report).toContain('**Status: stopped: time budget of 10 min used up during run 3**');
-    expect(report).toContain('- **Budget:** 10 min 00 s (used 10 min 00 s, 100%) · no run limit (used 3)');
-    expect(report).toContain('No test result: the study stopped before the final evaluation (time budget of 10 min used up during run 3).');
-    expect(report).toContain('### Best run');
-    expect(report).toContain("- **Stopped:** the study's time budget ran out during epoch 14");
-    expect(column(logRow(report, 3), 'Fidelity')).toBe('3,000 img · ep 11–14 of 30');
-  });
-});
-
-describe('renderReport: edge cases', () => {
   test('a study without runs', () => {
     const report = renderReport(emptyStudy());
-    expect(report).toContain('- **Backend:** not chosen yet');
     expect(report).toContain('No run has finished yet.');
     expect(report).not.toContain('plots/');
+  });
+
+  test('the store round trip (which keeps NaN and Infinity) gives the same report; plain JSON (NaN → null) still renders', () => {
+    for (const [, make] of FIXTURES) {
+      const study = make();
+      expect(renderReport(parseStudy(stringifyStudy(study)))).toBe(renderReport(study));
+      expect(() => renderReport(JSON.parse(JSON.stringify(study)) as StudyRecord)).not.toThrow();
+    }
   });
 
   test('a failed study with null and non-finite numbers everywhere does not throw', () => {
@@ -190,42 +246,68 @@ describe('renderReport: edge cases', () => {
       run.result.seconds = NaN;
       run.diagnosis.evidence = { a: null, b: -Infinity };
       run.options.initialLearnRate = NaN;
+      if (run.judgement) run.judgement.lossSE = NaN;
     }
     const report = renderReport(study);
-    expect(report).toContain('**Status: failed: trainer crashed | out of memory**');
-    const row = logRow(report, 2);
-    expect(column(row, 'Train acc')).toBe('Inf');
-    expect(column(row, 'Val acc')).toBe('—');
-    expect(column(row, 'Gap')).toBe('—');
-    expect(column(row, 'Best val loss')).toBe('NaN (ep 10)');
-    expect(column(row, 'Time')).toBe('NaN');
+    expect(report).toContain('**failed: trainer crashed | out of memory**');
     expect(report).toContain("'InitialLearnRate', NaN");
   });
 
-  test('pipes in reasons do not break the table', () => {
-    const study = runningStudy();
-    study.runs[1].change = { ...study.runs[1].change!, reason: 'a | b' };
-    expect(column(logRow(renderReport(study), 2), 'Why')).toBe('a \\| b');
+  test("a refusal for lack of time: its numbers, without the rule's name or lead-in", () => {
+    const study = finishedStudy();
+    study.decisions[2].refused =
+      'it would leave no time to train it properly: its run (about 31 s) and the final run it would need (about 649 s at its speed) exceed the 172 s left (budgetLeft)';
+    expect(logTable(renderReport(study))[3][4]).toBe('its run (about 31 s) and the final run it would need (about 649 s at its speed) exceed the 172 s left');
+  });
+
+  test('pipes in reasons do not break the log', () => {
+    const study = finishedStudy();
+    study.decisions[2].refused = 'a | b';
+    expect(logTable(renderReport(study))[3][4]).toBe('a \\| b');
   });
 });
 
-describe('decisionsWithoutRun', () => {
-  const study = finishedStudy();
-  test.each([
-    ['finished: trimEpochs and stop', finishedStudy(), ['trimEpochs', 'stop']],
-    ["running: the latest decision's run is still training", runningStudy(), ['addEpochs']],
-    ['diverged: the lowered rate has its run', divergedStudy(), []],
-    [
-      'a decision whose run never happened (study stopped)',
-      { ...study, runs: study.runs.slice(0, 2), decisions: study.decisions.slice(0, 2) },
-      ['addEpochs'],
-    ],
-    [
-      'the same decision twice is claimed by two runs only once each',
-      { ...study, decisions: [study.decisions[0], study.decisions[0]] },
-      ['raiseLearnRate'],
-    ],
-  ] as Array<[string, StudyRecord, string[]]>)('%s', (_name, s, actions) => {
-    expect(decisionsWithoutRun(s).map((d) => d.decision.action)).toEqual(actions);
+describe('an older study (before paired verdicts and machine decisions): reports/example/study.json', () => {
+  const study = readStudyFile(EXAMPLE);
+  const report = renderReport(study);
+
+  test('renders every decision and run in one log, without judgements', () => {
+    const rows = logTable(report);
+    expect(rows).toHaveLength(study.decisions.length + 2); // + the baseline and the final run, which no decision record produced
+    expect(rows[5][6]).toBe('✔ kept');
+    expect(report).toContain('this study predates paired verdicts: no standard error');
+    expect(report).toContain('- **With more budget:** not recorded (the study predates this question)');
+  });
+
+  test('the configuration to reproduce is the final run\'s search parent, with the user\'s validation frequency', () => {
+    const use = section(report, 'What to use');
+    expect(use).toContain("is run 5's, the one the search settled on");
+    expect(use).not.toContain("'ValidationFrequency', 390");
+  });
+});
+
+describe('terminal: tune show NAME', () => {
+  test.each(FIXTURES)('%s: every line within 100 columns', (_name, make) => {
+    const text = renderSummaryText(make());
+    for (const line of text.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(TERMINAL_WIDTH);
+  });
+
+  test('the older example and a narrower terminal too', () => {
+    const study = readStudyFile(EXAMPLE);
+    for (const width of [100, 80]) for (const line of renderSummaryText(study, { width }).split('\n')) expect([...line].length, line).toBeLessThanOrEqual(width);
+  });
+
+  test('the summary, then the log with its columns, in order', async () => {
+    const text = renderSummaryText(finishedStudy(), { studyDir: '/data/reports/fashion-finished' });
+    await expect(text).toMatchFileSnapshot('./__fixtures__/finished.summary.txt');
+    const header = text.split('\n').find((l) => l.startsWith(' #  After'))!;
+    expect(header.split(/\s{2,}/).map((s) => s.trim())).toEqual(['#', 'After', 'By', 'Decision', 'Why', 'Run', 'Verdict']);
+    const numbers = text
+      .split('\n')
+      .map((l) => /^ ?(\d+) {2}/.exec(l)?.[1])
+      .filter(Boolean)
+      .map(Number);
+    expect(numbers).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    expect(text).toContain('Model: /data/reports/fashion-finished/model/');
   });
 });

@@ -23,7 +23,7 @@ describe('writeReport', () => {
     expect(await readFile(result.report, 'utf8')).toBe(renderReport(study));
     expect((await readdir(dir)).sort()).toEqual(['plots', 'report.md']);
     const plots = (await readdir(path.join(dir, 'plots'))).sort();
-    expect(plots).toEqual(['run-1.svg', 'run-2.svg', 'run-3.svg', 'run-4.svg', 'run-5.svg', 'study.svg']);
+    expect(plots).toEqual([...finishedStudy().runs.map((r) => `run-${r.id}.svg`), 'study.svg'].sort());
     for (const f of plots) expect(svgProblems(await readFile(path.join(dir, 'plots', f), 'utf8'))).toEqual([]);
     // every plot the report links exists
     for (const [, link] of (await readFile(result.report, 'utf8')).matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)) {

@@ -1,13 +1,19 @@
 /**
- * Small stored studies built by hand for the report tests. Curves are made up but shaped like
- * the flowchart notes: too slow at 1e-4, underfitting at 1e-3, overfitting after ~22 epochs at
- * 1e-2, a NaN loss at iteration 12 when the rate is too high. Deterministic: no random numbers.
+ * Stored studies for the report tests, built as a study builds them: histories shaped like the
+ * flowchart notes' curves, diagnoses by the real `diagnoseRun`, verdicts by the real paired
+ * `judge` on made-up per-image validation results, the machine's decisions worded by the real
+ * plans of src/machine/budget.ts. Deterministic: no random numbers, no clock.
+ *
+ * The finished study has them all: a baseline, a kept continuation (addEpochs), a trim without a
+ * run, a refused decision, a kept capacity change, a close call with its replicate ending in a tie,
+ * a reverted candidate, the budget stop, two confirmation runs, the final run continuing one of
+ * them, and the final-weights choice.
  */
 import type {
   Decision,
   DecisionRecord,
-  Diagnosis,
   FinalEvaluation,
+  Judgement,
   NetworkSpec,
   RunRecord,
   Stage,
@@ -17,14 +23,18 @@ import type {
   TrainingOptions,
   Verdict,
 } from '../../../src/types.ts';
-import { paramCount } from '../../../src/config/network.ts';
+import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config/network.ts';
+import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
+import type { PerImage } from '../../../src/diagnosis/paired.ts';
+import { judge } from '../../../src/machine/verdict.ts';
+import { confirmPlan, planFinalRun } from '../../../src/machine/budget.ts';
 
 export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 export const NETWORK: NetworkSpec = {
   inputShape: [28, 28, 1],
   layers: [
-    { type: 'conv', filters: 20, kernelSize: 3 },
+    { type: 'conv', filters: 20, kernelSize: 3, stride: 1, padding: 'same' },
     { type: 'batchnorm' },
     { type: 'relu' },
     { type: 'maxpool', poolSize: 2, stride: 2 },
@@ -37,19 +47,26 @@ export const OPTIONS: TrainingOptions = {
   initialLearnRate: 0.01,
   momentum: 0.9,
   maxEpochs: 10,
-  miniBatchSize: 200,
-  shuffle: 'every-epoch',
+  miniBatchSize: 128,
+  shuffle: 'once',
   l2Regularization: 1e-4,
   gradientThreshold: Infinity,
   gradientThresholdMethod: 'l2norm',
   learnRateSchedule: 'none',
   learnRateDropFactor: 0.1,
   learnRateDropPeriod: 10,
-  validationFrequency: 15,
+  validationFrequency: 50,
   validationPatience: Infinity,
-  outputNetwork: 'last-iteration',
+  outputNetwork: 'best-validation-loss',
   seed: 0,
 };
+
+const SEARCH_TRAIN = 4096;
+const SEARCH_VALIDATION = 1000;
+const FULL_TRAIN = 50_000;
+const FULL_VALIDATION = 10_000;
+/** Images of the fixed validation set the verdicts compare on (small, to keep the fixtures light). */
+const VERDICT_IMAGES = 1000;
 
 interface CurveSpec {
   epochs: number;
@@ -62,17 +79,19 @@ interface CurveSpec {
   /** Validation loss and accuracy at epoch e (1-based, absolute). */
   valLoss: (e: number) => number;
   valAcc: (e: number) => number;
-  learnRate: number;
+  learnRate: number | ((e: number) => number);
   /** Iteration (absolute) at which the loss becomes NaN; the run stops there. */
   nanAt?: number;
   batch: number;
+  secondsPerEpoch?: number;
 }
 
-/** A deterministic history: smooth curves with a fixed wiggle. */
+/** A deterministic history, validated once per epoch (at its end): smooth curves with a fixed wiggle. */
 export function makeHistory(c: CurveSpec): TrainingHistory {
   const h: TrainingHistory = { iterations: [], validations: [], epochs: [] };
   const first = c.firstEpoch ?? 1;
   const total = c.epochs * c.itersPerEpoch;
+  const rate = (e: number) => (typeof c.learnRate === 'number' ? c.learnRate : c.learnRate(e));
   for (let k = 0; k < total; k++) {
     const epoch = first + Math.floor(k / c.itersPerEpoch);
     const iteration = (first - 1) * c.itersPerEpoch + k + 1;
@@ -84,23 +103,24 @@ export function makeHistory(c: CurveSpec): TrainingHistory {
       epoch,
       loss: nan ? NaN : Math.max(0.01, c.loss(t) * (1 + wiggle)),
       accuracy: nan ? NaN : Math.min(1, Math.max(0, c.acc(t) + wiggle / 4)),
-      learnRate: c.learnRate,
+      learnRate: rate(epoch),
     });
     if (nan) return h;
     if ((k + 1) % c.itersPerEpoch === 0) {
       const epochIters = h.iterations.slice(-c.itersPerEpoch);
       const valLoss = c.valLoss(epoch);
       const valAccuracy = c.valAcc(epoch);
+      const seconds = c.secondsPerEpoch ?? 1.5;
       h.validations.push({ iteration, epoch, loss: valLoss, accuracy: valAccuracy });
       h.epochs.push({
         epoch,
-        learnRate: c.learnRate,
+        learnRate: rate(epoch),
         loss: epochIters.reduce((a, r) => a + r.loss, 0) / epochIters.length,
         accuracy: epochIters.reduce((a, r) => a + r.accuracy, 0) / epochIters.length,
         valLoss,
         valAccuracy,
-        seconds: 1.5,
-        imagesPerSecond: (c.itersPerEpoch * c.batch) / 1.5,
+        seconds,
+        imagesPerSecond: (c.itersPerEpoch * c.batch) / seconds,
       });
     }
   }
@@ -108,253 +128,200 @@ export function makeHistory(c: CurveSpec): TrainingHistory {
 }
 
 const T0 = Date.parse('2025-11-27T22:00:00Z');
-const at = (minutes: number) => new Date(T0 + minutes * 60_000).toISOString();
+const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();
+
+// ───────────── per-image validation results (for the paired verdicts) ─────────────
+
+const alternating = (i: number) => (i % 2 === 0 ? 1 : -1);
+const S = 0.2;
+const SE = S / Math.sqrt(VERDICT_IMAGES - 1);
+
+/** The baseline's results: losses vary a lot between images (pairing removes that); right on 86%. */
+function baselineImages(): PerImage {
+  const losses = Array.from({ length: VERDICT_IMAGES }, (_, i) => 0.4 * (0.2 + 1.6 * (((i * 37) % 100) / 100)));
+  const correct = Array.from({ length: VERDICT_IMAGES }, (_, i) => ((i * 37) % 100 < 86 ? 1 : 0));
+  return { losses, correct };
+}
+
+/** Results `z` standard errors better in loss than `from` (negative: worse), with `gained` images newly right (negative: lost). */
+function shifted(from: PerImage, z: number, gained: number, pattern = alternating): PerImage {
+  const mu = -z * SE;
+  const correct = Array.from(from.correct);
+  let changed = 0;
+  for (let i = 0; i < VERDICT_IMAGES && changed < Math.abs(gained); i++) {
+    if (gained > 0 && correct[i] === 0) (correct[i] = 1), changed++;
+    if (gained < 0 && correct[i] === 1 && i % 3 === 0) (correct[i] = 0), changed++;
+  }
+  return { losses: Array.from(from.losses, (l, i) => l + mu + S * pattern(i)), correct };
+}
+
+const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a + b, 0) / xs.length;
+
+// ───────────── runs ─────────────
 
 interface RunSpec {
   id: number;
   stage: Stage;
-  options: Partial<TrainingOptions>;
+  options?: Partial<TrainingOptions>;
   network?: NetworkSpec;
-  trainImages?: number;
-  validationImages?: number;
   kind?: 'subset' | 'full';
   parentId: number | null;
   change: Decision | null;
   continuedFrom?: number | null;
+  basedOn?: number | null;
+  replicateOf?: number | null;
   history: TrainingHistory;
-  stopReason: StopReason;
-  diagnosis: Diagnosis;
+  stopReason?: StopReason;
   verdict: Verdict;
-  paramCount?: number;
-  startMinute: number;
+  start: number;
   seconds: number;
+  imagesPerSecond: number;
+  perImage?: PerImage | null;
 }
 
-/** A run record whose summary numbers are read off its history, as the trainer would. */
+/** A run record whose numbers are read off its history and diagnosed by the real diagnosis, as the study does. */
 export function makeRun(s: RunSpec): RunRecord {
   const options = { ...OPTIONS, ...s.options };
   const h = s.history;
+  const stop = s.stopReason ?? { kind: 'completed' };
+  const full = s.kind === 'full';
   const finiteVals = h.validations.filter((v) => Number.isFinite(v.loss));
   const best = finiteVals.reduce<(typeof finiteVals)[number] | null>((b, v) => (b === null || v.loss < b.loss ? v : b), null);
-  const lastEpoch = h.epochs.at(-1);
-  const lastIter = h.iterations.at(-1);
-  const trainImages = s.trainImages ?? 3000;
+  const bestEpoch = best ? h.epochs.find((e) => e.epoch === best.epoch) : undefined;
+  const last = h.epochs.at(-1);
+  const iterations = h.iterations.length;
   return {
     id: s.id,
     stage: s.stage,
-    startedAt: at(s.startMinute),
-    finishedAt: new Date(T0 + s.startMinute * 60_000 + s.seconds * 1000).toISOString(),
+    startedAt: at(s.start),
+    finishedAt: at(s.start + s.seconds),
     network: s.network ?? NETWORK,
     options,
-    fidelity: { trainImages, validationImages: s.validationImages ?? 1000, kind: s.kind ?? 'subset' },
+    fidelity: { trainImages: full ? FULL_TRAIN : SEARCH_TRAIN, validationImages: full ? FULL_VALIDATION : SEARCH_VALIDATION, kind: full ? 'full' : 'subset' },
     parentId: s.parentId,
     change: s.change,
     continuedFrom: s.continuedFrom ?? null,
+    basedOn: s.basedOn ?? null,
+    replicateOf: s.replicateOf ?? null,
     result: {
       history: h,
-      backend: 'tensorflow',
-      stopReason: s.stopReason,
+      backend: 'wasm',
+      stopReason: stop,
       bestEpoch: best?.epoch ?? null,
       bestValLoss: best?.loss ?? null,
-      paramCount: s.paramCount ?? paramCount(s.network ?? NETWORK),
-      checkpointDir: `reports/fixture/checkpoints/run-${s.id}`,
+      paramCount: paramCount(s.network ?? NETWORK),
+      checkpointDir: `runs/run-${s.id}`,
       epochsCompleted: h.epochs.length,
-      iterationsCompleted: h.iterations.length,
-      imagesTrained: h.iterations.length * options.miniBatchSize,
+      iterationsCompleted: iterations,
+      imagesTrained: iterations * options.miniBatchSize,
       seconds: s.seconds,
     },
-    diagnosis: s.diagnosis,
+    diagnosis: diagnoseRun(curveFromHistory(h, stop)),
     verdict: s.verdict,
+    throughput: { imagesPerSecond: s.imagesPerSecond, secondsPerEpoch: s.seconds / Math.max(1, h.epochs.length), evalImagesPerSecond: s.imagesPerSecond * 3 },
+    evaluation: s.perImage ? { images: VERDICT_IMAGES, loss: mean(s.perImage.losses), accuracy: mean(s.perImage.correct), file: `runs/run-${s.id}/validation.bin` } : null,
+    judgement: null,
     bestValAccuracy: finiteVals.length ? Math.max(...finiteVals.map((v) => v.accuracy)) : null,
-    trainAccuracy: lastEpoch ? lastEpoch.accuracy : lastIter ? lastIter.accuracy : null,
-    valAccuracy: lastEpoch?.valAccuracy ?? null,
+    trainAccuracy: (bestEpoch ?? last)?.accuracy ?? null,
+    valAccuracy: (bestEpoch ?? last)?.valAccuracy ?? null,
   };
 }
+
+/** The paired verdict of `candidate` (with its replicates) against `incumbent`, by the real judge. */
+function judged(candidate: { run: RunRecord; perImage: PerImage; replicates?: Array<{ run: RunRecord; perImage: PerImage }> }, incumbent: { run: RunRecord; perImage: PerImage }): Judgement {
+  const side = (r: RunRecord, perImage: PerImage[], replicateIds: number[] = []) => ({
+    runId: r.id,
+    replicateIds,
+    perImage,
+    imagesPerSecond: r.throughput!.imagesPerSecond,
+    epochs: r.options.maxEpochs,
+    params: paramCount(r.network),
+  });
+  const reps = candidate.replicates ?? [];
+  return judge(side(candidate.run, [candidate.perImage, ...reps.map((x) => x.perImage)], reps.map((x) => x.run.id)), side(incumbent.run, [incumbent.perImage]), { replicated: reps.length > 0 });
+}
+
+/** The verdict a judgement leads to (as the study's adapters set it). */
+const verdictOf = (j: Judgement): Verdict => (j.outcome === 'tie' ? 'tie' : j.kept ? 'kept' : 'reverted');
+
+// ───────────── curves ─────────────
+
+const ITERS = SEARCH_TRAIN / 128; // 32 iterations per search epoch
+
+/** Validation loss falling to a floor with an epoch-to-epoch wiggle (one validation per epoch). */
+const falling = (start: number, floor: number, rate: number, wiggle = 0.004) => (e: number) => floor + (start - floor) * Math.exp(-rate * e) + wiggle * Math.sin(e * 2.3);
+
+function baselineHistory(): TrainingHistory {
+  return makeHistory({
+    epochs: 10, itersPerEpoch: ITERS, batch: 128, learnRate: 0.01,
+    loss: (t) => 0.9 * Math.exp(-3 * t) + 0.3, acc: (t) => 0.7 + 0.2 * t,
+    valLoss: falling(0.75, 0.33, 0.18), valAcc: (e) => 0.78 + 0.009 * e,
+  });
+}
+
+/** Epochs 11–20 continuing the baseline: the minimum near epoch 14, then rising. */
+function continuedHistory(): TrainingHistory {
+  const base = baselineHistory();
+  const more = makeHistory({
+    epochs: 10, firstEpoch: 11, itersPerEpoch: ITERS, batch: 128, learnRate: 0.01,
+    loss: (t) => 0.3 - 0.1 * t, acc: (t) => 0.9 + 0.05 * t,
+    valLoss: (e) => 0.335 + 0.0016 * (e - 14) ** 2, valAcc: (e) => 0.875 + 0.002 * Math.min(e, 14) - 0.002 * Math.max(0, e - 14),
+  });
+  return { iterations: [...base.iterations, ...more.iterations], validations: [...base.validations, ...more.validations], epochs: [...base.epochs, ...more.epochs] };
+}
+
+const capacityHistory = (floor: number, wiggle: number, secondsPerEpoch: number) =>
+  makeHistory({
+    epochs: 14, itersPerEpoch: ITERS, batch: 128, learnRate: 0.01, secondsPerEpoch,
+    loss: (t) => 0.8 * Math.exp(-3.5 * t) + 0.2, acc: (t) => 0.72 + 0.22 * t,
+    valLoss: falling(0.7, floor, 0.35, wiggle), valAcc: (e) => 0.8 + 0.006 * Math.min(e, 12),
+  });
 
 // ───────────── decisions ─────────────
 
-const raise: Decision = {
-  action: 'raiseLearnRate',
-  params: { initialLearnRate: 0.001 },
-  reason: 'Validation accuracy 71.2% after 10 epochs and validation loss fell only 18% over the run: too slow; raise the rate ×10.',
-};
+const decided = (afterRun: number, stage: Stage, decision: Decision, seconds: number, extra: Partial<DecisionRecord> = {}): DecisionRecord => ({
+  afterRun,
+  stage,
+  decision,
+  at: at(seconds),
+  ...extra,
+});
+const machine = (afterRun: number, reason: string, seconds: number) => decided(afterRun, 'finalise', { action: 'stop', params: {}, reason }, seconds, { by: 'machine' });
+
 const addEpochs: Decision = {
   action: 'addEpochs',
-  params: { maxEpochs: 30 },
-  reason: 'Validation loss still falling at epoch 10 (−6.1% over the last 3 epochs): train longer.',
+  params: { maxEpochs: 20 },
+  reason: "underfitting: validation loss still falling: fit over epochs 6–10: 0.372 → 0.35 (−6%), slope −0.0055 ± 0.0011 per epoch, t -5 (beyond its noise: |t| ≥ 2.35); maxEpochs 10 → 20 (step 2: train enough; continues run 1's checkpoint)",
 };
 const trim: Decision = {
   action: 'trimEpochs',
-  params: { maxEpochs: 22 },
-  reason: 'Validation loss minimum 0.3120 at epoch 22, then rose 9.0% by epoch 30: stop at 22.',
+  params: { maxEpochs: 14 },
+  reason: 'validation loss lowest at epoch 14 (smoothed 0.336) and rising to 0.39 by epoch 20 (slope t 6.1); maxEpochs 20 → 14 (step 3: stop at the right time)',
 };
-const dropout: Decision = {
-  action: 'addDropout',
-  params: { afterLayer: 3, rate: 0.2 },
-  reason: 'Train − validation gap 7.9 points at epoch 22 (threshold 5): regularise with dropout.',
+const addL2: Decision = {
+  action: 'addL2',
+  params: { l2Regularization: 0.001 },
+  reason: 'training accuracy 0.93 vs validation 0.88: regularise | with L2',
 };
-const stop: Decision = { action: 'stop', params: {}, reason: 'Dropout did not help (validation loss 0.3290 > 0.3120); no remedy left in budget.' };
-const lower: Decision = {
-  action: 'lowerLearnRate',
-  params: { initialLearnRate: 0.001 },
-  reason: 'Training loss became NaN at iteration 12 (epoch 1): lower the rate ×0.1.',
+const deepen40: Decision = {
+  action: 'deepen',
+  params: { filters: 40 },
+  reason: 'run 2 (overfitting; validation accuracy 87.00%, loss 0.35 on 1000 images); deepen: a block of 40 filters after the last convolution of 20 (step 5: capacity; "more filters than 20, not the same 20")',
+};
+const widen2: Decision = {
+  action: 'widen',
+  params: { factor: 2 },
+  reason: 'run 3 (converged; validation accuracy 88.90%, loss 0.31 on 1000 images); widen ×2 (filters 20 → 40, 40 → 80) (step 5: capacity)',
+};
+const filter5: Decision = {
+  action: 'changeFilterSize',
+  params: { kernelSize: 5 },
+  reason: 'run 4 did not hold up: tie (within the 2 SE margin); run 3 (converged; validation accuracy 88.90%, loss 0.31 on 1000 images); filter size 3×3 → 5×5 (step 5: capacity, last)',
 };
 
-const dx = (label: Diagnosis['label'], summary: string, evidence: Diagnosis['evidence'], findings: Diagnosis['label'][] = [label]): Diagnosis => ({
-  label,
-  findings,
-  evidence,
-  summary,
-});
-
-// ───────────── runs ─────────────
-
-function run1(): RunRecord {
-  return makeRun({
-    id: 1,
-    stage: 'baseline',
-    options: { initialLearnRate: 1e-4 },
-    parentId: null,
-    change: null,
-    history: makeHistory({
-      epochs: 10, itersPerEpoch: 15, batch: 200, learnRate: 1e-4,
-      loss: (t) => 2.3 - 0.5 * t, acc: (t) => 0.3 + 0.4 * t,
-      valLoss: (e) => 2.2 - 0.04 * e, valAcc: (e) => 0.33 + 0.038 * e,
-    }),
-    stopReason: { kind: 'completed' },
-    diagnosis: dx('tooSlow', 'Validation accuracy 71.2% and validation loss fell 18% in 10 epochs: far too slow.', { valAccuracy: 0.712, lossFall: 0.18 }),
-    verdict: 'baseline',
-    startMinute: 1,
-    seconds: 14.2,
-  });
-}
-
-function run2(): RunRecord {
-  return makeRun({
-    id: 2,
-    stage: 'stabilise',
-    options: { initialLearnRate: 0.001 },
-    parentId: 1,
-    change: raise,
-    history: makeHistory({
-      epochs: 10, itersPerEpoch: 15, batch: 200, learnRate: 1e-3,
-      loss: (t) => 1.6 * Math.exp(-2 * t) + 0.3, acc: (t) => 0.55 + 0.3 * t,
-      valLoss: (e) => 1.2 * Math.exp(-0.15 * e) + 0.2, valAcc: (e) => 0.6 + 0.025 * e,
-    }),
-    stopReason: { kind: 'completed' },
-    diagnosis: dx('underfitting', 'Validation loss still falling at epoch 10 (−6.1% over the last 3 epochs).', { lastEpoch: 10, fall: 0.061 }),
-    verdict: 'kept',
-    startMinute: 2,
-    seconds: 13.8,
-  });
-}
-
-function run3(): RunRecord {
-  return makeRun({
-    id: 3,
-    stage: 'trainEnough',
-    options: { initialLearnRate: 0.001, maxEpochs: 30 },
-    parentId: 2,
-    change: addEpochs,
-    continuedFrom: 2,
-    history: makeHistory({
-      epochs: 20, firstEpoch: 11, itersPerEpoch: 15, batch: 200, learnRate: 1e-3,
-      loss: (t) => 0.45 - 0.3 * t, acc: (t) => 0.85 + 0.1 * t,
-      valLoss: (e) => 0.312 + 0.0012 * (e - 22) ** 2, valAcc: (e) => 0.86 + 0.0015 * Math.min(e, 22) - 0.001 * Math.max(0, e - 22),
-    }),
-    stopReason: { kind: 'completed' },
-    diagnosis: dx(
-      'overfitting',
-      'Validation loss minimum 0.3120 at epoch 22, then rose 9.0% by epoch 30; gap 7.9 points.',
-      { minEpoch: 22, minValLoss: 0.312, rise: 0.09, gap: 0.079 },
-      ['overfitting', 'converged'],
-    ),
-    verdict: 'kept',
-    startMinute: 3,
-    seconds: 28.4,
-  });
-}
-
-function run4(): RunRecord {
-  return makeRun({
-    id: 4,
-    stage: 'regularise',
-    options: { initialLearnRate: 0.001, maxEpochs: 22 },
-    network: { ...NETWORK, layers: [...NETWORK.layers.slice(0, 3), { type: 'dropout', rate: 0.2 }, ...NETWORK.layers.slice(3)] },
-    parentId: 3,
-    change: dropout,
-    history: makeHistory({
-      epochs: 22, itersPerEpoch: 15, batch: 200, learnRate: 1e-3,
-      loss: (t) => 1.9 * Math.exp(-3 * t) + 0.3, acc: (t) => 0.5 + 0.38 * t,
-      valLoss: (e) => 0.9 * Math.exp(-0.2 * e) + 0.32, valAcc: (e) => 0.6 + 0.012 * e,
-    }),
-    stopReason: { kind: 'completed' },
-    diagnosis: dx('converged', 'Validation loss 0.3290 at epoch 22, gap 2.1 points: nothing to treat.', { valLoss: 0.329, gap: 0.021 }),
-    verdict: 'reverted',
-    startMinute: 4,
-    seconds: 30.1,
-  });
-}
-
-function run5Final(): RunRecord {
-  return makeRun({
-    id: 5,
-    stage: 'finalise',
-    options: { initialLearnRate: 0.001, maxEpochs: 22, miniBatchSize: 500 },
-    trainImages: 50_000,
-    validationImages: 10_000,
-    kind: 'full',
-    parentId: 3,
-    change: null,
-    history: makeHistory({
-      epochs: 22, itersPerEpoch: 100, batch: 500, learnRate: 1e-3,
-      loss: (t) => 1.5 * Math.exp(-4 * t) + 0.22, acc: (t) => 0.6 + 0.32 * t,
-      valLoss: (e) => 0.8 * Math.exp(-0.25 * e) + 0.27, valAcc: (e) => 0.7 + 0.0095 * e,
-    }),
-    stopReason: { kind: 'completed' },
-    diagnosis: dx('converged', 'Validation loss 0.2731 at epoch 22, gap 2.6 points.', { valLoss: 0.2731, gap: 0.026 }),
-    verdict: 'final',
-    startMinute: 5,
-    seconds: 412.7,
-  });
-}
-
-function baseStudy(name: string): StudyRecord {
-  return {
-    schemaVersion: 2,
-    config: {
-      name,
-      data: 'fashion',
-      dataDir: null,
-      validationSize: 10_000,
-      searchSubset: 3000,
-      searchValidationSubset: 1000,
-      finalFullData: true,
-      seed: 0,
-      policy: 'flowchart',
-      budgetSeconds: 3600,
-      maxRuns: 20,
-      backend: null,
-      baseNetwork: NETWORK,
-      baseOptions: OPTIONS,
-    },
-    createdAt: at(0),
-    updatedAt: at(0),
-    status: 'running',
-    statusReason: null,
-    dataset: { name: 'fashion', trainCount: 50_000, validationCount: 10_000, testCount: 10_000, classNames: CLASS_NAMES },
-    backend: 'tensorflow',
-    policy: { name: 'flowchart', source: 'built-in' },
-    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
-    runs: [],
-    decisions: [],
-    incumbentId: null,
-    final: null,
-    snapshot: null,
-  };
-}
-
-const decision = (afterRun: number, stage: Stage, d: Decision, minute: number): DecisionRecord => ({ afterRun, stage, decision: d, at: at(minute) });
+const DEEP = deepen(NETWORK, { filters: 40 });
+const WIDE = widen(DEEP, 2);
+const FIVE = changeFilterSize(DEEP, 5);
 
 function confusion(): number[][] {
   // 1000 test images per class; the diagonal holds the per-class accuracy, the rest spread on neighbours.
@@ -369,120 +336,223 @@ function confusion(): number[][] {
   });
 }
 
-/** A finished study: five runs, two decisions without a run, the sealed test evaluation. */
+function baseStudy(name: string): StudyRecord {
+  return {
+    schemaVersion: 2,
+    config: {
+      name,
+      data: 'fashion',
+      dataDir: null,
+      validationSize: 10_000,
+      searchSubset: SEARCH_TRAIN,
+      searchValidationSubset: SEARCH_VALIDATION,
+      finalFullData: true,
+      seed: 0,
+      policy: 'flowchart',
+      budgetSeconds: 700,
+      maxRuns: 16,
+      backend: null,
+      baseNetwork: NETWORK,
+      baseOptions: OPTIONS,
+    },
+    createdAt: at(0),
+    updatedAt: at(0),
+    status: 'running',
+    statusReason: null,
+    dataset: { name: 'fashion', trainCount: FULL_TRAIN, validationCount: FULL_VALIDATION, testCount: 10_000, classNames: CLASS_NAMES },
+    backend: 'wasm',
+    policy: { name: 'flowchart', source: 'policies/flowchart.ts' },
+    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
+    runs: [],
+    decisions: [],
+    incumbentId: null,
+    final: null,
+    snapshot: null,
+  };
+}
+
+/** The search part every study shares: runs 1–2 and the decisions between them. */
+function searchStart() {
+  const images1 = baselineImages();
+  const run1 = makeRun({ id: 1, stage: 'baseline', parentId: null, change: null, history: baselineHistory(), verdict: 'baseline', start: 1, seconds: 12, imagesPerSecond: 6000, perImage: images1 });
+  const images2 = shifted(images1, 4.1, 12);
+  const run2 = makeRun({
+    id: 2, stage: 'trainEnough', options: { maxEpochs: 20 }, parentId: 1, change: addEpochs, continuedFrom: 1,
+    history: continuedHistory(), verdict: 'pending', start: 15, seconds: 11, imagesPerSecond: 6000, perImage: images2,
+  });
+  run2.judgement = judged({ run: run2, perImage: images2 }, { run: run1, perImage: images1 });
+  run2.verdict = verdictOf(run2.judgement);
+  return { run1, run2, images1, images2 };
+}
+
+/** A finished study with every kind of entry (see the file's comment). */
 export function finishedStudy(): StudyRecord {
   const s = baseStudy('fashion-finished');
-  s.runs = [run1(), run2(), run3(), run4(), run5Final()];
+  const { run1, run2, images2 } = searchStart();
+  const trimmed = { maxEpochs: 14 };
+  // Run 3: deepen, kept beyond the margin.
+  const images3 = shifted(images2, 6.3, 18);
+  const run3 = makeRun({ id: 3, stage: 'capacity', options: trimmed, network: DEEP, parentId: 2, change: deepen40, history: capacityHistory(0.3, 0.003, 2.4), verdict: 'pending', start: 40, seconds: 34, imagesPerSecond: 2400, perImage: images3 });
+  run3.judgement = judged({ run: run3, perImage: images3 }, { run: run2, perImage: images2 });
+  run3.verdict = verdictOf(run3.judgement);
+  // Run 4: widen, a close call (1.6 SE) — replicate run 5 with another seed — pooled: a tie, and the cheaper run 3 stands.
+  const images4 = shifted(images3, 1.6, 3);
+  const images5 = shifted(images3, 0.3, -1, (i) => (i % 4 < 2 ? 1 : -1));
+  const run4 = makeRun({ id: 4, stage: 'capacity', options: trimmed, network: WIDE, parentId: 3, change: widen2, history: capacityHistory(0.295, 0.006, 6.5), verdict: 'pending', start: 80, seconds: 91, imagesPerSecond: 880, perImage: images4 });
+  const run5 = makeRun({ id: 5, stage: 'capacity', options: { ...trimmed, seed: 1000 }, network: WIDE, parentId: 3, change: widen2, replicateOf: 4, history: capacityHistory(0.305, 0.006, 6.5), verdict: 'replicate', start: 175, seconds: 92, imagesPerSecond: 870, perImage: images5 });
+  run4.judgement = judged({ run: run4, perImage: images4, replicates: [{ run: run5, perImage: images5 }] }, { run: run3, perImage: images3 });
+  run4.verdict = verdictOf(run4.judgement);
+  // Run 6: 5×5 filters, worse beyond the margin.
+  const images6 = shifted(images3, -3.4, -9);
+  const run6 = makeRun({ id: 6, stage: 'capacity', options: trimmed, network: FIVE, parentId: 3, change: filter5, history: capacityHistory(0.32, 0.003, 4.1), verdict: 'pending', start: 275, seconds: 58, imagesPerSecond: 1400, perImage: images6 });
+  run6.judgement = judged({ run: run6, perImage: images6 }, { run: run3, perImage: images3 });
+  run6.verdict = verdictOf(run6.judgement);
+
+  // The machine: budget stop, finalists confirmed on the full split, the final run continuing the winner.
+  const sizes = { searchTrain: SEARCH_TRAIN, fullTrain: FULL_TRAIN, fullValidation: FULL_VALIDATION, test: 10_000 };
+  const plan = confirmPlan(
+    { runId: 3, imagesPerSecond: 2400, evalImagesPerSecond: 7200, validationLoss: run3.evaluation!.loss },
+    [{ runId: 2, imagesPerSecond: 6000, evalImagesPerSecond: 18000, validationLoss: run2.evaluation!.loss }],
+    700 - 338,
+    sizes,
+    200_000,
+  )!;
+  const [first, second] = plan.finalists;
+  const confirmHistory = (floor: number, epochs: number) =>
+    makeHistory({
+      epochs, itersPerEpoch: 390, batch: 128, learnRate: 0.01, secondsPerEpoch: 26,
+      loss: (t) => 0.5 * Math.exp(-2 * t) + 0.22, acc: (t) => 0.82 + 0.1 * t,
+      valLoss: falling(0.42, floor, 0.5, 0.002), valAcc: (e) => 0.86 + 0.01 * e,
+    });
+  const images7 = shifted(images3, 9.5, 25);
+  const images8 = shifted(images7, -2.8, -6);
+  const run7 = makeRun({ id: 7, stage: 'finalise', options: { ...trimmed, maxEpochs: first.epochs }, network: DEEP, kind: 'full', parentId: 3, basedOn: 3, change: null, history: confirmHistory(0.27, first.epochs), verdict: 'confirm', start: 340, seconds: plan.seconds, imagesPerSecond: 2450, perImage: images7 });
+  const run8 = makeRun({ id: 8, stage: 'finalise', options: { ...trimmed, maxEpochs: second.epochs }, kind: 'full', parentId: 3, basedOn: 2, change: null, history: confirmHistory(0.285, second.epochs), verdict: 'confirm', start: 340 + plan.seconds + 8, seconds: plan.seconds, imagesPerSecond: 6100, perImage: images8 });
+  run8.judgement = judged({ run: run8, perImage: images8 }, { run: run7, perImage: images7 });
+  const afterConfirm = 340 + 2 * plan.seconds + 20;
+  const final = planFinalRun({
+    secondsLeft: 700 - afterConfirm,
+    speed: { imagesPerSecond: 2450, evalImagesPerSecond: 7350 },
+    sizes,
+    standing: run3.options,
+    epochsDone: first.epochs,
+    evidence: { imagesToMinimum: 12 * SEARCH_TRAIN, stillImproving: false, searchEpochs: 14 },
+  });
+  const images9 = shifted(images7, 7.7, 21);
+  const run9 = makeRun({
+    id: 9, stage: 'finalise', options: { ...trimmed, ...final.options }, network: DEEP, kind: 'full', parentId: 3, basedOn: 7, continuedFrom: 7, change: null,
+    history: makeHistory({
+      epochs: final.maxEpochs, itersPerEpoch: 390, batch: 128, secondsPerEpoch: 26,
+      learnRate: (e) => 0.01 * 0.1 ** Math.floor((e - 1) / (final.options.learnRateDropPeriod ?? 1e9)),
+      loss: (t) => 0.45 * Math.exp(-2.5 * t) + 0.18, acc: (t) => 0.84 + 0.1 * t,
+      valLoss: falling(0.4, 0.255, 0.45, 0.002), valAcc: (e) => 0.87 + 0.003 * Math.min(e, 12),
+    }),
+    // It stops at its planned deadline, during its last epoch (the partial epoch is validated).
+    stopReason: { kind: 'budget', epoch: final.maxEpochs },
+    verdict: 'final', start: afterConfirm + 2, seconds: Math.round(final.seconds ?? 200), imagesPerSecond: 2450, perImage: images9,
+  });
+  s.runs = [run1, run2, run3, run4, run5, run6, run7, run8, run9];
   s.decisions = [
-    decision(1, 'stabilise', raise, 2),
-    decision(2, 'trainEnough', addEpochs, 3),
-    decision(3, 'trimEpochs', trim, 4),
-    decision(3, 'regularise', dropout, 4),
-    decision(4, 'finalise', stop, 5),
+    decided(1, 'baseline', addEpochs, 14),
+    decided(2, 'trainEnough', trim, 39),
+    decided(2, 'trimEpochs', addL2, 39.5, { refused: 'the standing run shows no overfitting gap: regularisation is only revisited when one appears' }),
+    decided(2, 'trimEpochs', deepen40, 39.8),
+    decided(3, 'capacity', widen2, 79),
+    decided(5, 'capacity', filter5, 274),
+    machine(3, `budget: the search's time is used up (338 s of 700 s; the rest is kept for the final run); finalising the best configuration so far (run 3)`, 338),
+    machine(3, plan.reason, 339),
+    machine(3, `final run: run 3's configuration on the full training split, continuing confirmation run 7: ${final.reason}`, afterConfirm),
+    machine(9, `final weights: run 9 (the final run) over run 3: validation loss ${run9.evaluation!.loss.toFixed(4)} vs ${run3.evaluation!.loss.toFixed(4)}, accuracy ${(run9.evaluation!.accuracy * 100).toFixed(2)}% vs ${(run3.evaluation!.accuracy * 100).toFixed(2)}% on the same ${VERDICT_IMAGES} images`, afterConfirm + 2 + run9.result.seconds + 3),
   ];
   const c = confusion();
-  const final: FinalEvaluation = {
-    runId: 5,
+  const end = afterConfirm + 2 + run9.result.seconds + 10;
+  const evaluation: FinalEvaluation = {
+    runId: 9,
     testAccuracy: c.reduce((a, r, i) => a + r[i], 0) / 10_000,
     testLoss: 0.2804,
     testCount: 10_000,
     perClassAccuracy: c.map((r, i) => r[i] / 1000),
     confusion: c,
-    modelDir: 'reports/fashion-finished/model',
-    evaluatedAt: at(13),
+    modelDir: 'model',
+    evaluatedAt: at(end),
   };
-  s.final = final;
-  s.incumbentId = 5;
+  s.final = evaluation;
+  s.incumbentId = 3;
+  s.nextWithMoreBudget = { decision: { action: 'addDropout', params: { rate: 0.2 }, reason: 'training accuracy 0.95 vs validation 0.89 at epoch 14 of run 3: gap 0.06; add dropout' }, allowed: false };
   s.status = 'finished';
-  s.updatedAt = at(13);
-  s.budget = { secondsUsed: 780, runsUsed: 5, exhausted: false };
+  s.updatedAt = at(end);
+  s.budget = { secondsUsed: end, runsUsed: 6, exhausted: true };
   return s;
 }
 
-/** A study still running after two runs. */
+/** A study still running: two runs, and the run of the latest decision in progress. */
 export function runningStudy(): StudyRecord {
   const s = baseStudy('fashion-running');
-  s.runs = [run1(), run2()];
-  s.decisions = [decision(1, 'stabilise', raise, 2), decision(2, 'trainEnough', addEpochs, 3)];
+  const { run1, run2 } = searchStart();
+  s.runs = [run1, run2];
+  s.decisions = [decided(1, 'baseline', addEpochs, 14), decided(2, 'trainEnough', trim, 39), decided(2, 'trimEpochs', deepen40, 39.8)];
   s.incumbentId = 2;
-  s.updatedAt = at(3);
-  s.budget = { secondsUsed: 150, runsUsed: 2, exhausted: false };
-  return s;
-}
-
-/** A study whose baseline diverged (NaN loss at iteration 12) and whose second run trained. */
-export function divergedStudy(): StudyRecord {
-  const s = baseStudy('fashion-diverged');
-  const diverged = makeRun({
-    id: 1,
-    stage: 'baseline',
-    options: { initialLearnRate: 0.01 },
-    parentId: null,
-    change: null,
-    history: makeHistory({
-      epochs: 10, itersPerEpoch: 15, batch: 200, learnRate: 0.01, nanAt: 12,
-      loss: (t) => 2.3 + 400 * t * t, acc: (t) => 0.2 - t,
-      valLoss: () => NaN, valAcc: () => NaN,
-    }),
-    stopReason: { kind: 'nonFinite', iteration: 12, epoch: 1, what: 'loss' },
-    diagnosis: dx('diverged', 'Training loss became NaN at iteration 12 (epoch 1).', { iteration: 12, epoch: 1, lossAtStart: 2.3, lossBefore: NaN }),
-    verdict: 'baseline',
-    startMinute: 1,
-    seconds: 1.9,
-  });
-  diverged.trainAccuracy = NaN;
-  const second = makeRun({ ...specOf(run2()), change: lower, stage: 'stabilise', verdict: 'kept' });
-  s.runs = [diverged, second];
-  s.decisions = [decision(1, 'stabilise', lower, 1)];
-  s.incumbentId = 2;
-  s.status = 'running';
-  s.updatedAt = at(3);
+  s.updatedAt = at(40);
   s.budget = { secondsUsed: 40, runsUsed: 2, exhausted: false };
   return s;
 }
 
-function specOf(r: RunRecord): RunSpec {
-  return {
-    id: r.id,
-    stage: r.stage,
-    options: r.options,
-    network: r.network,
-    parentId: r.parentId,
-    change: r.change,
-    continuedFrom: r.continuedFrom,
-    history: r.result.history,
-    stopReason: r.result.stopReason,
-    diagnosis: r.diagnosis,
-    verdict: r.verdict,
-    startMinute: 2,
-    seconds: r.result.seconds,
-  };
+const lower: Decision = {
+  action: 'lowerLearnRate',
+  params: { initialLearnRate: 0.01 },
+  reason: 'diverged in run 1: the loss became NaN at iteration 12 (epoch 1) at learn rate 0.1; initialLearnRate 0.1 → 0.01 (step 1: lower the rate by a power of ten)',
+};
+
+/** A study whose baseline diverged (NaN loss at iteration 12) and whose lowered rate trained. */
+export function divergedStudy(): StudyRecord {
+  const s = baseStudy('fashion-diverged');
+  s.config.baseOptions = { ...OPTIONS, initialLearnRate: 0.1 };
+  const nan = makeRun({
+    id: 1, stage: 'baseline', options: { initialLearnRate: 0.1 }, parentId: null, change: null,
+    history: makeHistory({
+      epochs: 10, itersPerEpoch: ITERS, batch: 128, learnRate: 0.1, nanAt: 12,
+      loss: (t) => 2.3 + 400 * t * t, acc: (t) => 0.2 - t,
+      valLoss: () => NaN, valAcc: () => NaN,
+    }),
+    stopReason: { kind: 'nonFinite', iteration: 12, epoch: 1, what: 'loss' },
+    verdict: 'baseline', start: 1, seconds: 1.9, imagesPerSecond: 6000,
+    perImage: { losses: Array.from({ length: VERDICT_IMAGES }, () => NaN), correct: Array.from({ length: VERDICT_IMAGES }, () => 0) },
+  });
+  const images2 = baselineImages();
+  const second = makeRun({ id: 2, stage: 'stabilise', parentId: 1, change: lower, history: baselineHistory(), verdict: 'pending', start: 4, seconds: 12, imagesPerSecond: 6000, perImage: images2 });
+  second.judgement = judged({ run: second, perImage: images2 }, { run: nan, perImage: { losses: Array.from({ length: VERDICT_IMAGES }, () => NaN), correct: Array.from({ length: VERDICT_IMAGES }, () => 0) } });
+  second.verdict = verdictOf(second.judgement);
+  s.runs = [nan, second];
+  s.decisions = [decided(1, 'stabilise', lower, 3)];
+  s.incumbentId = 2;
+  s.updatedAt = at(17);
+  s.budget = { secondsUsed: 17, runsUsed: 2, exhausted: false };
+  return s;
 }
 
-/** A study stopped by its time budget in the middle of its third run. */
+/** A study stopped by its time budget in the middle of its third run (no final model). */
 export function budgetStoppedStudy(): StudyRecord {
   const s = baseStudy('fashion-budget');
-  s.config.budgetSeconds = 600;
+  s.config.budgetSeconds = 60;
   s.config.maxRuns = null;
+  const { run1, run2 } = searchStart();
   const r3 = makeRun({
-    ...specOf(run3()),
+    id: 3, stage: 'capacity', options: { maxEpochs: 14 }, network: DEEP, parentId: 2, change: deepen40,
     history: makeHistory({
-      epochs: 4, firstEpoch: 11, itersPerEpoch: 15, batch: 200, learnRate: 1e-3,
-      loss: (t) => 0.45 - 0.05 * t, acc: (t) => 0.85 + 0.02 * t,
-      valLoss: (e) => 0.4 - 0.005 * e, valAcc: (e) => 0.86 + 0.002 * e,
+      epochs: 4, itersPerEpoch: ITERS, batch: 128, learnRate: 0.01,
+      loss: (t) => 0.8 - 0.3 * t, acc: (t) => 0.75 + 0.1 * t,
+      valLoss: falling(0.7, 0.3, 0.35), valAcc: (e) => 0.8 + 0.006 * e,
     }),
-    stopReason: { kind: 'budget', epoch: 14 },
-    diagnosis: dx('underfitting', 'Validation loss still falling at epoch 14 (−1.9% over the last 3 epochs).', { lastEpoch: 14, fall: 0.019 }),
-    verdict: 'reverted',
-    seconds: 61.5,
+    stopReason: { kind: 'budget', epoch: 4 },
+    verdict: 'pending', start: 40, seconds: 20, imagesPerSecond: 2400,
   });
-  s.runs = [run1(), run2(), r3];
-  s.decisions = [decision(1, 'stabilise', raise, 2), decision(2, 'trainEnough', addEpochs, 3)];
+  s.runs = [run1, run2, r3];
+  s.decisions = [decided(1, 'baseline', addEpochs, 14), decided(2, 'trainEnough', trim, 39), decided(2, 'trimEpochs', deepen40, 39.8)];
   s.incumbentId = 2;
   s.status = 'stopped';
-  s.statusReason = 'time budget of 10 min used up during run 3';
-  s.updatedAt = at(10);
-  s.budget = { secondsUsed: 600, runsUsed: 3, exhausted: true };
+  s.statusReason = 'time budget of 1 min used up during run 3';
+  s.updatedAt = at(60);
+  s.budget = { secondsUsed: 60, runsUsed: 3, exhausted: true };
   return s;
 }
 
@@ -495,13 +565,14 @@ export function emptyStudy(): StudyRecord {
 
 /** A run with `iterations` iterations (for timing the plot renderer). */
 export function longRun(iterations: number, itersPerEpoch = 25): RunRecord {
+  const epochs = Math.ceil(iterations / itersPerEpoch);
   return makeRun({
-    ...specOf(run2()),
-    options: { initialLearnRate: 0.001, maxEpochs: Math.ceil(iterations / itersPerEpoch) },
+    id: 2, stage: 'stabilise', options: { maxEpochs: epochs }, parentId: 1, change: lower,
     history: makeHistory({
-      epochs: Math.ceil(iterations / itersPerEpoch), itersPerEpoch, batch: 200, learnRate: 1e-3,
+      epochs, itersPerEpoch, batch: 128, learnRate: 1e-3,
       loss: (t) => 1.6 * Math.exp(-3 * t) + 0.3, acc: (t) => 0.55 + 0.35 * t,
       valLoss: (e) => 1.2 * Math.exp(-0.1 * e) + 0.25, valAcc: (e) => 0.6 + 0.3 * (1 - Math.exp(-0.1 * e)),
     }),
+    verdict: 'kept', start: 1, seconds: 30, imagesPerSecond: 6000,
   });
 }
