@@ -19,13 +19,27 @@
  *      finalist at equal time on the full data). Overfitting that appears after a capacity change
  *      is treated again (dropout first).
  *
- * Written only against the public types, the action registry and the diagnosis functions, like a
- * user's policy.
+ * Written only against the public API, imported from 'flowtune' exactly as a user's policy imports it.
  */
-import { estimateRunSeconds, scaled, type ActionName, type Change, type Decision } from '../src/actions.ts';
-import { addDropout, changeFilterSize, deepen, widen } from '../src/config/network.ts';
-import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
-import { DEFAULT_THRESHOLDS, accuracyGapAt, formatNumber, overfitting } from '../src/diagnosis/index.ts';
+import {
+  DEFAULT_THRESHOLDS,
+  accuracyGapAt,
+  addDropout,
+  changeFilterSize,
+  deepen,
+  estimateRunSeconds,
+  formatNumber,
+  overfitting,
+  scaled,
+  widen,
+  type ActionName,
+  type Change,
+  type Decision,
+  type LayerSpec,
+  type Policy,
+  type PolicyContext,
+  type RunSummary,
+} from 'flowtune';
 
 /** The knobs of this policy, each with the flowchart's or the notes' reason. */
 export const FLOWCHART_SETTINGS = {
