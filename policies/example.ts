@@ -1,7 +1,7 @@
 /**
  * An example custom policy: a template to copy. Run it with `tune --policy policies/example.ts`,
- * or copy it anywhere and run `tune --policy ./my-policy.ts` (TypeScript works: the CLI runs
- * under tsx). A policy is one object with a name, a description, optional thresholds and one
+ * or copy it anywhere flowtune is installed and run `tune --policy ./my-policy.ts` (TypeScript
+ * works: the CLI runs under tsx; `tune init-policy FILE` writes a shorter starter). A policy is one object with a name, a description, optional thresholds and one
  * pure function, `decide(context) → { action, params, reason }`. The machine offers the actions
  * the flowchart allows at its current step (`context.allowed`); it applies the one chosen, trains,
  * keeps the result only if it beats the incumbent beyond the noise, and asks again. An action

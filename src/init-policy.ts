@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.ts';
 import { displayPath, policiesDir } from './policy-loader.ts';
 
@@ -65,7 +66,8 @@ export function initPolicy(target: string | undefined, cwd: string): string[] {
   try {
     createRequire(file).resolve('flowtune');
   } catch {
-    lines.push(`note: the policy imports 'flowtune', which is not installed for ${displayPath(dirname(file), cwd) || '.'}: run \`npm install flowtune\` there (or in a folder above it) before running it.`);
+    const here = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+    lines.push(`note: the policy imports 'flowtune', which is not installed for ${displayPath(dirname(file), cwd) || '.'}: before running it, \`npm install PATH\` there (or in a folder above it), PATH being flowtune's folder (${here}) or the tarball its \`npm pack\` makes.`);
   }
   return lines;
 }

@@ -195,7 +195,12 @@ function loadFailure(error: unknown, file: string, source: string, cwd: string):
     if (target !== undefined && !target.startsWith('.') && !target.startsWith('/') && !target.startsWith('file:')) {
       const name = target.startsWith('@') ? target.split('/').slice(0, 2).join('/') : target.split('/')[0];
       const dir = dirname(file);
-      return `Policy file ${source}: it imports '${target}', which is not installed where the file is. Install it: \`npm install ${name}\` in ${displayPath(dir, cwd) || '.'} (or a folder above it).`;
+      const where = `in ${displayPath(dir, cwd) || '.'} (or a folder above it)`;
+      const how =
+        name === 'flowtune'
+          ? `\`npm install PATH\` ${where}, PATH being flowtune's folder (${FLOWTUNE_ROOT.replace(/\/$/, '')}) or the tarball its \`npm pack\` makes`
+          : `\`npm install ${name}\` ${where}`;
+      return `Policy file ${source}: it imports '${target}', which is not installed where the file is. Install it: ${how}.`;
     }
     const missingFile = target === undefined ? null : displayPath(pathOf(target), cwd);
     return `Policy file ${source}: it imports ${missingFile ? `${missingFile}, which does not exist` : 'a file that does not exist'}. Fix the import's path.`;

@@ -119,7 +119,7 @@ describe('tune init-policy FILE', () => {
     try {
       const lines = initPolicy('sub/p.ts', bare);
       expect(lines[0]).toBe('wrote sub/p.ts: a policy that answers like the built-in flowchart, except that it treats overfitting with L2 before dropout.');
-      expect(lines.at(-1)).toBe("note: the policy imports 'flowtune', which is not installed for sub: run `npm install flowtune` there (or in a folder above it) before running it.");
+      expect(lines.at(-1)).toBe(`note: the policy imports 'flowtune', which is not installed for sub: before running it, \`npm install PATH\` there (or in a folder above it), PATH being flowtune's folder (${ROOT}) or the tarball its \`npm pack\` makes.`);
       expect(() => initPolicy('sub/p.ts', bare)).toThrow(UserError);
     } finally {
       rmSync(bare, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * (FILE:LINE:COL, the TypeScript source's line thanks to tsx's source maps) and what to do; exit 2;
  * and a study stops there, before any data is read or any folder is made.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -33,6 +33,19 @@ describe('a broken policy file, through tune', () => {
     expect(stdout).toBe('');
     expect(stderr).toBe(line + '\n');
     expect(code).toBe(2);
+  });
+
+  test("a policy in a folder where flowtune is not installed: what to install, and where", () => {
+    const bare = mkdtempSync(path.join(tmpdir(), 'flowtune-bare-'));
+    try {
+      writeFileSync(path.join(bare, 'mine.ts'), "import { flowchartPolicy } from 'flowtune';\nexport default { ...flowchartPolicy, name: 'mine' };\n");
+      writeFileSync(path.join(bare, 'history.json'), readFileSync(path.join(dir, 'history.json')));
+      const { code, stderr } = tune(['diagnose', 'history.json', '--policy', 'mine.ts'], bare);
+      expect(code).toBe(2);
+      expect(stderr).toBe(`tune: Policy file mine.ts: it imports 'flowtune', which is not installed where the file is. Install it: \`npm install PATH\` in ${bare} (or a folder above it), PATH being flowtune's folder (${ROOT}) or the tarball its \`npm pack\` makes.\n`);
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   test('a study stops at the policy, before the data and without a study folder', () => {
