@@ -149,6 +149,12 @@ describe('flowtune installed from its tarball, outside the repository', () => {
     const good = run(process.execPath, [TSC, '-p', '.'], project);
     expect(good.stdout + good.stderr).toBe('');
     expect(good.status).toBe(0);
+    // Older projects resolve without "exports" (moduleResolution node10): "types" and "typesVersions" serve them.
+    writeFileSync(path.join(project, 'old.ts'), "import { flowchartPolicy, type Policy } from 'flowtune';\nimport { checkPolicy } from 'flowtune/testing';\nconst p: Policy = flowchartPolicy;\nexport const problems: string[] = checkPolicy(p).problems;\n");
+    writeFileSync(path.join(project, 'tsconfig.node10.json'), JSON.stringify({ compilerOptions: { module: 'commonjs', moduleResolution: 'node10', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['old.ts'] }));
+    const old = run(process.execPath, [TSC, '-p', 'tsconfig.node10.json'], project);
+    expect(old.stdout + old.stderr).toBe('');
+    expect(old.status).toBe(0);
     writeFileSync(path.join(project, 'tsconfig.typo.json'), JSON.stringify({ ...tsconfig, files: ['typo.ts'] }));
     const bad = run(process.execPath, [TSC, '-p', 'tsconfig.typo.json'], project);
     expect(bad.status).not.toBe(0);
