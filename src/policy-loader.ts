@@ -202,6 +202,11 @@ function loadFailure(error: unknown, file: string, source: string, cwd: string):
           : `\`npm install ${name}\` ${where}`;
       return `Policy file ${source}: it imports '${target}', which is not installed where the file is. Install it: ${how}.`;
     }
+    // flowtune's compiled copy (what a CommonJS policy gets), in a clone where it was not built.
+    const unbuilt = target === undefined ? null : (pathOf(target).startsWith(`${FLOWTUNE_ROOT}dist/`) ? FLOWTUNE_ROOT : /^(.*\/flowtune\/)dist\//.exec(pathOf(target))?.[1]);
+    if (unbuilt) {
+      return `Policy file ${source}: it imports flowtune, whose compiled dist/ is missing (${pathOf(target!)}): build it with \`npm run build\` in ${unbuilt.replace(/\/$/, '')}.`;
+    }
     const missingFile = target === undefined ? null : displayPath(pathOf(target), cwd);
     return `Policy file ${source}: it imports ${missingFile ? `${missingFile}, which does not exist` : 'a file that does not exist'}. Fix the import's path.`;
   }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -121,6 +121,16 @@ describe('loadPolicy: faults in one line: what, where, and what to do', () => {
     expect(error.message).not.toMatch(/\u001b\[/);
     expect(error.message, 'one line').not.toContain('\n');
     expect(error.message).not.toMatch(/namespace|Require stack/);
+  });
+
+  test("a CommonJS policy and a clone of flowtune whose dist/ was not built: build it, and where", async () => {
+    // A folder whose flowtune is an unbuilt clone: its package.json, no dist/.
+    const clone = join(dir, 'unbuilt', 'node_modules', 'flowtune');
+    mkdirSync(clone, { recursive: true });
+    writeFileSync(join(clone, 'package.json'), readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url))));
+    writeFileSync(join(dir, 'unbuilt', 'p.ts'), "import { flowchartPolicy } from 'flowtune';\nexport default flowchartPolicy;\n");
+    const error = await loadError('unbuilt/p.ts');
+    expect(error.message).toBe(`Policy file unbuilt/p.ts: it imports flowtune, whose compiled dist/ is missing (${join(clone, 'dist/src/index.js')}): build it with \`npm run build\` in ${clone}.`);
   });
 
   test('a directory is not a policy file', async () => {
