@@ -80,7 +80,7 @@ function applyProblem(decision: Decision, spec: ScenarioSpec, context: PolicyCon
   const def = ACTIONS[decision.action];
   if (!def.trains && decision.action !== 'trimEpochs') return null;
   const subjectRun = spec.runs.find((r) => r.id === (context.subjectRun ?? context.incumbent.id)) ?? context.incumbent;
-  const from = context.subjectRun != null ? { network: subjectRun.network, options: subjectRun.options } : context.standing!;
+  const from = context.subjectRun != null || !context.standing ? { network: subjectRun.network, options: subjectRun.options } : context.standing;
   const { bestEpoch } = evidenceOf(subjectRun.curve, subjectRun.diagnosis, resolveThresholds(spec.thresholds));
   try {
     applyDecision({ network: from.network, options: from.options }, decision, {

@@ -159,6 +159,11 @@ export interface ScenarioSpec {
   refused?: PolicyContext['refused'];
   /** The policy's thresholds, for the rails' evidence (the runs should be diagnosed with the same). */
   thresholds?: Partial<DiagnosisThresholds>;
+  /**
+   * Asked as `tune diagnose FILE` asks, about a history read from a file: no `standing` and no
+   * `subjectRun` in the context (both are optional in PolicyContext), and no budget limit.
+   */
+  fromFile?: boolean;
 }
 
 /** What the machine's rails say after these runs: the step and the evidence its guards read. */
@@ -191,6 +196,19 @@ export function scenarioContext(spec: ScenarioSpec): PolicyContext {
   const last = spec.runs[spec.runs.length - 1];
   const incumbent = runById(spec, spec.incumbent ?? last.id);
   const rails = scenarioRails(spec);
+  if (spec.fromFile) {
+    return {
+      stage: rails.step,
+      allowed: allowedActions(rails),
+      refused: spec.refused ?? [],
+      last,
+      incumbent,
+      runs: spec.runs,
+      tried: spec.tried ?? [],
+      budget: { runsLeft: Infinity, secondsLeft: Infinity },
+      random: seededRandom(spec.seed ?? 1),
+    };
+  }
   return {
     stage: rails.step,
     allowed: allowedActions(rails),
@@ -277,6 +295,7 @@ export const SCENARIOS: readonly Scenario[] = [
     tried: ['deepen', 'deepen', 'widen', 'changeFilterSize'],
     after: 'capacity',
   })),
+  scenario('a history read from a file (tune diagnose: no standing configuration, no budget limit)', 'overfitting', () => ({ runs: [[1, 'baseline', CURVES.overfittingGap()]], fromFile: true })),
   scenario('5 s of search time left', 'converged', () => ({ runs: [[1, 'baseline', CURVES.converged()]], secondsLeft: 5 })),
   scenario('no runs left', 'underfitting', () => ({ runs: [[1, 'baseline', CURVES.underfitting()]], runsLeft: 0 })),
 ];

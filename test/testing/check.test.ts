@@ -73,6 +73,7 @@ describe('checkPolicy catches', () => {
       (c.incumbent.curve.epochs[0] as { loss: number }).loss = 0;
       return d;
     }), /decide\(\) threw: Cannot assign to read only property 'loss'/],
+    ['a policy that assumes context.standing (absent when tune diagnose asks about a file)', tweaked('needs-standing', (c, d) => ({ ...d, reason: `${d.reason}; maxEpochs ${c.standing!.options.maxEpochs}` })), /^a history read from a file \(tune diagnose: no standing configuration, no budget limit\) \(seed 1\): decide\(\) threw: Cannot read properties of undefined \(reading 'options'\)$/],
     ['a decision that cannot be applied (dropout after a layer that is not there)', tweaked('far-dropout', (c, d) => (c.allowed.includes('addDropout') ? { action: 'addDropout', params: { rate: 0.2, afterLayer: 40 }, reason: 'dropout after layer 40' } : d)), /accuracy gap \(seed 1\): addDropout cannot be applied to run 1's configuration: addDropout: afterLayer must be a layer index from 0 to \d+/],
   ])('%s', (_name, policy, problem) => {
     const check = checkPolicy(policy);
