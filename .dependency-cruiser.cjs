@@ -8,6 +8,10 @@
  *   - src/config/ (the network spec, its edits and the training options) is pure: no tfjs, no I/O.
  *   - src/report/ renders a stored study without I/O: only its writer (write.ts), `tune list`
  *     (list.ts) and its index touch files; Markdown, terminal text and plots are pure.
+ *   - The package's public entries are pure: `flowtune` (src/index.ts: the types, the action
+ *     registry, diagnosis, config and the built-in policies) and `flowtune/testing` (src/testing/:
+ *     the policy contract kit, which builds its contexts with the machine's rails, src/machine/rails.ts,
+ *     pure functions of the evidence that live beside the machine that uses them).
  *
  * Dependencies are those of the code that runs: type-only imports (`import type`) do not count
  * (tsPreCompilationDeps: false), dynamic `import()` does.
@@ -22,13 +26,13 @@ const PROJECT_IO = [
   '^src/store/',
   '^src/data/',
   '^src/training/',
-  '^src/machine/',
+  // The machine drives a study; its rails (which actions each step allows) are pure functions.
+  '^src/machine/(?!rails\\.ts$)',
   '^src/policy-loader\\.ts$',
   '^src/history-file\\.ts$',
   '^src/report/(index|write|list)\\.ts$',
   '^src/study/',
   '^src/cli\\.ts$',
-  '^src/index\\.ts$',
   '^bin/',
 ];
 
@@ -38,7 +42,7 @@ const NODE_IO_PATHS = NODE_IO.map((m) => `^(node:)?${escape(m)}$`);
 const NPM_IO_PATHS = NPM_IO.map((m) => `(^|/)node_modules/${escape(m)}/|^${escape(m)}(/|$)`);
 const TFJS_PATHS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
 
-const PURE = '^(src/diagnosis|src/config|policies)/|^src/report/(?!(index|write|list)\\.ts$)';
+const PURE = '^(src/diagnosis/|src/config/|src/testing/|policies/|src/(index|actions|types|errors|policy-shape)\\.ts$|src/machine/rails\\.ts$)|^src/report/(?!(index|write|list)\\.ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -82,7 +86,8 @@ module.exports = {
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
-      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      // 'flowtune-source' first: `import ... from 'flowtune'` (the policies' import) is src/index.ts, as under tsx.
+      conditionNames: ['flowtune-source', 'import', 'require', 'node', 'default', 'types'],
       extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
       mainFields: ['module', 'main', 'types', 'typings'],
     },

@@ -1,6 +1,17 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const source = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // 'flowtune' and 'flowtune/testing' are the package's own sources here, as under tsx
+    // (package.json "exports", condition "flowtune-source"): the built-in policies import them.
+    alias: [
+      { find: /^flowtune$/, replacement: source('./src/index.ts') },
+      { find: /^flowtune\/testing$/, replacement: source('./src/testing/index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // Training tests are CPU-bound; two cores, so keep parallelism modest.

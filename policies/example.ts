@@ -1,7 +1,7 @@
 /**
  * An example custom policy: a template to copy. Run it with `tune --policy policies/example.ts`,
- * or copy it anywhere and run `tune --policy ./my-policy.ts` (TypeScript works: the CLI runs
- * under tsx). A policy is one object with a name, a description, optional thresholds and one
+ * or copy it anywhere flowtune is installed and run `tune --policy ./my-policy.ts` (TypeScript
+ * works: the CLI runs under tsx; `tune init-policy FILE` writes a shorter starter). A policy is one object with a name, a description, optional thresholds and one
  * pure function, `decide(context) → { action, params, reason }`. The machine offers the actions
  * the flowchart allows at its current step (`context.allowed`); it applies the one chosen, trains,
  * keeps the result only if it beats the incumbent beyond the noise, and asks again. An action
@@ -15,11 +15,11 @@
  * - capacity: deepen before widen, and no filter-size change.
  */
 
-// Types only: `import type` leaves no runtime dependency. Outside this repository, import from 'flowtune'.
-import type { Decision } from '../src/actions.ts';
-import type { DiagnosisThresholds, Policy, PolicyContext, RunSummary } from '../src/types.ts';
-// The diagnosis functions: pure helpers over a run's curve (the same ones the machine uses).
-import { accuracyGapAt, formatNumber, overfitting, resolveThresholds } from '../src/diagnosis/index.ts';
+// Everything comes from 'flowtune', as in a policy outside this repository: the types (`import type`
+// leaves no runtime dependency) and the diagnosis functions, pure helpers over a run's curve (the
+// same ones the machine uses).
+import type { Decision, DiagnosisThresholds, Policy, PolicyContext, RunSummary } from 'flowtune';
+import { accuracyGapAt, formatNumber, overfitting, resolveThresholds } from 'flowtune';
 
 // Thresholds the machine uses to diagnose runs for this policy; unnamed ones keep their defaults.
 const thresholds: Partial<DiagnosisThresholds> = {

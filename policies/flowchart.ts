@@ -20,13 +20,24 @@
  *      prefer the cheaper on a tie, and confirm a much cheaper finalist at equal time on the full
  *      data. Overfitting that appears after a capacity change is treated again (dropout first).
  *
- * Written only against the public types, the action registry and the diagnosis functions, like a
- * user's policy.
+ * Written only against the public API, imported from 'flowtune' exactly as a user's policy imports it.
  */
-import { scaled, type ActionName, type Decision } from '../src/actions.ts';
-import { changeFilterSize, deepen, widen } from '../src/config/network.ts';
-import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
-import { DEFAULT_THRESHOLDS, accuracyGapAt, formatNumber, overfitting } from '../src/diagnosis/index.ts';
+import {
+  DEFAULT_THRESHOLDS,
+  accuracyGapAt,
+  changeFilterSize,
+  deepen,
+  formatNumber,
+  overfitting,
+  scaled,
+  widen,
+  type ActionName,
+  type Decision,
+  type LayerSpec,
+  type Policy,
+  type PolicyContext,
+  type RunSummary,
+} from 'flowtune';
 
 /** The knobs of this policy, each with the flowchart's or the notes' reason. */
 export const FLOWCHART_SETTINGS = {

@@ -3,8 +3,7 @@
  * stops, and the machine spends the whole budget on the final run of the starting configuration
  * (planned from the time left like any final run). What the other policies find has to beat this.
  */
-import type { Decision } from '../src/actions.ts';
-import type { Policy, PolicyContext } from '../src/types.ts';
+import type { Decision, Policy, PolicyContext } from 'flowtune';
 
 function decide(context: PolicyContext): Decision {
   return { action: 'stop', params: {}, reason: `no search: the starting configuration (run ${context.incumbent.id}) gets the whole budget as its final run` };

@@ -7,9 +7,7 @@
  * runs so it always ends). Its changes are kept only if they beat the incumbent beyond the noise,
  * like any policy's.
  */
-import type { ActionName, Decision } from '../src/actions.ts';
-import type { LayerSpec, Policy, PolicyContext, RunSummary } from '../src/types.ts';
-import { formatNumber } from '../src/diagnosis/index.ts';
+import { formatNumber, type ActionName, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
 export const MAX_RANDOM_RUNS = 20;

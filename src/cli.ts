@@ -18,6 +18,7 @@ Usage:
   tune --data fashion [options]      run a study: the training flowchart, unattended, with a Markdown report
   tune --resume NAME                 continue a study that was interrupted (finished runs are never retrained)
   tune diagnose FILE [--json]        diagnose a training history (Keras History JSON or MATLAB training-info CSV)
+  tune init-policy FILE              write a starter policy (FILE.ts or FILE.mjs) that imports 'flowtune' and runs as is
   tune report NAME [--summary]       rewrite reports/NAME/report.md and its plots from the stored study
                                      (--summary: also print the summary and the decision log)
   tune show NAME                     print a study's summary and decision log (within 100 columns)
@@ -103,7 +104,7 @@ const OPTIONS = {
 
 type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
 
-const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'bench'] as const;
+const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'bench', 'init-policy'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
@@ -275,6 +276,12 @@ async function listCommand(values: Values): Promise<number> {
   return 0;
 }
 
+async function initPolicyCommand(positionals: string[]): Promise<number> {
+  const { initPolicy } = await import('./init-policy.ts');
+  process.stdout.write(initPolicy(positionals[0], process.cwd()).join('\n') + '\n');
+  return 0;
+}
+
 async function benchCommand(values: Values): Promise<number> {
   const { benchNetwork, runBench } = await import('./training/bench.ts');
   const backend = oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null;
@@ -328,6 +335,8 @@ export async function main(argv: string[]): Promise<number> {
       return listCommand(values);
     case 'bench':
       return benchCommand(values);
+    case 'init-policy':
+      return initPolicyCommand(rest);
   }
 }
 

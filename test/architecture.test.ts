@@ -47,6 +47,10 @@ describe('layering (dependency-cruiser)', () => {
     for (const file of ['src/diagnosis/diagnose.ts', 'src/config/network.ts', 'policies/flowchart.ts', 'src/training/trainer.ts', 'src/cli.ts', 'src/report/markdown.ts', 'src/report/terminal.ts']) expect(sources).toContain(file);
     const trainer = result.modules.find((m) => m.source === 'src/training/trainer.ts')!;
     expect(trainer.dependencies.some((d) => /node_modules\/@tensorflow\//.test(d.resolved))).toBe(true);
+    // The built-in policies import 'flowtune' like a user's policy; here that is the pure entry, src/index.ts.
+    const flowchart = result.modules.find((m) => m.source === 'policies/flowchart.ts')!;
+    expect(flowchart.dependencies.map((d) => d.resolved)).toEqual(['src/index.ts']);
+    expect(sources).toContain('src/testing/index.ts');
   });
 
   describe('deliberate violations in a scratch copy of the layout', () => {
@@ -63,6 +67,9 @@ describe('layering (dependency-cruiser)', () => {
       'policies/ok.ts': `import { id } from '../src/diagnosis/pure.ts';\nexport const decide = id;\n`,
       'bin/tune.js': `import '../src/training/model.ts';\n`,
       'bench/run.mjs': `import { spawnSync } from 'node:child_process';\nspawnSync('true');\n`,
+      'src/machine/rails.ts': `export const allowed = (x: number) => x > 0;\n`,
+      'src/machine/machine.ts': `import { writeFileSync } from 'node:fs';\nexport const save = () => writeFileSync('x', '');\n`,
+      'src/testing/ok.ts': `import { allowed } from '../machine/rails.ts';\nexport const a = allowed;\n`,
       // Violations.
       'src/report/chart.ts': `import * as tf from '@tensorflow/tfjs';\nexport const t = tf;\n`,
       'src/report/table.ts': `import { read } from './write.ts';\nexport const t = read;\n`,
@@ -75,6 +82,8 @@ describe('layering (dependency-cruiser)', () => {
       'src/config/opts.ts': `import { writeFileSync } from 'fs';\nexport const w = writeFileSync;\n`,
       'policies/mine.ts': `import { spawn } from 'node:child_process';\nexport const s = spawn;\n`,
       'bench/tf.ts': `import * as tf from '@tensorflow/tfjs';\nexport const t = tf;\n`,
+      'src/testing/drives.ts': `import { save } from '../machine/machine.ts';\nexport const s = save;\n`,
+      'src/index.ts': `import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n`,
     };
     for (const [file, text] of Object.entries(files)) {
       mkdirSync(path.join(dir, path.dirname(file)), { recursive: true });
@@ -99,6 +108,8 @@ describe('layering (dependency-cruiser)', () => {
           'pure-no-io: src/config/opts.ts',
           'pure-no-io: policies/mine.ts',
           'pure-no-io: src/report/table.ts',
+          'pure-no-io: src/testing/drives.ts',
+          'pure-no-io: src/index.ts',
           // Reachability covers the direct cases too, and catches the indirect one.
           'pure-reaches-no-io: src/diagnosis/reads.ts',
           'pure-reaches-no-io: src/diagnosis/logs.ts',
@@ -110,6 +121,8 @@ describe('layering (dependency-cruiser)', () => {
           'pure-reaches-no-io: policies/mine.ts',
           'pure-reaches-no-io: src/report/table.ts',
           'pure-reaches-no-io: src/report/chart.ts',
+          'pure-reaches-no-io: src/testing/drives.ts',
+          'pure-reaches-no-io: src/index.ts',
         ].sort(),
       );
     });

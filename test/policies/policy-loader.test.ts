@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,9 @@ import type { Policy, PolicyContext } from '../../src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowtune-policy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// 'flowtune' is installed where the policy files are (this repository, linked; its built dist/ for a plain Node import).
+mkdirSync(join(dir, 'node_modules'));
+symlinkSync(fileURLToPath(new URL('../..', import.meta.url)), join(dir, 'node_modules', 'flowtune'), 'dir');
 const diagnosisIndex = fileURLToPath(new URL('../../src/diagnosis/index.ts', import.meta.url));
 
 let counter = 0;
@@ -86,17 +89,27 @@ describe('loadPolicy: user files', () => {
   });
 });
 
-describe('loadPolicy: faults name the file and the fault', () => {
+describe('loadPolicy: faults in one line: what, where, and what to do', () => {
   test.each<[string, string | null, string, RegExp]>([
-    ['missing file', null, 'nope.ts', /Policy file nope\.ts not found \(resolved to .*nope\.ts\)\. Give a built-in policy \(flowchart, example, random, no-search\)/],
-    ['syntax error', 'syntax.ts', 'export default { name: "x", decide( => 1 };', /Policy file \d+-syntax\.ts does not load: .+\. Fix the file/s],
-    ['throws while loading', 'throws-on-load.mjs', 'throw new Error("config missing");\nexport default {};', /Policy file \d+-throws-on-load\.mjs does not load: config missing/],
-    ['no export', 'noexport.mjs', 'export const something = 1;', /Policy file \d+-noexport\.mjs exports no policy \(found exports: something\)/],
-    ['no decide', 'nodecide.mjs', 'export default { name: "x", description: "" };', /Policy file \d+-nodecide\.mjs: the policy has no decide function/],
-    ['decide is not a function', 'decidestring.mjs', 'export default { name: "x", decide: "stop" };', /has no decide function/],
-    ['no name', 'noname.mjs', 'export default { decide: () => ({}) };', /Policy file \d+-noname\.mjs: the policy has no name/],
-    ['exports a number', 'number.mjs', 'export default 42;', /Policy file \d+-number\.mjs exports number, not a policy object/],
-    ['factory throws', 'factorythrows.mjs', 'export default () => { throw new Error("no config"); };', /Policy file \d+-factorythrows\.mjs: its factory function threw: no config/],
+    ['missing file', null, 'nope.ts', /^Policy file nope\.ts not found \(resolved to .*nope\.ts\)\. Give a built-in policy \(flowchart, example, random, no-search\) or the path .*`tune init-policy nope\.ts` writes a starter/],
+    ['TypeScript syntax error: file:line:column', 'syntax.ts', 'export default { name: "x", decide( => 1 };', /^Policy file (\d+-syntax\.ts): syntax error at \1:1:37: Expected identifier but found "=>"\. Fix the file there/],
+    ['TypeScript syntax error on line 3', 'syntax3.ts', 'const a = 1;\nconst b = 2;\nconst c: number = ;\nexport default {};', /^Policy file (\d+-syntax3\.ts): syntax error at \1:3:19: Unexpected ";"\./],
+    ['JavaScript syntax error: file:line:column (from node --check)', 'syntax.mjs', '// a policy\nexport default { name: "x", decide( => 1 };', /^Policy file (\d+-syntax\.mjs): syntax error at \1:2:37: Unexpected token '=>'\. Fix the file there/],
+    ['throws while loading: the line of the throw', 'throws-on-load.mjs', '\n\nthrow new Error("config missing");\nexport default {};', /^Policy file (\d+-throws-on-load\.mjs): it threw while loading at \1:3:7: config missing\. Fix the code that runs when the file is imported \(its top level\)\.$/],
+    // The source line (3:5) needs tsx's source maps, which the `tune` process has: test/e2e/policy-files.test.ts.
+    ['throws a TypeError in a function at import', 'throws.mts', 'const x: { f?: () => void } = {};\nfunction boot(): void {\n  x.f!();\n}\nboot();\nexport default {};', /^Policy file (\d+-throws\.mts): it threw while loading at \1:\d+:\d+: TypeError: x\.f is not a function\./],
+    // tsx runs a TypeScript file outside a "type": "module" package as CommonJS, from a data: URL without source lines: no place rather than a wrong one.
+    ['throws at import, TypeScript compiled to CommonJS', 'throws-cjs.ts', 'const x: { f?: () => void } = {};\nx.f!();\nexport default {};', /^Policy file \d+-throws-cjs\.ts: it threw while loading: TypeError: x\.f is not a function\. Fix the code/],
+    ['imports a package that is not installed', 'nopkg.mjs', 'import pad from "left-pad-not-installed";\nexport default pad;', /^Policy file \d+-nopkg\.mjs: it imports 'left-pad-not-installed', which is not installed where the file is\. Install it: `npm install left-pad-not-installed` in .+ \(or a folder above it\)\.$/],
+    ['imports a file that is not there', 'nofile.ts', 'import { helper } from "./helper-not-here.ts";\nexport default helper;', /^Policy file \d+-nofile\.ts: it imports .*helper-not-here\.ts, which does not exist\. Fix the import's path\.$/],
+    ['imports a name flowtune does not export', 'noname-import.mjs', 'import { flowchartPolicyy } from "flowtune";\nexport default flowchartPolicyy;', /^Policy file (\d+-noname-import\.mjs): it imports flowchartPolicyy from 'flowtune' at \1:1, which 'flowtune' does not export\. Check the name \(README\.md, "Your own policy", lists what 'flowtune' exports\)\.$/],
+    ['no export', 'noexport.mjs', 'export const something = 1;', /^Policy file \d+-noexport\.mjs exports no policy \(found exports: something\)\. Export a Policy as default or as `policy` \(`tune init-policy FILE` writes a starter that does\)\.$/],
+    ['no decide', 'nodecide.mjs', 'export default { name: "x", description: "" };', /^Policy file \d+-nodecide\.mjs: its default export is not a policy: it has no decide function\. Export an object \{ name: string, description: string, thresholds\?: \{\.\.\.\}, decide\(context\)/],
+    ['decide is not a function', 'decidestring.mjs', 'export const policy = { name: "x", decide: "stop" };', /its export `policy` is not a policy: it has no decide function/],
+    ['no name', 'noname.mjs', 'export default { decide: () => ({}) };', /^Policy file \d+-noname\.mjs: its default export is not a policy: it has no name \(a non-empty string\)/],
+    ['exports a number', 'number.mjs', 'export default 42;', /^Policy file \d+-number\.mjs: its default export is not a policy: it is number, not a policy object/],
+    ['a factory returning the wrong shape', 'factoryshape.mjs', 'export function createPolicy() { return { name: "x" }; }', /^Policy file \d+-factoryshape\.mjs: the policy its export `createPolicy` \(a factory function\) returned is not a policy: it has no decide function/],
+    ['factory throws: where', 'factorythrows.mjs', 'export default () => {\n  throw new Error("no config");\n};', /^Policy file (\d+-factorythrows\.mjs): its default export, a factory function, threw at \1:2:9: no config\. Fix the factory, or export the policy object itself\.$/],
     ['unknown threshold', 'threshold.mjs', 'export default { name: "x", thresholds: { gap: 0.1 }, decide: () => ({}) };', /unknown threshold "gap"; known: explodeFactor, riseFraction/],
     ['NaN threshold', 'nanthreshold.mjs', 'export default { name: "x", thresholds: { gapThreshold: NaN }, decide: () => ({}) };', /threshold gapThreshold is NaN; expected a finite number ≥ 0/],
     ['unsupported extension', 'policy.txt', 'export default {}', /has the extension "\.txt"; expected one of \.ts, \.mts, \.js, \.mjs, \.cjs/],
@@ -106,6 +119,18 @@ describe('loadPolicy: faults name the file and the fault', () => {
     expect(error.message).toContain(name);
     expect(error.message).toMatch(message);
     expect(error.message).not.toMatch(/\u001b\[/);
+    expect(error.message, 'one line').not.toContain('\n');
+    expect(error.message).not.toMatch(/namespace|Require stack/);
+  });
+
+  test("a CommonJS policy and a clone of flowtune whose dist/ was not built: build it, and where", async () => {
+    // A folder whose flowtune is an unbuilt clone: its package.json, no dist/.
+    const clone = join(dir, 'unbuilt', 'node_modules', 'flowtune');
+    mkdirSync(clone, { recursive: true });
+    writeFileSync(join(clone, 'package.json'), readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url))));
+    writeFileSync(join(dir, 'unbuilt', 'p.ts'), "import { flowchartPolicy } from 'flowtune';\nexport default flowchartPolicy;\n");
+    const error = await loadError('unbuilt/p.ts');
+    expect(error.message).toBe(`Policy file unbuilt/p.ts: it imports flowtune, whose compiled dist/ is missing (${join(clone, 'dist/src/index.js')}): build it with \`npm run build\` in ${clone}.`);
   });
 
   test('a directory is not a policy file', async () => {
