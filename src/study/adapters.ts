@@ -398,7 +398,7 @@ async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Pro
   const incumbent = runs.find((r) => r.id === incumbentId);
   if (!incumbent) return;
   const facts = factsOf(env, env.store.run(incumbentId)!);
-  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: false, epochsExhausted: true };
+  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: true, epochsExhausted: true };
   const tried = env.store.study.decisions.filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
   let answer: { decision: Decision; allowed: boolean } | null = null;
   try {
