@@ -471,7 +471,22 @@ export interface DecisionRecord {
   refused?: string;
   /** Who decided: the policy (default), or the machine itself (budget, final-run plan and choice). */
   by?: 'policy' | 'machine';
+  /** For the machine's own decisions: which one (the reason says it in words). */
+  machine?: MachineDecisionKind;
 }
+
+/** The machine's own decisions. */
+export type MachineDecisionKind =
+  /** The budget ended the search. */
+  | 'budget'
+  /** Which finalists go on (a confirmation at equal time, or a cheaper configuration instead). */
+  | 'finalists'
+  /** The final run's plan: its length in images and its schedule. */
+  | 'finalRun'
+  /** The final weights: the final run or the finalist it retrains. */
+  | 'finalWeights'
+  /** --no-final-full: the search weights are final. */
+  | 'noFinalFull';
 
 export interface FinalEvaluation {
   runId: number;

@@ -9,10 +9,10 @@
  * final run it planned; runs no decision produced (the baseline, a replicate, a confirmation) are
  * entries of their own. Older studies (before paired verdicts) render the same way.
  */
-import type { Decision, DecisionRecord, RunRecord, StudyRecord, TrainingOptions } from '../types.ts';
+import type { Decision, DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord, TrainingOptions } from '../types.ts';
 
 /** What a machine decision was about, read from its sentence (the store keeps it as prose). */
-export type MachineKind = 'budget' | 'finalists' | 'finalRun' | 'finalWeights' | 'noFinalFull' | 'other';
+export type MachineKind = MachineDecisionKind | 'other';
 
 export type EntryKind =
   /** The first run: the starting configuration. */
@@ -76,7 +76,7 @@ export interface TimeSplit {
 
 const keyOf = (d: Pick<Decision, 'action' | 'params' | 'reason'>) => JSON.stringify([d.action, d.params ?? {}, d.reason]);
 
-/** What a machine decision was about, from its sentence (as written by src/study/adapters.ts). */
+/** What a machine decision was about, from its sentence: for records older than its `machine` field. */
 export function machineKind(reason: string): MachineKind {
   if (/^budget:/.test(reason)) return 'budget';
   if (/^final run:/.test(reason)) return 'finalRun';
@@ -110,7 +110,7 @@ export function tellStory(study: StudyRecord): Story {
   for (const rec of decisions) {
     if (rec.refused) continue;
     if (rec.by === 'machine') {
-      if (machineKind(rec.decision.reason) === 'finalRun') {
+      if ((rec.machine ?? machineKind(rec.decision.reason)) === 'finalRun') {
         const run = runs.find((r) => r.verdict === 'final' && !claimed.has(r.id) && r.id > rec.afterRun && time(r.startedAt) >= time(rec.at) - 1000);
         if (run) {
           runOf.set(rec, run);
@@ -131,7 +131,7 @@ export function tellStory(study: StudyRecord): Story {
   const drafts: Draft[] = [];
   decisions.forEach((rec, i) => {
     const kind: EntryKind = rec.refused ? 'refused' : rec.by === 'machine' ? 'machine' : 'decision';
-    drafts.push({ kind, at: rec.at, record: rec, machine: rec.by === 'machine' ? machineKind(rec.decision.reason) : null, run: runOf.get(rec) ?? null, order: i });
+    drafts.push({ kind, at: rec.at, record: rec, machine: rec.by === 'machine' ? rec.machine ?? machineKind(rec.decision.reason) : null, run: runOf.get(rec) ?? null, order: i });
   });
   runs.forEach((run, i) => {
     if (claimed.has(run.id)) return;

@@ -29,7 +29,7 @@ import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
-import type { DataView, DecisionRecord, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
+import type { DataView, DecisionRecord, MachineDecisionKind, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
 import {
   iterationsPerEpoch,
   readPerImage,
@@ -61,8 +61,8 @@ async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): 
 }
 
 /** A decision the machine itself takes (budget, finalists, final plan, final weights). */
-function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, reason: string): Promise<void> {
-  return saveDecision(env, { afterRun, stage, decision: { action: 'stop', params: {}, reason }, by: 'machine' });
+function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, kind: MachineDecisionKind, reason: string): Promise<void> {
+  return saveDecision(env, { afterRun, stage, decision: { action: 'stop', params: {}, reason }, by: 'machine', machine: kind });
 }
 
 function sizes(env: StudyEnv): DataSizes {
@@ -352,7 +352,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     await env.store.update((s) => {
       s.budget.exhausted = true;
     });
-    await machineDecision(env, input.incumbentId, 'finalise', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
+    await machineDecision(env, input.incumbentId, 'finalise', 'budget', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
   }
   await recordNextWithMoreBudget(env, input.incumbentId);
   if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
@@ -364,7 +364,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   const left = totalSecondsLeft(env);
   const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env), imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)));
   if (!plan) return { confirm: [], winner: incumbent.id };
-  await machineDecision(env, incumbent.id, 'finalise', plan.reason);
+  await machineDecision(env, incumbent.id, 'finalise', 'finalists', plan.reason);
   if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
   const perEpoch = iterationsPerEpoch(env.full.train, incumbent.options.miniBatchSize);
   const confirm: PendingRun[] = plan.finalists.map((f, i) => {
@@ -434,7 +434,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
   const winner = env.store.run(input.winner)!;
   const searchRun = winner.verdict === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
   if (!env.config.finalFullData) {
-    await machineDecision(env, searchRun.id, 'finalise', `--no-final-full: the search weights of run ${searchRun.id} are final`);
+    await machineDecision(env, searchRun.id, 'finalise', 'noFinalFull', `--no-final-full: the search weights of run ${searchRun.id} are final`);
     return { pending: null };
   }
   const facts = factsOf(env, searchRun);
@@ -450,6 +450,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
     env,
     searchRun.id,
     'finalise',
+    'finalRun',
     `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : ''}: ${plan.reason}`,
   );
   const options = { ...searchRun.options, ...plan.options };
@@ -488,6 +489,7 @@ export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId
     env,
     final.id,
     'finalise',
+    'finalWeights',
     keepFinal
       ? `final weights: run ${final.id} (the final run) over run ${alternative.id}: ${numbers}`
       : `final weights: run ${alternative.id} over the final run ${final.id}, which did not beat it: ${numbers}`,
