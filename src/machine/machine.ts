@@ -233,6 +233,14 @@ function subjectOf(facts: RunFacts, isStanding: boolean): RunFacts & { isStandin
   return { ...facts, isStanding };
 }
 
+/** Any actor failing ends the study in `failed`, its error recorded (finished runs stay in the store). */
+const onError = { target: '#tune.failed', actions: 'recordFailure' as const };
+
+/** A state that trains the run `input` picks, then goes to `next`. */
+function trainThen(input: (args: { context: TuneContext }) => PendingRun, next: string) {
+  return { invoke: { id: 'trainRun', src: 'trainRun' as const, input, onDone: { target: next }, onError } };
+}
+
 /** The block of a step that tries one candidate: train → evaluate → judge (→ replicate → judge). */
 function tryCandidate(step: Step, description: string) {
   return {
@@ -240,15 +248,7 @@ function tryCandidate(step: Step, description: string) {
     entry: { type: 'setStep' as const, params: { step } },
     initial: 'training' as const,
     states: {
-      training: {
-        invoke: {
-          id: 'trainRun',
-          src: 'trainRun' as const,
-          input: ({ context }: { context: TuneContext }) => context.pending!,
-          onDone: { target: 'evaluating' },
-          onError: { target: '#tune.failed', actions: 'recordFailure' as const },
-        },
-      },
+      training: trainThen(({ context }: { context: TuneContext }) => context.pending!, 'evaluating'),
       evaluating: {
         invoke: {
           id: 'evaluateRun',
@@ -259,7 +259,7 @@ function tryCandidate(step: Step, description: string) {
             replicateOf: context.pending!.replicateOf,
           }),
           onDone: { target: 'judging', actions: 'recordEvaluation' as const },
-          onError: { target: '#tune.failed', actions: 'recordFailure' as const },
+          onError,
         },
       },
       judging: {
@@ -494,22 +494,14 @@ export const tuneMachine = setup({
       description: 'Train the starting network once with the starting options, and measure it on the validation set, to see where we are.',
       initial: 'training',
       states: {
-        training: {
-          invoke: {
-            id: 'trainRun',
-            src: 'trainRun',
-            input: ({ context }) => context.pending!,
-            onDone: { target: 'evaluating' },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
-          },
-        },
+        training: trainThen(({ context }: { context: TuneContext }) => context.pending!, 'evaluating'),
         evaluating: {
           invoke: {
             id: 'evaluateRun',
             src: 'evaluateRun',
             input: ({ context }) => ({ runId: context.pending!.runId, against: null, replicateOf: null }),
             onDone: { target: '#tune.route', actions: 'recordBaseline' },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
       },
@@ -556,7 +548,7 @@ export const tuneMachine = setup({
           { guard: { type: 'actionOfStep', params: { step: 'regularise' } }, target: 'regularise', actions: 'recordDecision' },
           { guard: { type: 'actionOfStep', params: { step: 'capacity' } }, target: 'capacity', actions: 'recordDecision' },
         ],
-        onError: { target: 'failed', actions: 'recordFailure' },
+        onError,
       },
     },
     stabilise: tryCandidate(
@@ -595,21 +587,13 @@ export const tuneMachine = setup({
               { guard: 'confirmNeeded', target: 'confirming', actions: 'recordFinalists' },
               { target: 'planning', actions: 'recordFinalists' },
             ],
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
         confirming: {
           initial: 'training',
           states: {
-            training: {
-              invoke: {
-                id: 'trainRun',
-            src: 'trainRun',
-                input: ({ context }) => context.confirm[context.confirmIndex],
-                onDone: { target: 'evaluating' },
-                onError: { target: '#tune.failed', actions: 'recordFailure' },
-              },
-            },
+            training: trainThen(({ context }: { context: TuneContext }) => context.confirm[context.confirmIndex], 'evaluating'),
             evaluating: {
               invoke: {
                 id: 'evaluateRun',
@@ -623,7 +607,7 @@ export const tuneMachine = setup({
                   { guard: 'moreFinalists', target: 'training', actions: 'nextFinalist' },
                   { target: '#tune.finalise.planning', actions: 'pickWinner' },
                 ],
-                onError: { target: '#tune.failed', actions: 'recordFailure' },
+                onError,
               },
             },
           },
@@ -642,18 +626,10 @@ export const tuneMachine = setup({
               { guard: 'retrain', target: 'training', actions: 'recordFinalRun' },
               { target: 'choosing', actions: 'recordFinalRun' },
             ],
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
-        training: {
-          invoke: {
-            id: 'trainRun',
-            src: 'trainRun',
-            input: ({ context }) => context.pending!,
-            onDone: { target: 'choosing' },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
-          },
-        },
+        training: trainThen(({ context }: { context: TuneContext }) => context.pending!, 'choosing'),
         choosing: {
           description: '"Kept only if it helps", for the final weights too: the final run against the finalist it retrains, paired on the validation set.',
           invoke: {
@@ -661,7 +637,7 @@ export const tuneMachine = setup({
             src: 'chooseFinalWeights',
             input: ({ context }) => ({ finalRunId: context.finalRunId, alternative: context.winner ?? context.incumbent!.runId }),
             onDone: { target: 'testing', actions: assign(({ event }) => ({ winner: event.output.runId })) },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
         testing: {
@@ -671,7 +647,7 @@ export const tuneMachine = setup({
             src: 'testFinal',
             input: ({ context }) => ({ runId: context.winner! }),
             onDone: { target: 'saving' },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
         saving: {
@@ -680,7 +656,7 @@ export const tuneMachine = setup({
             src: 'saveModel',
             input: ({ context }) => ({ runId: context.winner! }),
             onDone: { target: '#tune.done' },
-            onError: { target: '#tune.failed', actions: 'recordFailure' },
+            onError,
           },
         },
       },

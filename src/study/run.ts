@@ -77,7 +77,8 @@ export function studyMachine(env: StudyEnv) {
   });
 }
 
-function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: DataView; validation: DataView }, policy: Policy, policySource: string): StudyRecord {
+/** The record a new study starts with (also what tests build a study store from). */
+export function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: DataView; validation: DataView }, policy: Policy, policySource: string): StudyRecord {
   const now = new Date().toISOString();
   return {
     schemaVersion: STUDY_SCHEMA_VERSION,

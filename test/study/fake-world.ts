@@ -19,7 +19,7 @@ import { DEFAULT_THRESHOLDS } from '../../src/diagnosis/index.ts';
 import type { ProgressSink } from '../../src/progress.ts';
 import { StudyStore } from '../../src/store/study-store.ts';
 import type { StudyEnv, StudyTrainer } from '../../src/study/env.ts';
-import { studyMachine } from '../../src/study/run.ts';
+import { newStudyRecord, studyMachine } from '../../src/study/run.ts';
 import type { EvaluateRequest, EvaluationResult } from '../../src/training/evaluate.ts';
 import type { TrainRequest } from '../../src/training/trainer.ts';
 import type { DataView, EpochRecord, ImageSet, NetworkSpec, Policy, RunResult, StudyConfig, StudyRecord, TrainingOptions } from '../../src/types.ts';
@@ -168,24 +168,21 @@ export async function fakeStudy(options: { policy: Policy; budgetSeconds: number
     baseNetwork: defaultNetwork(),
     baseOptions: resolveOptions({ maxEpochs: 10, outputNetwork: 'best-validation-loss' }),
   };
-  const dataset = { name: 'fake', source: dir, files: {}, classNames: fakeSet(1).classNames, train: fakeSet(sizes.train + sizes.validation), testCount: sizes.test, loadTest: async () => fakeSet(sizes.test) } as unknown as Dataset;
-  const record = {
-    schemaVersion: 2,
-    config,
-    createdAt: '',
-    updatedAt: '',
-    status: 'running',
-    statusReason: null,
-    dataset: { name: 'fake', trainCount: sizes.train, validationCount: sizes.validation, testCount: sizes.test, classNames: dataset.classNames },
-    backend: 'fake',
-    policy: { name: options.policy.name, source: 'test' },
-    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
-    runs: [],
-    decisions: [],
-    incumbentId: null,
-    final: null,
-    snapshot: null,
-  } as StudyRecord;
+  const info = {
+    format: 'idx' as const,
+    resized: null,
+    validationFrom: null,
+    testFrom: 'fake',
+    testCarved: false,
+    skipped: [],
+    ignoredFiles: 0,
+    storage: { storage: 'float32' as const, estimatedBytes: 0, limitBytes: 0 },
+    testClassCounts: Array(10).fill(sizes.test / 10),
+  };
+  const dataset = { name: 'fake', format: 'idx', source: dir, files: {}, info, classNames: fakeSet(1).classNames, train: fakeSet(sizes.train + sizes.validation), testCount: sizes.test, loadTest: async () => fakeSet(sizes.test) } as unknown as Dataset;
+  const search = { train: view(sizes.search), validation: view(sizes.searchValidation) };
+  const full = { train: view(sizes.train), validation: view(sizes.validation) };
+  const record = newStudyRecord(config, dataset, full, options.policy, 'test');
   const store = await StudyStore.create(dir, record);
   const env: StudyEnv = {
     config,
@@ -197,8 +194,8 @@ export async function fakeStudy(options: { policy: Policy; budgetSeconds: number
     policySource: 'test',
     thresholds: { ...DEFAULT_THRESHOLDS, ...(options.policy.thresholds ?? {}) },
     dataset,
-    search: { train: view(sizes.search), validation: view(sizes.searchValidation) },
-    full: { train: view(sizes.train), validation: view(sizes.validation) },
+    search,
+    full,
     sessionStart: 0,
     secondsBefore: 0,
     abort: new AbortController(),
