@@ -1,17 +1,18 @@
 /**
- * The machine's actors, as plain async functions over a StudyEnv: each does the I/O of one
- * flowchart step (train, evaluate and judge, ask the policy, plan and finish) and writes what it
+ * The machine's search actors, as plain async functions over a StudyEnv (finalise's are in
+ * finalise.ts): each does the I/O of one flowchart step (train, evaluate and judge, ask the
+ * policy) and the helpers they share with finalise; each writes what it
  * found to the store before returning, so finished work is on disk before anything that could
  * fail next. Every one is idempotent: a resumed study that invokes it again gets the stored
  * result instead of a second run.
  */
-import { cp, mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
 import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
-import { curveFromHistory, diagnoseRun, pairedDifference } from '../diagnosis/index.ts';
-import { allowedActions, evidenceOf, refusal } from '../machine/rails.ts';
+import { curveFromHistory, diagnoseRun } from '../diagnosis/index.ts';
+import { evidenceOf } from '../machine/rails.ts';
 import {
   decisionRefusal,
   type BudgetFacts,
@@ -19,12 +20,10 @@ import {
   type DecideOutcome,
   type EvaluateInput,
   type EvaluateOutcome,
-  type FinalInput,
-  type FinalistsOutcome,
   type PendingRun,
   type RunFacts,
 } from '../machine/machine.ts';
-import { confirmPlan, finalReserveSeconds, finalSecondsFor, imagesNeeded, planFinalRun, searchSecondsLeft, type DataSizes, type Finalist, type Speed } from '../machine/budget.ts';
+import { finalReserveSeconds, finalSecondsFor, imagesNeeded, searchSecondsLeft, type DataSizes, type Speed } from '../machine/budget.ts';
 import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
@@ -54,18 +53,18 @@ export async function writeStudyReport(env: StudyEnv, refreshRuns?: number[]): P
   }
 }
 
-async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): Promise<void> {
+export async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): Promise<void> {
   await env.store.saveDecision({ ...record, at: new Date().toISOString() });
   env.log.info(record, record.refused ? 'decision refused' : 'decision');
   env.progress.decision(record.afterRun, record.decision, record.refused);
 }
 
 /** A decision the machine itself takes (budget, finalists, final plan, final weights). */
-function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, kind: MachineDecisionKind, reason: string): Promise<void> {
+export function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, kind: MachineDecisionKind, reason: string): Promise<void> {
   return saveDecision(env, { afterRun, stage, decision: { action: 'stop', params: {}, reason }, by: 'machine', machine: kind });
 }
 
-function sizes(env: StudyEnv): DataSizes {
+export function sizes(env: StudyEnv): DataSizes {
   return {
     searchTrain: env.search.train.indices.length,
     fullTrain: env.full.train.indices.length,
@@ -74,7 +73,7 @@ function sizes(env: StudyEnv): DataSizes {
   };
 }
 
-function speedOf(run: RunRecord): Speed {
+export function speedOf(run: RunRecord): Speed {
   return {
     imagesPerSecond: Math.max(1e-6, run.throughput?.imagesPerSecond ?? 0),
     evalImagesPerSecond: Math.max(1e-6, run.throughput?.evalImagesPerSecond ?? (run.throughput?.imagesPerSecond ?? 0) * 3),
@@ -82,7 +81,7 @@ function speedOf(run: RunRecord): Speed {
 }
 
 /** Images a run trained up to the epoch of its smoothed validation minimum (all, when still improving). */
-function imagesToMinimum(env: StudyEnv, run: RunRecord): number {
+export function imagesToMinimum(env: StudyEnv, run: RunRecord): number {
   const facts = factsOf(env, run);
   const imagesPerEpoch = run.result.imagesTrained / Math.max(1, run.result.epochsCompleted);
   return imagesPerEpoch * (facts.bestEpoch ?? run.result.epochsCompleted);
@@ -194,7 +193,7 @@ function accuracies(result: RunRecord['result']): Pick<RunRecord, 'bestValAccura
 // ───────────────────────────── evaluate and judge ─────────────────────────────
 
 /** The run's output network on the fixed validation set (stored: evaluated once per run). */
-async function evaluated(env: StudyEnv, runId: number): Promise<RunRecord> {
+export async function evaluated(env: StudyEnv, runId: number): Promise<RunRecord> {
   const run = env.store.run(runId)!;
   if (run.evaluation) return run;
   const started = env.clock();
@@ -338,198 +337,3 @@ async function candidateSpeed(env: StudyEnv, change: Change, from: NetworkSpec, 
 function imagesPerEpoch(view: DataView, miniBatchSize: number): number {
   return iterationsPerEpoch(view, miniBatchSize) * Math.min(miniBatchSize, view.indices.length);
 }
-
-// ───────────────────────────── finalise ─────────────────────────────
-
-/** Finalists: the incumbent, and a much cheaper configuration worth confirming at full fidelity. */
-export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: number; budgetExhausted: boolean; nextRunId: number }): Promise<FinalistsOutcome> {
-  const study = env.store.study;
-  if (input.budgetExhausted) {
-    const b = budgetNow(env, env.store.run(input.incumbentId)!);
-    const why = b.runsLeft !== null && b.runsLeft <= 0
-      ? `the run budget is used up (${study.budget.runsUsed} of ${env.config.maxRuns} search runs)`
-      : `the search's time is used up (${Math.round(secondsUsed(env))} s of ${env.config.budgetSeconds} s; the rest is kept for the final run)`;
-    await env.store.update((s) => {
-      s.budget.exhausted = true;
-    });
-    await machineDecision(env, input.incumbentId, 'finalise', 'budget', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
-  }
-  await recordNextWithMoreBudget(env, input.incumbentId);
-  if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
-  const incumbent = await evaluated(env, input.incumbentId);
-  const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
-  const others = study.runs.filter(
-    (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
-  );
-  const left = totalSecondsLeft(env);
-  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env), imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)));
-  if (!plan) return { confirm: [], winner: incumbent.id };
-  await machineDecision(env, incumbent.id, 'finalise', 'finalists', plan.reason);
-  if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
-  const perEpoch = iterationsPerEpoch(env.full.train, incumbent.options.miniBatchSize);
-  const confirm: PendingRun[] = plan.finalists.map((f, i) => {
-    const run = env.store.run(f.runId)!;
-    return {
-      network: run.network,
-      // Equal time: each stops at the same deadline (mid-epoch if need be); maxEpochs only bounds it.
-      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs + 1, validationFrequency: perEpoch },
-      seconds: plan.seconds,
-      runId: input.nextRunId + i,
-      stage: 'finalise',
-      kind: 'confirm',
-      parentId: incumbent.id,
-      basedOn: run.id,
-      change: null,
-      continueFrom: null,
-      replicateOf: null,
-    };
-  });
-  return { confirm, winner: incumbent.id };
-}
-
-/**
- * "What the policy would try next with more budget" (for the report): the policy asked once more
- * about the incumbent, with the limits lifted and every action of the current rails allowed. A
- * policy that throws here does not fail the study: the answer is simply not recorded.
- */
-async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Promise<void> {
-  if (env.store.study.nextWithMoreBudget !== undefined) return;
-  const runs = env.store.study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
-  const incumbent = runs.find((r) => r.id === incumbentId);
-  if (!incumbent) return;
-  const facts = factsOf(env, env.store.run(incumbentId)!);
-  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: true, epochsExhausted: true };
-  const tried = env.store.study.decisions.filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
-  let answer: { decision: Decision; allowed: boolean } | null = null;
-  try {
-    const decision = decideSafely(
-      env.policy,
-      Object.freeze({
-        stage: 'capacity',
-        allowed: allowedActions(rails),
-        refused: [],
-        subjectRun: null,
-        standing: { network: incumbent.network, options: incumbent.options },
-        last: runs[runs.length - 1],
-        incumbent,
-        runs: Object.freeze(runs),
-        tried: Object.freeze(tried),
-        budget: { runsLeft: Infinity, secondsLeft: Infinity },
-        random: mulberry32(deriveSeed(env.config.seed, 'next-with-more-budget')),
-      }),
-      env.policySource,
-    );
-    answer = decision.action === 'stop' ? null : { decision, allowed: refusal(decision.action, rails) === null };
-  } catch (error) {
-    env.log.warn({ err: error }, 'the policy could not say what it would try next with more budget');
-    return;
-  }
-  await env.store.update((s) => {
-    s.nextWithMoreBudget = answer;
-  });
-}
-
-/** The final run, planned in images from the time left and the search's evidence (or none). */
-export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promise<{ pending: PendingRun | null }> {
-  const winner = env.store.run(input.winner)!;
-  const searchRun = winner.verdict === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
-  if (!env.config.finalFullData) {
-    await machineDecision(env, searchRun.id, 'finalise', 'noFinalFull', `--no-final-full: the search weights of run ${searchRun.id} are final`);
-    return { pending: null };
-  }
-  const facts = factsOf(env, searchRun);
-  const plan = planFinalRun({
-    secondsLeft: totalSecondsLeft(env),
-    speed: speedOf(winner.verdict === 'confirm' ? winner : searchRun),
-    sizes: sizes(env),
-    standing: searchRun.options,
-    epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
-    evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
-  });
-  await machineDecision(
-    env,
-    searchRun.id,
-    'finalise',
-    'finalRun',
-    `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : ''}: ${plan.reason}`,
-  );
-  const options = { ...searchRun.options, ...plan.options };
-  return {
-    pending: {
-      network: searchRun.network,
-      options,
-      runId: input.runId,
-      stage: 'finalise',
-      kind: 'final',
-      parentId: searchRun.id,
-      basedOn: input.continueFrom,
-      change: null,
-      continueFrom: input.continueFrom,
-      replicateOf: null,
-      seconds: plan.seconds,
-    },
-  };
-}
-
-/**
- * "Kept only if it helps", for the final weights too: the final run's output network against
- * the finalist it retrains, paired on the same validation images; the lower mean loss is used.
- */
-export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId: number | null; alternative: number }): Promise<{ runId: number }> {
-  if (input.finalRunId === null) return { runId: input.alternative };
-  const final = await evaluated(env, input.finalRunId);
-  const alternative = await evaluated(env, input.alternative);
-  const [a, b] = await Promise.all([final, alternative].map((r) => readPerImage(env, r.evaluation!.file, r.evaluation!.images)));
-  const d = pairedDifference(a, b);
-  const keepFinal = d.finite.candidate && (!d.finite.incumbent || d.lossDiff <= 0);
-  const numbers =
-    `validation loss ${d.candidate.loss.toFixed(4)} vs ${d.incumbent.loss.toFixed(4)} (paired difference ${d.lossDiff.toFixed(4)} ± ${d.lossSE.toFixed(4)}), ` +
-    `accuracy ${(d.candidate.accuracy * 100).toFixed(2)}% vs ${(d.incumbent.accuracy * 100).toFixed(2)}% on the same ${d.images} images`;
-  await machineDecision(
-    env,
-    final.id,
-    'finalise',
-    'finalWeights',
-    keepFinal
-      ? `final weights: run ${final.id} (the final run) over run ${alternative.id}: ${numbers}`
-      : `final weights: run ${alternative.id} over the final run ${final.id}, which did not beat it: ${numbers}`,
-  );
-  return { runId: keepFinal ? final.id : alternative.id };
-}
-
-/** The one and only use of the sealed test set. */
-export async function testStudyFinal(env: StudyEnv, input: { runId: number }): Promise<void> {
-  if (env.store.study.final?.runId === input.runId) return;
-  const run = env.store.run(input.runId)!;
-  const test = await env.dataset.loadTest();
-  const evaluation = await env.trainer.evaluate({ checkpointDir: path.resolve(env.dir, run.result.checkpointDir), network: run.network, test, classNames: env.dataset.classNames });
-  await env.store.update((s) => {
-    s.final = {
-      runId: run.id,
-      testAccuracy: evaluation.accuracy,
-      testLoss: evaluation.loss,
-      testCount: test.count,
-      perClassAccuracy: evaluation.perClassAccuracy,
-      confusion: evaluation.confusion,
-      modelDir: 'model',
-      evaluatedAt: new Date().toISOString(),
-    };
-    s.budget.secondsUsed = secondsUsed(env);
-  });
-  env.log.info({ final: env.store.study.final }, 'final evaluation');
-}
-
-/** The final model, in tfjs format, under reports/<study>/model/. */
-export async function saveStudyModel(env: StudyEnv, input: { runId: number }): Promise<void> {
-  const run = env.store.run(input.runId)!;
-  const from = path.resolve(env.dir, run.result.checkpointDir);
-  const modelDir = path.join(env.dir, 'model');
-  await rm(modelDir, { recursive: true, force: true });
-  await mkdir(modelDir, { recursive: true });
-  await cp(path.join(from, 'model.json'), path.join(modelDir, 'model.json'));
-  await cp(path.join(from, 'weights.bin'), path.join(modelDir, 'weights.bin'));
-  await env.store.update((s) => {
-    s.budget.secondsUsed = secondsUsed(env);
-  });
-}
-

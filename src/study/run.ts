@@ -23,17 +23,8 @@ import { evaluateModel } from '../training/evaluate.ts';
 import { probeSpeed, trainRun } from '../training/trainer.ts';
 import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
 import type { Dataset } from '../data/dataset.ts';
-import {
-  chooseStudyFinalists,
-  chooseStudyFinalWeights,
-  decideStudyNext,
-  evaluateStudyRun,
-  planStudyFinalRun,
-  saveStudyModel,
-  testStudyFinal,
-  trainStudyRun,
-  writeStudyReport,
-} from './adapters.ts';
+import { decideStudyNext, evaluateStudyRun, trainStudyRun, writeStudyReport } from './adapters.ts';
+import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveStudyModel, testStudyFinal } from './finalise.ts';
 import { secondsUsed, type StudyEnv } from './env.ts';
 
 export interface StudyRunOptions {

@@ -1,0 +1,213 @@
+/**
+ * The machine's finalise actors, as plain async functions over a StudyEnv: which finalists go on
+ * (and what the policy would try next with more budget), the final run's plan, the final
+ * weights, the one evaluation on the sealed test set, the saved model. Each writes what it found
+ * to the store before returning, and is idempotent (a resumed study gets the stored result).
+ */
+import { cp, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Decision } from '../actions.ts';
+import { deriveSeed, mulberry32 } from '../data/random.ts';
+import { pairedDifference } from '../diagnosis/index.ts';
+import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machine.ts';
+import { confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
+import { allowedActions, refusal } from '../machine/rails.ts';
+import { decideSafely } from '../policy-loader.ts';
+import type { RunRecord } from '../types.ts';
+import { budgetNow, evaluated, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
+import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';
+
+// ───────────────────────────── finalise ─────────────────────────────
+
+/** Finalists: the incumbent, and a much cheaper configuration worth confirming at full fidelity. */
+export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: number; budgetExhausted: boolean; nextRunId: number }): Promise<FinalistsOutcome> {
+  const study = env.store.study;
+  if (input.budgetExhausted) {
+    const b = budgetNow(env, env.store.run(input.incumbentId)!);
+    const why = b.runsLeft !== null && b.runsLeft <= 0
+      ? `the run budget is used up (${study.budget.runsUsed} of ${env.config.maxRuns} search runs)`
+      : `the search's time is used up (${Math.round(secondsUsed(env))} s of ${env.config.budgetSeconds} s; the rest is kept for the final run)`;
+    await env.store.update((s) => {
+      s.budget.exhausted = true;
+    });
+    await machineDecision(env, input.incumbentId, 'finalise', 'budget', `budget: ${why}; finalising the best configuration so far (run ${input.incumbentId})`);
+  }
+  await recordNextWithMoreBudget(env, input.incumbentId);
+  if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
+  const incumbent = await evaluated(env, input.incumbentId);
+  const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
+  const others = study.runs.filter(
+    (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
+  );
+  const left = totalSecondsLeft(env);
+  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env), imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)));
+  if (!plan) return { confirm: [], winner: incumbent.id };
+  await machineDecision(env, incumbent.id, 'finalise', 'finalists', plan.reason);
+  if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
+  const perEpoch = iterationsPerEpoch(env.full.train, incumbent.options.miniBatchSize);
+  const confirm: PendingRun[] = plan.finalists.map((f, i) => {
+    const run = env.store.run(f.runId)!;
+    return {
+      network: run.network,
+      // Equal time: each stops at the same deadline (mid-epoch if need be); maxEpochs only bounds it.
+      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs + 1, validationFrequency: perEpoch },
+      seconds: plan.seconds,
+      runId: input.nextRunId + i,
+      stage: 'finalise',
+      kind: 'confirm',
+      parentId: incumbent.id,
+      basedOn: run.id,
+      change: null,
+      continueFrom: null,
+      replicateOf: null,
+    };
+  });
+  return { confirm, winner: incumbent.id };
+}
+
+/**
+ * "What the policy would try next with more budget" (for the report): the policy asked once more
+ * about the incumbent, with the limits lifted and every action of the current rails allowed. A
+ * policy that throws here does not fail the study: the answer is simply not recorded.
+ */
+async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Promise<void> {
+  if (env.store.study.nextWithMoreBudget !== undefined) return;
+  const runs = env.store.study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
+  const incumbent = runs.find((r) => r.id === incumbentId);
+  if (!incumbent) return;
+  const facts = factsOf(env, env.store.run(incumbentId)!);
+  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: true, epochsExhausted: true };
+  const tried = env.store.study.decisions.filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
+  let answer: { decision: Decision; allowed: boolean } | null = null;
+  try {
+    const decision = decideSafely(
+      env.policy,
+      Object.freeze({
+        stage: 'capacity',
+        allowed: allowedActions(rails),
+        refused: [],
+        subjectRun: null,
+        standing: { network: incumbent.network, options: incumbent.options },
+        last: runs[runs.length - 1],
+        incumbent,
+        runs: Object.freeze(runs),
+        tried: Object.freeze(tried),
+        budget: { runsLeft: Infinity, secondsLeft: Infinity },
+        random: mulberry32(deriveSeed(env.config.seed, 'next-with-more-budget')),
+      }),
+      env.policySource,
+    );
+    answer = decision.action === 'stop' ? null : { decision, allowed: refusal(decision.action, rails) === null };
+  } catch (error) {
+    env.log.warn({ err: error }, 'the policy could not say what it would try next with more budget');
+    return;
+  }
+  await env.store.update((s) => {
+    s.nextWithMoreBudget = answer;
+  });
+}
+
+/** The final run, planned in images from the time left and the search's evidence (or none). */
+export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promise<{ pending: PendingRun | null }> {
+  const winner = env.store.run(input.winner)!;
+  const searchRun = winner.verdict === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
+  if (!env.config.finalFullData) {
+    await machineDecision(env, searchRun.id, 'finalise', 'noFinalFull', `--no-final-full: the search weights of run ${searchRun.id} are final`);
+    return { pending: null };
+  }
+  const facts = factsOf(env, searchRun);
+  const plan = planFinalRun({
+    secondsLeft: totalSecondsLeft(env),
+    speed: speedOf(winner.verdict === 'confirm' ? winner : searchRun),
+    sizes: sizes(env),
+    standing: searchRun.options,
+    epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
+    evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
+  });
+  await machineDecision(
+    env,
+    searchRun.id,
+    'finalise',
+    'finalRun',
+    `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : ''}: ${plan.reason}`,
+  );
+  const options = { ...searchRun.options, ...plan.options };
+  return {
+    pending: {
+      network: searchRun.network,
+      options,
+      runId: input.runId,
+      stage: 'finalise',
+      kind: 'final',
+      parentId: searchRun.id,
+      basedOn: input.continueFrom,
+      change: null,
+      continueFrom: input.continueFrom,
+      replicateOf: null,
+      seconds: plan.seconds,
+    },
+  };
+}
+
+/**
+ * "Kept only if it helps", for the final weights too: the final run's output network against
+ * the finalist it retrains, paired on the same validation images; the lower mean loss is used.
+ */
+export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId: number | null; alternative: number }): Promise<{ runId: number }> {
+  if (input.finalRunId === null) return { runId: input.alternative };
+  const final = await evaluated(env, input.finalRunId);
+  const alternative = await evaluated(env, input.alternative);
+  const [a, b] = await Promise.all([final, alternative].map((r) => readPerImage(env, r.evaluation!.file, r.evaluation!.images)));
+  const d = pairedDifference(a, b);
+  const keepFinal = d.finite.candidate && (!d.finite.incumbent || d.lossDiff <= 0);
+  const numbers =
+    `validation loss ${d.candidate.loss.toFixed(4)} vs ${d.incumbent.loss.toFixed(4)} (paired difference ${d.lossDiff.toFixed(4)} ± ${d.lossSE.toFixed(4)}), ` +
+    `accuracy ${(d.candidate.accuracy * 100).toFixed(2)}% vs ${(d.incumbent.accuracy * 100).toFixed(2)}% on the same ${d.images} images`;
+  await machineDecision(
+    env,
+    final.id,
+    'finalise',
+    'finalWeights',
+    keepFinal
+      ? `final weights: run ${final.id} (the final run) over run ${alternative.id}: ${numbers}`
+      : `final weights: run ${alternative.id} over the final run ${final.id}, which did not beat it: ${numbers}`,
+  );
+  return { runId: keepFinal ? final.id : alternative.id };
+}
+
+/** The one and only use of the sealed test set. */
+export async function testStudyFinal(env: StudyEnv, input: { runId: number }): Promise<void> {
+  if (env.store.study.final?.runId === input.runId) return;
+  const run = env.store.run(input.runId)!;
+  const test = await env.dataset.loadTest();
+  const evaluation = await env.trainer.evaluate({ checkpointDir: path.resolve(env.dir, run.result.checkpointDir), network: run.network, test, classNames: env.dataset.classNames });
+  await env.store.update((s) => {
+    s.final = {
+      runId: run.id,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      testCount: test.count,
+      perClassAccuracy: evaluation.perClassAccuracy,
+      confusion: evaluation.confusion,
+      modelDir: 'model',
+      evaluatedAt: new Date().toISOString(),
+    };
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+  env.log.info({ final: env.store.study.final }, 'final evaluation');
+}
+
+/** The final model, in tfjs format, under reports/<study>/model/. */
+export async function saveStudyModel(env: StudyEnv, input: { runId: number }): Promise<void> {
+  const run = env.store.run(input.runId)!;
+  const from = path.resolve(env.dir, run.result.checkpointDir);
+  const modelDir = path.join(env.dir, 'model');
+  await rm(modelDir, { recursive: true, force: true });
+  await mkdir(modelDir, { recursive: true });
+  await cp(path.join(from, 'model.json'), path.join(modelDir, 'model.json'));
+  await cp(path.join(from, 'weights.bin'), path.join(modelDir, 'weights.bin'));
+  await env.store.update((s) => {
+    s.budget.secondsUsed = secondsUsed(env);
+  });
+}
+
