@@ -26,6 +26,7 @@ import {
   enableChannelPadding,
   enableRelaxedSimd,
   enableWinograd,
+  enableWinograd4,
   fusedKernelsAvailable,
   fusedKernelsBuild,
 } from '../../src/training/kernels/fused.ts';
@@ -252,12 +253,16 @@ describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
   });
 });
 
-describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+describe.each(['4×4', '2×2', 'off'] as const)('conv2dFilterGradDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd);
+    enableWinograd(winograd !== 'off');
+    enableWinograd4(winograd === '4×4');
   });
-  afterAll(() => enableWinograd(true));
+  afterAll(() => {
+    enableWinograd(true);
+    enableWinograd4(true);
+  });
   test.each([
     [[3, 14, 14, 20], [3, 3, 20, 40], 1, 'same'],
     [[2, 7, 6, 8], [3, 3, 8, 12], 2, 'valid'],
@@ -293,12 +298,16 @@ describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5
   });
 });
 
-describe.each([true, false])('conv2dDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+describe.each(['4×4', '2×2', 'off'] as const)('conv2dDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd);
+    enableWinograd(winograd !== 'off');
+    enableWinograd4(winograd === '4×4');
   });
-  afterAll(() => enableWinograd(true));
+  afterAll(() => {
+    enableWinograd(true);
+    enableWinograd4(true);
+  });
   test.each([
     [[2, 7, 9, 8], [3, 3, 8, 20], 1, 'same'],
     [[3, 10, 11, 4], [2, 3, 4, 12], 2, 'valid'],

@@ -72,14 +72,9 @@ const FUNCTIONS = [
   'fc_forward',
   'fc_grad_wt',
   'fc_grad_a',
-  'winograd3_filter',
-  'conv2d_winograd3',
-  'winograd5_filter',
-  'conv2d_winograd5',
-  'filter_grad_winograd3',
-  'filter_grad_winograd3_finish',
-  'filter_grad_winograd5',
-  'filter_grad_winograd5_finish',
+  ...(['2x3', '4x3', '2x5', '4x5'] as const).flatMap(
+    (n) => [`winograd${n}_filter`, `conv2d_winograd${n}`, `filter_grad_winograd${n}`, `filter_grad_winograd${n}_finish`] as const,
+  ),
   'scale_shift',
   'relu',
   'copy_channels',
@@ -755,6 +750,21 @@ export function reluDirect(backend: tf.KernelBackend, x: TensorInfo): TensorInfo
 const WINO_TILES = 32;
 let winogradEnabled = false;
 
+let winograd4Enabled = false;
+
+/** Turns the 4×4 output tiles of the Winograd kernels on or off (set by kernels/index.ts; lever Winograd4: off = 2×2 tiles). */
+export function enableWinograd4(on: boolean): void {
+  winograd4Enabled = on;
+}
+
+/**
+ * The Winograd output tile: 4×4 (F(4×4, 3×3): 36 products per 16 outputs, 4× fewer than direct;
+ * F(4×4, 5×5): 64 per 16, 6.25× fewer) or, with Winograd4 off, 2×2 (F(2×2, r×r): 2.25× and 2.78×).
+ */
+function winogradTile(): 2 | 4 {
+  return winograd4Enabled ? 4 : 2;
+}
+
 /** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect and conv2dFilterGradDirect on or off (set by kernels/index.ts; lever Winograd). */
 export function enableWinograd(on: boolean): void {
   winogradEnabled = on;
@@ -776,9 +786,10 @@ function winogradConv(
   top: number,
   left: number,
 ): void {
-  const a2 = (r + 1) * (r + 1);
-  const hp = 2 * Math.ceil(oh / 2) + r - 1;
-  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const m = winogradTile();
+  const a2 = (m + r - 1) * (m + r - 1);
+  const hp = m * Math.ceil(oh / m) + r - 1;
+  const wp = m * Math.ceil(ow / m) + r - 1;
   const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
   const uFloats = a2 * ci * co;
   const perPart = a2 * WINO_TILES * (ci + co);
@@ -786,8 +797,8 @@ function winogradConv(
   withScratch(b, padFloats + uFloats + runner.parts * perPart, (scratch) => {
     const u = scratch + padFloats * 4;
     const v = (part: number) => u + uFloats * 4 + part * perPart * 4;
-    runner.fns[r === 3 ? 'winograd3_filter' : 'winograd5_filter'](p.pf, ci, co, u);
-    runner.parallel(r === 3 ? 'conv2d_winograd3' : 'conv2d_winograd5', (part) => [
+    runner.fns[`winograd${m}x${r}_filter`](p.pf, ci, co, u);
+    runner.parallel(`conv2d_winograd${m}x${r}`, (part) => [
       p.px, ...share(n, runner.parts, part), h, w, ci, u, p.pb, oh, ow, co, top, left, scratch, v(part), v(part) + a2 * WINO_TILES * ci * 4, p.py,
     ]);
   });
@@ -809,10 +820,11 @@ function winogradFilterGrad(
   top: number,
   left: number,
 ): void {
-  const a2 = (r + 1) * (r + 1);
+  const m = winogradTile();
+  const a2 = (m + r - 1) * (m + r - 1);
   const parts = runner.parts;
-  const hp = 2 * Math.ceil(oh / 2) + r - 1;
-  const wp = 2 * Math.ceil(ow / 2) + r - 1;
+  const hp = m * Math.ceil(oh / m) + r - 1;
+  const wp = m * Math.ceil(ow / m) + r - 1;
   const padFloats = 4 * Math.ceil((n * hp * wp * ci) / 4);
   const size = a2 * ci * co;
   const perPart = a2 * WINO_TILES * (ci + co) + size; // v, dt, m (floats)
@@ -821,11 +833,11 @@ function winogradFilterGrad(
     const out = (part: number) => scratch + padFloats * 4 + part * size * 8;
     const v = (part: number) => scratch + padFloats * 4 + parts * size * 8 + part * perPart * 4;
     const dt = (part: number) => v(part) + a2 * WINO_TILES * ci * 4;
-    const m = (part: number) => dt(part) + a2 * WINO_TILES * co * 4;
-    runner.parallel(r === 3 ? 'filter_grad_winograd3' : 'filter_grad_winograd5', (part) => [
-      p.px, ...share(n, parts, part), h, w, ci, p.pdy, oh, ow, co, top, left, scratch, v(part), dt(part), m(part), out(part),
+    const mt = (part: number) => dt(part) + a2 * WINO_TILES * co * 4;
+    runner.parallel(`filter_grad_winograd${m}x${r}`, (part) => [
+      p.px, ...share(n, parts, part), h, w, ci, p.pdy, oh, ow, co, top, left, scratch, v(part), dt(part), mt(part), out(part),
     ]);
-    runner.fns[r === 3 ? 'filter_grad_winograd3_finish' : 'filter_grad_winograd5_finish'](out(0), parts, ci, co, m(0), p.pdw);
+    runner.fns[`filter_grad_winograd${m}x${r}_finish`](out(0), parts, ci, co, mt(0), p.pdw);
   });
 }
 
