@@ -876,6 +876,20 @@ function copyChannels(b: WasmBackendInternals, runner: Runner, t: TensorInfo, sh
 }
 
 /**
+ * x with its last axis cut to its first `cd` entries, or widened to `cd` with zeros, in one
+ * threaded pass (float32); null when it does not apply. patches.ts uses it for the Slice and PadV2
+ * kernels of that shape (the channel padding's slices and pads; tfjs's wasm Slice of the last
+ * axis is a slow generic loop).
+ */
+export function resizeLastAxis(backend: tf.KernelBackend, x: TensorInfo, cd: number): TensorInfo | null {
+  if (!channelPaddingEnabled || x.dtype !== 'float32' || x.shape.length < 2 || cd < 1) return null;
+  const b = backend as unknown as WasmBackendInternals;
+  const runner = runnerOrNull(b);
+  if (!runner || tf.util.sizeFromShape(x.shape) === 0) return null;
+  return copyChannels(b, runner, x, x.shape, cd);
+}
+
+/**
  * Runs `f` on x, a filter [taps, ci, co] and a bias widened to channel counts that are multiples
  * of 4 (zeros; x and ci only when widenInput), and narrows its output ([..., co4]) back to co
  * channels; null when f declines.
