@@ -420,6 +420,11 @@ describe("the trainer's forward pass with the fused kernels", () => {
 describe('wasm/fused.c build', () => {
   const dir = fileURLToPath(new URL('../../src/training/kernels/wasm/', import.meta.url));
   const clang = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+  const sympy = spawnSync('python3', ['-c', 'import sympy']).status === 0;
+  test.skipIf(!sympy)('the committed winograd.h is what winograd.py writes (its matrices checked exactly first)', () => {
+    const generated = execFileSync('python3', [join(dir, 'winograd.py')], { maxBuffer: 1 << 26 });
+    expect(generated.equals(readFileSync(join(dir, 'winograd.h')))).toBe(true);
+  });
   test.skipIf(!clang)('the committed .wasm modules are what build.sh makes from fused.c', () => {
     const out = mkdtempSync(join(tmpdir(), 'flowtune-fused-'));
     try {

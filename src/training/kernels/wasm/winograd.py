@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Writes winograd.h (included by fused.c): Winograd F(2×2, r×r) convolution kernels for r = 3 and 5.
+"""Writes winograd.h (included by fused.c): Winograd convolution kernels F(m×m, r×r) for output
+tiles m = 2 and 4 and filters r = 3 and 5 (forward and input gradient), and F(r×r, m×m) for the
+filter gradient, with their input, filter and output transforms.
 
-Run `python3 winograd.py > winograd.h` (build.sh does not: the generated file is committed).
-The transform matrices are the Toom-Cook ones with interpolation points 0, ±1 (r = 3) and
-0, ±1, ±2 (r = 5) and ∞ (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
-2016); `check()` below verifies them against a direct correlation before anything is written.
-Every transform is written out as explicit sums (zero terms dropped, ±1 as add/sub), so the
-kernels need no constant tables: no data segment, no shadow stack (build.sh checks).
+Run `python3 winograd.py > winograd.h` (build.sh does not: the generated file is committed). Needs
+sympy (Debian: python3-sympy) to solve for Bᵀ. The matrices are the Toom-Cook ones with
+interpolation points 0, ±1, ±2, ±1/2 (as many as α = m + r − 1 needs) and ∞ (Lavin & Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016); `check()` verifies every pair exactly (in
+rationals) against a direct correlation before anything is written. Every transform is written out
+as explicit sums (zero terms dropped, ±1 as add/sub), so the kernels need no constant tables: no
+data segment, no shadow stack (build.sh checks).
 """
 from fractions import Fraction as F
 import random
