@@ -16,6 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -81,9 +82,11 @@ const summary = [];
 for (const [network, file] of networks) {
   const tfjs = { train: [], eval: [], gflops: [], evalGflops: [] };
   const torch = { train: [], eval: [] };
+  const load = []; // the 1-minute load average before each run: other processes on the machine
   let detail = '';
   let layers = '';
   for (let i = 0; i < runs; i++) {
+    load.push(Math.round(loadavg()[0] * 100) / 100);
     const t = run(
       process.execPath,
       [tsx, 'bench/tfjs_bench.ts', '--backend', values.backend, '--network', file, '--epochs', values.epochs, '--eval-images', values['eval-images']],
@@ -104,7 +107,7 @@ for (const [network, file] of networks) {
     torch.eval.push(p.evaluation?.imagesPerSecond ?? null);
     if (!values.json) {
       console.log(
-        `${network} run ${i + 1}/${runs}: training tfjs ${t.imagesPerSecond} img/s (${t.gflops} GFLOP/s, ${detail}), torch ${p.imagesPerSecond} img/s (${p.threads} threads); ` +
+        `${network} run ${i + 1}/${runs} (load ${load.at(-1)}): training tfjs ${t.imagesPerSecond} img/s (${t.gflops} GFLOP/s, ${detail}), torch ${p.imagesPerSecond} img/s (${p.threads} threads); ` +
           `evaluation tfjs ${t.evaluation?.imagesPerSecond ?? '-'}, torch ${p.evaluation?.imagesPerSecond ?? '-'} img/s`,
       );
     }
@@ -123,6 +126,8 @@ for (const [network, file] of networks) {
     evalTfjsGflops: median(tfjs.evalGflops),
     tfjs,
     torch,
+    load,
+    cpu: cpus()[0]?.model ?? null,
     env: {
       FLOWTUNE_WASM_THREADS: process.env.FLOWTUNE_WASM_THREADS ?? null,
       FLOWTUNE_WASM_PATCHES_OFF: process.env.FLOWTUNE_WASM_PATCHES_OFF ?? null,
@@ -138,6 +143,7 @@ if (values.json) {
   for (const row of summary) console.log(JSON.stringify(row));
 } else {
   const f = (x) => (x === null ? '-' : typeof x === 'number' && x >= 100 ? Math.round(x).toLocaleString('en-US') : String(x));
+  console.log(`\n${cpus()[0]?.model ?? 'CPU ?'}, ${cpus().length} CPUs; ${new Date().toISOString()}; load average before the runs: ${summary.map((r) => r.load.join('/')).join(', ')}`);
   console.log('\n| network | training: tfjs img/s (GFLOP/s) | torch img/s | ratio | evaluation: tfjs img/s (GFLOP/s) | torch img/s | ratio |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of summary) {

@@ -17,6 +17,7 @@ import { UserError } from '../errors.ts';
 import { openDataset } from '../data/dataset.ts';
 import { fullView, stratifiedSubset } from '../data/split.ts';
 import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
+import { fusedKernelsBuild } from './kernels/fused.ts';
 import { EVAL_BATCH_SIZE, benchEpochs, evaluationSpeed } from './trainer.ts';
 import { resolveOptions } from '../config/options.ts';
 import {
@@ -113,6 +114,8 @@ export interface BenchOptions {
 export interface BenchResult {
   backend: BackendName;
   detail: string;
+  /** wasm: which build of flowtune's kernels ran ('relaxed-simd': fused multiply-add; 'simd'), else null. */
+  kernels: 'relaxed-simd' | 'simd' | null;
   network: string;
   /** describeNetwork(spec). */
   layers: string;
@@ -173,6 +176,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
     const result: BenchResult = {
       backend: active.name,
       detail: active.detail,
+      kernels: active.name === 'wasm' ? fusedKernelsBuild() : null,
       network: network.name,
       layers: describeNetwork(network.spec),
       miniBatchSize,
@@ -204,7 +208,7 @@ function benchLine(r: BenchResult): string {
     ? `; evaluation (${n(r.evaluation.images)} images, batch ${r.evaluation.batchSize}) ${n(r.evaluation.imagesPerSecond)} images/s, ${r.evaluation.gflops} GFLOP/s`
     : '';
   return (
-    `${r.detail}  ${r.network} (${r.layers})\n` +
+    `${r.detail}${r.kernels ? `, flowtune kernels: ${r.kernels}` : ''}  ${r.network} (${r.layers})\n` +
     `  training (${n(r.images)} ${r.data} images, batch ${r.miniBatchSize}) ${n(r.imagesPerSecond)} images/s, ${r.gflops} GFLOP/s${evaluation}`
   );
 }

@@ -86,6 +86,7 @@ describe('runBench', () => {
       onLine: (line) => lines.push(line),
     });
     expect(result).toMatchObject({ backend: 'wasm', network: 'default', images: 64, miniBatchSize: 32, evaluation: { images: 50, batchSize: 1000 } });
+    expect(['relaxed-simd', 'simd']).toContain(result.kernels);
     expect(result.imagesPerSecond).toBeGreaterThan(0);
     expect(result.evaluation!.imagesPerSecond).toBeGreaterThan(0);
     const flops = networkFlops(BENCH_NETWORKS.default);

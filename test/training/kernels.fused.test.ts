@@ -26,6 +26,7 @@ import {
   enableChannelPadding,
   enableRelaxedSimd,
   enableWinograd,
+  enableWinograd4,
   fusedKernelsAvailable,
   fusedKernelsBuild,
 } from '../../src/training/kernels/fused.ts';
@@ -252,12 +253,16 @@ describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
   });
 });
 
-describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+describe.each(['4×4', '2×2', 'off'] as const)('conv2dFilterGradDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd);
+    enableWinograd(winograd !== 'off');
+    enableWinograd4(winograd === '4×4');
   });
-  afterAll(() => enableWinograd(true));
+  afterAll(() => {
+    enableWinograd(true);
+    enableWinograd4(true);
+  });
   test.each([
     [[3, 14, 14, 20], [3, 3, 20, 40], 1, 'same'],
     [[2, 7, 6, 8], [3, 3, 8, 12], 2, 'valid'],
@@ -293,12 +298,16 @@ describe.each([true, false])('conv2dFilterGradDirect (Winograd for 3×3 and 5×5
   });
 });
 
-describe.each([true, false])('conv2dDirect (Winograd for 3×3 and 5×5 stride 1: %s)', (winograd) => {
+describe.each(['4×4', '2×2', 'off'] as const)('conv2dDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd);
+    enableWinograd(winograd !== 'off');
+    enableWinograd4(winograd === '4×4');
   });
-  afterAll(() => enableWinograd(true));
+  afterAll(() => {
+    enableWinograd(true);
+    enableWinograd4(true);
+  });
   test.each([
     [[2, 7, 9, 8], [3, 3, 8, 20], 1, 'same'],
     [[3, 10, 11, 4], [2, 3, 4, 12], 2, 'valid'],
@@ -411,6 +420,11 @@ describe("the trainer's forward pass with the fused kernels", () => {
 describe('wasm/fused.c build', () => {
   const dir = fileURLToPath(new URL('../../src/training/kernels/wasm/', import.meta.url));
   const clang = spawnSync('clang', ['--version']).status === 0 && spawnSync('wasm-ld', ['--version']).status === 0;
+  const sympy = spawnSync('python3', ['-c', 'import sympy']).status === 0;
+  test.skipIf(!sympy)('the committed winograd.h is what winograd.py writes (its matrices checked exactly first)', () => {
+    const generated = execFileSync('python3', [join(dir, 'winograd.py')], { maxBuffer: 1 << 26 });
+    expect(generated.equals(readFileSync(join(dir, 'winograd.h')))).toBe(true);
+  });
   test.skipIf(!clang)('the committed .wasm modules are what build.sh makes from fused.c', () => {
     const out = mkdtempSync(join(tmpdir(), 'flowtune-fused-'));
     try {

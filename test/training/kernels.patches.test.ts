@@ -145,6 +145,24 @@ describe('replaced wasm kernels match the cpu backend', () => {
     expect(cpu[0].every((y, i) => Object.is(y, v[i] <= 0 ? 0 : v[i]))).toBe(true);
   });
 
+  test('Slice and PadV2 of the last axis (the channel padding), and other slices and pads, as the cpu backend', async () => {
+    const v = values(2 * 5 * 3 * 7, 13);
+    const { cpu, wasm } = await onBoth(() => {
+      const x = tf.tensor4d(v, [2, 5, 3, 7]);
+      return [
+        tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, 6]), // last axis narrowed: flowtune's pass
+        tf.slice(x, [0, 0, 0, 0], [2, 5, 3, 1]),
+        tf.slice(x, [0, 1, 0, 2], [2, 3, 3, 4]), // other slices: the original kernel
+        tf.slice(tf.tensor1d(v), 3, 10),
+        tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 1]]), // last axis widened with zeros: flowtune's pass
+        tf.pad(x, [[0, 0], [1, 0], [0, 0], [0, 1]]), // other pads: the original kernel
+        tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 2]], 1.5),
+        tf.slice(tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, 1]]), [0, 0, 0, 0], [-1, -1, -1, 7]),
+      ];
+    });
+    expectClose(wasm, cpu, 1e-7);
+  });
+
   test.each([
     [[128, 28, 28, 20], 1e-5],
     [[6, 5, 5, 3], 1e-3],

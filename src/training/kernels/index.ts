@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { wasmConv2DBackpropFilterConfig } from './conv2dBackpropFilter.ts';
-import { FUSED_KERNELS, enableChannelPadding, enableConvDirect, enableElementwise, enableFilterGradC1, enableFilterGradDirect, enableRelaxedSimd, enableSmallDense, enableWinograd } from './fused.ts';
+import { FUSED_KERNELS, enableChannelPadding, enableConvDirect, enableElementwise, enableFilterGradC1, enableFilterGradDirect, enableRelaxedSimd, enableSmallDense, enableWinograd, enableWinograd4 } from './fused.ts';
 import { applyWasmPatches } from './patches.ts';
 
 /** Kernels tfjs-backend-wasm 4.22 lacks, registered by flowtune. */
@@ -14,7 +14,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [wasmConv2DBackpropFilte
  * Registers the missing kernels, applies the speed patches (kernels/patches.ts) and registers
  * flowtune's own kernels (kernels/fused.ts). The environment variable FLOWTUNE_WASM_PATCHES_OFF
  * (comma-separated: patched kernel names; "FusedBlock", "ConvC1", "FilterGradC1",
- * "FilterGradDirect", "ConvDirect", "SmallDense", "RelaxedSimd", "Winograd", "Elementwise", "ChannelPadding" for kernels/fused.ts; or "all") leaves chosen
+ * "FilterGradDirect", "ConvDirect", "SmallDense", "RelaxedSimd", "Winograd", "Winograd4", "Elementwise", "ChannelPadding" for kernels/fused.ts; or "all") leaves chosen
  * levers out, for measuring each one with the bench.
  */
 export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv = process.env): void {
@@ -30,6 +30,7 @@ export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv 
   enableSmallDense(!off.has('SmallDense'));
   enableRelaxedSimd(!off.has('RelaxedSimd'));
   enableWinograd(!off.has('Winograd'));
+  enableWinograd4(!off.has('Winograd4'));
   enableElementwise(!off.has('Elementwise'));
   enableChannelPadding(!off.has('ChannelPadding'));
   for (const [lever, configs] of Object.entries(FUSED_KERNELS)) {

@@ -47,7 +47,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { callKernel } from './conv2dBackpropFilter.ts';
-import { conv2dC1Inference, conv2dDirect, denseSmallN, reluDirect, scaleShiftDirect, denseSmallNGradInput, denseSmallNGradWeights } from './fused.ts';
+import { conv2dC1Inference, conv2dDirect, denseSmallN, reluDirect, resizeLastAxis, scaleShiftDirect, denseSmallNGradInput, denseSmallNGradWeights } from './fused.ts';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -76,6 +76,8 @@ export const PATCHED_WASM_KERNELS = [
   '_FusedMatMul',
   'FusedConv2D',
   'Relu',
+  'Slice',
+  'PadV2',
 ] as const;
 export type PatchedKernelName = (typeof PATCHED_WASM_KERNELS)[number];
 
@@ -132,6 +134,8 @@ export function applyWasmPatches(wasmVersion: string, skip: ReadonlySet<string> 
     _FusedMatMul: (original) => fusedMatMulSmallN(original) as unknown as tf.KernelFunc,
     FusedConv2D: (original) => fusedConv2DDirect(original) as unknown as tf.KernelFunc,
     Relu: (original) => reluThreaded(original) as unknown as tf.KernelFunc,
+    Slice: (original) => sliceLastAxis(original) as unknown as tf.KernelFunc,
+    PadV2: (original) => padLastAxis(original) as unknown as tf.KernelFunc,
   };
   for (const name of PATCHED_WASM_KERNELS) {
     const original = tf.getKernel(name, 'wasm');
@@ -288,6 +292,40 @@ function fusedBatchNormBroadcast(original: tf.KernelConfig) {
 function reluThreaded(original: tf.KernelConfig) {
   return (args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo =>
     reluDirect(args.backend, args.inputs.x) ?? (original.kernelFunc(args as never) as TensorInfo);
+}
+
+// ───────────────────────────── Slice, PadV2 of the last axis ─────────────────────────────
+
+/** Slice keeping every leading axis whole and the first entries of the last (the channel padding's narrowing): one threaded pass (kernels/fused.ts `resizeLastAxis`), else the original. */
+function sliceLastAxis(original: tf.KernelConfig) {
+  return (args: { inputs: { x: TensorInfo }; attrs: { begin: number | number[]; size: number | number[] }; backend: WasmBackend }): TensorInfo => {
+    const { x } = args.inputs;
+    const { begin, size } = args.attrs;
+    const rank = x.shape.length;
+    if (Array.isArray(begin) && Array.isArray(size) && begin.length === rank && size.length === rank && rank >= 2) {
+      const last = size[rank - 1] === -1 ? x.shape[rank - 1] - begin[rank - 1] : size[rank - 1];
+      const whole = x.shape.slice(0, -1).every((d, i) => begin[i] === 0 && (size[i] === -1 || size[i] === d));
+      if (whole && begin[rank - 1] === 0 && last < x.shape[rank - 1]) {
+        const y = resizeLastAxis(args.backend, x, last);
+        if (y) return y;
+      }
+    }
+    return original.kernelFunc(args as never) as TensorInfo;
+  };
+}
+
+/** Zero padding at the end of the last axis only (the channel padding's widening): one threaded pass, else the original. */
+function padLastAxis(original: tf.KernelConfig) {
+  return (args: { inputs: { x: TensorInfo }; attrs: { paddings: Array<[number, number]>; constantValue: number }; backend: WasmBackend }): TensorInfo => {
+    const { x } = args.inputs;
+    const { paddings, constantValue } = args.attrs;
+    const rank = x.shape.length;
+    if (constantValue === 0 && rank >= 2 && paddings.length === rank && paddings.every(([a, b], i) => a === 0 && (b === 0 || i === rank - 1)) && paddings[rank - 1][1] > 0) {
+      const y = resizeLastAxis(args.backend, x, x.shape[rank - 1] + paddings[rank - 1][1]);
+      if (y) return y;
+    }
+    return original.kernelFunc(args as never) as TensorInfo;
+  };
 }
 
 // ───────────────────────────── BatchMatMul ─────────────────────────────

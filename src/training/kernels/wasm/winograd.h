@@ -95,9 +95,9 @@ static void winograd_grad_products(const f32 *v, const f32 *dt, i32 nt, i32 ci, 
   }
 }
 
-/* u[(ξ·4 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (3×3); filter [3, 3, ci, co], co % 4 = 0. */
-EXPORT(winograd3_filter)
-void winograd3_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
+/* F(2×2, 3×3): u[(ξ·4 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (3×3); filter [3, 3, ci, co], co % 4 = 0. */
+EXPORT(winograd2x3_filter)
+void winograd2x3_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
   const long plane = (long)ci * co;
   for (i32 c = 0; c < ci; c++) {
     for (i32 o = 0; o < co; o += 4) {
@@ -161,7 +161,7 @@ void winograd3_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
 }
 
 /* v[k·stride] = (Bᵀ d B)[k] for the 4×4 patch d at xq (row pitch `pitch` floats), 4 channels. */
-static inline __attribute__((always_inline)) void winograd3_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
+static inline __attribute__((always_inline)) void winograd2x3_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
   v128_t d0_0 = ld(xq + 0 * pitch + 0 * ci);
   v128_t d0_1 = ld(xq + 0 * pitch + 1 * ci);
   v128_t d0_2 = ld(xq + 0 * pitch + 2 * ci);
@@ -229,7 +229,7 @@ static inline __attribute__((always_inline)) void winograd3_input(const f32 *xq,
 }
 
 /* The 2×2 outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
-static inline __attribute__((always_inline)) void winograd3_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
+static inline __attribute__((always_inline)) void winograd2x3_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
   v128_t p0_0 = ld(mq + 0 * stride);
   v128_t p0_1 = ld(mq + 1 * stride);
   v128_t p0_2 = ld(mq + 2 * stride);
@@ -258,25 +258,21 @@ static inline __attribute__((always_inline)) void winograd3_output(const f32 *mq
   v128_t q0_1 = wasm_f32x4_add(wasm_f32x4_sub(qt0_1, qt0_2), qt0_3);
   v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2);
   v128_t q1_1 = wasm_f32x4_add(wasm_f32x4_sub(qt1_1, qt1_2), qt1_3);
-  st(yq, wasm_f32x4_add(q0_0, bias));
-  if (nc > 1) st(yq + co, wasm_f32x4_add(q0_1, bias));
-  if (nr > 1) {
-    st(yq + pitch, wasm_f32x4_add(q1_0, bias));
-    if (nc > 1) st(yq + pitch + co, wasm_f32x4_add(q1_1, bias));
-  }
+  st(yq, wasm_f32x4_add(q0_0, bias)); if (nc > 1) { st(yq + 1 * co, wasm_f32x4_add(q0_1, bias)); }
+  if (nr > 1) { st(yq + 1 * pitch, wasm_f32x4_add(q1_0, bias)); if (nc > 1) { st(yq + 1 * pitch + 1 * co, wasm_f32x4_add(q1_1, bias)); } }
 }
 
 /*
  * Convolution 3×3, stride 1, dilation 1, c_in and c_out multiples of 4, over images [b0, b1), by
  * Winograd F(2×2, 3×3): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
  * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = 2·⌈oh/2⌉ + 2,
- * wp = 2·⌈ow/2⌉ + 2; this call writes its images). u: winograd3_filter of the filter. Per chunk
+ * wp = 2·⌈ow/2⌉ + 2; this call writes its images). u: winograd2x3_filter of the filter. Per chunk
  * of WINO_TILES output tiles of 2×2: the input transform into v (16·WINO_TILES·ci floats of
  * scratch), 16 products v[k]·u[k] into mt (16·WINO_TILES·co floats) with the 4 × 8 register
  * block of conv2d_direct, then the output transform into y. x: [n, h, w, ci]; y: [n, oh, ow, co].
  */
-EXPORT(conv2d_winograd3)
-void conv2d_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
+EXPORT(conv2d_winograd2x3)
+void conv2d_winograd2x3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
                        i32 co, i32 top, i32 left, f32 *xp, f32 *v, f32 *mt, f32 *y) {
   const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
   const i32 hp = 2 * th + 2, wp = 2 * tw + 2;
@@ -297,16 +293,16 @@ void conv2d_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
         }
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd3_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
+        for (i32 c = 0; c < ci; c += 4) winograd2x3_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
       }
       for (i32 k = 0; k < 16; k++) winograd_products(v + k * vstride, u + (long)k * ci * co, nt4, ci, co, mt + k * mstride);
       for (i32 t = 0; t < nt; t++) {
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         f32 *yq = yb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        const i32 nr = oh - 2 * ty < 2 ? oh - 2 * ty : 2, nc = ow - 2 * tx < 2 ? ow - 2 * tx : 2;
         for (i32 o = 0; o < co; o += 4) {
           const v128_t z = bias ? ld(bias + o) : wasm_f32x4_splat(0);
-          winograd3_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
+          winograd2x3_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
         }
       }
     }
@@ -314,10 +310,12 @@ void conv2d_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
 }
 
 /* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
-static inline __attribute__((always_inline)) void winograd3_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+static inline __attribute__((always_inline)) void winograd2x3_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
   const v128_t zero = wasm_f32x4_splat(0);
-  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
-  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;
+  v128_t y0_0 = nr > 0 && nc > 0 ? ld(dq) : zero;
+  v128_t y0_1 = nr > 0 && nc > 1 ? ld(dq + 1 * co) : zero;
+  v128_t y1_0 = nr > 1 && nc > 0 ? ld(dq + 1 * pitch) : zero;
+  v128_t y1_1 = nr > 1 && nc > 1 ? ld(dq + 1 * pitch + 1 * co) : zero;
   v128_t zt0_0 = wasm_f32x4_neg(y0_0);
   v128_t zt0_1 = wasm_f32x4_neg(y0_1);
   v128_t zt1_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), y0_0), wasm_f32x4_splat((1.0f / 2.0f)), y1_0);
@@ -364,13 +362,13 @@ static inline __attribute__((always_inline)) void winograd3_dy(const f32 *dq, lo
  * Filter gradient of a 3×3 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
  * images [b0, b1), by Winograd F(3×3, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
  * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
- * (16 products per tile instead of 36). xp as conv2d_winograd3's (scratch; this call writes
+ * (16 products per tile instead of 36). xp as conv2d_winograd2x3's (scratch; this call writes
  * its images); v: 16·WINO_TILES·ci and dt: 16·WINO_TILES·co floats of scratch; m: 16·ci·co
  * floats, summed per image in float32, then across images into out (16·ci·co doubles).
- * filter_grad_winograd3_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ * filter_grad_winograd2x3_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
  */
-EXPORT(filter_grad_winograd3)
-void filter_grad_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+EXPORT(filter_grad_winograd2x3)
+void filter_grad_winograd2x3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
                              i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
   const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
   const i32 hp = 2 * th + 2, wp = 2 * tw + 2;
@@ -386,10 +384,10 @@ void filter_grad_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, c
       for (i32 t = 0; t < nt; t++) {
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd3_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        for (i32 c = 0; c < ci; c += 4) winograd2x3_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
         const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
-        for (i32 o = 0; o < co; o += 4) winograd3_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+        const i32 nr = oh - 2 * ty < 2 ? oh - 2 * ty : 2, nc = ow - 2 * tx < 2 ? ow - 2 * tx : 2;
+        for (i32 o = 0; o < co; o += 4) winograd2x3_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
       }
       for (i32 k = 0; k < 16; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
     }
@@ -398,8 +396,8 @@ void filter_grad_winograd3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, c
 }
 
 /* dW[kh, kw, c, o] (filter [3, 3, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 16·ci·co doubles); m: 16·ci·co floats of scratch. */
-EXPORT(filter_grad_winograd3_finish)
-void filter_grad_winograd3_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+EXPORT(filter_grad_winograd2x3_finish)
+void filter_grad_winograd2x3_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
   const long size = (long)16 * ci * co, plane = (long)ci * co;
   for (long t = 0; t < size; t++) {
     double sum = 0;
@@ -456,9 +454,638 @@ void filter_grad_winograd3_finish(const double *parts, i32 nparts, i32 ci, i32 c
   }
 }
 
-/* u[(ξ·6 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (5×5); filter [5, 5, ci, co], co % 4 = 0. */
-EXPORT(winograd5_filter)
-void winograd5_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
+/* F(4×4, 3×3): u[(ξ·6 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (3×3); filter [3, 3, ci, co], co % 4 = 0. */
+EXPORT(winograd4x3_filter)
+void winograd4x3_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
+  const long plane = (long)ci * co;
+  for (i32 c = 0; c < ci; c++) {
+    for (i32 o = 0; o < co; o += 4) {
+      const f32 *f = filter + (long)c * co + o;
+      v128_t g0_0 = ld(f + 0 * plane);
+      v128_t g0_1 = ld(f + 1 * plane);
+      v128_t g0_2 = ld(f + 2 * plane);
+      v128_t g1_0 = ld(f + 3 * plane);
+      v128_t g1_1 = ld(f + 4 * plane);
+      v128_t g1_2 = ld(f + 5 * plane);
+      v128_t g2_0 = ld(f + 6 * plane);
+      v128_t g2_1 = ld(f + 7 * plane);
+      v128_t g2_2 = ld(f + 8 * plane);
+      v128_t wt0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), g0_0);
+      v128_t wt0_1 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), g0_1);
+      v128_t wt0_2 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), g0_2);
+      v128_t wt1_0 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_0), wasm_f32x4_splat((-1.0f / 6.0f)), g1_0), wasm_f32x4_splat((-1.0f / 6.0f)), g2_0);
+      v128_t wt1_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_1), wasm_f32x4_splat((-1.0f / 6.0f)), g1_1), wasm_f32x4_splat((-1.0f / 6.0f)), g2_1);
+      v128_t wt1_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_2), wasm_f32x4_splat((-1.0f / 6.0f)), g1_2), wasm_f32x4_splat((-1.0f / 6.0f)), g2_2);
+      v128_t wt2_0 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_0), wasm_f32x4_splat((1.0f / 6.0f)), g1_0), wasm_f32x4_splat((-1.0f / 6.0f)), g2_0);
+      v128_t wt2_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_1), wasm_f32x4_splat((1.0f / 6.0f)), g1_1), wasm_f32x4_splat((-1.0f / 6.0f)), g2_1);
+      v128_t wt2_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), g0_2), wasm_f32x4_splat((1.0f / 6.0f)), g1_2), wasm_f32x4_splat((-1.0f / 6.0f)), g2_2);
+      v128_t wt3_0 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_0), wasm_f32x4_splat((1.0f / 12.0f)), g1_0), wasm_f32x4_splat((1.0f / 6.0f)), g2_0);
+      v128_t wt3_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_1), wasm_f32x4_splat((1.0f / 12.0f)), g1_1), wasm_f32x4_splat((1.0f / 6.0f)), g2_1);
+      v128_t wt3_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_2), wasm_f32x4_splat((1.0f / 12.0f)), g1_2), wasm_f32x4_splat((1.0f / 6.0f)), g2_2);
+      v128_t wt4_0 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_0), wasm_f32x4_splat((-1.0f / 12.0f)), g1_0), wasm_f32x4_splat((1.0f / 6.0f)), g2_0);
+      v128_t wt4_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_1), wasm_f32x4_splat((-1.0f / 12.0f)), g1_1), wasm_f32x4_splat((1.0f / 6.0f)), g2_1);
+      v128_t wt4_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), g0_2), wasm_f32x4_splat((-1.0f / 12.0f)), g1_2), wasm_f32x4_splat((1.0f / 6.0f)), g2_2);
+      v128_t wt5_0 = g2_0;
+      v128_t wt5_1 = g2_1;
+      v128_t wt5_2 = g2_2;
+      v128_t w0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt0_0);
+      v128_t w0_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt0_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt0_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt0_2);
+      v128_t w0_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt0_0), wasm_f32x4_splat((1.0f / 6.0f)), wt0_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt0_2);
+      v128_t w0_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt0_0), wasm_f32x4_splat((1.0f / 12.0f)), wt0_1), wasm_f32x4_splat((1.0f / 6.0f)), wt0_2);
+      v128_t w0_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt0_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt0_1), wasm_f32x4_splat((1.0f / 6.0f)), wt0_2);
+      v128_t w0_5 = wt0_2;
+      v128_t w1_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt1_0);
+      v128_t w1_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt1_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt1_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt1_2);
+      v128_t w1_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt1_0), wasm_f32x4_splat((1.0f / 6.0f)), wt1_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt1_2);
+      v128_t w1_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt1_0), wasm_f32x4_splat((1.0f / 12.0f)), wt1_1), wasm_f32x4_splat((1.0f / 6.0f)), wt1_2);
+      v128_t w1_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt1_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt1_1), wasm_f32x4_splat((1.0f / 6.0f)), wt1_2);
+      v128_t w1_5 = wt1_2;
+      v128_t w2_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt2_0);
+      v128_t w2_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt2_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt2_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt2_2);
+      v128_t w2_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt2_0), wasm_f32x4_splat((1.0f / 6.0f)), wt2_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt2_2);
+      v128_t w2_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt2_0), wasm_f32x4_splat((1.0f / 12.0f)), wt2_1), wasm_f32x4_splat((1.0f / 6.0f)), wt2_2);
+      v128_t w2_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt2_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt2_1), wasm_f32x4_splat((1.0f / 6.0f)), wt2_2);
+      v128_t w2_5 = wt2_2;
+      v128_t w3_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt3_0);
+      v128_t w3_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt3_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt3_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt3_2);
+      v128_t w3_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt3_0), wasm_f32x4_splat((1.0f / 6.0f)), wt3_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt3_2);
+      v128_t w3_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt3_0), wasm_f32x4_splat((1.0f / 12.0f)), wt3_1), wasm_f32x4_splat((1.0f / 6.0f)), wt3_2);
+      v128_t w3_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt3_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt3_1), wasm_f32x4_splat((1.0f / 6.0f)), wt3_2);
+      v128_t w3_5 = wt3_2;
+      v128_t w4_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt4_0);
+      v128_t w4_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt4_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt4_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt4_2);
+      v128_t w4_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt4_0), wasm_f32x4_splat((1.0f / 6.0f)), wt4_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt4_2);
+      v128_t w4_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt4_0), wasm_f32x4_splat((1.0f / 12.0f)), wt4_1), wasm_f32x4_splat((1.0f / 6.0f)), wt4_2);
+      v128_t w4_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt4_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt4_1), wasm_f32x4_splat((1.0f / 6.0f)), wt4_2);
+      v128_t w4_5 = wt4_2;
+      v128_t w5_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), wt5_0);
+      v128_t w5_1 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt5_0), wasm_f32x4_splat((-1.0f / 6.0f)), wt5_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt5_2);
+      v128_t w5_2 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), wt5_0), wasm_f32x4_splat((1.0f / 6.0f)), wt5_1), wasm_f32x4_splat((-1.0f / 6.0f)), wt5_2);
+      v128_t w5_3 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt5_0), wasm_f32x4_splat((1.0f / 12.0f)), wt5_1), wasm_f32x4_splat((1.0f / 6.0f)), wt5_2);
+      v128_t w5_4 = MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), wt5_0), wasm_f32x4_splat((-1.0f / 12.0f)), wt5_1), wasm_f32x4_splat((1.0f / 6.0f)), wt5_2);
+      v128_t w5_5 = wt5_2;
+      f32 *dst = u + (long)c * co + o;
+      st(dst + 0 * plane, w0_0);
+      st(dst + 1 * plane, w0_1);
+      st(dst + 2 * plane, w0_2);
+      st(dst + 3 * plane, w0_3);
+      st(dst + 4 * plane, w0_4);
+      st(dst + 5 * plane, w0_5);
+      st(dst + 6 * plane, w1_0);
+      st(dst + 7 * plane, w1_1);
+      st(dst + 8 * plane, w1_2);
+      st(dst + 9 * plane, w1_3);
+      st(dst + 10 * plane, w1_4);
+      st(dst + 11 * plane, w1_5);
+      st(dst + 12 * plane, w2_0);
+      st(dst + 13 * plane, w2_1);
+      st(dst + 14 * plane, w2_2);
+      st(dst + 15 * plane, w2_3);
+      st(dst + 16 * plane, w2_4);
+      st(dst + 17 * plane, w2_5);
+      st(dst + 18 * plane, w3_0);
+      st(dst + 19 * plane, w3_1);
+      st(dst + 20 * plane, w3_2);
+      st(dst + 21 * plane, w3_3);
+      st(dst + 22 * plane, w3_4);
+      st(dst + 23 * plane, w3_5);
+      st(dst + 24 * plane, w4_0);
+      st(dst + 25 * plane, w4_1);
+      st(dst + 26 * plane, w4_2);
+      st(dst + 27 * plane, w4_3);
+      st(dst + 28 * plane, w4_4);
+      st(dst + 29 * plane, w4_5);
+      st(dst + 30 * plane, w5_0);
+      st(dst + 31 * plane, w5_1);
+      st(dst + 32 * plane, w5_2);
+      st(dst + 33 * plane, w5_3);
+      st(dst + 34 * plane, w5_4);
+      st(dst + 35 * plane, w5_5);
+    }
+  }
+}
+
+/* v[k·stride] = (Bᵀ d B)[k] for the 6×6 patch d at xq (row pitch `pitch` floats), 4 channels. */
+static inline __attribute__((always_inline)) void winograd4x3_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
+  v128_t d0_0 = ld(xq + 0 * pitch + 0 * ci);
+  v128_t d0_1 = ld(xq + 0 * pitch + 1 * ci);
+  v128_t d0_2 = ld(xq + 0 * pitch + 2 * ci);
+  v128_t d0_3 = ld(xq + 0 * pitch + 3 * ci);
+  v128_t d0_4 = ld(xq + 0 * pitch + 4 * ci);
+  v128_t d0_5 = ld(xq + 0 * pitch + 5 * ci);
+  v128_t d1_0 = ld(xq + 1 * pitch + 0 * ci);
+  v128_t d1_1 = ld(xq + 1 * pitch + 1 * ci);
+  v128_t d1_2 = ld(xq + 1 * pitch + 2 * ci);
+  v128_t d1_3 = ld(xq + 1 * pitch + 3 * ci);
+  v128_t d1_4 = ld(xq + 1 * pitch + 4 * ci);
+  v128_t d1_5 = ld(xq + 1 * pitch + 5 * ci);
+  v128_t d2_0 = ld(xq + 2 * pitch + 0 * ci);
+  v128_t d2_1 = ld(xq + 2 * pitch + 1 * ci);
+  v128_t d2_2 = ld(xq + 2 * pitch + 2 * ci);
+  v128_t d2_3 = ld(xq + 2 * pitch + 3 * ci);
+  v128_t d2_4 = ld(xq + 2 * pitch + 4 * ci);
+  v128_t d2_5 = ld(xq + 2 * pitch + 5 * ci);
+  v128_t d3_0 = ld(xq + 3 * pitch + 0 * ci);
+  v128_t d3_1 = ld(xq + 3 * pitch + 1 * ci);
+  v128_t d3_2 = ld(xq + 3 * pitch + 2 * ci);
+  v128_t d3_3 = ld(xq + 3 * pitch + 3 * ci);
+  v128_t d3_4 = ld(xq + 3 * pitch + 4 * ci);
+  v128_t d3_5 = ld(xq + 3 * pitch + 5 * ci);
+  v128_t d4_0 = ld(xq + 4 * pitch + 0 * ci);
+  v128_t d4_1 = ld(xq + 4 * pitch + 1 * ci);
+  v128_t d4_2 = ld(xq + 4 * pitch + 2 * ci);
+  v128_t d4_3 = ld(xq + 4 * pitch + 3 * ci);
+  v128_t d4_4 = ld(xq + 4 * pitch + 4 * ci);
+  v128_t d4_5 = ld(xq + 4 * pitch + 5 * ci);
+  v128_t d5_0 = ld(xq + 5 * pitch + 0 * ci);
+  v128_t d5_1 = ld(xq + 5 * pitch + 1 * ci);
+  v128_t d5_2 = ld(xq + 5 * pitch + 2 * ci);
+  v128_t d5_3 = ld(xq + 5 * pitch + 3 * ci);
+  v128_t d5_4 = ld(xq + 5 * pitch + 4 * ci);
+  v128_t d5_5 = ld(xq + 5 * pitch + 5 * ci);
+  v128_t et0_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_0), wasm_f32x4_splat(-5.0f), d2_0), d4_0);
+  v128_t et0_1 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_1), wasm_f32x4_splat(-5.0f), d2_1), d4_1);
+  v128_t et0_2 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_2), wasm_f32x4_splat(-5.0f), d2_2), d4_2);
+  v128_t et0_3 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_3), wasm_f32x4_splat(-5.0f), d2_3), d4_3);
+  v128_t et0_4 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_4), wasm_f32x4_splat(-5.0f), d2_4), d4_4);
+  v128_t et0_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d0_5), wasm_f32x4_splat(-5.0f), d2_5), d4_5);
+  v128_t et1_0 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_0), wasm_f32x4_splat(-4.0f), d2_0), d3_0), d4_0);
+  v128_t et1_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_1), wasm_f32x4_splat(-4.0f), d2_1), d3_1), d4_1);
+  v128_t et1_2 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_2), wasm_f32x4_splat(-4.0f), d2_2), d3_2), d4_2);
+  v128_t et1_3 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_3), wasm_f32x4_splat(-4.0f), d2_3), d3_3), d4_3);
+  v128_t et1_4 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_4), wasm_f32x4_splat(-4.0f), d2_4), d3_4), d4_4);
+  v128_t et1_5 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), d1_5), wasm_f32x4_splat(-4.0f), d2_5), d3_5), d4_5);
+  v128_t et2_0 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_0), wasm_f32x4_splat(-4.0f), d2_0), d3_0), d4_0);
+  v128_t et2_1 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_1), wasm_f32x4_splat(-4.0f), d2_1), d3_1), d4_1);
+  v128_t et2_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_2), wasm_f32x4_splat(-4.0f), d2_2), d3_2), d4_2);
+  v128_t et2_3 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_3), wasm_f32x4_splat(-4.0f), d2_3), d3_3), d4_3);
+  v128_t et2_4 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_4), wasm_f32x4_splat(-4.0f), d2_4), d3_4), d4_4);
+  v128_t et2_5 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_5), wasm_f32x4_splat(-4.0f), d2_5), d3_5), d4_5);
+  v128_t et3_0 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_0), d2_0), wasm_f32x4_splat(2.0f), d3_0), d4_0);
+  v128_t et3_1 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_1), d2_1), wasm_f32x4_splat(2.0f), d3_1), d4_1);
+  v128_t et3_2 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_2), d2_2), wasm_f32x4_splat(2.0f), d3_2), d4_2);
+  v128_t et3_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_3), d2_3), wasm_f32x4_splat(2.0f), d3_3), d4_3);
+  v128_t et3_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_4), d2_4), wasm_f32x4_splat(2.0f), d3_4), d4_4);
+  v128_t et3_5 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_5), d2_5), wasm_f32x4_splat(2.0f), d3_5), d4_5);
+  v128_t et4_0 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_0), d2_0), wasm_f32x4_splat(-2.0f), d3_0), d4_0);
+  v128_t et4_1 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_1), d2_1), wasm_f32x4_splat(-2.0f), d3_1), d4_1);
+  v128_t et4_2 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_2), d2_2), wasm_f32x4_splat(-2.0f), d3_2), d4_2);
+  v128_t et4_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_3), d2_3), wasm_f32x4_splat(-2.0f), d3_3), d4_3);
+  v128_t et4_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_4), d2_4), wasm_f32x4_splat(-2.0f), d3_4), d4_4);
+  v128_t et4_5 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_5), d2_5), wasm_f32x4_splat(-2.0f), d3_5), d4_5);
+  v128_t et5_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_0), wasm_f32x4_splat(-5.0f), d3_0), d5_0);
+  v128_t et5_1 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_1), wasm_f32x4_splat(-5.0f), d3_1), d5_1);
+  v128_t et5_2 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_2), wasm_f32x4_splat(-5.0f), d3_2), d5_2);
+  v128_t et5_3 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_3), wasm_f32x4_splat(-5.0f), d3_3), d5_3);
+  v128_t et5_4 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_4), wasm_f32x4_splat(-5.0f), d3_4), d5_4);
+  v128_t et5_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), d1_5), wasm_f32x4_splat(-5.0f), d3_5), d5_5);
+  v128_t e0_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et0_0), wasm_f32x4_splat(-5.0f), et0_2), et0_4);
+  v128_t e0_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et0_1), wasm_f32x4_splat(-4.0f), et0_2), et0_3), et0_4);
+  v128_t e0_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et0_1), wasm_f32x4_splat(-4.0f), et0_2), et0_3), et0_4);
+  v128_t e0_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et0_1), et0_2), wasm_f32x4_splat(2.0f), et0_3), et0_4);
+  v128_t e0_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et0_1), et0_2), wasm_f32x4_splat(-2.0f), et0_3), et0_4);
+  v128_t e0_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et0_1), wasm_f32x4_splat(-5.0f), et0_3), et0_5);
+  v128_t e1_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et1_0), wasm_f32x4_splat(-5.0f), et1_2), et1_4);
+  v128_t e1_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et1_1), wasm_f32x4_splat(-4.0f), et1_2), et1_3), et1_4);
+  v128_t e1_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et1_1), wasm_f32x4_splat(-4.0f), et1_2), et1_3), et1_4);
+  v128_t e1_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et1_1), et1_2), wasm_f32x4_splat(2.0f), et1_3), et1_4);
+  v128_t e1_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et1_1), et1_2), wasm_f32x4_splat(-2.0f), et1_3), et1_4);
+  v128_t e1_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et1_1), wasm_f32x4_splat(-5.0f), et1_3), et1_5);
+  v128_t e2_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et2_0), wasm_f32x4_splat(-5.0f), et2_2), et2_4);
+  v128_t e2_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et2_1), wasm_f32x4_splat(-4.0f), et2_2), et2_3), et2_4);
+  v128_t e2_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et2_1), wasm_f32x4_splat(-4.0f), et2_2), et2_3), et2_4);
+  v128_t e2_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et2_1), et2_2), wasm_f32x4_splat(2.0f), et2_3), et2_4);
+  v128_t e2_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et2_1), et2_2), wasm_f32x4_splat(-2.0f), et2_3), et2_4);
+  v128_t e2_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et2_1), wasm_f32x4_splat(-5.0f), et2_3), et2_5);
+  v128_t e3_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et3_0), wasm_f32x4_splat(-5.0f), et3_2), et3_4);
+  v128_t e3_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et3_1), wasm_f32x4_splat(-4.0f), et3_2), et3_3), et3_4);
+  v128_t e3_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et3_1), wasm_f32x4_splat(-4.0f), et3_2), et3_3), et3_4);
+  v128_t e3_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et3_1), et3_2), wasm_f32x4_splat(2.0f), et3_3), et3_4);
+  v128_t e3_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et3_1), et3_2), wasm_f32x4_splat(-2.0f), et3_3), et3_4);
+  v128_t e3_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et3_1), wasm_f32x4_splat(-5.0f), et3_3), et3_5);
+  v128_t e4_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et4_0), wasm_f32x4_splat(-5.0f), et4_2), et4_4);
+  v128_t e4_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et4_1), wasm_f32x4_splat(-4.0f), et4_2), et4_3), et4_4);
+  v128_t e4_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et4_1), wasm_f32x4_splat(-4.0f), et4_2), et4_3), et4_4);
+  v128_t e4_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et4_1), et4_2), wasm_f32x4_splat(2.0f), et4_3), et4_4);
+  v128_t e4_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et4_1), et4_2), wasm_f32x4_splat(-2.0f), et4_3), et4_4);
+  v128_t e4_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et4_1), wasm_f32x4_splat(-5.0f), et4_3), et4_5);
+  v128_t e5_0 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et5_0), wasm_f32x4_splat(-5.0f), et5_2), et5_4);
+  v128_t e5_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-4.0f), et5_1), wasm_f32x4_splat(-4.0f), et5_2), et5_3), et5_4);
+  v128_t e5_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et5_1), wasm_f32x4_splat(-4.0f), et5_2), et5_3), et5_4);
+  v128_t e5_3 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et5_1), et5_2), wasm_f32x4_splat(2.0f), et5_3), et5_4);
+  v128_t e5_4 = wasm_f32x4_add(MADD(wasm_f32x4_sub(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et5_1), et5_2), wasm_f32x4_splat(-2.0f), et5_3), et5_4);
+  v128_t e5_5 = wasm_f32x4_add(MADD(wasm_f32x4_mul(wasm_f32x4_splat(4.0f), et5_1), wasm_f32x4_splat(-5.0f), et5_3), et5_5);
+  st(v + 0 * stride, e0_0);
+  st(v + 1 * stride, e0_1);
+  st(v + 2 * stride, e0_2);
+  st(v + 3 * stride, e0_3);
+  st(v + 4 * stride, e0_4);
+  st(v + 5 * stride, e0_5);
+  st(v + 6 * stride, e1_0);
+  st(v + 7 * stride, e1_1);
+  st(v + 8 * stride, e1_2);
+  st(v + 9 * stride, e1_3);
+  st(v + 10 * stride, e1_4);
+  st(v + 11 * stride, e1_5);
+  st(v + 12 * stride, e2_0);
+  st(v + 13 * stride, e2_1);
+  st(v + 14 * stride, e2_2);
+  st(v + 15 * stride, e2_3);
+  st(v + 16 * stride, e2_4);
+  st(v + 17 * stride, e2_5);
+  st(v + 18 * stride, e3_0);
+  st(v + 19 * stride, e3_1);
+  st(v + 20 * stride, e3_2);
+  st(v + 21 * stride, e3_3);
+  st(v + 22 * stride, e3_4);
+  st(v + 23 * stride, e3_5);
+  st(v + 24 * stride, e4_0);
+  st(v + 25 * stride, e4_1);
+  st(v + 26 * stride, e4_2);
+  st(v + 27 * stride, e4_3);
+  st(v + 28 * stride, e4_4);
+  st(v + 29 * stride, e4_5);
+  st(v + 30 * stride, e5_0);
+  st(v + 31 * stride, e5_1);
+  st(v + 32 * stride, e5_2);
+  st(v + 33 * stride, e5_3);
+  st(v + 34 * stride, e5_4);
+  st(v + 35 * stride, e5_5);
+}
+
+/* The 4×4 outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
+static inline __attribute__((always_inline)) void winograd4x3_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
+  v128_t p0_0 = ld(mq + 0 * stride);
+  v128_t p0_1 = ld(mq + 1 * stride);
+  v128_t p0_2 = ld(mq + 2 * stride);
+  v128_t p0_3 = ld(mq + 3 * stride);
+  v128_t p0_4 = ld(mq + 4 * stride);
+  v128_t p0_5 = ld(mq + 5 * stride);
+  v128_t p1_0 = ld(mq + 6 * stride);
+  v128_t p1_1 = ld(mq + 7 * stride);
+  v128_t p1_2 = ld(mq + 8 * stride);
+  v128_t p1_3 = ld(mq + 9 * stride);
+  v128_t p1_4 = ld(mq + 10 * stride);
+  v128_t p1_5 = ld(mq + 11 * stride);
+  v128_t p2_0 = ld(mq + 12 * stride);
+  v128_t p2_1 = ld(mq + 13 * stride);
+  v128_t p2_2 = ld(mq + 14 * stride);
+  v128_t p2_3 = ld(mq + 15 * stride);
+  v128_t p2_4 = ld(mq + 16 * stride);
+  v128_t p2_5 = ld(mq + 17 * stride);
+  v128_t p3_0 = ld(mq + 18 * stride);
+  v128_t p3_1 = ld(mq + 19 * stride);
+  v128_t p3_2 = ld(mq + 20 * stride);
+  v128_t p3_3 = ld(mq + 21 * stride);
+  v128_t p3_4 = ld(mq + 22 * stride);
+  v128_t p3_5 = ld(mq + 23 * stride);
+  v128_t p4_0 = ld(mq + 24 * stride);
+  v128_t p4_1 = ld(mq + 25 * stride);
+  v128_t p4_2 = ld(mq + 26 * stride);
+  v128_t p4_3 = ld(mq + 27 * stride);
+  v128_t p4_4 = ld(mq + 28 * stride);
+  v128_t p4_5 = ld(mq + 29 * stride);
+  v128_t p5_0 = ld(mq + 30 * stride);
+  v128_t p5_1 = ld(mq + 31 * stride);
+  v128_t p5_2 = ld(mq + 32 * stride);
+  v128_t p5_3 = ld(mq + 33 * stride);
+  v128_t p5_4 = ld(mq + 34 * stride);
+  v128_t p5_5 = ld(mq + 35 * stride);
+  v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0), p3_0), p4_0);
+  v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1), p3_1), p4_1);
+  v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2), p3_2), p4_2);
+  v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3), p3_3), p4_3);
+  v128_t qt0_4 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_4, p1_4), p2_4), p3_4), p4_4);
+  v128_t qt0_5 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_5, p1_5), p2_5), p3_5), p4_5);
+  v128_t qt1_0 = MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(2.0f), p3_0), wasm_f32x4_splat(-2.0f), p4_0);
+  v128_t qt1_1 = MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(2.0f), p3_1), wasm_f32x4_splat(-2.0f), p4_1);
+  v128_t qt1_2 = MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(2.0f), p3_2), wasm_f32x4_splat(-2.0f), p4_2);
+  v128_t qt1_3 = MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(2.0f), p3_3), wasm_f32x4_splat(-2.0f), p4_3);
+  v128_t qt1_4 = MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(2.0f), p3_4), wasm_f32x4_splat(-2.0f), p4_4);
+  v128_t qt1_5 = MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(2.0f), p3_5), wasm_f32x4_splat(-2.0f), p4_5);
+  v128_t qt2_0 = MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(4.0f), p3_0), wasm_f32x4_splat(4.0f), p4_0);
+  v128_t qt2_1 = MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(4.0f), p3_1), wasm_f32x4_splat(4.0f), p4_1);
+  v128_t qt2_2 = MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(4.0f), p3_2), wasm_f32x4_splat(4.0f), p4_2);
+  v128_t qt2_3 = MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(4.0f), p3_3), wasm_f32x4_splat(4.0f), p4_3);
+  v128_t qt2_4 = MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(4.0f), p3_4), wasm_f32x4_splat(4.0f), p4_4);
+  v128_t qt2_5 = MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(4.0f), p3_5), wasm_f32x4_splat(4.0f), p4_5);
+  v128_t qt3_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(8.0f), p3_0), wasm_f32x4_splat(-8.0f), p4_0), p5_0);
+  v128_t qt3_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(8.0f), p3_1), wasm_f32x4_splat(-8.0f), p4_1), p5_1);
+  v128_t qt3_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(8.0f), p3_2), wasm_f32x4_splat(-8.0f), p4_2), p5_2);
+  v128_t qt3_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(8.0f), p3_3), wasm_f32x4_splat(-8.0f), p4_3), p5_3);
+  v128_t qt3_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(8.0f), p3_4), wasm_f32x4_splat(-8.0f), p4_4), p5_4);
+  v128_t qt3_5 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(8.0f), p3_5), wasm_f32x4_splat(-8.0f), p4_5), p5_5);
+  v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2), qt0_3), qt0_4);
+  v128_t q0_1 = MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4);
+  v128_t q0_2 = MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(4.0f), qt0_3), wasm_f32x4_splat(4.0f), qt0_4);
+  v128_t q0_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(8.0f), qt0_3), wasm_f32x4_splat(-8.0f), qt0_4), qt0_5);
+  v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4);
+  v128_t q1_1 = MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4);
+  v128_t q1_2 = MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(4.0f), qt1_3), wasm_f32x4_splat(4.0f), qt1_4);
+  v128_t q1_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(8.0f), qt1_3), wasm_f32x4_splat(-8.0f), qt1_4), qt1_5);
+  v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2), qt2_3), qt2_4);
+  v128_t q2_1 = MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(2.0f), qt2_3), wasm_f32x4_splat(-2.0f), qt2_4);
+  v128_t q2_2 = MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(4.0f), qt2_3), wasm_f32x4_splat(4.0f), qt2_4);
+  v128_t q2_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(8.0f), qt2_3), wasm_f32x4_splat(-8.0f), qt2_4), qt2_5);
+  v128_t q3_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt3_0, qt3_1), qt3_2), qt3_3), qt3_4);
+  v128_t q3_1 = MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(2.0f), qt3_3), wasm_f32x4_splat(-2.0f), qt3_4);
+  v128_t q3_2 = MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(4.0f), qt3_3), wasm_f32x4_splat(4.0f), qt3_4);
+  v128_t q3_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(8.0f), qt3_3), wasm_f32x4_splat(-8.0f), qt3_4), qt3_5);
+  st(yq, wasm_f32x4_add(q0_0, bias)); if (nc > 1) { st(yq + 1 * co, wasm_f32x4_add(q0_1, bias)); if (nc > 2) { st(yq + 2 * co, wasm_f32x4_add(q0_2, bias)); if (nc > 3) { st(yq + 3 * co, wasm_f32x4_add(q0_3, bias)); } } }
+  if (nr > 1) { st(yq + 1 * pitch, wasm_f32x4_add(q1_0, bias)); if (nc > 1) { st(yq + 1 * pitch + 1 * co, wasm_f32x4_add(q1_1, bias)); if (nc > 2) { st(yq + 1 * pitch + 2 * co, wasm_f32x4_add(q1_2, bias)); if (nc > 3) { st(yq + 1 * pitch + 3 * co, wasm_f32x4_add(q1_3, bias)); } } } }
+  if (nr > 2) { st(yq + 2 * pitch, wasm_f32x4_add(q2_0, bias)); if (nc > 1) { st(yq + 2 * pitch + 1 * co, wasm_f32x4_add(q2_1, bias)); if (nc > 2) { st(yq + 2 * pitch + 2 * co, wasm_f32x4_add(q2_2, bias)); if (nc > 3) { st(yq + 2 * pitch + 3 * co, wasm_f32x4_add(q2_3, bias)); } } } }
+  if (nr > 3) { st(yq + 3 * pitch, wasm_f32x4_add(q3_0, bias)); if (nc > 1) { st(yq + 3 * pitch + 1 * co, wasm_f32x4_add(q3_1, bias)); if (nc > 2) { st(yq + 3 * pitch + 2 * co, wasm_f32x4_add(q3_2, bias)); if (nc > 3) { st(yq + 3 * pitch + 3 * co, wasm_f32x4_add(q3_3, bias)); } } } }
+}
+
+/*
+ * Convolution 3×3, stride 1, dilation 1, c_in and c_out multiples of 4, over images [b0, b1), by
+ * Winograd F(4×4, 3×3): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
+ * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = 4·⌈oh/4⌉ + 2,
+ * wp = 4·⌈ow/4⌉ + 2; this call writes its images). u: winograd4x3_filter of the filter. Per chunk
+ * of WINO_TILES output tiles of 4×4: the input transform into v (36·WINO_TILES·ci floats of
+ * scratch), 36 products v[k]·u[k] into mt (36·WINO_TILES·co floats) with the 4 × 8 register
+ * block of conv2d_direct, then the output transform into y. x: [n, h, w, ci]; y: [n, oh, ow, co].
+ */
+EXPORT(conv2d_winograd4x3)
+void conv2d_winograd4x3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
+                       i32 co, i32 top, i32 left, f32 *xp, f32 *v, f32 *mt, f32 *y) {
+  const i32 th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw;
+  const i32 hp = 4 * th + 2, wp = 4 * tw + 2;
+  const long vstride = (long)WINO_TILES * ci, mstride = (long)WINO_TILES * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    f32 *yb = y + (long)b * oh * ow * co;
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      const i32 nt4 = (nt + 3) & ~3;
+      for (i32 t = 0; t < nt4; t++) {
+        f32 *vt = v + (long)t * ci;
+        if (t >= nt) {
+          for (i32 k = 0; k < 36; k++)
+            for (i32 c = 0; c < ci; c += 4) st(vt + k * vstride + c, wasm_f32x4_splat(0));
+          continue;
+        }
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(4 * ty) * wp + 4 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd4x3_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
+      }
+      for (i32 k = 0; k < 36; k++) winograd_products(v + k * vstride, u + (long)k * ci * co, nt4, ci, co, mt + k * mstride);
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        f32 *yq = yb + ((long)(4 * ty) * ow + 4 * tx) * co;
+        const i32 nr = oh - 4 * ty < 4 ? oh - 4 * ty : 4, nc = ow - 4 * tx < 4 ? ow - 4 * tx : 4;
+        for (i32 o = 0; o < co; o += 4) {
+          const v128_t z = bias ? ld(bias + o) : wasm_f32x4_splat(0);
+          winograd4x3_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
+        }
+      }
+    }
+  }
+}
+
+/* dt[k·stride] = (G e Gᵀ)[k] for the 4×4 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd4x3_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  v128_t y0_0 = nr > 0 && nc > 0 ? ld(dq) : zero;
+  v128_t y0_1 = nr > 0 && nc > 1 ? ld(dq + 1 * co) : zero;
+  v128_t y0_2 = nr > 0 && nc > 2 ? ld(dq + 2 * co) : zero;
+  v128_t y0_3 = nr > 0 && nc > 3 ? ld(dq + 3 * co) : zero;
+  v128_t y1_0 = nr > 1 && nc > 0 ? ld(dq + 1 * pitch) : zero;
+  v128_t y1_1 = nr > 1 && nc > 1 ? ld(dq + 1 * pitch + 1 * co) : zero;
+  v128_t y1_2 = nr > 1 && nc > 2 ? ld(dq + 1 * pitch + 2 * co) : zero;
+  v128_t y1_3 = nr > 1 && nc > 3 ? ld(dq + 1 * pitch + 3 * co) : zero;
+  v128_t y2_0 = nr > 2 && nc > 0 ? ld(dq + 2 * pitch) : zero;
+  v128_t y2_1 = nr > 2 && nc > 1 ? ld(dq + 2 * pitch + 1 * co) : zero;
+  v128_t y2_2 = nr > 2 && nc > 2 ? ld(dq + 2 * pitch + 2 * co) : zero;
+  v128_t y2_3 = nr > 2 && nc > 3 ? ld(dq + 2 * pitch + 3 * co) : zero;
+  v128_t y3_0 = nr > 3 && nc > 0 ? ld(dq + 3 * pitch) : zero;
+  v128_t y3_1 = nr > 3 && nc > 1 ? ld(dq + 3 * pitch + 1 * co) : zero;
+  v128_t y3_2 = nr > 3 && nc > 2 ? ld(dq + 3 * pitch + 2 * co) : zero;
+  v128_t y3_3 = nr > 3 && nc > 3 ? ld(dq + 3 * pitch + 3 * co) : zero;
+  v128_t zt0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_0);
+  v128_t zt0_1 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_1);
+  v128_t zt0_2 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_2);
+  v128_t zt0_3 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_3);
+  v128_t zt1_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_0), wasm_f32x4_splat((-1.0f / 6.0f)), y1_0), wasm_f32x4_splat((-1.0f / 6.0f)), y2_0), wasm_f32x4_splat((-1.0f / 6.0f)), y3_0);
+  v128_t zt1_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_1), wasm_f32x4_splat((-1.0f / 6.0f)), y1_1), wasm_f32x4_splat((-1.0f / 6.0f)), y2_1), wasm_f32x4_splat((-1.0f / 6.0f)), y3_1);
+  v128_t zt1_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_2), wasm_f32x4_splat((-1.0f / 6.0f)), y1_2), wasm_f32x4_splat((-1.0f / 6.0f)), y2_2), wasm_f32x4_splat((-1.0f / 6.0f)), y3_2);
+  v128_t zt1_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_3), wasm_f32x4_splat((-1.0f / 6.0f)), y1_3), wasm_f32x4_splat((-1.0f / 6.0f)), y2_3), wasm_f32x4_splat((-1.0f / 6.0f)), y3_3);
+  v128_t zt2_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_0), wasm_f32x4_splat((1.0f / 6.0f)), y1_0), wasm_f32x4_splat((-1.0f / 6.0f)), y2_0), wasm_f32x4_splat((1.0f / 6.0f)), y3_0);
+  v128_t zt2_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_1), wasm_f32x4_splat((1.0f / 6.0f)), y1_1), wasm_f32x4_splat((-1.0f / 6.0f)), y2_1), wasm_f32x4_splat((1.0f / 6.0f)), y3_1);
+  v128_t zt2_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_2), wasm_f32x4_splat((1.0f / 6.0f)), y1_2), wasm_f32x4_splat((-1.0f / 6.0f)), y2_2), wasm_f32x4_splat((1.0f / 6.0f)), y3_2);
+  v128_t zt2_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_3), wasm_f32x4_splat((1.0f / 6.0f)), y1_3), wasm_f32x4_splat((-1.0f / 6.0f)), y2_3), wasm_f32x4_splat((1.0f / 6.0f)), y3_3);
+  v128_t zt3_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_0), wasm_f32x4_splat((1.0f / 12.0f)), y1_0), wasm_f32x4_splat((1.0f / 6.0f)), y2_0), wasm_f32x4_splat((1.0f / 3.0f)), y3_0);
+  v128_t zt3_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_1), wasm_f32x4_splat((1.0f / 12.0f)), y1_1), wasm_f32x4_splat((1.0f / 6.0f)), y2_1), wasm_f32x4_splat((1.0f / 3.0f)), y3_1);
+  v128_t zt3_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_2), wasm_f32x4_splat((1.0f / 12.0f)), y1_2), wasm_f32x4_splat((1.0f / 6.0f)), y2_2), wasm_f32x4_splat((1.0f / 3.0f)), y3_2);
+  v128_t zt3_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_3), wasm_f32x4_splat((1.0f / 12.0f)), y1_3), wasm_f32x4_splat((1.0f / 6.0f)), y2_3), wasm_f32x4_splat((1.0f / 3.0f)), y3_3);
+  v128_t zt4_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_0), wasm_f32x4_splat((-1.0f / 12.0f)), y1_0), wasm_f32x4_splat((1.0f / 6.0f)), y2_0), wasm_f32x4_splat((-1.0f / 3.0f)), y3_0);
+  v128_t zt4_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_1), wasm_f32x4_splat((-1.0f / 12.0f)), y1_1), wasm_f32x4_splat((1.0f / 6.0f)), y2_1), wasm_f32x4_splat((-1.0f / 3.0f)), y3_1);
+  v128_t zt4_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_2), wasm_f32x4_splat((-1.0f / 12.0f)), y1_2), wasm_f32x4_splat((1.0f / 6.0f)), y2_2), wasm_f32x4_splat((-1.0f / 3.0f)), y3_2);
+  v128_t zt4_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), y0_3), wasm_f32x4_splat((-1.0f / 12.0f)), y1_3), wasm_f32x4_splat((1.0f / 6.0f)), y2_3), wasm_f32x4_splat((-1.0f / 3.0f)), y3_3);
+  v128_t zt5_0 = y3_0;
+  v128_t zt5_1 = y3_1;
+  v128_t zt5_2 = y3_2;
+  v128_t zt5_3 = y3_3;
+  v128_t z0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt0_0);
+  v128_t z0_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt0_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt0_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt0_3);
+  v128_t z0_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt0_0), wasm_f32x4_splat((1.0f / 6.0f)), zt0_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt0_2), wasm_f32x4_splat((1.0f / 6.0f)), zt0_3);
+  v128_t z0_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt0_0), wasm_f32x4_splat((1.0f / 12.0f)), zt0_1), wasm_f32x4_splat((1.0f / 6.0f)), zt0_2), wasm_f32x4_splat((1.0f / 3.0f)), zt0_3);
+  v128_t z0_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt0_1), wasm_f32x4_splat((1.0f / 6.0f)), zt0_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt0_3);
+  v128_t z0_5 = zt0_3;
+  v128_t z1_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt1_0);
+  v128_t z1_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt1_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt1_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt1_3);
+  v128_t z1_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt1_0), wasm_f32x4_splat((1.0f / 6.0f)), zt1_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt1_2), wasm_f32x4_splat((1.0f / 6.0f)), zt1_3);
+  v128_t z1_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt1_0), wasm_f32x4_splat((1.0f / 12.0f)), zt1_1), wasm_f32x4_splat((1.0f / 6.0f)), zt1_2), wasm_f32x4_splat((1.0f / 3.0f)), zt1_3);
+  v128_t z1_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt1_1), wasm_f32x4_splat((1.0f / 6.0f)), zt1_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt1_3);
+  v128_t z1_5 = zt1_3;
+  v128_t z2_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt2_0);
+  v128_t z2_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt2_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt2_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt2_3);
+  v128_t z2_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt2_0), wasm_f32x4_splat((1.0f / 6.0f)), zt2_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt2_2), wasm_f32x4_splat((1.0f / 6.0f)), zt2_3);
+  v128_t z2_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt2_0), wasm_f32x4_splat((1.0f / 12.0f)), zt2_1), wasm_f32x4_splat((1.0f / 6.0f)), zt2_2), wasm_f32x4_splat((1.0f / 3.0f)), zt2_3);
+  v128_t z2_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt2_1), wasm_f32x4_splat((1.0f / 6.0f)), zt2_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt2_3);
+  v128_t z2_5 = zt2_3;
+  v128_t z3_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt3_0);
+  v128_t z3_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt3_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt3_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt3_3);
+  v128_t z3_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt3_0), wasm_f32x4_splat((1.0f / 6.0f)), zt3_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt3_2), wasm_f32x4_splat((1.0f / 6.0f)), zt3_3);
+  v128_t z3_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt3_0), wasm_f32x4_splat((1.0f / 12.0f)), zt3_1), wasm_f32x4_splat((1.0f / 6.0f)), zt3_2), wasm_f32x4_splat((1.0f / 3.0f)), zt3_3);
+  v128_t z3_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt3_1), wasm_f32x4_splat((1.0f / 6.0f)), zt3_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt3_3);
+  v128_t z3_5 = zt3_3;
+  v128_t z4_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt4_0);
+  v128_t z4_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt4_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt4_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt4_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt4_3);
+  v128_t z4_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt4_0), wasm_f32x4_splat((1.0f / 6.0f)), zt4_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt4_2), wasm_f32x4_splat((1.0f / 6.0f)), zt4_3);
+  v128_t z4_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt4_0), wasm_f32x4_splat((1.0f / 12.0f)), zt4_1), wasm_f32x4_splat((1.0f / 6.0f)), zt4_2), wasm_f32x4_splat((1.0f / 3.0f)), zt4_3);
+  v128_t z4_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt4_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt4_1), wasm_f32x4_splat((1.0f / 6.0f)), zt4_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt4_3);
+  v128_t z4_5 = zt4_3;
+  v128_t z5_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), zt5_0);
+  v128_t z5_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt5_0), wasm_f32x4_splat((-1.0f / 6.0f)), zt5_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt5_2), wasm_f32x4_splat((-1.0f / 6.0f)), zt5_3);
+  v128_t z5_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), zt5_0), wasm_f32x4_splat((1.0f / 6.0f)), zt5_1), wasm_f32x4_splat((-1.0f / 6.0f)), zt5_2), wasm_f32x4_splat((1.0f / 6.0f)), zt5_3);
+  v128_t z5_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt5_0), wasm_f32x4_splat((1.0f / 12.0f)), zt5_1), wasm_f32x4_splat((1.0f / 6.0f)), zt5_2), wasm_f32x4_splat((1.0f / 3.0f)), zt5_3);
+  v128_t z5_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 24.0f)), zt5_0), wasm_f32x4_splat((-1.0f / 12.0f)), zt5_1), wasm_f32x4_splat((1.0f / 6.0f)), zt5_2), wasm_f32x4_splat((-1.0f / 3.0f)), zt5_3);
+  v128_t z5_5 = zt5_3;
+  st(dt + 0 * stride, z0_0);
+  st(dt + 1 * stride, z0_1);
+  st(dt + 2 * stride, z0_2);
+  st(dt + 3 * stride, z0_3);
+  st(dt + 4 * stride, z0_4);
+  st(dt + 5 * stride, z0_5);
+  st(dt + 6 * stride, z1_0);
+  st(dt + 7 * stride, z1_1);
+  st(dt + 8 * stride, z1_2);
+  st(dt + 9 * stride, z1_3);
+  st(dt + 10 * stride, z1_4);
+  st(dt + 11 * stride, z1_5);
+  st(dt + 12 * stride, z2_0);
+  st(dt + 13 * stride, z2_1);
+  st(dt + 14 * stride, z2_2);
+  st(dt + 15 * stride, z2_3);
+  st(dt + 16 * stride, z2_4);
+  st(dt + 17 * stride, z2_5);
+  st(dt + 18 * stride, z3_0);
+  st(dt + 19 * stride, z3_1);
+  st(dt + 20 * stride, z3_2);
+  st(dt + 21 * stride, z3_3);
+  st(dt + 22 * stride, z3_4);
+  st(dt + 23 * stride, z3_5);
+  st(dt + 24 * stride, z4_0);
+  st(dt + 25 * stride, z4_1);
+  st(dt + 26 * stride, z4_2);
+  st(dt + 27 * stride, z4_3);
+  st(dt + 28 * stride, z4_4);
+  st(dt + 29 * stride, z4_5);
+  st(dt + 30 * stride, z5_0);
+  st(dt + 31 * stride, z5_1);
+  st(dt + 32 * stride, z5_2);
+  st(dt + 33 * stride, z5_3);
+  st(dt + 34 * stride, z5_4);
+  st(dt + 35 * stride, z5_5);
+}
+
+/*
+ * Filter gradient of a 3×3 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
+ * images [b0, b1), by Winograd F(3×3, 4×4): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per 4×4 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * (36 products per tile instead of 144). xp as conv2d_winograd4x3's (scratch; this call writes
+ * its images); v: 36·WINO_TILES·ci and dt: 36·WINO_TILES·co floats of scratch; m: 36·ci·co
+ * floats, summed per image in float32, then across images into out (36·ci·co doubles).
+ * filter_grad_winograd4x3_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ */
+EXPORT(filter_grad_winograd4x3)
+void filter_grad_winograd4x3(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+                             i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
+  const i32 th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw;
+  const i32 hp = 4 * th + 2, wp = 4 * tw + 2;
+  const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long)36 * ci * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (long t = 0; t < size; t++) out[t] = 0;
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    const f32 *dyb = dy + (long)b * oh * ow * co;
+    for (long t = 0; t < size; t += 4) st(m + t, wasm_f32x4_splat(0));
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(4 * ty) * wp + 4 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd4x3_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)(4 * ty) * ow + 4 * tx) * co;
+        const i32 nr = oh - 4 * ty < 4 ? oh - 4 * ty : 4, nc = ow - 4 * tx < 4 ? ow - 4 * tx : 4;
+        for (i32 o = 0; o < co; o += 4) winograd4x3_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+      }
+      for (i32 k = 0; k < 36; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
+    }
+    for (long t = 0; t < size; t++) out[t] += m[t];
+  }
+}
+
+/* dW[kh, kw, c, o] (filter [3, 3, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 36·ci·co doubles); m: 36·ci·co floats of scratch. */
+EXPORT(filter_grad_winograd4x3_finish)
+void filter_grad_winograd4x3_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+  const long size = (long)36 * ci * co, plane = (long)ci * co;
+  for (long t = 0; t < size; t++) {
+    double sum = 0;
+    for (i32 p = 0; p < nparts; p++) sum += parts[p * size + t];
+    m[t] = (f32)sum;
+  }
+  for (long t = 0; t < plane; t += 4) {
+    v128_t p0_0 = ld(m + 0 * plane + t);
+    v128_t p0_1 = ld(m + 1 * plane + t);
+    v128_t p0_2 = ld(m + 2 * plane + t);
+    v128_t p0_3 = ld(m + 3 * plane + t);
+    v128_t p0_4 = ld(m + 4 * plane + t);
+    v128_t p0_5 = ld(m + 5 * plane + t);
+    v128_t p1_0 = ld(m + 6 * plane + t);
+    v128_t p1_1 = ld(m + 7 * plane + t);
+    v128_t p1_2 = ld(m + 8 * plane + t);
+    v128_t p1_3 = ld(m + 9 * plane + t);
+    v128_t p1_4 = ld(m + 10 * plane + t);
+    v128_t p1_5 = ld(m + 11 * plane + t);
+    v128_t p2_0 = ld(m + 12 * plane + t);
+    v128_t p2_1 = ld(m + 13 * plane + t);
+    v128_t p2_2 = ld(m + 14 * plane + t);
+    v128_t p2_3 = ld(m + 15 * plane + t);
+    v128_t p2_4 = ld(m + 16 * plane + t);
+    v128_t p2_5 = ld(m + 17 * plane + t);
+    v128_t p3_0 = ld(m + 18 * plane + t);
+    v128_t p3_1 = ld(m + 19 * plane + t);
+    v128_t p3_2 = ld(m + 20 * plane + t);
+    v128_t p3_3 = ld(m + 21 * plane + t);
+    v128_t p3_4 = ld(m + 22 * plane + t);
+    v128_t p3_5 = ld(m + 23 * plane + t);
+    v128_t p4_0 = ld(m + 24 * plane + t);
+    v128_t p4_1 = ld(m + 25 * plane + t);
+    v128_t p4_2 = ld(m + 26 * plane + t);
+    v128_t p4_3 = ld(m + 27 * plane + t);
+    v128_t p4_4 = ld(m + 28 * plane + t);
+    v128_t p4_5 = ld(m + 29 * plane + t);
+    v128_t p5_0 = ld(m + 30 * plane + t);
+    v128_t p5_1 = ld(m + 31 * plane + t);
+    v128_t p5_2 = ld(m + 32 * plane + t);
+    v128_t p5_3 = ld(m + 33 * plane + t);
+    v128_t p5_4 = ld(m + 34 * plane + t);
+    v128_t p5_5 = ld(m + 35 * plane + t);
+    v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0), p3_0), p4_0);
+    v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1), p3_1), p4_1);
+    v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2), p3_2), p4_2);
+    v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3), p3_3), p4_3);
+    v128_t qt0_4 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_4, p1_4), p2_4), p3_4), p4_4);
+    v128_t qt0_5 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_5, p1_5), p2_5), p3_5), p4_5);
+    v128_t qt1_0 = MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(2.0f), p3_0), wasm_f32x4_splat(-2.0f), p4_0);
+    v128_t qt1_1 = MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(2.0f), p3_1), wasm_f32x4_splat(-2.0f), p4_1);
+    v128_t qt1_2 = MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(2.0f), p3_2), wasm_f32x4_splat(-2.0f), p4_2);
+    v128_t qt1_3 = MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(2.0f), p3_3), wasm_f32x4_splat(-2.0f), p4_3);
+    v128_t qt1_4 = MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(2.0f), p3_4), wasm_f32x4_splat(-2.0f), p4_4);
+    v128_t qt1_5 = MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(2.0f), p3_5), wasm_f32x4_splat(-2.0f), p4_5);
+    v128_t qt2_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(4.0f), p3_0), wasm_f32x4_splat(4.0f), p4_0), p5_0);
+    v128_t qt2_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(4.0f), p3_1), wasm_f32x4_splat(4.0f), p4_1), p5_1);
+    v128_t qt2_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(4.0f), p3_2), wasm_f32x4_splat(4.0f), p4_2), p5_2);
+    v128_t qt2_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(4.0f), p3_3), wasm_f32x4_splat(4.0f), p4_3), p5_3);
+    v128_t qt2_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(4.0f), p3_4), wasm_f32x4_splat(4.0f), p4_4), p5_4);
+    v128_t qt2_5 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(4.0f), p3_5), wasm_f32x4_splat(4.0f), p4_5), p5_5);
+    v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2), qt0_3), qt0_4);
+    v128_t q0_1 = MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4);
+    v128_t q0_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(4.0f), qt0_3), wasm_f32x4_splat(4.0f), qt0_4), qt0_5);
+    v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4);
+    v128_t q1_1 = MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4);
+    v128_t q1_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(4.0f), qt1_3), wasm_f32x4_splat(4.0f), qt1_4), qt1_5);
+    v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2), qt2_3), qt2_4);
+    v128_t q2_1 = MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(2.0f), qt2_3), wasm_f32x4_splat(-2.0f), qt2_4);
+    v128_t q2_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(4.0f), qt2_3), wasm_f32x4_splat(4.0f), qt2_4), qt2_5);
+    st(dw + 0 * plane + t, q0_0);
+    st(dw + 1 * plane + t, q0_1);
+    st(dw + 2 * plane + t, q0_2);
+    st(dw + 3 * plane + t, q1_0);
+    st(dw + 4 * plane + t, q1_1);
+    st(dw + 5 * plane + t, q1_2);
+    st(dw + 6 * plane + t, q2_0);
+    st(dw + 7 * plane + t, q2_1);
+    st(dw + 8 * plane + t, q2_2);
+  }
+}
+
+/* F(2×2, 5×5): u[(ξ·6 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (5×5); filter [5, 5, ci, co], co % 4 = 0. */
+EXPORT(winograd2x5_filter)
+void winograd2x5_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
   const long plane = (long)ci * co;
   for (i32 c = 0; c < ci; c++) {
     for (i32 o = 0; o < co; o += 4) {
@@ -596,7 +1223,7 @@ void winograd5_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
 }
 
 /* v[k·stride] = (Bᵀ d B)[k] for the 6×6 patch d at xq (row pitch `pitch` floats), 4 channels. */
-static inline __attribute__((always_inline)) void winograd5_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
+static inline __attribute__((always_inline)) void winograd2x5_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
   v128_t d0_0 = ld(xq + 0 * pitch + 0 * ci);
   v128_t d0_1 = ld(xq + 0 * pitch + 1 * ci);
   v128_t d0_2 = ld(xq + 0 * pitch + 2 * ci);
@@ -744,7 +1371,7 @@ static inline __attribute__((always_inline)) void winograd5_input(const f32 *xq,
 }
 
 /* The 2×2 outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
-static inline __attribute__((always_inline)) void winograd5_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
+static inline __attribute__((always_inline)) void winograd2x5_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
   v128_t p0_0 = ld(mq + 0 * stride);
   v128_t p0_1 = ld(mq + 1 * stride);
   v128_t p0_2 = ld(mq + 2 * stride);
@@ -797,25 +1424,21 @@ static inline __attribute__((always_inline)) void winograd5_output(const f32 *mq
   v128_t q0_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4), qt0_5);
   v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4);
   v128_t q1_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4), qt1_5);
-  st(yq, wasm_f32x4_add(q0_0, bias));
-  if (nc > 1) st(yq + co, wasm_f32x4_add(q0_1, bias));
-  if (nr > 1) {
-    st(yq + pitch, wasm_f32x4_add(q1_0, bias));
-    if (nc > 1) st(yq + pitch + co, wasm_f32x4_add(q1_1, bias));
-  }
+  st(yq, wasm_f32x4_add(q0_0, bias)); if (nc > 1) { st(yq + 1 * co, wasm_f32x4_add(q0_1, bias)); }
+  if (nr > 1) { st(yq + 1 * pitch, wasm_f32x4_add(q1_0, bias)); if (nc > 1) { st(yq + 1 * pitch + 1 * co, wasm_f32x4_add(q1_1, bias)); } }
 }
 
 /*
  * Convolution 5×5, stride 1, dilation 1, c_in and c_out multiples of 4, over images [b0, b1), by
  * Winograd F(2×2, 5×5): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
  * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = 2·⌈oh/2⌉ + 4,
- * wp = 2·⌈ow/2⌉ + 4; this call writes its images). u: winograd5_filter of the filter. Per chunk
+ * wp = 2·⌈ow/2⌉ + 4; this call writes its images). u: winograd2x5_filter of the filter. Per chunk
  * of WINO_TILES output tiles of 2×2: the input transform into v (36·WINO_TILES·ci floats of
  * scratch), 36 products v[k]·u[k] into mt (36·WINO_TILES·co floats) with the 4 × 8 register
  * block of conv2d_direct, then the output transform into y. x: [n, h, w, ci]; y: [n, oh, ow, co].
  */
-EXPORT(conv2d_winograd5)
-void conv2d_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
+EXPORT(conv2d_winograd2x5)
+void conv2d_winograd2x5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
                        i32 co, i32 top, i32 left, f32 *xp, f32 *v, f32 *mt, f32 *y) {
   const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
   const i32 hp = 2 * th + 4, wp = 2 * tw + 4;
@@ -836,16 +1459,16 @@ void conv2d_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
         }
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd5_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
+        for (i32 c = 0; c < ci; c += 4) winograd2x5_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
       }
       for (i32 k = 0; k < 36; k++) winograd_products(v + k * vstride, u + (long)k * ci * co, nt4, ci, co, mt + k * mstride);
       for (i32 t = 0; t < nt; t++) {
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         f32 *yq = yb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        const i32 nr = oh - 2 * ty < 2 ? oh - 2 * ty : 2, nc = ow - 2 * tx < 2 ? ow - 2 * tx : 2;
         for (i32 o = 0; o < co; o += 4) {
           const v128_t z = bias ? ld(bias + o) : wasm_f32x4_splat(0);
-          winograd5_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
+          winograd2x5_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
         }
       }
     }
@@ -853,10 +1476,12 @@ void conv2d_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const 
 }
 
 /* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
-static inline __attribute__((always_inline)) void winograd5_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+static inline __attribute__((always_inline)) void winograd2x5_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
   const v128_t zero = wasm_f32x4_splat(0);
-  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
-  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;
+  v128_t y0_0 = nr > 0 && nc > 0 ? ld(dq) : zero;
+  v128_t y0_1 = nr > 0 && nc > 1 ? ld(dq + 1 * co) : zero;
+  v128_t y1_0 = nr > 1 && nc > 0 ? ld(dq + 1 * pitch) : zero;
+  v128_t y1_1 = nr > 1 && nc > 1 ? ld(dq + 1 * pitch + 1 * co) : zero;
   v128_t zt0_0 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_0);
   v128_t zt0_1 = wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 4.0f)), y0_1);
   v128_t zt1_0 = MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 6.0f)), y0_0), wasm_f32x4_splat((-1.0f / 6.0f)), y1_0);
@@ -947,13 +1572,13 @@ static inline __attribute__((always_inline)) void winograd5_dy(const f32 *dq, lo
  * Filter gradient of a 5×5 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
  * images [b0, b1), by Winograd F(5×5, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
  * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
- * (36 products per tile instead of 100). xp as conv2d_winograd5's (scratch; this call writes
+ * (36 products per tile instead of 100). xp as conv2d_winograd2x5's (scratch; this call writes
  * its images); v: 36·WINO_TILES·ci and dt: 36·WINO_TILES·co floats of scratch; m: 36·ci·co
  * floats, summed per image in float32, then across images into out (36·ci·co doubles).
- * filter_grad_winograd5_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ * filter_grad_winograd2x5_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
  */
-EXPORT(filter_grad_winograd5)
-void filter_grad_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+EXPORT(filter_grad_winograd2x5)
+void filter_grad_winograd2x5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
                              i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
   const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
   const i32 hp = 2 * th + 4, wp = 2 * tw + 4;
@@ -969,10 +1594,10 @@ void filter_grad_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, c
       for (i32 t = 0; t < nt; t++) {
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
         const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd5_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        for (i32 c = 0; c < ci; c += 4) winograd2x5_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
         const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
-        for (i32 o = 0; o < co; o += 4) winograd5_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+        const i32 nr = oh - 2 * ty < 2 ? oh - 2 * ty : 2, nc = ow - 2 * tx < 2 ? ow - 2 * tx : 2;
+        for (i32 o = 0; o < co; o += 4) winograd2x5_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
       }
       for (i32 k = 0; k < 36; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
     }
@@ -981,8 +1606,8 @@ void filter_grad_winograd5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, c
 }
 
 /* dW[kh, kw, c, o] (filter [5, 5, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 36·ci·co doubles); m: 36·ci·co floats of scratch. */
-EXPORT(filter_grad_winograd5_finish)
-void filter_grad_winograd5_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+EXPORT(filter_grad_winograd2x5_finish)
+void filter_grad_winograd2x5_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
   const long size = (long)36 * ci * co, plane = (long)ci * co;
   for (long t = 0; t < size; t++) {
     double sum = 0;
@@ -1081,6 +1706,1023 @@ void filter_grad_winograd5_finish(const double *parts, i32 nparts, i32 ci, i32 c
     v128_t q4_2 = MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(4.0f), qt4_3), wasm_f32x4_splat(4.0f), qt4_4);
     v128_t q4_3 = MADD(MADD(wasm_f32x4_sub(qt4_1, qt4_2), wasm_f32x4_splat(8.0f), qt4_3), wasm_f32x4_splat(-8.0f), qt4_4);
     v128_t q4_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(16.0f), qt4_3), wasm_f32x4_splat(16.0f), qt4_4), qt4_5);
+    st(dw + 0 * plane + t, q0_0);
+    st(dw + 1 * plane + t, q0_1);
+    st(dw + 2 * plane + t, q0_2);
+    st(dw + 3 * plane + t, q0_3);
+    st(dw + 4 * plane + t, q0_4);
+    st(dw + 5 * plane + t, q1_0);
+    st(dw + 6 * plane + t, q1_1);
+    st(dw + 7 * plane + t, q1_2);
+    st(dw + 8 * plane + t, q1_3);
+    st(dw + 9 * plane + t, q1_4);
+    st(dw + 10 * plane + t, q2_0);
+    st(dw + 11 * plane + t, q2_1);
+    st(dw + 12 * plane + t, q2_2);
+    st(dw + 13 * plane + t, q2_3);
+    st(dw + 14 * plane + t, q2_4);
+    st(dw + 15 * plane + t, q3_0);
+    st(dw + 16 * plane + t, q3_1);
+    st(dw + 17 * plane + t, q3_2);
+    st(dw + 18 * plane + t, q3_3);
+    st(dw + 19 * plane + t, q3_4);
+    st(dw + 20 * plane + t, q4_0);
+    st(dw + 21 * plane + t, q4_1);
+    st(dw + 22 * plane + t, q4_2);
+    st(dw + 23 * plane + t, q4_3);
+    st(dw + 24 * plane + t, q4_4);
+  }
+}
+
+/* F(4×4, 5×5): u[(ξ·8 + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] (5×5); filter [5, 5, ci, co], co % 4 = 0. */
+EXPORT(winograd4x5_filter)
+void winograd4x5_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {
+  const long plane = (long)ci * co;
+  for (i32 c = 0; c < ci; c++) {
+    for (i32 o = 0; o < co; o += 4) {
+      const f32 *f = filter + (long)c * co + o;
+      v128_t g0_0 = ld(f + 0 * plane);
+      v128_t g0_1 = ld(f + 1 * plane);
+      v128_t g0_2 = ld(f + 2 * plane);
+      v128_t g0_3 = ld(f + 3 * plane);
+      v128_t g0_4 = ld(f + 4 * plane);
+      v128_t g1_0 = ld(f + 5 * plane);
+      v128_t g1_1 = ld(f + 6 * plane);
+      v128_t g1_2 = ld(f + 7 * plane);
+      v128_t g1_3 = ld(f + 8 * plane);
+      v128_t g1_4 = ld(f + 9 * plane);
+      v128_t g2_0 = ld(f + 10 * plane);
+      v128_t g2_1 = ld(f + 11 * plane);
+      v128_t g2_2 = ld(f + 12 * plane);
+      v128_t g2_3 = ld(f + 13 * plane);
+      v128_t g2_4 = ld(f + 14 * plane);
+      v128_t g3_0 = ld(f + 15 * plane);
+      v128_t g3_1 = ld(f + 16 * plane);
+      v128_t g3_2 = ld(f + 17 * plane);
+      v128_t g3_3 = ld(f + 18 * plane);
+      v128_t g3_4 = ld(f + 19 * plane);
+      v128_t g4_0 = ld(f + 20 * plane);
+      v128_t g4_1 = ld(f + 21 * plane);
+      v128_t g4_2 = ld(f + 22 * plane);
+      v128_t g4_3 = ld(f + 23 * plane);
+      v128_t g4_4 = ld(f + 24 * plane);
+      v128_t wt0_0 = wasm_f32x4_neg(g0_0);
+      v128_t wt0_1 = wasm_f32x4_neg(g0_1);
+      v128_t wt0_2 = wasm_f32x4_neg(g0_2);
+      v128_t wt0_3 = wasm_f32x4_neg(g0_3);
+      v128_t wt0_4 = wasm_f32x4_neg(g0_4);
+      v128_t wt1_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_0), wasm_f32x4_splat((-2.0f / 9.0f)), g1_0), wasm_f32x4_splat((-2.0f / 9.0f)), g2_0), wasm_f32x4_splat((-2.0f / 9.0f)), g3_0), wasm_f32x4_splat((-2.0f / 9.0f)), g4_0);
+      v128_t wt1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_1), wasm_f32x4_splat((-2.0f / 9.0f)), g1_1), wasm_f32x4_splat((-2.0f / 9.0f)), g2_1), wasm_f32x4_splat((-2.0f / 9.0f)), g3_1), wasm_f32x4_splat((-2.0f / 9.0f)), g4_1);
+      v128_t wt1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_2), wasm_f32x4_splat((-2.0f / 9.0f)), g1_2), wasm_f32x4_splat((-2.0f / 9.0f)), g2_2), wasm_f32x4_splat((-2.0f / 9.0f)), g3_2), wasm_f32x4_splat((-2.0f / 9.0f)), g4_2);
+      v128_t wt1_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_3), wasm_f32x4_splat((-2.0f / 9.0f)), g1_3), wasm_f32x4_splat((-2.0f / 9.0f)), g2_3), wasm_f32x4_splat((-2.0f / 9.0f)), g3_3), wasm_f32x4_splat((-2.0f / 9.0f)), g4_3);
+      v128_t wt1_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_4), wasm_f32x4_splat((-2.0f / 9.0f)), g1_4), wasm_f32x4_splat((-2.0f / 9.0f)), g2_4), wasm_f32x4_splat((-2.0f / 9.0f)), g3_4), wasm_f32x4_splat((-2.0f / 9.0f)), g4_4);
+      v128_t wt2_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_0), wasm_f32x4_splat((2.0f / 9.0f)), g1_0), wasm_f32x4_splat((-2.0f / 9.0f)), g2_0), wasm_f32x4_splat((2.0f / 9.0f)), g3_0), wasm_f32x4_splat((-2.0f / 9.0f)), g4_0);
+      v128_t wt2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_1), wasm_f32x4_splat((2.0f / 9.0f)), g1_1), wasm_f32x4_splat((-2.0f / 9.0f)), g2_1), wasm_f32x4_splat((2.0f / 9.0f)), g3_1), wasm_f32x4_splat((-2.0f / 9.0f)), g4_1);
+      v128_t wt2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_2), wasm_f32x4_splat((2.0f / 9.0f)), g1_2), wasm_f32x4_splat((-2.0f / 9.0f)), g2_2), wasm_f32x4_splat((2.0f / 9.0f)), g3_2), wasm_f32x4_splat((-2.0f / 9.0f)), g4_2);
+      v128_t wt2_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_3), wasm_f32x4_splat((2.0f / 9.0f)), g1_3), wasm_f32x4_splat((-2.0f / 9.0f)), g2_3), wasm_f32x4_splat((2.0f / 9.0f)), g3_3), wasm_f32x4_splat((-2.0f / 9.0f)), g4_3);
+      v128_t wt2_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), g0_4), wasm_f32x4_splat((2.0f / 9.0f)), g1_4), wasm_f32x4_splat((-2.0f / 9.0f)), g2_4), wasm_f32x4_splat((2.0f / 9.0f)), g3_4), wasm_f32x4_splat((-2.0f / 9.0f)), g4_4);
+      v128_t wt3_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_0), wasm_f32x4_splat((1.0f / 45.0f)), g1_0), wasm_f32x4_splat((2.0f / 45.0f)), g2_0), wasm_f32x4_splat((4.0f / 45.0f)), g3_0), wasm_f32x4_splat((8.0f / 45.0f)), g4_0);
+      v128_t wt3_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_1), wasm_f32x4_splat((1.0f / 45.0f)), g1_1), wasm_f32x4_splat((2.0f / 45.0f)), g2_1), wasm_f32x4_splat((4.0f / 45.0f)), g3_1), wasm_f32x4_splat((8.0f / 45.0f)), g4_1);
+      v128_t wt3_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_2), wasm_f32x4_splat((1.0f / 45.0f)), g1_2), wasm_f32x4_splat((2.0f / 45.0f)), g2_2), wasm_f32x4_splat((4.0f / 45.0f)), g3_2), wasm_f32x4_splat((8.0f / 45.0f)), g4_2);
+      v128_t wt3_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_3), wasm_f32x4_splat((1.0f / 45.0f)), g1_3), wasm_f32x4_splat((2.0f / 45.0f)), g2_3), wasm_f32x4_splat((4.0f / 45.0f)), g3_3), wasm_f32x4_splat((8.0f / 45.0f)), g4_3);
+      v128_t wt3_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_4), wasm_f32x4_splat((1.0f / 45.0f)), g1_4), wasm_f32x4_splat((2.0f / 45.0f)), g2_4), wasm_f32x4_splat((4.0f / 45.0f)), g3_4), wasm_f32x4_splat((8.0f / 45.0f)), g4_4);
+      v128_t wt4_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_0), wasm_f32x4_splat((-1.0f / 45.0f)), g1_0), wasm_f32x4_splat((2.0f / 45.0f)), g2_0), wasm_f32x4_splat((-4.0f / 45.0f)), g3_0), wasm_f32x4_splat((8.0f / 45.0f)), g4_0);
+      v128_t wt4_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_1), wasm_f32x4_splat((-1.0f / 45.0f)), g1_1), wasm_f32x4_splat((2.0f / 45.0f)), g2_1), wasm_f32x4_splat((-4.0f / 45.0f)), g3_1), wasm_f32x4_splat((8.0f / 45.0f)), g4_1);
+      v128_t wt4_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_2), wasm_f32x4_splat((-1.0f / 45.0f)), g1_2), wasm_f32x4_splat((2.0f / 45.0f)), g2_2), wasm_f32x4_splat((-4.0f / 45.0f)), g3_2), wasm_f32x4_splat((8.0f / 45.0f)), g4_2);
+      v128_t wt4_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_3), wasm_f32x4_splat((-1.0f / 45.0f)), g1_3), wasm_f32x4_splat((2.0f / 45.0f)), g2_3), wasm_f32x4_splat((-4.0f / 45.0f)), g3_3), wasm_f32x4_splat((8.0f / 45.0f)), g4_3);
+      v128_t wt4_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), g0_4), wasm_f32x4_splat((-1.0f / 45.0f)), g1_4), wasm_f32x4_splat((2.0f / 45.0f)), g2_4), wasm_f32x4_splat((-4.0f / 45.0f)), g3_4), wasm_f32x4_splat((8.0f / 45.0f)), g4_4);
+      v128_t wt5_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_0), wasm_f32x4_splat((16.0f / 45.0f)), g1_0), wasm_f32x4_splat((8.0f / 45.0f)), g2_0), wasm_f32x4_splat((4.0f / 45.0f)), g3_0), wasm_f32x4_splat((2.0f / 45.0f)), g4_0);
+      v128_t wt5_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_1), wasm_f32x4_splat((16.0f / 45.0f)), g1_1), wasm_f32x4_splat((8.0f / 45.0f)), g2_1), wasm_f32x4_splat((4.0f / 45.0f)), g3_1), wasm_f32x4_splat((2.0f / 45.0f)), g4_1);
+      v128_t wt5_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_2), wasm_f32x4_splat((16.0f / 45.0f)), g1_2), wasm_f32x4_splat((8.0f / 45.0f)), g2_2), wasm_f32x4_splat((4.0f / 45.0f)), g3_2), wasm_f32x4_splat((2.0f / 45.0f)), g4_2);
+      v128_t wt5_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_3), wasm_f32x4_splat((16.0f / 45.0f)), g1_3), wasm_f32x4_splat((8.0f / 45.0f)), g2_3), wasm_f32x4_splat((4.0f / 45.0f)), g3_3), wasm_f32x4_splat((2.0f / 45.0f)), g4_3);
+      v128_t wt5_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_4), wasm_f32x4_splat((16.0f / 45.0f)), g1_4), wasm_f32x4_splat((8.0f / 45.0f)), g2_4), wasm_f32x4_splat((4.0f / 45.0f)), g3_4), wasm_f32x4_splat((2.0f / 45.0f)), g4_4);
+      v128_t wt6_0 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_0), wasm_f32x4_splat((-16.0f / 45.0f)), g1_0), wasm_f32x4_splat((8.0f / 45.0f)), g2_0), wasm_f32x4_splat((-4.0f / 45.0f)), g3_0), wasm_f32x4_splat((2.0f / 45.0f)), g4_0);
+      v128_t wt6_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_1), wasm_f32x4_splat((-16.0f / 45.0f)), g1_1), wasm_f32x4_splat((8.0f / 45.0f)), g2_1), wasm_f32x4_splat((-4.0f / 45.0f)), g3_1), wasm_f32x4_splat((2.0f / 45.0f)), g4_1);
+      v128_t wt6_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_2), wasm_f32x4_splat((-16.0f / 45.0f)), g1_2), wasm_f32x4_splat((8.0f / 45.0f)), g2_2), wasm_f32x4_splat((-4.0f / 45.0f)), g3_2), wasm_f32x4_splat((2.0f / 45.0f)), g4_2);
+      v128_t wt6_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_3), wasm_f32x4_splat((-16.0f / 45.0f)), g1_3), wasm_f32x4_splat((8.0f / 45.0f)), g2_3), wasm_f32x4_splat((-4.0f / 45.0f)), g3_3), wasm_f32x4_splat((2.0f / 45.0f)), g4_3);
+      v128_t wt6_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), g0_4), wasm_f32x4_splat((-16.0f / 45.0f)), g1_4), wasm_f32x4_splat((8.0f / 45.0f)), g2_4), wasm_f32x4_splat((-4.0f / 45.0f)), g3_4), wasm_f32x4_splat((2.0f / 45.0f)), g4_4);
+      v128_t wt7_0 = g4_0;
+      v128_t wt7_1 = g4_1;
+      v128_t wt7_2 = g4_2;
+      v128_t wt7_3 = g4_3;
+      v128_t wt7_4 = g4_4;
+      v128_t w0_0 = wasm_f32x4_neg(wt0_0);
+      v128_t w0_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt0_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_4);
+      v128_t w0_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt0_0), wasm_f32x4_splat((2.0f / 9.0f)), wt0_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_2), wasm_f32x4_splat((2.0f / 9.0f)), wt0_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt0_4);
+      v128_t w0_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt0_0), wasm_f32x4_splat((1.0f / 45.0f)), wt0_1), wasm_f32x4_splat((2.0f / 45.0f)), wt0_2), wasm_f32x4_splat((4.0f / 45.0f)), wt0_3), wasm_f32x4_splat((8.0f / 45.0f)), wt0_4);
+      v128_t w0_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt0_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt0_1), wasm_f32x4_splat((2.0f / 45.0f)), wt0_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt0_3), wasm_f32x4_splat((8.0f / 45.0f)), wt0_4);
+      v128_t w0_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt0_0), wasm_f32x4_splat((16.0f / 45.0f)), wt0_1), wasm_f32x4_splat((8.0f / 45.0f)), wt0_2), wasm_f32x4_splat((4.0f / 45.0f)), wt0_3), wasm_f32x4_splat((2.0f / 45.0f)), wt0_4);
+      v128_t w0_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt0_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt0_1), wasm_f32x4_splat((8.0f / 45.0f)), wt0_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt0_3), wasm_f32x4_splat((2.0f / 45.0f)), wt0_4);
+      v128_t w0_7 = wt0_4;
+      v128_t w1_0 = wasm_f32x4_neg(wt1_0);
+      v128_t w1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt1_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_4);
+      v128_t w1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt1_0), wasm_f32x4_splat((2.0f / 9.0f)), wt1_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_2), wasm_f32x4_splat((2.0f / 9.0f)), wt1_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt1_4);
+      v128_t w1_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt1_0), wasm_f32x4_splat((1.0f / 45.0f)), wt1_1), wasm_f32x4_splat((2.0f / 45.0f)), wt1_2), wasm_f32x4_splat((4.0f / 45.0f)), wt1_3), wasm_f32x4_splat((8.0f / 45.0f)), wt1_4);
+      v128_t w1_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt1_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt1_1), wasm_f32x4_splat((2.0f / 45.0f)), wt1_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt1_3), wasm_f32x4_splat((8.0f / 45.0f)), wt1_4);
+      v128_t w1_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt1_0), wasm_f32x4_splat((16.0f / 45.0f)), wt1_1), wasm_f32x4_splat((8.0f / 45.0f)), wt1_2), wasm_f32x4_splat((4.0f / 45.0f)), wt1_3), wasm_f32x4_splat((2.0f / 45.0f)), wt1_4);
+      v128_t w1_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt1_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt1_1), wasm_f32x4_splat((8.0f / 45.0f)), wt1_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt1_3), wasm_f32x4_splat((2.0f / 45.0f)), wt1_4);
+      v128_t w1_7 = wt1_4;
+      v128_t w2_0 = wasm_f32x4_neg(wt2_0);
+      v128_t w2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt2_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_4);
+      v128_t w2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt2_0), wasm_f32x4_splat((2.0f / 9.0f)), wt2_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_2), wasm_f32x4_splat((2.0f / 9.0f)), wt2_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt2_4);
+      v128_t w2_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt2_0), wasm_f32x4_splat((1.0f / 45.0f)), wt2_1), wasm_f32x4_splat((2.0f / 45.0f)), wt2_2), wasm_f32x4_splat((4.0f / 45.0f)), wt2_3), wasm_f32x4_splat((8.0f / 45.0f)), wt2_4);
+      v128_t w2_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt2_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt2_1), wasm_f32x4_splat((2.0f / 45.0f)), wt2_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt2_3), wasm_f32x4_splat((8.0f / 45.0f)), wt2_4);
+      v128_t w2_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt2_0), wasm_f32x4_splat((16.0f / 45.0f)), wt2_1), wasm_f32x4_splat((8.0f / 45.0f)), wt2_2), wasm_f32x4_splat((4.0f / 45.0f)), wt2_3), wasm_f32x4_splat((2.0f / 45.0f)), wt2_4);
+      v128_t w2_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt2_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt2_1), wasm_f32x4_splat((8.0f / 45.0f)), wt2_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt2_3), wasm_f32x4_splat((2.0f / 45.0f)), wt2_4);
+      v128_t w2_7 = wt2_4;
+      v128_t w3_0 = wasm_f32x4_neg(wt3_0);
+      v128_t w3_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt3_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_4);
+      v128_t w3_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt3_0), wasm_f32x4_splat((2.0f / 9.0f)), wt3_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_2), wasm_f32x4_splat((2.0f / 9.0f)), wt3_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt3_4);
+      v128_t w3_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt3_0), wasm_f32x4_splat((1.0f / 45.0f)), wt3_1), wasm_f32x4_splat((2.0f / 45.0f)), wt3_2), wasm_f32x4_splat((4.0f / 45.0f)), wt3_3), wasm_f32x4_splat((8.0f / 45.0f)), wt3_4);
+      v128_t w3_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt3_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt3_1), wasm_f32x4_splat((2.0f / 45.0f)), wt3_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt3_3), wasm_f32x4_splat((8.0f / 45.0f)), wt3_4);
+      v128_t w3_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt3_0), wasm_f32x4_splat((16.0f / 45.0f)), wt3_1), wasm_f32x4_splat((8.0f / 45.0f)), wt3_2), wasm_f32x4_splat((4.0f / 45.0f)), wt3_3), wasm_f32x4_splat((2.0f / 45.0f)), wt3_4);
+      v128_t w3_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt3_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt3_1), wasm_f32x4_splat((8.0f / 45.0f)), wt3_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt3_3), wasm_f32x4_splat((2.0f / 45.0f)), wt3_4);
+      v128_t w3_7 = wt3_4;
+      v128_t w4_0 = wasm_f32x4_neg(wt4_0);
+      v128_t w4_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt4_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_4);
+      v128_t w4_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt4_0), wasm_f32x4_splat((2.0f / 9.0f)), wt4_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_2), wasm_f32x4_splat((2.0f / 9.0f)), wt4_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt4_4);
+      v128_t w4_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt4_0), wasm_f32x4_splat((1.0f / 45.0f)), wt4_1), wasm_f32x4_splat((2.0f / 45.0f)), wt4_2), wasm_f32x4_splat((4.0f / 45.0f)), wt4_3), wasm_f32x4_splat((8.0f / 45.0f)), wt4_4);
+      v128_t w4_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt4_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt4_1), wasm_f32x4_splat((2.0f / 45.0f)), wt4_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt4_3), wasm_f32x4_splat((8.0f / 45.0f)), wt4_4);
+      v128_t w4_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt4_0), wasm_f32x4_splat((16.0f / 45.0f)), wt4_1), wasm_f32x4_splat((8.0f / 45.0f)), wt4_2), wasm_f32x4_splat((4.0f / 45.0f)), wt4_3), wasm_f32x4_splat((2.0f / 45.0f)), wt4_4);
+      v128_t w4_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt4_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt4_1), wasm_f32x4_splat((8.0f / 45.0f)), wt4_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt4_3), wasm_f32x4_splat((2.0f / 45.0f)), wt4_4);
+      v128_t w4_7 = wt4_4;
+      v128_t w5_0 = wasm_f32x4_neg(wt5_0);
+      v128_t w5_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt5_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_4);
+      v128_t w5_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt5_0), wasm_f32x4_splat((2.0f / 9.0f)), wt5_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_2), wasm_f32x4_splat((2.0f / 9.0f)), wt5_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt5_4);
+      v128_t w5_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt5_0), wasm_f32x4_splat((1.0f / 45.0f)), wt5_1), wasm_f32x4_splat((2.0f / 45.0f)), wt5_2), wasm_f32x4_splat((4.0f / 45.0f)), wt5_3), wasm_f32x4_splat((8.0f / 45.0f)), wt5_4);
+      v128_t w5_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt5_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt5_1), wasm_f32x4_splat((2.0f / 45.0f)), wt5_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt5_3), wasm_f32x4_splat((8.0f / 45.0f)), wt5_4);
+      v128_t w5_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt5_0), wasm_f32x4_splat((16.0f / 45.0f)), wt5_1), wasm_f32x4_splat((8.0f / 45.0f)), wt5_2), wasm_f32x4_splat((4.0f / 45.0f)), wt5_3), wasm_f32x4_splat((2.0f / 45.0f)), wt5_4);
+      v128_t w5_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt5_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt5_1), wasm_f32x4_splat((8.0f / 45.0f)), wt5_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt5_3), wasm_f32x4_splat((2.0f / 45.0f)), wt5_4);
+      v128_t w5_7 = wt5_4;
+      v128_t w6_0 = wasm_f32x4_neg(wt6_0);
+      v128_t w6_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt6_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_4);
+      v128_t w6_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt6_0), wasm_f32x4_splat((2.0f / 9.0f)), wt6_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_2), wasm_f32x4_splat((2.0f / 9.0f)), wt6_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt6_4);
+      v128_t w6_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt6_0), wasm_f32x4_splat((1.0f / 45.0f)), wt6_1), wasm_f32x4_splat((2.0f / 45.0f)), wt6_2), wasm_f32x4_splat((4.0f / 45.0f)), wt6_3), wasm_f32x4_splat((8.0f / 45.0f)), wt6_4);
+      v128_t w6_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt6_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt6_1), wasm_f32x4_splat((2.0f / 45.0f)), wt6_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt6_3), wasm_f32x4_splat((8.0f / 45.0f)), wt6_4);
+      v128_t w6_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt6_0), wasm_f32x4_splat((16.0f / 45.0f)), wt6_1), wasm_f32x4_splat((8.0f / 45.0f)), wt6_2), wasm_f32x4_splat((4.0f / 45.0f)), wt6_3), wasm_f32x4_splat((2.0f / 45.0f)), wt6_4);
+      v128_t w6_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt6_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt6_1), wasm_f32x4_splat((8.0f / 45.0f)), wt6_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt6_3), wasm_f32x4_splat((2.0f / 45.0f)), wt6_4);
+      v128_t w6_7 = wt6_4;
+      v128_t w7_0 = wasm_f32x4_neg(wt7_0);
+      v128_t w7_1 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt7_0), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_2), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_4);
+      v128_t w7_2 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), wt7_0), wasm_f32x4_splat((2.0f / 9.0f)), wt7_1), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_2), wasm_f32x4_splat((2.0f / 9.0f)), wt7_3), wasm_f32x4_splat((-2.0f / 9.0f)), wt7_4);
+      v128_t w7_3 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt7_0), wasm_f32x4_splat((1.0f / 45.0f)), wt7_1), wasm_f32x4_splat((2.0f / 45.0f)), wt7_2), wasm_f32x4_splat((4.0f / 45.0f)), wt7_3), wasm_f32x4_splat((8.0f / 45.0f)), wt7_4);
+      v128_t w7_4 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), wt7_0), wasm_f32x4_splat((-1.0f / 45.0f)), wt7_1), wasm_f32x4_splat((2.0f / 45.0f)), wt7_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt7_3), wasm_f32x4_splat((8.0f / 45.0f)), wt7_4);
+      v128_t w7_5 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt7_0), wasm_f32x4_splat((16.0f / 45.0f)), wt7_1), wasm_f32x4_splat((8.0f / 45.0f)), wt7_2), wasm_f32x4_splat((4.0f / 45.0f)), wt7_3), wasm_f32x4_splat((2.0f / 45.0f)), wt7_4);
+      v128_t w7_6 = MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), wt7_0), wasm_f32x4_splat((-16.0f / 45.0f)), wt7_1), wasm_f32x4_splat((8.0f / 45.0f)), wt7_2), wasm_f32x4_splat((-4.0f / 45.0f)), wt7_3), wasm_f32x4_splat((2.0f / 45.0f)), wt7_4);
+      v128_t w7_7 = wt7_4;
+      f32 *dst = u + (long)c * co + o;
+      st(dst + 0 * plane, w0_0);
+      st(dst + 1 * plane, w0_1);
+      st(dst + 2 * plane, w0_2);
+      st(dst + 3 * plane, w0_3);
+      st(dst + 4 * plane, w0_4);
+      st(dst + 5 * plane, w0_5);
+      st(dst + 6 * plane, w0_6);
+      st(dst + 7 * plane, w0_7);
+      st(dst + 8 * plane, w1_0);
+      st(dst + 9 * plane, w1_1);
+      st(dst + 10 * plane, w1_2);
+      st(dst + 11 * plane, w1_3);
+      st(dst + 12 * plane, w1_4);
+      st(dst + 13 * plane, w1_5);
+      st(dst + 14 * plane, w1_6);
+      st(dst + 15 * plane, w1_7);
+      st(dst + 16 * plane, w2_0);
+      st(dst + 17 * plane, w2_1);
+      st(dst + 18 * plane, w2_2);
+      st(dst + 19 * plane, w2_3);
+      st(dst + 20 * plane, w2_4);
+      st(dst + 21 * plane, w2_5);
+      st(dst + 22 * plane, w2_6);
+      st(dst + 23 * plane, w2_7);
+      st(dst + 24 * plane, w3_0);
+      st(dst + 25 * plane, w3_1);
+      st(dst + 26 * plane, w3_2);
+      st(dst + 27 * plane, w3_3);
+      st(dst + 28 * plane, w3_4);
+      st(dst + 29 * plane, w3_5);
+      st(dst + 30 * plane, w3_6);
+      st(dst + 31 * plane, w3_7);
+      st(dst + 32 * plane, w4_0);
+      st(dst + 33 * plane, w4_1);
+      st(dst + 34 * plane, w4_2);
+      st(dst + 35 * plane, w4_3);
+      st(dst + 36 * plane, w4_4);
+      st(dst + 37 * plane, w4_5);
+      st(dst + 38 * plane, w4_6);
+      st(dst + 39 * plane, w4_7);
+      st(dst + 40 * plane, w5_0);
+      st(dst + 41 * plane, w5_1);
+      st(dst + 42 * plane, w5_2);
+      st(dst + 43 * plane, w5_3);
+      st(dst + 44 * plane, w5_4);
+      st(dst + 45 * plane, w5_5);
+      st(dst + 46 * plane, w5_6);
+      st(dst + 47 * plane, w5_7);
+      st(dst + 48 * plane, w6_0);
+      st(dst + 49 * plane, w6_1);
+      st(dst + 50 * plane, w6_2);
+      st(dst + 51 * plane, w6_3);
+      st(dst + 52 * plane, w6_4);
+      st(dst + 53 * plane, w6_5);
+      st(dst + 54 * plane, w6_6);
+      st(dst + 55 * plane, w6_7);
+      st(dst + 56 * plane, w7_0);
+      st(dst + 57 * plane, w7_1);
+      st(dst + 58 * plane, w7_2);
+      st(dst + 59 * plane, w7_3);
+      st(dst + 60 * plane, w7_4);
+      st(dst + 61 * plane, w7_5);
+      st(dst + 62 * plane, w7_6);
+      st(dst + 63 * plane, w7_7);
+    }
+  }
+}
+
+/* v[k·stride] = (Bᵀ d B)[k] for the 8×8 patch d at xq (row pitch `pitch` floats), 4 channels. */
+static inline __attribute__((always_inline)) void winograd4x5_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {
+  v128_t d0_0 = ld(xq + 0 * pitch + 0 * ci);
+  v128_t d0_1 = ld(xq + 0 * pitch + 1 * ci);
+  v128_t d0_2 = ld(xq + 0 * pitch + 2 * ci);
+  v128_t d0_3 = ld(xq + 0 * pitch + 3 * ci);
+  v128_t d0_4 = ld(xq + 0 * pitch + 4 * ci);
+  v128_t d0_5 = ld(xq + 0 * pitch + 5 * ci);
+  v128_t d0_6 = ld(xq + 0 * pitch + 6 * ci);
+  v128_t d0_7 = ld(xq + 0 * pitch + 7 * ci);
+  v128_t d1_0 = ld(xq + 1 * pitch + 0 * ci);
+  v128_t d1_1 = ld(xq + 1 * pitch + 1 * ci);
+  v128_t d1_2 = ld(xq + 1 * pitch + 2 * ci);
+  v128_t d1_3 = ld(xq + 1 * pitch + 3 * ci);
+  v128_t d1_4 = ld(xq + 1 * pitch + 4 * ci);
+  v128_t d1_5 = ld(xq + 1 * pitch + 5 * ci);
+  v128_t d1_6 = ld(xq + 1 * pitch + 6 * ci);
+  v128_t d1_7 = ld(xq + 1 * pitch + 7 * ci);
+  v128_t d2_0 = ld(xq + 2 * pitch + 0 * ci);
+  v128_t d2_1 = ld(xq + 2 * pitch + 1 * ci);
+  v128_t d2_2 = ld(xq + 2 * pitch + 2 * ci);
+  v128_t d2_3 = ld(xq + 2 * pitch + 3 * ci);
+  v128_t d2_4 = ld(xq + 2 * pitch + 4 * ci);
+  v128_t d2_5 = ld(xq + 2 * pitch + 5 * ci);
+  v128_t d2_6 = ld(xq + 2 * pitch + 6 * ci);
+  v128_t d2_7 = ld(xq + 2 * pitch + 7 * ci);
+  v128_t d3_0 = ld(xq + 3 * pitch + 0 * ci);
+  v128_t d3_1 = ld(xq + 3 * pitch + 1 * ci);
+  v128_t d3_2 = ld(xq + 3 * pitch + 2 * ci);
+  v128_t d3_3 = ld(xq + 3 * pitch + 3 * ci);
+  v128_t d3_4 = ld(xq + 3 * pitch + 4 * ci);
+  v128_t d3_5 = ld(xq + 3 * pitch + 5 * ci);
+  v128_t d3_6 = ld(xq + 3 * pitch + 6 * ci);
+  v128_t d3_7 = ld(xq + 3 * pitch + 7 * ci);
+  v128_t d4_0 = ld(xq + 4 * pitch + 0 * ci);
+  v128_t d4_1 = ld(xq + 4 * pitch + 1 * ci);
+  v128_t d4_2 = ld(xq + 4 * pitch + 2 * ci);
+  v128_t d4_3 = ld(xq + 4 * pitch + 3 * ci);
+  v128_t d4_4 = ld(xq + 4 * pitch + 4 * ci);
+  v128_t d4_5 = ld(xq + 4 * pitch + 5 * ci);
+  v128_t d4_6 = ld(xq + 4 * pitch + 6 * ci);
+  v128_t d4_7 = ld(xq + 4 * pitch + 7 * ci);
+  v128_t d5_0 = ld(xq + 5 * pitch + 0 * ci);
+  v128_t d5_1 = ld(xq + 5 * pitch + 1 * ci);
+  v128_t d5_2 = ld(xq + 5 * pitch + 2 * ci);
+  v128_t d5_3 = ld(xq + 5 * pitch + 3 * ci);
+  v128_t d5_4 = ld(xq + 5 * pitch + 4 * ci);
+  v128_t d5_5 = ld(xq + 5 * pitch + 5 * ci);
+  v128_t d5_6 = ld(xq + 5 * pitch + 6 * ci);
+  v128_t d5_7 = ld(xq + 5 * pitch + 7 * ci);
+  v128_t d6_0 = ld(xq + 6 * pitch + 0 * ci);
+  v128_t d6_1 = ld(xq + 6 * pitch + 1 * ci);
+  v128_t d6_2 = ld(xq + 6 * pitch + 2 * ci);
+  v128_t d6_3 = ld(xq + 6 * pitch + 3 * ci);
+  v128_t d6_4 = ld(xq + 6 * pitch + 4 * ci);
+  v128_t d6_5 = ld(xq + 6 * pitch + 5 * ci);
+  v128_t d6_6 = ld(xq + 6 * pitch + 6 * ci);
+  v128_t d6_7 = ld(xq + 6 * pitch + 7 * ci);
+  v128_t d7_0 = ld(xq + 7 * pitch + 0 * ci);
+  v128_t d7_1 = ld(xq + 7 * pitch + 1 * ci);
+  v128_t d7_2 = ld(xq + 7 * pitch + 2 * ci);
+  v128_t d7_3 = ld(xq + 7 * pitch + 3 * ci);
+  v128_t d7_4 = ld(xq + 7 * pitch + 4 * ci);
+  v128_t d7_5 = ld(xq + 7 * pitch + 5 * ci);
+  v128_t d7_6 = ld(xq + 7 * pitch + 6 * ci);
+  v128_t d7_7 = ld(xq + 7 * pitch + 7 * ci);
+  v128_t et0_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_0), wasm_f32x4_splat((21.0f / 4.0f)), d2_0), wasm_f32x4_splat((-21.0f / 4.0f)), d4_0), d6_0);
+  v128_t et0_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_1), wasm_f32x4_splat((21.0f / 4.0f)), d2_1), wasm_f32x4_splat((-21.0f / 4.0f)), d4_1), d6_1);
+  v128_t et0_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_2), wasm_f32x4_splat((21.0f / 4.0f)), d2_2), wasm_f32x4_splat((-21.0f / 4.0f)), d4_2), d6_2);
+  v128_t et0_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_3), wasm_f32x4_splat((21.0f / 4.0f)), d2_3), wasm_f32x4_splat((-21.0f / 4.0f)), d4_3), d6_3);
+  v128_t et0_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_4), wasm_f32x4_splat((21.0f / 4.0f)), d2_4), wasm_f32x4_splat((-21.0f / 4.0f)), d4_4), d6_4);
+  v128_t et0_5 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_5), wasm_f32x4_splat((21.0f / 4.0f)), d2_5), wasm_f32x4_splat((-21.0f / 4.0f)), d4_5), d6_5);
+  v128_t et0_6 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_6), wasm_f32x4_splat((21.0f / 4.0f)), d2_6), wasm_f32x4_splat((-21.0f / 4.0f)), d4_6), d6_6);
+  v128_t et0_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d0_7), wasm_f32x4_splat((21.0f / 4.0f)), d2_7), wasm_f32x4_splat((-21.0f / 4.0f)), d4_7), d6_7);
+  v128_t et1_0 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_0, d2_0), wasm_f32x4_splat((-17.0f / 4.0f)), d3_0), wasm_f32x4_splat((-17.0f / 4.0f)), d4_0), d5_0), d6_0);
+  v128_t et1_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_1, d2_1), wasm_f32x4_splat((-17.0f / 4.0f)), d3_1), wasm_f32x4_splat((-17.0f / 4.0f)), d4_1), d5_1), d6_1);
+  v128_t et1_2 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_2, d2_2), wasm_f32x4_splat((-17.0f / 4.0f)), d3_2), wasm_f32x4_splat((-17.0f / 4.0f)), d4_2), d5_2), d6_2);
+  v128_t et1_3 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_3, d2_3), wasm_f32x4_splat((-17.0f / 4.0f)), d3_3), wasm_f32x4_splat((-17.0f / 4.0f)), d4_3), d5_3), d6_3);
+  v128_t et1_4 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_4, d2_4), wasm_f32x4_splat((-17.0f / 4.0f)), d3_4), wasm_f32x4_splat((-17.0f / 4.0f)), d4_4), d5_4), d6_4);
+  v128_t et1_5 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_5, d2_5), wasm_f32x4_splat((-17.0f / 4.0f)), d3_5), wasm_f32x4_splat((-17.0f / 4.0f)), d4_5), d5_5), d6_5);
+  v128_t et1_6 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_6, d2_6), wasm_f32x4_splat((-17.0f / 4.0f)), d3_6), wasm_f32x4_splat((-17.0f / 4.0f)), d4_6), d5_6), d6_6);
+  v128_t et1_7 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(d1_7, d2_7), wasm_f32x4_splat((-17.0f / 4.0f)), d3_7), wasm_f32x4_splat((-17.0f / 4.0f)), d4_7), d5_7), d6_7);
+  v128_t et2_0 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_0), d2_0), wasm_f32x4_splat((17.0f / 4.0f)), d3_0), wasm_f32x4_splat((-17.0f / 4.0f)), d4_0), d5_0), d6_0);
+  v128_t et2_1 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_1), d2_1), wasm_f32x4_splat((17.0f / 4.0f)), d3_1), wasm_f32x4_splat((-17.0f / 4.0f)), d4_1), d5_1), d6_1);
+  v128_t et2_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_2), d2_2), wasm_f32x4_splat((17.0f / 4.0f)), d3_2), wasm_f32x4_splat((-17.0f / 4.0f)), d4_2), d5_2), d6_2);
+  v128_t et2_3 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_3), d2_3), wasm_f32x4_splat((17.0f / 4.0f)), d3_3), wasm_f32x4_splat((-17.0f / 4.0f)), d4_3), d5_3), d6_3);
+  v128_t et2_4 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_4), d2_4), wasm_f32x4_splat((17.0f / 4.0f)), d3_4), wasm_f32x4_splat((-17.0f / 4.0f)), d4_4), d5_4), d6_4);
+  v128_t et2_5 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_5), d2_5), wasm_f32x4_splat((17.0f / 4.0f)), d3_5), wasm_f32x4_splat((-17.0f / 4.0f)), d4_5), d5_5), d6_5);
+  v128_t et2_6 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_6), d2_6), wasm_f32x4_splat((17.0f / 4.0f)), d3_6), wasm_f32x4_splat((-17.0f / 4.0f)), d4_6), d5_6), d6_6);
+  v128_t et2_7 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(d1_7), d2_7), wasm_f32x4_splat((17.0f / 4.0f)), d3_7), wasm_f32x4_splat((-17.0f / 4.0f)), d4_7), d5_7), d6_7);
+  v128_t et3_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_0), wasm_f32x4_splat((1.0f / 4.0f)), d2_0), wasm_f32x4_splat((-5.0f / 2.0f)), d3_0), wasm_f32x4_splat((-5.0f / 4.0f)), d4_0), wasm_f32x4_splat(2.0f), d5_0), d6_0);
+  v128_t et3_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_1), wasm_f32x4_splat((1.0f / 4.0f)), d2_1), wasm_f32x4_splat((-5.0f / 2.0f)), d3_1), wasm_f32x4_splat((-5.0f / 4.0f)), d4_1), wasm_f32x4_splat(2.0f), d5_1), d6_1);
+  v128_t et3_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_2), wasm_f32x4_splat((1.0f / 4.0f)), d2_2), wasm_f32x4_splat((-5.0f / 2.0f)), d3_2), wasm_f32x4_splat((-5.0f / 4.0f)), d4_2), wasm_f32x4_splat(2.0f), d5_2), d6_2);
+  v128_t et3_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_3), wasm_f32x4_splat((1.0f / 4.0f)), d2_3), wasm_f32x4_splat((-5.0f / 2.0f)), d3_3), wasm_f32x4_splat((-5.0f / 4.0f)), d4_3), wasm_f32x4_splat(2.0f), d5_3), d6_3);
+  v128_t et3_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_4), wasm_f32x4_splat((1.0f / 4.0f)), d2_4), wasm_f32x4_splat((-5.0f / 2.0f)), d3_4), wasm_f32x4_splat((-5.0f / 4.0f)), d4_4), wasm_f32x4_splat(2.0f), d5_4), d6_4);
+  v128_t et3_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_5), wasm_f32x4_splat((1.0f / 4.0f)), d2_5), wasm_f32x4_splat((-5.0f / 2.0f)), d3_5), wasm_f32x4_splat((-5.0f / 4.0f)), d4_5), wasm_f32x4_splat(2.0f), d5_5), d6_5);
+  v128_t et3_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_6), wasm_f32x4_splat((1.0f / 4.0f)), d2_6), wasm_f32x4_splat((-5.0f / 2.0f)), d3_6), wasm_f32x4_splat((-5.0f / 4.0f)), d4_6), wasm_f32x4_splat(2.0f), d5_6), d6_6);
+  v128_t et3_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), d1_7), wasm_f32x4_splat((1.0f / 4.0f)), d2_7), wasm_f32x4_splat((-5.0f / 2.0f)), d3_7), wasm_f32x4_splat((-5.0f / 4.0f)), d4_7), wasm_f32x4_splat(2.0f), d5_7), d6_7);
+  v128_t et4_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_0), wasm_f32x4_splat((1.0f / 4.0f)), d2_0), wasm_f32x4_splat((5.0f / 2.0f)), d3_0), wasm_f32x4_splat((-5.0f / 4.0f)), d4_0), wasm_f32x4_splat(-2.0f), d5_0), d6_0);
+  v128_t et4_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_1), wasm_f32x4_splat((1.0f / 4.0f)), d2_1), wasm_f32x4_splat((5.0f / 2.0f)), d3_1), wasm_f32x4_splat((-5.0f / 4.0f)), d4_1), wasm_f32x4_splat(-2.0f), d5_1), d6_1);
+  v128_t et4_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_2), wasm_f32x4_splat((1.0f / 4.0f)), d2_2), wasm_f32x4_splat((5.0f / 2.0f)), d3_2), wasm_f32x4_splat((-5.0f / 4.0f)), d4_2), wasm_f32x4_splat(-2.0f), d5_2), d6_2);
+  v128_t et4_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_3), wasm_f32x4_splat((1.0f / 4.0f)), d2_3), wasm_f32x4_splat((5.0f / 2.0f)), d3_3), wasm_f32x4_splat((-5.0f / 4.0f)), d4_3), wasm_f32x4_splat(-2.0f), d5_3), d6_3);
+  v128_t et4_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_4), wasm_f32x4_splat((1.0f / 4.0f)), d2_4), wasm_f32x4_splat((5.0f / 2.0f)), d3_4), wasm_f32x4_splat((-5.0f / 4.0f)), d4_4), wasm_f32x4_splat(-2.0f), d5_4), d6_4);
+  v128_t et4_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_5), wasm_f32x4_splat((1.0f / 4.0f)), d2_5), wasm_f32x4_splat((5.0f / 2.0f)), d3_5), wasm_f32x4_splat((-5.0f / 4.0f)), d4_5), wasm_f32x4_splat(-2.0f), d5_5), d6_5);
+  v128_t et4_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_6), wasm_f32x4_splat((1.0f / 4.0f)), d2_6), wasm_f32x4_splat((5.0f / 2.0f)), d3_6), wasm_f32x4_splat((-5.0f / 4.0f)), d4_6), wasm_f32x4_splat(-2.0f), d5_6), d6_6);
+  v128_t et4_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), d1_7), wasm_f32x4_splat((1.0f / 4.0f)), d2_7), wasm_f32x4_splat((5.0f / 2.0f)), d3_7), wasm_f32x4_splat((-5.0f / 4.0f)), d4_7), wasm_f32x4_splat(-2.0f), d5_7), d6_7);
+  v128_t et5_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_0), wasm_f32x4_splat(4.0f), d2_0), wasm_f32x4_splat((-5.0f / 2.0f)), d3_0), wasm_f32x4_splat(-5.0f), d4_0), wasm_f32x4_splat((1.0f / 2.0f)), d5_0), d6_0);
+  v128_t et5_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_1), wasm_f32x4_splat(4.0f), d2_1), wasm_f32x4_splat((-5.0f / 2.0f)), d3_1), wasm_f32x4_splat(-5.0f), d4_1), wasm_f32x4_splat((1.0f / 2.0f)), d5_1), d6_1);
+  v128_t et5_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_2), wasm_f32x4_splat(4.0f), d2_2), wasm_f32x4_splat((-5.0f / 2.0f)), d3_2), wasm_f32x4_splat(-5.0f), d4_2), wasm_f32x4_splat((1.0f / 2.0f)), d5_2), d6_2);
+  v128_t et5_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_3), wasm_f32x4_splat(4.0f), d2_3), wasm_f32x4_splat((-5.0f / 2.0f)), d3_3), wasm_f32x4_splat(-5.0f), d4_3), wasm_f32x4_splat((1.0f / 2.0f)), d5_3), d6_3);
+  v128_t et5_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_4), wasm_f32x4_splat(4.0f), d2_4), wasm_f32x4_splat((-5.0f / 2.0f)), d3_4), wasm_f32x4_splat(-5.0f), d4_4), wasm_f32x4_splat((1.0f / 2.0f)), d5_4), d6_4);
+  v128_t et5_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_5), wasm_f32x4_splat(4.0f), d2_5), wasm_f32x4_splat((-5.0f / 2.0f)), d3_5), wasm_f32x4_splat(-5.0f), d4_5), wasm_f32x4_splat((1.0f / 2.0f)), d5_5), d6_5);
+  v128_t et5_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_6), wasm_f32x4_splat(4.0f), d2_6), wasm_f32x4_splat((-5.0f / 2.0f)), d3_6), wasm_f32x4_splat(-5.0f), d4_6), wasm_f32x4_splat((1.0f / 2.0f)), d5_6), d6_6);
+  v128_t et5_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), d1_7), wasm_f32x4_splat(4.0f), d2_7), wasm_f32x4_splat((-5.0f / 2.0f)), d3_7), wasm_f32x4_splat(-5.0f), d4_7), wasm_f32x4_splat((1.0f / 2.0f)), d5_7), d6_7);
+  v128_t et6_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_0), wasm_f32x4_splat(4.0f), d2_0), wasm_f32x4_splat((5.0f / 2.0f)), d3_0), wasm_f32x4_splat(-5.0f), d4_0), wasm_f32x4_splat((-1.0f / 2.0f)), d5_0), d6_0);
+  v128_t et6_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_1), wasm_f32x4_splat(4.0f), d2_1), wasm_f32x4_splat((5.0f / 2.0f)), d3_1), wasm_f32x4_splat(-5.0f), d4_1), wasm_f32x4_splat((-1.0f / 2.0f)), d5_1), d6_1);
+  v128_t et6_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_2), wasm_f32x4_splat(4.0f), d2_2), wasm_f32x4_splat((5.0f / 2.0f)), d3_2), wasm_f32x4_splat(-5.0f), d4_2), wasm_f32x4_splat((-1.0f / 2.0f)), d5_2), d6_2);
+  v128_t et6_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_3), wasm_f32x4_splat(4.0f), d2_3), wasm_f32x4_splat((5.0f / 2.0f)), d3_3), wasm_f32x4_splat(-5.0f), d4_3), wasm_f32x4_splat((-1.0f / 2.0f)), d5_3), d6_3);
+  v128_t et6_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_4), wasm_f32x4_splat(4.0f), d2_4), wasm_f32x4_splat((5.0f / 2.0f)), d3_4), wasm_f32x4_splat(-5.0f), d4_4), wasm_f32x4_splat((-1.0f / 2.0f)), d5_4), d6_4);
+  v128_t et6_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_5), wasm_f32x4_splat(4.0f), d2_5), wasm_f32x4_splat((5.0f / 2.0f)), d3_5), wasm_f32x4_splat(-5.0f), d4_5), wasm_f32x4_splat((-1.0f / 2.0f)), d5_5), d6_5);
+  v128_t et6_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_6), wasm_f32x4_splat(4.0f), d2_6), wasm_f32x4_splat((5.0f / 2.0f)), d3_6), wasm_f32x4_splat(-5.0f), d4_6), wasm_f32x4_splat((-1.0f / 2.0f)), d5_6), d6_6);
+  v128_t et6_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), d1_7), wasm_f32x4_splat(4.0f), d2_7), wasm_f32x4_splat((5.0f / 2.0f)), d3_7), wasm_f32x4_splat(-5.0f), d4_7), wasm_f32x4_splat((-1.0f / 2.0f)), d5_7), d6_7);
+  v128_t et7_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_0), wasm_f32x4_splat((21.0f / 4.0f)), d3_0), wasm_f32x4_splat((-21.0f / 4.0f)), d5_0), d7_0);
+  v128_t et7_1 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_1), wasm_f32x4_splat((21.0f / 4.0f)), d3_1), wasm_f32x4_splat((-21.0f / 4.0f)), d5_1), d7_1);
+  v128_t et7_2 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_2), wasm_f32x4_splat((21.0f / 4.0f)), d3_2), wasm_f32x4_splat((-21.0f / 4.0f)), d5_2), d7_2);
+  v128_t et7_3 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_3), wasm_f32x4_splat((21.0f / 4.0f)), d3_3), wasm_f32x4_splat((-21.0f / 4.0f)), d5_3), d7_3);
+  v128_t et7_4 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_4), wasm_f32x4_splat((21.0f / 4.0f)), d3_4), wasm_f32x4_splat((-21.0f / 4.0f)), d5_4), d7_4);
+  v128_t et7_5 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_5), wasm_f32x4_splat((21.0f / 4.0f)), d3_5), wasm_f32x4_splat((-21.0f / 4.0f)), d5_5), d7_5);
+  v128_t et7_6 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_6), wasm_f32x4_splat((21.0f / 4.0f)), d3_6), wasm_f32x4_splat((-21.0f / 4.0f)), d5_6), d7_6);
+  v128_t et7_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(d1_7), wasm_f32x4_splat((21.0f / 4.0f)), d3_7), wasm_f32x4_splat((-21.0f / 4.0f)), d5_7), d7_7);
+  v128_t e0_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et0_0), wasm_f32x4_splat((21.0f / 4.0f)), et0_2), wasm_f32x4_splat((-21.0f / 4.0f)), et0_4), et0_6);
+  v128_t e0_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et0_1, et0_2), wasm_f32x4_splat((-17.0f / 4.0f)), et0_3), wasm_f32x4_splat((-17.0f / 4.0f)), et0_4), et0_5), et0_6);
+  v128_t e0_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et0_1), et0_2), wasm_f32x4_splat((17.0f / 4.0f)), et0_3), wasm_f32x4_splat((-17.0f / 4.0f)), et0_4), et0_5), et0_6);
+  v128_t e0_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et0_1), wasm_f32x4_splat((1.0f / 4.0f)), et0_2), wasm_f32x4_splat((-5.0f / 2.0f)), et0_3), wasm_f32x4_splat((-5.0f / 4.0f)), et0_4), wasm_f32x4_splat(2.0f), et0_5), et0_6);
+  v128_t e0_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et0_1), wasm_f32x4_splat((1.0f / 4.0f)), et0_2), wasm_f32x4_splat((5.0f / 2.0f)), et0_3), wasm_f32x4_splat((-5.0f / 4.0f)), et0_4), wasm_f32x4_splat(-2.0f), et0_5), et0_6);
+  v128_t e0_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et0_1), wasm_f32x4_splat(4.0f), et0_2), wasm_f32x4_splat((-5.0f / 2.0f)), et0_3), wasm_f32x4_splat(-5.0f), et0_4), wasm_f32x4_splat((1.0f / 2.0f)), et0_5), et0_6);
+  v128_t e0_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et0_1), wasm_f32x4_splat(4.0f), et0_2), wasm_f32x4_splat((5.0f / 2.0f)), et0_3), wasm_f32x4_splat(-5.0f), et0_4), wasm_f32x4_splat((-1.0f / 2.0f)), et0_5), et0_6);
+  v128_t e0_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et0_1), wasm_f32x4_splat((21.0f / 4.0f)), et0_3), wasm_f32x4_splat((-21.0f / 4.0f)), et0_5), et0_7);
+  v128_t e1_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et1_0), wasm_f32x4_splat((21.0f / 4.0f)), et1_2), wasm_f32x4_splat((-21.0f / 4.0f)), et1_4), et1_6);
+  v128_t e1_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et1_1, et1_2), wasm_f32x4_splat((-17.0f / 4.0f)), et1_3), wasm_f32x4_splat((-17.0f / 4.0f)), et1_4), et1_5), et1_6);
+  v128_t e1_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et1_1), et1_2), wasm_f32x4_splat((17.0f / 4.0f)), et1_3), wasm_f32x4_splat((-17.0f / 4.0f)), et1_4), et1_5), et1_6);
+  v128_t e1_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et1_1), wasm_f32x4_splat((1.0f / 4.0f)), et1_2), wasm_f32x4_splat((-5.0f / 2.0f)), et1_3), wasm_f32x4_splat((-5.0f / 4.0f)), et1_4), wasm_f32x4_splat(2.0f), et1_5), et1_6);
+  v128_t e1_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et1_1), wasm_f32x4_splat((1.0f / 4.0f)), et1_2), wasm_f32x4_splat((5.0f / 2.0f)), et1_3), wasm_f32x4_splat((-5.0f / 4.0f)), et1_4), wasm_f32x4_splat(-2.0f), et1_5), et1_6);
+  v128_t e1_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et1_1), wasm_f32x4_splat(4.0f), et1_2), wasm_f32x4_splat((-5.0f / 2.0f)), et1_3), wasm_f32x4_splat(-5.0f), et1_4), wasm_f32x4_splat((1.0f / 2.0f)), et1_5), et1_6);
+  v128_t e1_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et1_1), wasm_f32x4_splat(4.0f), et1_2), wasm_f32x4_splat((5.0f / 2.0f)), et1_3), wasm_f32x4_splat(-5.0f), et1_4), wasm_f32x4_splat((-1.0f / 2.0f)), et1_5), et1_6);
+  v128_t e1_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et1_1), wasm_f32x4_splat((21.0f / 4.0f)), et1_3), wasm_f32x4_splat((-21.0f / 4.0f)), et1_5), et1_7);
+  v128_t e2_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et2_0), wasm_f32x4_splat((21.0f / 4.0f)), et2_2), wasm_f32x4_splat((-21.0f / 4.0f)), et2_4), et2_6);
+  v128_t e2_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et2_1, et2_2), wasm_f32x4_splat((-17.0f / 4.0f)), et2_3), wasm_f32x4_splat((-17.0f / 4.0f)), et2_4), et2_5), et2_6);
+  v128_t e2_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et2_1), et2_2), wasm_f32x4_splat((17.0f / 4.0f)), et2_3), wasm_f32x4_splat((-17.0f / 4.0f)), et2_4), et2_5), et2_6);
+  v128_t e2_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et2_1), wasm_f32x4_splat((1.0f / 4.0f)), et2_2), wasm_f32x4_splat((-5.0f / 2.0f)), et2_3), wasm_f32x4_splat((-5.0f / 4.0f)), et2_4), wasm_f32x4_splat(2.0f), et2_5), et2_6);
+  v128_t e2_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et2_1), wasm_f32x4_splat((1.0f / 4.0f)), et2_2), wasm_f32x4_splat((5.0f / 2.0f)), et2_3), wasm_f32x4_splat((-5.0f / 4.0f)), et2_4), wasm_f32x4_splat(-2.0f), et2_5), et2_6);
+  v128_t e2_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et2_1), wasm_f32x4_splat(4.0f), et2_2), wasm_f32x4_splat((-5.0f / 2.0f)), et2_3), wasm_f32x4_splat(-5.0f), et2_4), wasm_f32x4_splat((1.0f / 2.0f)), et2_5), et2_6);
+  v128_t e2_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et2_1), wasm_f32x4_splat(4.0f), et2_2), wasm_f32x4_splat((5.0f / 2.0f)), et2_3), wasm_f32x4_splat(-5.0f), et2_4), wasm_f32x4_splat((-1.0f / 2.0f)), et2_5), et2_6);
+  v128_t e2_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et2_1), wasm_f32x4_splat((21.0f / 4.0f)), et2_3), wasm_f32x4_splat((-21.0f / 4.0f)), et2_5), et2_7);
+  v128_t e3_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et3_0), wasm_f32x4_splat((21.0f / 4.0f)), et3_2), wasm_f32x4_splat((-21.0f / 4.0f)), et3_4), et3_6);
+  v128_t e3_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et3_1, et3_2), wasm_f32x4_splat((-17.0f / 4.0f)), et3_3), wasm_f32x4_splat((-17.0f / 4.0f)), et3_4), et3_5), et3_6);
+  v128_t e3_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et3_1), et3_2), wasm_f32x4_splat((17.0f / 4.0f)), et3_3), wasm_f32x4_splat((-17.0f / 4.0f)), et3_4), et3_5), et3_6);
+  v128_t e3_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et3_1), wasm_f32x4_splat((1.0f / 4.0f)), et3_2), wasm_f32x4_splat((-5.0f / 2.0f)), et3_3), wasm_f32x4_splat((-5.0f / 4.0f)), et3_4), wasm_f32x4_splat(2.0f), et3_5), et3_6);
+  v128_t e3_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et3_1), wasm_f32x4_splat((1.0f / 4.0f)), et3_2), wasm_f32x4_splat((5.0f / 2.0f)), et3_3), wasm_f32x4_splat((-5.0f / 4.0f)), et3_4), wasm_f32x4_splat(-2.0f), et3_5), et3_6);
+  v128_t e3_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et3_1), wasm_f32x4_splat(4.0f), et3_2), wasm_f32x4_splat((-5.0f / 2.0f)), et3_3), wasm_f32x4_splat(-5.0f), et3_4), wasm_f32x4_splat((1.0f / 2.0f)), et3_5), et3_6);
+  v128_t e3_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et3_1), wasm_f32x4_splat(4.0f), et3_2), wasm_f32x4_splat((5.0f / 2.0f)), et3_3), wasm_f32x4_splat(-5.0f), et3_4), wasm_f32x4_splat((-1.0f / 2.0f)), et3_5), et3_6);
+  v128_t e3_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et3_1), wasm_f32x4_splat((21.0f / 4.0f)), et3_3), wasm_f32x4_splat((-21.0f / 4.0f)), et3_5), et3_7);
+  v128_t e4_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et4_0), wasm_f32x4_splat((21.0f / 4.0f)), et4_2), wasm_f32x4_splat((-21.0f / 4.0f)), et4_4), et4_6);
+  v128_t e4_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et4_1, et4_2), wasm_f32x4_splat((-17.0f / 4.0f)), et4_3), wasm_f32x4_splat((-17.0f / 4.0f)), et4_4), et4_5), et4_6);
+  v128_t e4_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et4_1), et4_2), wasm_f32x4_splat((17.0f / 4.0f)), et4_3), wasm_f32x4_splat((-17.0f / 4.0f)), et4_4), et4_5), et4_6);
+  v128_t e4_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et4_1), wasm_f32x4_splat((1.0f / 4.0f)), et4_2), wasm_f32x4_splat((-5.0f / 2.0f)), et4_3), wasm_f32x4_splat((-5.0f / 4.0f)), et4_4), wasm_f32x4_splat(2.0f), et4_5), et4_6);
+  v128_t e4_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et4_1), wasm_f32x4_splat((1.0f / 4.0f)), et4_2), wasm_f32x4_splat((5.0f / 2.0f)), et4_3), wasm_f32x4_splat((-5.0f / 4.0f)), et4_4), wasm_f32x4_splat(-2.0f), et4_5), et4_6);
+  v128_t e4_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et4_1), wasm_f32x4_splat(4.0f), et4_2), wasm_f32x4_splat((-5.0f / 2.0f)), et4_3), wasm_f32x4_splat(-5.0f), et4_4), wasm_f32x4_splat((1.0f / 2.0f)), et4_5), et4_6);
+  v128_t e4_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et4_1), wasm_f32x4_splat(4.0f), et4_2), wasm_f32x4_splat((5.0f / 2.0f)), et4_3), wasm_f32x4_splat(-5.0f), et4_4), wasm_f32x4_splat((-1.0f / 2.0f)), et4_5), et4_6);
+  v128_t e4_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et4_1), wasm_f32x4_splat((21.0f / 4.0f)), et4_3), wasm_f32x4_splat((-21.0f / 4.0f)), et4_5), et4_7);
+  v128_t e5_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et5_0), wasm_f32x4_splat((21.0f / 4.0f)), et5_2), wasm_f32x4_splat((-21.0f / 4.0f)), et5_4), et5_6);
+  v128_t e5_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et5_1, et5_2), wasm_f32x4_splat((-17.0f / 4.0f)), et5_3), wasm_f32x4_splat((-17.0f / 4.0f)), et5_4), et5_5), et5_6);
+  v128_t e5_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et5_1), et5_2), wasm_f32x4_splat((17.0f / 4.0f)), et5_3), wasm_f32x4_splat((-17.0f / 4.0f)), et5_4), et5_5), et5_6);
+  v128_t e5_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et5_1), wasm_f32x4_splat((1.0f / 4.0f)), et5_2), wasm_f32x4_splat((-5.0f / 2.0f)), et5_3), wasm_f32x4_splat((-5.0f / 4.0f)), et5_4), wasm_f32x4_splat(2.0f), et5_5), et5_6);
+  v128_t e5_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et5_1), wasm_f32x4_splat((1.0f / 4.0f)), et5_2), wasm_f32x4_splat((5.0f / 2.0f)), et5_3), wasm_f32x4_splat((-5.0f / 4.0f)), et5_4), wasm_f32x4_splat(-2.0f), et5_5), et5_6);
+  v128_t e5_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et5_1), wasm_f32x4_splat(4.0f), et5_2), wasm_f32x4_splat((-5.0f / 2.0f)), et5_3), wasm_f32x4_splat(-5.0f), et5_4), wasm_f32x4_splat((1.0f / 2.0f)), et5_5), et5_6);
+  v128_t e5_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et5_1), wasm_f32x4_splat(4.0f), et5_2), wasm_f32x4_splat((5.0f / 2.0f)), et5_3), wasm_f32x4_splat(-5.0f), et5_4), wasm_f32x4_splat((-1.0f / 2.0f)), et5_5), et5_6);
+  v128_t e5_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et5_1), wasm_f32x4_splat((21.0f / 4.0f)), et5_3), wasm_f32x4_splat((-21.0f / 4.0f)), et5_5), et5_7);
+  v128_t e6_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et6_0), wasm_f32x4_splat((21.0f / 4.0f)), et6_2), wasm_f32x4_splat((-21.0f / 4.0f)), et6_4), et6_6);
+  v128_t e6_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et6_1, et6_2), wasm_f32x4_splat((-17.0f / 4.0f)), et6_3), wasm_f32x4_splat((-17.0f / 4.0f)), et6_4), et6_5), et6_6);
+  v128_t e6_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et6_1), et6_2), wasm_f32x4_splat((17.0f / 4.0f)), et6_3), wasm_f32x4_splat((-17.0f / 4.0f)), et6_4), et6_5), et6_6);
+  v128_t e6_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et6_1), wasm_f32x4_splat((1.0f / 4.0f)), et6_2), wasm_f32x4_splat((-5.0f / 2.0f)), et6_3), wasm_f32x4_splat((-5.0f / 4.0f)), et6_4), wasm_f32x4_splat(2.0f), et6_5), et6_6);
+  v128_t e6_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et6_1), wasm_f32x4_splat((1.0f / 4.0f)), et6_2), wasm_f32x4_splat((5.0f / 2.0f)), et6_3), wasm_f32x4_splat((-5.0f / 4.0f)), et6_4), wasm_f32x4_splat(-2.0f), et6_5), et6_6);
+  v128_t e6_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et6_1), wasm_f32x4_splat(4.0f), et6_2), wasm_f32x4_splat((-5.0f / 2.0f)), et6_3), wasm_f32x4_splat(-5.0f), et6_4), wasm_f32x4_splat((1.0f / 2.0f)), et6_5), et6_6);
+  v128_t e6_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et6_1), wasm_f32x4_splat(4.0f), et6_2), wasm_f32x4_splat((5.0f / 2.0f)), et6_3), wasm_f32x4_splat(-5.0f), et6_4), wasm_f32x4_splat((-1.0f / 2.0f)), et6_5), et6_6);
+  v128_t e6_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et6_1), wasm_f32x4_splat((21.0f / 4.0f)), et6_3), wasm_f32x4_splat((-21.0f / 4.0f)), et6_5), et6_7);
+  v128_t e7_0 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et7_0), wasm_f32x4_splat((21.0f / 4.0f)), et7_2), wasm_f32x4_splat((-21.0f / 4.0f)), et7_4), et7_6);
+  v128_t e7_1 = wasm_f32x4_add(wasm_f32x4_add(MADD(MADD(wasm_f32x4_add(et7_1, et7_2), wasm_f32x4_splat((-17.0f / 4.0f)), et7_3), wasm_f32x4_splat((-17.0f / 4.0f)), et7_4), et7_5), et7_6);
+  v128_t e7_2 = wasm_f32x4_add(wasm_f32x4_sub(MADD(MADD(wasm_f32x4_add(wasm_f32x4_neg(et7_1), et7_2), wasm_f32x4_splat((17.0f / 4.0f)), et7_3), wasm_f32x4_splat((-17.0f / 4.0f)), et7_4), et7_5), et7_6);
+  v128_t e7_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 2.0f)), et7_1), wasm_f32x4_splat((1.0f / 4.0f)), et7_2), wasm_f32x4_splat((-5.0f / 2.0f)), et7_3), wasm_f32x4_splat((-5.0f / 4.0f)), et7_4), wasm_f32x4_splat(2.0f), et7_5), et7_6);
+  v128_t e7_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-1.0f / 2.0f)), et7_1), wasm_f32x4_splat((1.0f / 4.0f)), et7_2), wasm_f32x4_splat((5.0f / 2.0f)), et7_3), wasm_f32x4_splat((-5.0f / 4.0f)), et7_4), wasm_f32x4_splat(-2.0f), et7_5), et7_6);
+  v128_t e7_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(2.0f), et7_1), wasm_f32x4_splat(4.0f), et7_2), wasm_f32x4_splat((-5.0f / 2.0f)), et7_3), wasm_f32x4_splat(-5.0f), et7_4), wasm_f32x4_splat((1.0f / 2.0f)), et7_5), et7_6);
+  v128_t e7_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat(-2.0f), et7_1), wasm_f32x4_splat(4.0f), et7_2), wasm_f32x4_splat((5.0f / 2.0f)), et7_3), wasm_f32x4_splat(-5.0f), et7_4), wasm_f32x4_splat((-1.0f / 2.0f)), et7_5), et7_6);
+  v128_t e7_7 = wasm_f32x4_add(MADD(MADD(wasm_f32x4_neg(et7_1), wasm_f32x4_splat((21.0f / 4.0f)), et7_3), wasm_f32x4_splat((-21.0f / 4.0f)), et7_5), et7_7);
+  st(v + 0 * stride, e0_0);
+  st(v + 1 * stride, e0_1);
+  st(v + 2 * stride, e0_2);
+  st(v + 3 * stride, e0_3);
+  st(v + 4 * stride, e0_4);
+  st(v + 5 * stride, e0_5);
+  st(v + 6 * stride, e0_6);
+  st(v + 7 * stride, e0_7);
+  st(v + 8 * stride, e1_0);
+  st(v + 9 * stride, e1_1);
+  st(v + 10 * stride, e1_2);
+  st(v + 11 * stride, e1_3);
+  st(v + 12 * stride, e1_4);
+  st(v + 13 * stride, e1_5);
+  st(v + 14 * stride, e1_6);
+  st(v + 15 * stride, e1_7);
+  st(v + 16 * stride, e2_0);
+  st(v + 17 * stride, e2_1);
+  st(v + 18 * stride, e2_2);
+  st(v + 19 * stride, e2_3);
+  st(v + 20 * stride, e2_4);
+  st(v + 21 * stride, e2_5);
+  st(v + 22 * stride, e2_6);
+  st(v + 23 * stride, e2_7);
+  st(v + 24 * stride, e3_0);
+  st(v + 25 * stride, e3_1);
+  st(v + 26 * stride, e3_2);
+  st(v + 27 * stride, e3_3);
+  st(v + 28 * stride, e3_4);
+  st(v + 29 * stride, e3_5);
+  st(v + 30 * stride, e3_6);
+  st(v + 31 * stride, e3_7);
+  st(v + 32 * stride, e4_0);
+  st(v + 33 * stride, e4_1);
+  st(v + 34 * stride, e4_2);
+  st(v + 35 * stride, e4_3);
+  st(v + 36 * stride, e4_4);
+  st(v + 37 * stride, e4_5);
+  st(v + 38 * stride, e4_6);
+  st(v + 39 * stride, e4_7);
+  st(v + 40 * stride, e5_0);
+  st(v + 41 * stride, e5_1);
+  st(v + 42 * stride, e5_2);
+  st(v + 43 * stride, e5_3);
+  st(v + 44 * stride, e5_4);
+  st(v + 45 * stride, e5_5);
+  st(v + 46 * stride, e5_6);
+  st(v + 47 * stride, e5_7);
+  st(v + 48 * stride, e6_0);
+  st(v + 49 * stride, e6_1);
+  st(v + 50 * stride, e6_2);
+  st(v + 51 * stride, e6_3);
+  st(v + 52 * stride, e6_4);
+  st(v + 53 * stride, e6_5);
+  st(v + 54 * stride, e6_6);
+  st(v + 55 * stride, e6_7);
+  st(v + 56 * stride, e7_0);
+  st(v + 57 * stride, e7_1);
+  st(v + 58 * stride, e7_2);
+  st(v + 59 * stride, e7_3);
+  st(v + 60 * stride, e7_4);
+  st(v + 61 * stride, e7_5);
+  st(v + 62 * stride, e7_6);
+  st(v + 63 * stride, e7_7);
+}
+
+/* The 4×4 outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
+static inline __attribute__((always_inline)) void winograd4x5_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {
+  v128_t p0_0 = ld(mq + 0 * stride);
+  v128_t p0_1 = ld(mq + 1 * stride);
+  v128_t p0_2 = ld(mq + 2 * stride);
+  v128_t p0_3 = ld(mq + 3 * stride);
+  v128_t p0_4 = ld(mq + 4 * stride);
+  v128_t p0_5 = ld(mq + 5 * stride);
+  v128_t p0_6 = ld(mq + 6 * stride);
+  v128_t p0_7 = ld(mq + 7 * stride);
+  v128_t p1_0 = ld(mq + 8 * stride);
+  v128_t p1_1 = ld(mq + 9 * stride);
+  v128_t p1_2 = ld(mq + 10 * stride);
+  v128_t p1_3 = ld(mq + 11 * stride);
+  v128_t p1_4 = ld(mq + 12 * stride);
+  v128_t p1_5 = ld(mq + 13 * stride);
+  v128_t p1_6 = ld(mq + 14 * stride);
+  v128_t p1_7 = ld(mq + 15 * stride);
+  v128_t p2_0 = ld(mq + 16 * stride);
+  v128_t p2_1 = ld(mq + 17 * stride);
+  v128_t p2_2 = ld(mq + 18 * stride);
+  v128_t p2_3 = ld(mq + 19 * stride);
+  v128_t p2_4 = ld(mq + 20 * stride);
+  v128_t p2_5 = ld(mq + 21 * stride);
+  v128_t p2_6 = ld(mq + 22 * stride);
+  v128_t p2_7 = ld(mq + 23 * stride);
+  v128_t p3_0 = ld(mq + 24 * stride);
+  v128_t p3_1 = ld(mq + 25 * stride);
+  v128_t p3_2 = ld(mq + 26 * stride);
+  v128_t p3_3 = ld(mq + 27 * stride);
+  v128_t p3_4 = ld(mq + 28 * stride);
+  v128_t p3_5 = ld(mq + 29 * stride);
+  v128_t p3_6 = ld(mq + 30 * stride);
+  v128_t p3_7 = ld(mq + 31 * stride);
+  v128_t p4_0 = ld(mq + 32 * stride);
+  v128_t p4_1 = ld(mq + 33 * stride);
+  v128_t p4_2 = ld(mq + 34 * stride);
+  v128_t p4_3 = ld(mq + 35 * stride);
+  v128_t p4_4 = ld(mq + 36 * stride);
+  v128_t p4_5 = ld(mq + 37 * stride);
+  v128_t p4_6 = ld(mq + 38 * stride);
+  v128_t p4_7 = ld(mq + 39 * stride);
+  v128_t p5_0 = ld(mq + 40 * stride);
+  v128_t p5_1 = ld(mq + 41 * stride);
+  v128_t p5_2 = ld(mq + 42 * stride);
+  v128_t p5_3 = ld(mq + 43 * stride);
+  v128_t p5_4 = ld(mq + 44 * stride);
+  v128_t p5_5 = ld(mq + 45 * stride);
+  v128_t p5_6 = ld(mq + 46 * stride);
+  v128_t p5_7 = ld(mq + 47 * stride);
+  v128_t p6_0 = ld(mq + 48 * stride);
+  v128_t p6_1 = ld(mq + 49 * stride);
+  v128_t p6_2 = ld(mq + 50 * stride);
+  v128_t p6_3 = ld(mq + 51 * stride);
+  v128_t p6_4 = ld(mq + 52 * stride);
+  v128_t p6_5 = ld(mq + 53 * stride);
+  v128_t p6_6 = ld(mq + 54 * stride);
+  v128_t p6_7 = ld(mq + 55 * stride);
+  v128_t p7_0 = ld(mq + 56 * stride);
+  v128_t p7_1 = ld(mq + 57 * stride);
+  v128_t p7_2 = ld(mq + 58 * stride);
+  v128_t p7_3 = ld(mq + 59 * stride);
+  v128_t p7_4 = ld(mq + 60 * stride);
+  v128_t p7_5 = ld(mq + 61 * stride);
+  v128_t p7_6 = ld(mq + 62 * stride);
+  v128_t p7_7 = ld(mq + 63 * stride);
+  v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0), p3_0), p4_0), p5_0), p6_0);
+  v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1), p3_1), p4_1), p5_1), p6_1);
+  v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2), p3_2), p4_2), p5_2), p6_2);
+  v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3), p3_3), p4_3), p5_3), p6_3);
+  v128_t qt0_4 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_4, p1_4), p2_4), p3_4), p4_4), p5_4), p6_4);
+  v128_t qt0_5 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_5, p1_5), p2_5), p3_5), p4_5), p5_5), p6_5);
+  v128_t qt0_6 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_6, p1_6), p2_6), p3_6), p4_6), p5_6), p6_6);
+  v128_t qt0_7 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_7, p1_7), p2_7), p3_7), p4_7), p5_7), p6_7);
+  v128_t qt1_0 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(2.0f), p3_0), wasm_f32x4_splat(-2.0f), p4_0), wasm_f32x4_splat((1.0f / 2.0f)), p5_0), wasm_f32x4_splat((-1.0f / 2.0f)), p6_0);
+  v128_t qt1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(2.0f), p3_1), wasm_f32x4_splat(-2.0f), p4_1), wasm_f32x4_splat((1.0f / 2.0f)), p5_1), wasm_f32x4_splat((-1.0f / 2.0f)), p6_1);
+  v128_t qt1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(2.0f), p3_2), wasm_f32x4_splat(-2.0f), p4_2), wasm_f32x4_splat((1.0f / 2.0f)), p5_2), wasm_f32x4_splat((-1.0f / 2.0f)), p6_2);
+  v128_t qt1_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(2.0f), p3_3), wasm_f32x4_splat(-2.0f), p4_3), wasm_f32x4_splat((1.0f / 2.0f)), p5_3), wasm_f32x4_splat((-1.0f / 2.0f)), p6_3);
+  v128_t qt1_4 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(2.0f), p3_4), wasm_f32x4_splat(-2.0f), p4_4), wasm_f32x4_splat((1.0f / 2.0f)), p5_4), wasm_f32x4_splat((-1.0f / 2.0f)), p6_4);
+  v128_t qt1_5 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(2.0f), p3_5), wasm_f32x4_splat(-2.0f), p4_5), wasm_f32x4_splat((1.0f / 2.0f)), p5_5), wasm_f32x4_splat((-1.0f / 2.0f)), p6_5);
+  v128_t qt1_6 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_6, p2_6), wasm_f32x4_splat(2.0f), p3_6), wasm_f32x4_splat(-2.0f), p4_6), wasm_f32x4_splat((1.0f / 2.0f)), p5_6), wasm_f32x4_splat((-1.0f / 2.0f)), p6_6);
+  v128_t qt1_7 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_7, p2_7), wasm_f32x4_splat(2.0f), p3_7), wasm_f32x4_splat(-2.0f), p4_7), wasm_f32x4_splat((1.0f / 2.0f)), p5_7), wasm_f32x4_splat((-1.0f / 2.0f)), p6_7);
+  v128_t qt2_0 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(4.0f), p3_0), wasm_f32x4_splat(4.0f), p4_0), wasm_f32x4_splat((1.0f / 4.0f)), p5_0), wasm_f32x4_splat((1.0f / 4.0f)), p6_0);
+  v128_t qt2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(4.0f), p3_1), wasm_f32x4_splat(4.0f), p4_1), wasm_f32x4_splat((1.0f / 4.0f)), p5_1), wasm_f32x4_splat((1.0f / 4.0f)), p6_1);
+  v128_t qt2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(4.0f), p3_2), wasm_f32x4_splat(4.0f), p4_2), wasm_f32x4_splat((1.0f / 4.0f)), p5_2), wasm_f32x4_splat((1.0f / 4.0f)), p6_2);
+  v128_t qt2_3 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(4.0f), p3_3), wasm_f32x4_splat(4.0f), p4_3), wasm_f32x4_splat((1.0f / 4.0f)), p5_3), wasm_f32x4_splat((1.0f / 4.0f)), p6_3);
+  v128_t qt2_4 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(4.0f), p3_4), wasm_f32x4_splat(4.0f), p4_4), wasm_f32x4_splat((1.0f / 4.0f)), p5_4), wasm_f32x4_splat((1.0f / 4.0f)), p6_4);
+  v128_t qt2_5 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(4.0f), p3_5), wasm_f32x4_splat(4.0f), p4_5), wasm_f32x4_splat((1.0f / 4.0f)), p5_5), wasm_f32x4_splat((1.0f / 4.0f)), p6_5);
+  v128_t qt2_6 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_6, p2_6), wasm_f32x4_splat(4.0f), p3_6), wasm_f32x4_splat(4.0f), p4_6), wasm_f32x4_splat((1.0f / 4.0f)), p5_6), wasm_f32x4_splat((1.0f / 4.0f)), p6_6);
+  v128_t qt2_7 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_7, p2_7), wasm_f32x4_splat(4.0f), p3_7), wasm_f32x4_splat(4.0f), p4_7), wasm_f32x4_splat((1.0f / 4.0f)), p5_7), wasm_f32x4_splat((1.0f / 4.0f)), p6_7);
+  v128_t qt3_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(8.0f), p3_0), wasm_f32x4_splat(-8.0f), p4_0), wasm_f32x4_splat((1.0f / 8.0f)), p5_0), wasm_f32x4_splat((-1.0f / 8.0f)), p6_0), p7_0);
+  v128_t qt3_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(8.0f), p3_1), wasm_f32x4_splat(-8.0f), p4_1), wasm_f32x4_splat((1.0f / 8.0f)), p5_1), wasm_f32x4_splat((-1.0f / 8.0f)), p6_1), p7_1);
+  v128_t qt3_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(8.0f), p3_2), wasm_f32x4_splat(-8.0f), p4_2), wasm_f32x4_splat((1.0f / 8.0f)), p5_2), wasm_f32x4_splat((-1.0f / 8.0f)), p6_2), p7_2);
+  v128_t qt3_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(8.0f), p3_3), wasm_f32x4_splat(-8.0f), p4_3), wasm_f32x4_splat((1.0f / 8.0f)), p5_3), wasm_f32x4_splat((-1.0f / 8.0f)), p6_3), p7_3);
+  v128_t qt3_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(8.0f), p3_4), wasm_f32x4_splat(-8.0f), p4_4), wasm_f32x4_splat((1.0f / 8.0f)), p5_4), wasm_f32x4_splat((-1.0f / 8.0f)), p6_4), p7_4);
+  v128_t qt3_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(8.0f), p3_5), wasm_f32x4_splat(-8.0f), p4_5), wasm_f32x4_splat((1.0f / 8.0f)), p5_5), wasm_f32x4_splat((-1.0f / 8.0f)), p6_5), p7_5);
+  v128_t qt3_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_6, p2_6), wasm_f32x4_splat(8.0f), p3_6), wasm_f32x4_splat(-8.0f), p4_6), wasm_f32x4_splat((1.0f / 8.0f)), p5_6), wasm_f32x4_splat((-1.0f / 8.0f)), p6_6), p7_6);
+  v128_t qt3_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_7, p2_7), wasm_f32x4_splat(8.0f), p3_7), wasm_f32x4_splat(-8.0f), p4_7), wasm_f32x4_splat((1.0f / 8.0f)), p5_7), wasm_f32x4_splat((-1.0f / 8.0f)), p6_7), p7_7);
+  v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2), qt0_3), qt0_4), qt0_5), qt0_6);
+  v128_t q0_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4), wasm_f32x4_splat((1.0f / 2.0f)), qt0_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt0_6);
+  v128_t q0_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(4.0f), qt0_3), wasm_f32x4_splat(4.0f), qt0_4), wasm_f32x4_splat((1.0f / 4.0f)), qt0_5), wasm_f32x4_splat((1.0f / 4.0f)), qt0_6);
+  v128_t q0_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(8.0f), qt0_3), wasm_f32x4_splat(-8.0f), qt0_4), wasm_f32x4_splat((1.0f / 8.0f)), qt0_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt0_6), qt0_7);
+  v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4), qt1_5), qt1_6);
+  v128_t q1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4), wasm_f32x4_splat((1.0f / 2.0f)), qt1_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt1_6);
+  v128_t q1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(4.0f), qt1_3), wasm_f32x4_splat(4.0f), qt1_4), wasm_f32x4_splat((1.0f / 4.0f)), qt1_5), wasm_f32x4_splat((1.0f / 4.0f)), qt1_6);
+  v128_t q1_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(8.0f), qt1_3), wasm_f32x4_splat(-8.0f), qt1_4), wasm_f32x4_splat((1.0f / 8.0f)), qt1_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt1_6), qt1_7);
+  v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2), qt2_3), qt2_4), qt2_5), qt2_6);
+  v128_t q2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(2.0f), qt2_3), wasm_f32x4_splat(-2.0f), qt2_4), wasm_f32x4_splat((1.0f / 2.0f)), qt2_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt2_6);
+  v128_t q2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(4.0f), qt2_3), wasm_f32x4_splat(4.0f), qt2_4), wasm_f32x4_splat((1.0f / 4.0f)), qt2_5), wasm_f32x4_splat((1.0f / 4.0f)), qt2_6);
+  v128_t q2_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(8.0f), qt2_3), wasm_f32x4_splat(-8.0f), qt2_4), wasm_f32x4_splat((1.0f / 8.0f)), qt2_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt2_6), qt2_7);
+  v128_t q3_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt3_0, qt3_1), qt3_2), qt3_3), qt3_4), qt3_5), qt3_6);
+  v128_t q3_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(2.0f), qt3_3), wasm_f32x4_splat(-2.0f), qt3_4), wasm_f32x4_splat((1.0f / 2.0f)), qt3_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt3_6);
+  v128_t q3_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(4.0f), qt3_3), wasm_f32x4_splat(4.0f), qt3_4), wasm_f32x4_splat((1.0f / 4.0f)), qt3_5), wasm_f32x4_splat((1.0f / 4.0f)), qt3_6);
+  v128_t q3_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(8.0f), qt3_3), wasm_f32x4_splat(-8.0f), qt3_4), wasm_f32x4_splat((1.0f / 8.0f)), qt3_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt3_6), qt3_7);
+  st(yq, wasm_f32x4_add(q0_0, bias)); if (nc > 1) { st(yq + 1 * co, wasm_f32x4_add(q0_1, bias)); if (nc > 2) { st(yq + 2 * co, wasm_f32x4_add(q0_2, bias)); if (nc > 3) { st(yq + 3 * co, wasm_f32x4_add(q0_3, bias)); } } }
+  if (nr > 1) { st(yq + 1 * pitch, wasm_f32x4_add(q1_0, bias)); if (nc > 1) { st(yq + 1 * pitch + 1 * co, wasm_f32x4_add(q1_1, bias)); if (nc > 2) { st(yq + 1 * pitch + 2 * co, wasm_f32x4_add(q1_2, bias)); if (nc > 3) { st(yq + 1 * pitch + 3 * co, wasm_f32x4_add(q1_3, bias)); } } } }
+  if (nr > 2) { st(yq + 2 * pitch, wasm_f32x4_add(q2_0, bias)); if (nc > 1) { st(yq + 2 * pitch + 1 * co, wasm_f32x4_add(q2_1, bias)); if (nc > 2) { st(yq + 2 * pitch + 2 * co, wasm_f32x4_add(q2_2, bias)); if (nc > 3) { st(yq + 2 * pitch + 3 * co, wasm_f32x4_add(q2_3, bias)); } } } }
+  if (nr > 3) { st(yq + 3 * pitch, wasm_f32x4_add(q3_0, bias)); if (nc > 1) { st(yq + 3 * pitch + 1 * co, wasm_f32x4_add(q3_1, bias)); if (nc > 2) { st(yq + 3 * pitch + 2 * co, wasm_f32x4_add(q3_2, bias)); if (nc > 3) { st(yq + 3 * pitch + 3 * co, wasm_f32x4_add(q3_3, bias)); } } } }
+}
+
+/*
+ * Convolution 5×5, stride 1, dilation 1, c_in and c_out multiples of 4, over images [b0, b1), by
+ * Winograd F(4×4, 5×5): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
+ * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = 4·⌈oh/4⌉ + 4,
+ * wp = 4·⌈ow/4⌉ + 4; this call writes its images). u: winograd4x5_filter of the filter. Per chunk
+ * of WINO_TILES output tiles of 4×4: the input transform into v (64·WINO_TILES·ci floats of
+ * scratch), 64 products v[k]·u[k] into mt (64·WINO_TILES·co floats) with the 4 × 8 register
+ * block of conv2d_direct, then the output transform into y. x: [n, h, w, ci]; y: [n, oh, ow, co].
+ */
+EXPORT(conv2d_winograd4x5)
+void conv2d_winograd4x5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
+                       i32 co, i32 top, i32 left, f32 *xp, f32 *v, f32 *mt, f32 *y) {
+  const i32 th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw;
+  const i32 hp = 4 * th + 4, wp = 4 * tw + 4;
+  const long vstride = (long)WINO_TILES * ci, mstride = (long)WINO_TILES * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    f32 *yb = y + (long)b * oh * ow * co;
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      const i32 nt4 = (nt + 3) & ~3;
+      for (i32 t = 0; t < nt4; t++) {
+        f32 *vt = v + (long)t * ci;
+        if (t >= nt) {
+          for (i32 k = 0; k < 64; k++)
+            for (i32 c = 0; c < ci; c += 4) st(vt + k * vstride + c, wasm_f32x4_splat(0));
+          continue;
+        }
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(4 * ty) * wp + 4 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd4x5_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
+      }
+      for (i32 k = 0; k < 64; k++) winograd_products(v + k * vstride, u + (long)k * ci * co, nt4, ci, co, mt + k * mstride);
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        f32 *yq = yb + ((long)(4 * ty) * ow + 4 * tx) * co;
+        const i32 nr = oh - 4 * ty < 4 ? oh - 4 * ty : 4, nc = ow - 4 * tx < 4 ? ow - 4 * tx : 4;
+        for (i32 o = 0; o < co; o += 4) {
+          const v128_t z = bias ? ld(bias + o) : wasm_f32x4_splat(0);
+          winograd4x5_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
+        }
+      }
+    }
+  }
+}
+
+/* dt[k·stride] = (G e Gᵀ)[k] for the 4×4 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd4x5_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {
+  const v128_t zero = wasm_f32x4_splat(0);
+  v128_t y0_0 = nr > 0 && nc > 0 ? ld(dq) : zero;
+  v128_t y0_1 = nr > 0 && nc > 1 ? ld(dq + 1 * co) : zero;
+  v128_t y0_2 = nr > 0 && nc > 2 ? ld(dq + 2 * co) : zero;
+  v128_t y0_3 = nr > 0 && nc > 3 ? ld(dq + 3 * co) : zero;
+  v128_t y1_0 = nr > 1 && nc > 0 ? ld(dq + 1 * pitch) : zero;
+  v128_t y1_1 = nr > 1 && nc > 1 ? ld(dq + 1 * pitch + 1 * co) : zero;
+  v128_t y1_2 = nr > 1 && nc > 2 ? ld(dq + 1 * pitch + 2 * co) : zero;
+  v128_t y1_3 = nr > 1 && nc > 3 ? ld(dq + 1 * pitch + 3 * co) : zero;
+  v128_t y2_0 = nr > 2 && nc > 0 ? ld(dq + 2 * pitch) : zero;
+  v128_t y2_1 = nr > 2 && nc > 1 ? ld(dq + 2 * pitch + 1 * co) : zero;
+  v128_t y2_2 = nr > 2 && nc > 2 ? ld(dq + 2 * pitch + 2 * co) : zero;
+  v128_t y2_3 = nr > 2 && nc > 3 ? ld(dq + 2 * pitch + 3 * co) : zero;
+  v128_t y3_0 = nr > 3 && nc > 0 ? ld(dq + 3 * pitch) : zero;
+  v128_t y3_1 = nr > 3 && nc > 1 ? ld(dq + 3 * pitch + 1 * co) : zero;
+  v128_t y3_2 = nr > 3 && nc > 2 ? ld(dq + 3 * pitch + 2 * co) : zero;
+  v128_t y3_3 = nr > 3 && nc > 3 ? ld(dq + 3 * pitch + 3 * co) : zero;
+  v128_t zt0_0 = wasm_f32x4_neg(y0_0);
+  v128_t zt0_1 = wasm_f32x4_neg(y0_1);
+  v128_t zt0_2 = wasm_f32x4_neg(y0_2);
+  v128_t zt0_3 = wasm_f32x4_neg(y0_3);
+  v128_t zt1_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_0), wasm_f32x4_splat((-2.0f / 9.0f)), y1_0), wasm_f32x4_splat((-2.0f / 9.0f)), y2_0), wasm_f32x4_splat((-2.0f / 9.0f)), y3_0);
+  v128_t zt1_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_1), wasm_f32x4_splat((-2.0f / 9.0f)), y1_1), wasm_f32x4_splat((-2.0f / 9.0f)), y2_1), wasm_f32x4_splat((-2.0f / 9.0f)), y3_1);
+  v128_t zt1_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_2), wasm_f32x4_splat((-2.0f / 9.0f)), y1_2), wasm_f32x4_splat((-2.0f / 9.0f)), y2_2), wasm_f32x4_splat((-2.0f / 9.0f)), y3_2);
+  v128_t zt1_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_3), wasm_f32x4_splat((-2.0f / 9.0f)), y1_3), wasm_f32x4_splat((-2.0f / 9.0f)), y2_3), wasm_f32x4_splat((-2.0f / 9.0f)), y3_3);
+  v128_t zt2_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_0), wasm_f32x4_splat((2.0f / 9.0f)), y1_0), wasm_f32x4_splat((-2.0f / 9.0f)), y2_0), wasm_f32x4_splat((2.0f / 9.0f)), y3_0);
+  v128_t zt2_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_1), wasm_f32x4_splat((2.0f / 9.0f)), y1_1), wasm_f32x4_splat((-2.0f / 9.0f)), y2_1), wasm_f32x4_splat((2.0f / 9.0f)), y3_1);
+  v128_t zt2_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_2), wasm_f32x4_splat((2.0f / 9.0f)), y1_2), wasm_f32x4_splat((-2.0f / 9.0f)), y2_2), wasm_f32x4_splat((2.0f / 9.0f)), y3_2);
+  v128_t zt2_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), y0_3), wasm_f32x4_splat((2.0f / 9.0f)), y1_3), wasm_f32x4_splat((-2.0f / 9.0f)), y2_3), wasm_f32x4_splat((2.0f / 9.0f)), y3_3);
+  v128_t zt3_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_0), wasm_f32x4_splat((1.0f / 45.0f)), y1_0), wasm_f32x4_splat((2.0f / 45.0f)), y2_0), wasm_f32x4_splat((4.0f / 45.0f)), y3_0);
+  v128_t zt3_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_1), wasm_f32x4_splat((1.0f / 45.0f)), y1_1), wasm_f32x4_splat((2.0f / 45.0f)), y2_1), wasm_f32x4_splat((4.0f / 45.0f)), y3_1);
+  v128_t zt3_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_2), wasm_f32x4_splat((1.0f / 45.0f)), y1_2), wasm_f32x4_splat((2.0f / 45.0f)), y2_2), wasm_f32x4_splat((4.0f / 45.0f)), y3_2);
+  v128_t zt3_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_3), wasm_f32x4_splat((1.0f / 45.0f)), y1_3), wasm_f32x4_splat((2.0f / 45.0f)), y2_3), wasm_f32x4_splat((4.0f / 45.0f)), y3_3);
+  v128_t zt4_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_0), wasm_f32x4_splat((-1.0f / 45.0f)), y1_0), wasm_f32x4_splat((2.0f / 45.0f)), y2_0), wasm_f32x4_splat((-4.0f / 45.0f)), y3_0);
+  v128_t zt4_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_1), wasm_f32x4_splat((-1.0f / 45.0f)), y1_1), wasm_f32x4_splat((2.0f / 45.0f)), y2_1), wasm_f32x4_splat((-4.0f / 45.0f)), y3_1);
+  v128_t zt4_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_2), wasm_f32x4_splat((-1.0f / 45.0f)), y1_2), wasm_f32x4_splat((2.0f / 45.0f)), y2_2), wasm_f32x4_splat((-4.0f / 45.0f)), y3_2);
+  v128_t zt4_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), y0_3), wasm_f32x4_splat((-1.0f / 45.0f)), y1_3), wasm_f32x4_splat((2.0f / 45.0f)), y2_3), wasm_f32x4_splat((-4.0f / 45.0f)), y3_3);
+  v128_t zt5_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_0), wasm_f32x4_splat((16.0f / 45.0f)), y1_0), wasm_f32x4_splat((8.0f / 45.0f)), y2_0), wasm_f32x4_splat((4.0f / 45.0f)), y3_0);
+  v128_t zt5_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_1), wasm_f32x4_splat((16.0f / 45.0f)), y1_1), wasm_f32x4_splat((8.0f / 45.0f)), y2_1), wasm_f32x4_splat((4.0f / 45.0f)), y3_1);
+  v128_t zt5_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_2), wasm_f32x4_splat((16.0f / 45.0f)), y1_2), wasm_f32x4_splat((8.0f / 45.0f)), y2_2), wasm_f32x4_splat((4.0f / 45.0f)), y3_2);
+  v128_t zt5_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_3), wasm_f32x4_splat((16.0f / 45.0f)), y1_3), wasm_f32x4_splat((8.0f / 45.0f)), y2_3), wasm_f32x4_splat((4.0f / 45.0f)), y3_3);
+  v128_t zt6_0 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_0), wasm_f32x4_splat((-16.0f / 45.0f)), y1_0), wasm_f32x4_splat((8.0f / 45.0f)), y2_0), wasm_f32x4_splat((-4.0f / 45.0f)), y3_0);
+  v128_t zt6_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_1), wasm_f32x4_splat((-16.0f / 45.0f)), y1_1), wasm_f32x4_splat((8.0f / 45.0f)), y2_1), wasm_f32x4_splat((-4.0f / 45.0f)), y3_1);
+  v128_t zt6_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_2), wasm_f32x4_splat((-16.0f / 45.0f)), y1_2), wasm_f32x4_splat((8.0f / 45.0f)), y2_2), wasm_f32x4_splat((-4.0f / 45.0f)), y3_2);
+  v128_t zt6_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), y0_3), wasm_f32x4_splat((-16.0f / 45.0f)), y1_3), wasm_f32x4_splat((8.0f / 45.0f)), y2_3), wasm_f32x4_splat((-4.0f / 45.0f)), y3_3);
+  v128_t zt7_0 = y3_0;
+  v128_t zt7_1 = y3_1;
+  v128_t zt7_2 = y3_2;
+  v128_t zt7_3 = y3_3;
+  v128_t z0_0 = wasm_f32x4_neg(zt0_0);
+  v128_t z0_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt0_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt0_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt0_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt0_3);
+  v128_t z0_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt0_0), wasm_f32x4_splat((2.0f / 9.0f)), zt0_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt0_2), wasm_f32x4_splat((2.0f / 9.0f)), zt0_3);
+  v128_t z0_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt0_0), wasm_f32x4_splat((1.0f / 45.0f)), zt0_1), wasm_f32x4_splat((2.0f / 45.0f)), zt0_2), wasm_f32x4_splat((4.0f / 45.0f)), zt0_3);
+  v128_t z0_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt0_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt0_1), wasm_f32x4_splat((2.0f / 45.0f)), zt0_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt0_3);
+  v128_t z0_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt0_0), wasm_f32x4_splat((16.0f / 45.0f)), zt0_1), wasm_f32x4_splat((8.0f / 45.0f)), zt0_2), wasm_f32x4_splat((4.0f / 45.0f)), zt0_3);
+  v128_t z0_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt0_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt0_1), wasm_f32x4_splat((8.0f / 45.0f)), zt0_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt0_3);
+  v128_t z0_7 = zt0_3;
+  v128_t z1_0 = wasm_f32x4_neg(zt1_0);
+  v128_t z1_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt1_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt1_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt1_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt1_3);
+  v128_t z1_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt1_0), wasm_f32x4_splat((2.0f / 9.0f)), zt1_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt1_2), wasm_f32x4_splat((2.0f / 9.0f)), zt1_3);
+  v128_t z1_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt1_0), wasm_f32x4_splat((1.0f / 45.0f)), zt1_1), wasm_f32x4_splat((2.0f / 45.0f)), zt1_2), wasm_f32x4_splat((4.0f / 45.0f)), zt1_3);
+  v128_t z1_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt1_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt1_1), wasm_f32x4_splat((2.0f / 45.0f)), zt1_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt1_3);
+  v128_t z1_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt1_0), wasm_f32x4_splat((16.0f / 45.0f)), zt1_1), wasm_f32x4_splat((8.0f / 45.0f)), zt1_2), wasm_f32x4_splat((4.0f / 45.0f)), zt1_3);
+  v128_t z1_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt1_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt1_1), wasm_f32x4_splat((8.0f / 45.0f)), zt1_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt1_3);
+  v128_t z1_7 = zt1_3;
+  v128_t z2_0 = wasm_f32x4_neg(zt2_0);
+  v128_t z2_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt2_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt2_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt2_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt2_3);
+  v128_t z2_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt2_0), wasm_f32x4_splat((2.0f / 9.0f)), zt2_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt2_2), wasm_f32x4_splat((2.0f / 9.0f)), zt2_3);
+  v128_t z2_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt2_0), wasm_f32x4_splat((1.0f / 45.0f)), zt2_1), wasm_f32x4_splat((2.0f / 45.0f)), zt2_2), wasm_f32x4_splat((4.0f / 45.0f)), zt2_3);
+  v128_t z2_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt2_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt2_1), wasm_f32x4_splat((2.0f / 45.0f)), zt2_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt2_3);
+  v128_t z2_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt2_0), wasm_f32x4_splat((16.0f / 45.0f)), zt2_1), wasm_f32x4_splat((8.0f / 45.0f)), zt2_2), wasm_f32x4_splat((4.0f / 45.0f)), zt2_3);
+  v128_t z2_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt2_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt2_1), wasm_f32x4_splat((8.0f / 45.0f)), zt2_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt2_3);
+  v128_t z2_7 = zt2_3;
+  v128_t z3_0 = wasm_f32x4_neg(zt3_0);
+  v128_t z3_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt3_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt3_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt3_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt3_3);
+  v128_t z3_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt3_0), wasm_f32x4_splat((2.0f / 9.0f)), zt3_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt3_2), wasm_f32x4_splat((2.0f / 9.0f)), zt3_3);
+  v128_t z3_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt3_0), wasm_f32x4_splat((1.0f / 45.0f)), zt3_1), wasm_f32x4_splat((2.0f / 45.0f)), zt3_2), wasm_f32x4_splat((4.0f / 45.0f)), zt3_3);
+  v128_t z3_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt3_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt3_1), wasm_f32x4_splat((2.0f / 45.0f)), zt3_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt3_3);
+  v128_t z3_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt3_0), wasm_f32x4_splat((16.0f / 45.0f)), zt3_1), wasm_f32x4_splat((8.0f / 45.0f)), zt3_2), wasm_f32x4_splat((4.0f / 45.0f)), zt3_3);
+  v128_t z3_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt3_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt3_1), wasm_f32x4_splat((8.0f / 45.0f)), zt3_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt3_3);
+  v128_t z3_7 = zt3_3;
+  v128_t z4_0 = wasm_f32x4_neg(zt4_0);
+  v128_t z4_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt4_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt4_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt4_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt4_3);
+  v128_t z4_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt4_0), wasm_f32x4_splat((2.0f / 9.0f)), zt4_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt4_2), wasm_f32x4_splat((2.0f / 9.0f)), zt4_3);
+  v128_t z4_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt4_0), wasm_f32x4_splat((1.0f / 45.0f)), zt4_1), wasm_f32x4_splat((2.0f / 45.0f)), zt4_2), wasm_f32x4_splat((4.0f / 45.0f)), zt4_3);
+  v128_t z4_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt4_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt4_1), wasm_f32x4_splat((2.0f / 45.0f)), zt4_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt4_3);
+  v128_t z4_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt4_0), wasm_f32x4_splat((16.0f / 45.0f)), zt4_1), wasm_f32x4_splat((8.0f / 45.0f)), zt4_2), wasm_f32x4_splat((4.0f / 45.0f)), zt4_3);
+  v128_t z4_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt4_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt4_1), wasm_f32x4_splat((8.0f / 45.0f)), zt4_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt4_3);
+  v128_t z4_7 = zt4_3;
+  v128_t z5_0 = wasm_f32x4_neg(zt5_0);
+  v128_t z5_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt5_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt5_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt5_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt5_3);
+  v128_t z5_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt5_0), wasm_f32x4_splat((2.0f / 9.0f)), zt5_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt5_2), wasm_f32x4_splat((2.0f / 9.0f)), zt5_3);
+  v128_t z5_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt5_0), wasm_f32x4_splat((1.0f / 45.0f)), zt5_1), wasm_f32x4_splat((2.0f / 45.0f)), zt5_2), wasm_f32x4_splat((4.0f / 45.0f)), zt5_3);
+  v128_t z5_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt5_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt5_1), wasm_f32x4_splat((2.0f / 45.0f)), zt5_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt5_3);
+  v128_t z5_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt5_0), wasm_f32x4_splat((16.0f / 45.0f)), zt5_1), wasm_f32x4_splat((8.0f / 45.0f)), zt5_2), wasm_f32x4_splat((4.0f / 45.0f)), zt5_3);
+  v128_t z5_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt5_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt5_1), wasm_f32x4_splat((8.0f / 45.0f)), zt5_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt5_3);
+  v128_t z5_7 = zt5_3;
+  v128_t z6_0 = wasm_f32x4_neg(zt6_0);
+  v128_t z6_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt6_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt6_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt6_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt6_3);
+  v128_t z6_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt6_0), wasm_f32x4_splat((2.0f / 9.0f)), zt6_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt6_2), wasm_f32x4_splat((2.0f / 9.0f)), zt6_3);
+  v128_t z6_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt6_0), wasm_f32x4_splat((1.0f / 45.0f)), zt6_1), wasm_f32x4_splat((2.0f / 45.0f)), zt6_2), wasm_f32x4_splat((4.0f / 45.0f)), zt6_3);
+  v128_t z6_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt6_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt6_1), wasm_f32x4_splat((2.0f / 45.0f)), zt6_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt6_3);
+  v128_t z6_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt6_0), wasm_f32x4_splat((16.0f / 45.0f)), zt6_1), wasm_f32x4_splat((8.0f / 45.0f)), zt6_2), wasm_f32x4_splat((4.0f / 45.0f)), zt6_3);
+  v128_t z6_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt6_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt6_1), wasm_f32x4_splat((8.0f / 45.0f)), zt6_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt6_3);
+  v128_t z6_7 = zt6_3;
+  v128_t z7_0 = wasm_f32x4_neg(zt7_0);
+  v128_t z7_1 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt7_0), wasm_f32x4_splat((-2.0f / 9.0f)), zt7_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt7_2), wasm_f32x4_splat((-2.0f / 9.0f)), zt7_3);
+  v128_t z7_2 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((-2.0f / 9.0f)), zt7_0), wasm_f32x4_splat((2.0f / 9.0f)), zt7_1), wasm_f32x4_splat((-2.0f / 9.0f)), zt7_2), wasm_f32x4_splat((2.0f / 9.0f)), zt7_3);
+  v128_t z7_3 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt7_0), wasm_f32x4_splat((1.0f / 45.0f)), zt7_1), wasm_f32x4_splat((2.0f / 45.0f)), zt7_2), wasm_f32x4_splat((4.0f / 45.0f)), zt7_3);
+  v128_t z7_4 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((1.0f / 90.0f)), zt7_0), wasm_f32x4_splat((-1.0f / 45.0f)), zt7_1), wasm_f32x4_splat((2.0f / 45.0f)), zt7_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt7_3);
+  v128_t z7_5 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt7_0), wasm_f32x4_splat((16.0f / 45.0f)), zt7_1), wasm_f32x4_splat((8.0f / 45.0f)), zt7_2), wasm_f32x4_splat((4.0f / 45.0f)), zt7_3);
+  v128_t z7_6 = MADD(MADD(MADD(wasm_f32x4_mul(wasm_f32x4_splat((32.0f / 45.0f)), zt7_0), wasm_f32x4_splat((-16.0f / 45.0f)), zt7_1), wasm_f32x4_splat((8.0f / 45.0f)), zt7_2), wasm_f32x4_splat((-4.0f / 45.0f)), zt7_3);
+  v128_t z7_7 = zt7_3;
+  st(dt + 0 * stride, z0_0);
+  st(dt + 1 * stride, z0_1);
+  st(dt + 2 * stride, z0_2);
+  st(dt + 3 * stride, z0_3);
+  st(dt + 4 * stride, z0_4);
+  st(dt + 5 * stride, z0_5);
+  st(dt + 6 * stride, z0_6);
+  st(dt + 7 * stride, z0_7);
+  st(dt + 8 * stride, z1_0);
+  st(dt + 9 * stride, z1_1);
+  st(dt + 10 * stride, z1_2);
+  st(dt + 11 * stride, z1_3);
+  st(dt + 12 * stride, z1_4);
+  st(dt + 13 * stride, z1_5);
+  st(dt + 14 * stride, z1_6);
+  st(dt + 15 * stride, z1_7);
+  st(dt + 16 * stride, z2_0);
+  st(dt + 17 * stride, z2_1);
+  st(dt + 18 * stride, z2_2);
+  st(dt + 19 * stride, z2_3);
+  st(dt + 20 * stride, z2_4);
+  st(dt + 21 * stride, z2_5);
+  st(dt + 22 * stride, z2_6);
+  st(dt + 23 * stride, z2_7);
+  st(dt + 24 * stride, z3_0);
+  st(dt + 25 * stride, z3_1);
+  st(dt + 26 * stride, z3_2);
+  st(dt + 27 * stride, z3_3);
+  st(dt + 28 * stride, z3_4);
+  st(dt + 29 * stride, z3_5);
+  st(dt + 30 * stride, z3_6);
+  st(dt + 31 * stride, z3_7);
+  st(dt + 32 * stride, z4_0);
+  st(dt + 33 * stride, z4_1);
+  st(dt + 34 * stride, z4_2);
+  st(dt + 35 * stride, z4_3);
+  st(dt + 36 * stride, z4_4);
+  st(dt + 37 * stride, z4_5);
+  st(dt + 38 * stride, z4_6);
+  st(dt + 39 * stride, z4_7);
+  st(dt + 40 * stride, z5_0);
+  st(dt + 41 * stride, z5_1);
+  st(dt + 42 * stride, z5_2);
+  st(dt + 43 * stride, z5_3);
+  st(dt + 44 * stride, z5_4);
+  st(dt + 45 * stride, z5_5);
+  st(dt + 46 * stride, z5_6);
+  st(dt + 47 * stride, z5_7);
+  st(dt + 48 * stride, z6_0);
+  st(dt + 49 * stride, z6_1);
+  st(dt + 50 * stride, z6_2);
+  st(dt + 51 * stride, z6_3);
+  st(dt + 52 * stride, z6_4);
+  st(dt + 53 * stride, z6_5);
+  st(dt + 54 * stride, z6_6);
+  st(dt + 55 * stride, z6_7);
+  st(dt + 56 * stride, z7_0);
+  st(dt + 57 * stride, z7_1);
+  st(dt + 58 * stride, z7_2);
+  st(dt + 59 * stride, z7_3);
+  st(dt + 60 * stride, z7_4);
+  st(dt + 61 * stride, z7_5);
+  st(dt + 62 * stride, z7_6);
+  st(dt + 63 * stride, z7_7);
+}
+
+/*
+ * Filter gradient of a 5×5 convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
+ * images [b0, b1), by Winograd F(5×5, 4×4): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per 4×4 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * (64 products per tile instead of 400). xp as conv2d_winograd4x5's (scratch; this call writes
+ * its images); v: 64·WINO_TILES·ci and dt: 64·WINO_TILES·co floats of scratch; m: 64·ci·co
+ * floats, summed per image in float32, then across images into out (64·ci·co doubles).
+ * filter_grad_winograd4x5_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ */
+EXPORT(filter_grad_winograd4x5)
+void filter_grad_winograd4x5(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+                             i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {
+  const i32 th = (oh + 3) / 4, tw = (ow + 3) / 4, tiles = th * tw;
+  const i32 hp = 4 * th + 4, wp = 4 * tw + 4;
+  const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long)64 * ci * co;
+  pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
+  for (long t = 0; t < size; t++) out[t] = 0;
+  for (i32 b = b0; b < b1; b++) {
+    const f32 *xb = xp + (long)b * hp * wp * ci;
+    const f32 *dyb = dy + (long)b * oh * ow * co;
+    for (long t = 0; t < size; t += 4) st(m + t, wasm_f32x4_splat(0));
+    for (i32 t0 = 0; t0 < tiles; t0 += WINO_TILES) {
+      const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
+      for (i32 t = 0; t < nt; t++) {
+        const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
+        const f32 *xq = xb + ((long)(4 * ty) * wp + 4 * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd4x5_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)(4 * ty) * ow + 4 * tx) * co;
+        const i32 nr = oh - 4 * ty < 4 ? oh - 4 * ty : 4, nc = ow - 4 * tx < 4 ? ow - 4 * tx : 4;
+        for (i32 o = 0; o < co; o += 4) winograd4x5_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+      }
+      for (i32 k = 0; k < 64; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
+    }
+    for (long t = 0; t < size; t++) out[t] += m[t];
+  }
+}
+
+/* dW[kh, kw, c, o] (filter [5, 5, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × 64·ci·co doubles); m: 64·ci·co floats of scratch. */
+EXPORT(filter_grad_winograd4x5_finish)
+void filter_grad_winograd4x5_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {
+  const long size = (long)64 * ci * co, plane = (long)ci * co;
+  for (long t = 0; t < size; t++) {
+    double sum = 0;
+    for (i32 p = 0; p < nparts; p++) sum += parts[p * size + t];
+    m[t] = (f32)sum;
+  }
+  for (long t = 0; t < plane; t += 4) {
+    v128_t p0_0 = ld(m + 0 * plane + t);
+    v128_t p0_1 = ld(m + 1 * plane + t);
+    v128_t p0_2 = ld(m + 2 * plane + t);
+    v128_t p0_3 = ld(m + 3 * plane + t);
+    v128_t p0_4 = ld(m + 4 * plane + t);
+    v128_t p0_5 = ld(m + 5 * plane + t);
+    v128_t p0_6 = ld(m + 6 * plane + t);
+    v128_t p0_7 = ld(m + 7 * plane + t);
+    v128_t p1_0 = ld(m + 8 * plane + t);
+    v128_t p1_1 = ld(m + 9 * plane + t);
+    v128_t p1_2 = ld(m + 10 * plane + t);
+    v128_t p1_3 = ld(m + 11 * plane + t);
+    v128_t p1_4 = ld(m + 12 * plane + t);
+    v128_t p1_5 = ld(m + 13 * plane + t);
+    v128_t p1_6 = ld(m + 14 * plane + t);
+    v128_t p1_7 = ld(m + 15 * plane + t);
+    v128_t p2_0 = ld(m + 16 * plane + t);
+    v128_t p2_1 = ld(m + 17 * plane + t);
+    v128_t p2_2 = ld(m + 18 * plane + t);
+    v128_t p2_3 = ld(m + 19 * plane + t);
+    v128_t p2_4 = ld(m + 20 * plane + t);
+    v128_t p2_5 = ld(m + 21 * plane + t);
+    v128_t p2_6 = ld(m + 22 * plane + t);
+    v128_t p2_7 = ld(m + 23 * plane + t);
+    v128_t p3_0 = ld(m + 24 * plane + t);
+    v128_t p3_1 = ld(m + 25 * plane + t);
+    v128_t p3_2 = ld(m + 26 * plane + t);
+    v128_t p3_3 = ld(m + 27 * plane + t);
+    v128_t p3_4 = ld(m + 28 * plane + t);
+    v128_t p3_5 = ld(m + 29 * plane + t);
+    v128_t p3_6 = ld(m + 30 * plane + t);
+    v128_t p3_7 = ld(m + 31 * plane + t);
+    v128_t p4_0 = ld(m + 32 * plane + t);
+    v128_t p4_1 = ld(m + 33 * plane + t);
+    v128_t p4_2 = ld(m + 34 * plane + t);
+    v128_t p4_3 = ld(m + 35 * plane + t);
+    v128_t p4_4 = ld(m + 36 * plane + t);
+    v128_t p4_5 = ld(m + 37 * plane + t);
+    v128_t p4_6 = ld(m + 38 * plane + t);
+    v128_t p4_7 = ld(m + 39 * plane + t);
+    v128_t p5_0 = ld(m + 40 * plane + t);
+    v128_t p5_1 = ld(m + 41 * plane + t);
+    v128_t p5_2 = ld(m + 42 * plane + t);
+    v128_t p5_3 = ld(m + 43 * plane + t);
+    v128_t p5_4 = ld(m + 44 * plane + t);
+    v128_t p5_5 = ld(m + 45 * plane + t);
+    v128_t p5_6 = ld(m + 46 * plane + t);
+    v128_t p5_7 = ld(m + 47 * plane + t);
+    v128_t p6_0 = ld(m + 48 * plane + t);
+    v128_t p6_1 = ld(m + 49 * plane + t);
+    v128_t p6_2 = ld(m + 50 * plane + t);
+    v128_t p6_3 = ld(m + 51 * plane + t);
+    v128_t p6_4 = ld(m + 52 * plane + t);
+    v128_t p6_5 = ld(m + 53 * plane + t);
+    v128_t p6_6 = ld(m + 54 * plane + t);
+    v128_t p6_7 = ld(m + 55 * plane + t);
+    v128_t p7_0 = ld(m + 56 * plane + t);
+    v128_t p7_1 = ld(m + 57 * plane + t);
+    v128_t p7_2 = ld(m + 58 * plane + t);
+    v128_t p7_3 = ld(m + 59 * plane + t);
+    v128_t p7_4 = ld(m + 60 * plane + t);
+    v128_t p7_5 = ld(m + 61 * plane + t);
+    v128_t p7_6 = ld(m + 62 * plane + t);
+    v128_t p7_7 = ld(m + 63 * plane + t);
+    v128_t qt0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_0, p1_0), p2_0), p3_0), p4_0), p5_0), p6_0);
+    v128_t qt0_1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_1, p1_1), p2_1), p3_1), p4_1), p5_1), p6_1);
+    v128_t qt0_2 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_2, p1_2), p2_2), p3_2), p4_2), p5_2), p6_2);
+    v128_t qt0_3 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_3, p1_3), p2_3), p3_3), p4_3), p5_3), p6_3);
+    v128_t qt0_4 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_4, p1_4), p2_4), p3_4), p4_4), p5_4), p6_4);
+    v128_t qt0_5 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_5, p1_5), p2_5), p3_5), p4_5), p5_5), p6_5);
+    v128_t qt0_6 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_6, p1_6), p2_6), p3_6), p4_6), p5_6), p6_6);
+    v128_t qt0_7 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(p0_7, p1_7), p2_7), p3_7), p4_7), p5_7), p6_7);
+    v128_t qt1_0 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(2.0f), p3_0), wasm_f32x4_splat(-2.0f), p4_0), wasm_f32x4_splat((1.0f / 2.0f)), p5_0), wasm_f32x4_splat((-1.0f / 2.0f)), p6_0);
+    v128_t qt1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(2.0f), p3_1), wasm_f32x4_splat(-2.0f), p4_1), wasm_f32x4_splat((1.0f / 2.0f)), p5_1), wasm_f32x4_splat((-1.0f / 2.0f)), p6_1);
+    v128_t qt1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(2.0f), p3_2), wasm_f32x4_splat(-2.0f), p4_2), wasm_f32x4_splat((1.0f / 2.0f)), p5_2), wasm_f32x4_splat((-1.0f / 2.0f)), p6_2);
+    v128_t qt1_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(2.0f), p3_3), wasm_f32x4_splat(-2.0f), p4_3), wasm_f32x4_splat((1.0f / 2.0f)), p5_3), wasm_f32x4_splat((-1.0f / 2.0f)), p6_3);
+    v128_t qt1_4 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(2.0f), p3_4), wasm_f32x4_splat(-2.0f), p4_4), wasm_f32x4_splat((1.0f / 2.0f)), p5_4), wasm_f32x4_splat((-1.0f / 2.0f)), p6_4);
+    v128_t qt1_5 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(2.0f), p3_5), wasm_f32x4_splat(-2.0f), p4_5), wasm_f32x4_splat((1.0f / 2.0f)), p5_5), wasm_f32x4_splat((-1.0f / 2.0f)), p6_5);
+    v128_t qt1_6 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_6, p2_6), wasm_f32x4_splat(2.0f), p3_6), wasm_f32x4_splat(-2.0f), p4_6), wasm_f32x4_splat((1.0f / 2.0f)), p5_6), wasm_f32x4_splat((-1.0f / 2.0f)), p6_6);
+    v128_t qt1_7 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_7, p2_7), wasm_f32x4_splat(2.0f), p3_7), wasm_f32x4_splat(-2.0f), p4_7), wasm_f32x4_splat((1.0f / 2.0f)), p5_7), wasm_f32x4_splat((-1.0f / 2.0f)), p6_7);
+    v128_t qt2_0 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(4.0f), p3_0), wasm_f32x4_splat(4.0f), p4_0), wasm_f32x4_splat((1.0f / 4.0f)), p5_0), wasm_f32x4_splat((1.0f / 4.0f)), p6_0);
+    v128_t qt2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(4.0f), p3_1), wasm_f32x4_splat(4.0f), p4_1), wasm_f32x4_splat((1.0f / 4.0f)), p5_1), wasm_f32x4_splat((1.0f / 4.0f)), p6_1);
+    v128_t qt2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(4.0f), p3_2), wasm_f32x4_splat(4.0f), p4_2), wasm_f32x4_splat((1.0f / 4.0f)), p5_2), wasm_f32x4_splat((1.0f / 4.0f)), p6_2);
+    v128_t qt2_3 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(4.0f), p3_3), wasm_f32x4_splat(4.0f), p4_3), wasm_f32x4_splat((1.0f / 4.0f)), p5_3), wasm_f32x4_splat((1.0f / 4.0f)), p6_3);
+    v128_t qt2_4 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(4.0f), p3_4), wasm_f32x4_splat(4.0f), p4_4), wasm_f32x4_splat((1.0f / 4.0f)), p5_4), wasm_f32x4_splat((1.0f / 4.0f)), p6_4);
+    v128_t qt2_5 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(4.0f), p3_5), wasm_f32x4_splat(4.0f), p4_5), wasm_f32x4_splat((1.0f / 4.0f)), p5_5), wasm_f32x4_splat((1.0f / 4.0f)), p6_5);
+    v128_t qt2_6 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_6, p2_6), wasm_f32x4_splat(4.0f), p3_6), wasm_f32x4_splat(4.0f), p4_6), wasm_f32x4_splat((1.0f / 4.0f)), p5_6), wasm_f32x4_splat((1.0f / 4.0f)), p6_6);
+    v128_t qt2_7 = MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_7, p2_7), wasm_f32x4_splat(4.0f), p3_7), wasm_f32x4_splat(4.0f), p4_7), wasm_f32x4_splat((1.0f / 4.0f)), p5_7), wasm_f32x4_splat((1.0f / 4.0f)), p6_7);
+    v128_t qt3_0 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_0, p2_0), wasm_f32x4_splat(8.0f), p3_0), wasm_f32x4_splat(-8.0f), p4_0), wasm_f32x4_splat((1.0f / 8.0f)), p5_0), wasm_f32x4_splat((-1.0f / 8.0f)), p6_0);
+    v128_t qt3_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_1, p2_1), wasm_f32x4_splat(8.0f), p3_1), wasm_f32x4_splat(-8.0f), p4_1), wasm_f32x4_splat((1.0f / 8.0f)), p5_1), wasm_f32x4_splat((-1.0f / 8.0f)), p6_1);
+    v128_t qt3_2 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_2, p2_2), wasm_f32x4_splat(8.0f), p3_2), wasm_f32x4_splat(-8.0f), p4_2), wasm_f32x4_splat((1.0f / 8.0f)), p5_2), wasm_f32x4_splat((-1.0f / 8.0f)), p6_2);
+    v128_t qt3_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_3, p2_3), wasm_f32x4_splat(8.0f), p3_3), wasm_f32x4_splat(-8.0f), p4_3), wasm_f32x4_splat((1.0f / 8.0f)), p5_3), wasm_f32x4_splat((-1.0f / 8.0f)), p6_3);
+    v128_t qt3_4 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_4, p2_4), wasm_f32x4_splat(8.0f), p3_4), wasm_f32x4_splat(-8.0f), p4_4), wasm_f32x4_splat((1.0f / 8.0f)), p5_4), wasm_f32x4_splat((-1.0f / 8.0f)), p6_4);
+    v128_t qt3_5 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_5, p2_5), wasm_f32x4_splat(8.0f), p3_5), wasm_f32x4_splat(-8.0f), p4_5), wasm_f32x4_splat((1.0f / 8.0f)), p5_5), wasm_f32x4_splat((-1.0f / 8.0f)), p6_5);
+    v128_t qt3_6 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_6, p2_6), wasm_f32x4_splat(8.0f), p3_6), wasm_f32x4_splat(-8.0f), p4_6), wasm_f32x4_splat((1.0f / 8.0f)), p5_6), wasm_f32x4_splat((-1.0f / 8.0f)), p6_6);
+    v128_t qt3_7 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(p1_7, p2_7), wasm_f32x4_splat(8.0f), p3_7), wasm_f32x4_splat(-8.0f), p4_7), wasm_f32x4_splat((1.0f / 8.0f)), p5_7), wasm_f32x4_splat((-1.0f / 8.0f)), p6_7);
+    v128_t qt4_0 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_0, p2_0), wasm_f32x4_splat(16.0f), p3_0), wasm_f32x4_splat(16.0f), p4_0), wasm_f32x4_splat((1.0f / 16.0f)), p5_0), wasm_f32x4_splat((1.0f / 16.0f)), p6_0), p7_0);
+    v128_t qt4_1 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_1, p2_1), wasm_f32x4_splat(16.0f), p3_1), wasm_f32x4_splat(16.0f), p4_1), wasm_f32x4_splat((1.0f / 16.0f)), p5_1), wasm_f32x4_splat((1.0f / 16.0f)), p6_1), p7_1);
+    v128_t qt4_2 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_2, p2_2), wasm_f32x4_splat(16.0f), p3_2), wasm_f32x4_splat(16.0f), p4_2), wasm_f32x4_splat((1.0f / 16.0f)), p5_2), wasm_f32x4_splat((1.0f / 16.0f)), p6_2), p7_2);
+    v128_t qt4_3 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_3, p2_3), wasm_f32x4_splat(16.0f), p3_3), wasm_f32x4_splat(16.0f), p4_3), wasm_f32x4_splat((1.0f / 16.0f)), p5_3), wasm_f32x4_splat((1.0f / 16.0f)), p6_3), p7_3);
+    v128_t qt4_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_4, p2_4), wasm_f32x4_splat(16.0f), p3_4), wasm_f32x4_splat(16.0f), p4_4), wasm_f32x4_splat((1.0f / 16.0f)), p5_4), wasm_f32x4_splat((1.0f / 16.0f)), p6_4), p7_4);
+    v128_t qt4_5 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_5, p2_5), wasm_f32x4_splat(16.0f), p3_5), wasm_f32x4_splat(16.0f), p4_5), wasm_f32x4_splat((1.0f / 16.0f)), p5_5), wasm_f32x4_splat((1.0f / 16.0f)), p6_5), p7_5);
+    v128_t qt4_6 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_6, p2_6), wasm_f32x4_splat(16.0f), p3_6), wasm_f32x4_splat(16.0f), p4_6), wasm_f32x4_splat((1.0f / 16.0f)), p5_6), wasm_f32x4_splat((1.0f / 16.0f)), p6_6), p7_6);
+    v128_t qt4_7 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(p1_7, p2_7), wasm_f32x4_splat(16.0f), p3_7), wasm_f32x4_splat(16.0f), p4_7), wasm_f32x4_splat((1.0f / 16.0f)), p5_7), wasm_f32x4_splat((1.0f / 16.0f)), p6_7), p7_7);
+    v128_t q0_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt0_0, qt0_1), qt0_2), qt0_3), qt0_4), qt0_5), qt0_6);
+    v128_t q0_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(2.0f), qt0_3), wasm_f32x4_splat(-2.0f), qt0_4), wasm_f32x4_splat((1.0f / 2.0f)), qt0_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt0_6);
+    v128_t q0_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(4.0f), qt0_3), wasm_f32x4_splat(4.0f), qt0_4), wasm_f32x4_splat((1.0f / 4.0f)), qt0_5), wasm_f32x4_splat((1.0f / 4.0f)), qt0_6);
+    v128_t q0_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt0_1, qt0_2), wasm_f32x4_splat(8.0f), qt0_3), wasm_f32x4_splat(-8.0f), qt0_4), wasm_f32x4_splat((1.0f / 8.0f)), qt0_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt0_6);
+    v128_t q0_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(qt0_1, qt0_2), wasm_f32x4_splat(16.0f), qt0_3), wasm_f32x4_splat(16.0f), qt0_4), wasm_f32x4_splat((1.0f / 16.0f)), qt0_5), wasm_f32x4_splat((1.0f / 16.0f)), qt0_6), qt0_7);
+    v128_t q1_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt1_0, qt1_1), qt1_2), qt1_3), qt1_4), qt1_5), qt1_6);
+    v128_t q1_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(2.0f), qt1_3), wasm_f32x4_splat(-2.0f), qt1_4), wasm_f32x4_splat((1.0f / 2.0f)), qt1_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt1_6);
+    v128_t q1_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(4.0f), qt1_3), wasm_f32x4_splat(4.0f), qt1_4), wasm_f32x4_splat((1.0f / 4.0f)), qt1_5), wasm_f32x4_splat((1.0f / 4.0f)), qt1_6);
+    v128_t q1_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt1_1, qt1_2), wasm_f32x4_splat(8.0f), qt1_3), wasm_f32x4_splat(-8.0f), qt1_4), wasm_f32x4_splat((1.0f / 8.0f)), qt1_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt1_6);
+    v128_t q1_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(qt1_1, qt1_2), wasm_f32x4_splat(16.0f), qt1_3), wasm_f32x4_splat(16.0f), qt1_4), wasm_f32x4_splat((1.0f / 16.0f)), qt1_5), wasm_f32x4_splat((1.0f / 16.0f)), qt1_6), qt1_7);
+    v128_t q2_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt2_0, qt2_1), qt2_2), qt2_3), qt2_4), qt2_5), qt2_6);
+    v128_t q2_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(2.0f), qt2_3), wasm_f32x4_splat(-2.0f), qt2_4), wasm_f32x4_splat((1.0f / 2.0f)), qt2_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt2_6);
+    v128_t q2_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(4.0f), qt2_3), wasm_f32x4_splat(4.0f), qt2_4), wasm_f32x4_splat((1.0f / 4.0f)), qt2_5), wasm_f32x4_splat((1.0f / 4.0f)), qt2_6);
+    v128_t q2_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt2_1, qt2_2), wasm_f32x4_splat(8.0f), qt2_3), wasm_f32x4_splat(-8.0f), qt2_4), wasm_f32x4_splat((1.0f / 8.0f)), qt2_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt2_6);
+    v128_t q2_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(qt2_1, qt2_2), wasm_f32x4_splat(16.0f), qt2_3), wasm_f32x4_splat(16.0f), qt2_4), wasm_f32x4_splat((1.0f / 16.0f)), qt2_5), wasm_f32x4_splat((1.0f / 16.0f)), qt2_6), qt2_7);
+    v128_t q3_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt3_0, qt3_1), qt3_2), qt3_3), qt3_4), qt3_5), qt3_6);
+    v128_t q3_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(2.0f), qt3_3), wasm_f32x4_splat(-2.0f), qt3_4), wasm_f32x4_splat((1.0f / 2.0f)), qt3_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt3_6);
+    v128_t q3_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(4.0f), qt3_3), wasm_f32x4_splat(4.0f), qt3_4), wasm_f32x4_splat((1.0f / 4.0f)), qt3_5), wasm_f32x4_splat((1.0f / 4.0f)), qt3_6);
+    v128_t q3_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt3_1, qt3_2), wasm_f32x4_splat(8.0f), qt3_3), wasm_f32x4_splat(-8.0f), qt3_4), wasm_f32x4_splat((1.0f / 8.0f)), qt3_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt3_6);
+    v128_t q3_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(qt3_1, qt3_2), wasm_f32x4_splat(16.0f), qt3_3), wasm_f32x4_splat(16.0f), qt3_4), wasm_f32x4_splat((1.0f / 16.0f)), qt3_5), wasm_f32x4_splat((1.0f / 16.0f)), qt3_6), qt3_7);
+    v128_t q4_0 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(qt4_0, qt4_1), qt4_2), qt4_3), qt4_4), qt4_5), qt4_6);
+    v128_t q4_1 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt4_1, qt4_2), wasm_f32x4_splat(2.0f), qt4_3), wasm_f32x4_splat(-2.0f), qt4_4), wasm_f32x4_splat((1.0f / 2.0f)), qt4_5), wasm_f32x4_splat((-1.0f / 2.0f)), qt4_6);
+    v128_t q4_2 = MADD(MADD(MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(4.0f), qt4_3), wasm_f32x4_splat(4.0f), qt4_4), wasm_f32x4_splat((1.0f / 4.0f)), qt4_5), wasm_f32x4_splat((1.0f / 4.0f)), qt4_6);
+    v128_t q4_3 = MADD(MADD(MADD(MADD(wasm_f32x4_sub(qt4_1, qt4_2), wasm_f32x4_splat(8.0f), qt4_3), wasm_f32x4_splat(-8.0f), qt4_4), wasm_f32x4_splat((1.0f / 8.0f)), qt4_5), wasm_f32x4_splat((-1.0f / 8.0f)), qt4_6);
+    v128_t q4_4 = wasm_f32x4_add(MADD(MADD(MADD(MADD(wasm_f32x4_add(qt4_1, qt4_2), wasm_f32x4_splat(16.0f), qt4_3), wasm_f32x4_splat(16.0f), qt4_4), wasm_f32x4_splat((1.0f / 16.0f)), qt4_5), wasm_f32x4_splat((1.0f / 16.0f)), qt4_6), qt4_7);
     st(dw + 0 * plane + t, q0_0);
     st(dw + 1 * plane + t, q0_1);
     st(dw + 2 * plane + t, q0_2);

@@ -1,79 +1,83 @@
 #!/usr/bin/python3
-"""Writes winograd.h (included by fused.c): Winograd F(2×2, r×r) convolution kernels for r = 3 and 5.
+"""Writes winograd.h (included by fused.c): Winograd convolution kernels F(m×m, r×r) for output
+tiles m = 2 and 4 and filters r = 3 and 5 (forward and input gradient), and F(r×r, m×m) for the
+filter gradient, with their input, filter and output transforms.
 
-Run `python3 winograd.py > winograd.h` (build.sh does not: the generated file is committed).
-The transform matrices are the Toom-Cook ones with interpolation points 0, ±1 (r = 3) and
-0, ±1, ±2 (r = 5) and ∞ (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
-2016); `check()` below verifies them against a direct correlation before anything is written.
-Every transform is written out as explicit sums (zero terms dropped, ±1 as add/sub), so the
-kernels need no constant tables: no data segment, no shadow stack (build.sh checks).
+Run `python3 winograd.py > winograd.h` (build.sh does not: the generated file is committed). Needs
+sympy (Debian: python3-sympy) to solve for Bᵀ. The matrices are the Toom-Cook ones with
+interpolation points 0, ±1, ±2, ±1/2 (as many as α = m + r − 1 needs) and ∞ (Lavin & Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016); `check()` verifies every pair exactly (in
+rationals) against a direct correlation before anything is written. Every transform is written out
+as explicit sums (zero terms dropped, ±1 as add/sub), so the kernels need no constant tables: no
+data segment, no shadow stack (build.sh checks).
 """
 from fractions import Fraction as F
 import random
 
-MATRICES = {
-    3: {
-        "AT": [[1, 1, 1, 0], [0, 1, -1, 1]],
-        "G": [[-1, 0, 0], [F(1, 2), F(1, 2), F(1, 2)], [F(1, 2), F(-1, 2), F(1, 2)], [0, 0, 1]],
-        "BT": [[-1, 0, 1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]],
-    },
-    5: {
-        "AT": [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]],
-        "G": [
-            [F(1, 4), 0, 0, 0, 0],
-            [F(-1, 6), F(-1, 6), F(-1, 6), F(-1, 6), F(-1, 6)],
-            [F(-1, 6), F(1, 6), F(-1, 6), F(1, 6), F(-1, 6)],
-            [F(1, 24), F(1, 12), F(1, 6), F(1, 3), F(2, 3)],
-            [F(1, 24), F(-1, 12), F(1, 6), F(-1, 3), F(2, 3)],
-            [0, 0, 0, 0, 1],
-        ],
-        "BT": [
-            [4, 0, -5, 0, 1, 0],
-            [0, -4, -4, 1, 1, 0],
-            [0, 4, -4, -1, 1, 0],
-            [0, -2, -1, 2, 1, 0],
-            [0, 2, -1, -2, 1, 0],
-            [0, 4, 0, -5, 0, 1],
-        ],
-    },
-}
+def toom_cook(m, r, points):
+    """Aᵀ (m × α), G (α × r), Bᵀ (α × α) of F(m, r), α = m + r − 1, for the finite interpolation
+    points given (α − 1 of them) and ∞: Aᵀ and G by their closed forms, Bᵀ solved (exactly, sympy)
+    from Σ_j Aᵀ[i][j]·G[j][k]·Bᵀ[j][l] = [l = i + k], the condition for a 1-D F(m, r)."""
+    import sympy as sp
+
+    n = m + r - 1
+    assert len(points) == n - 1
+    pts = [sp.Rational(F(p).numerator, F(p).denominator) for p in points]
+    AT = [[p**i for p in pts] + [1 if i == m - 1 else 0] for i in range(m)]
+    G = []
+    for j, p in enumerate(pts):
+        f = sp.Integer(1)
+        for l, q in enumerate(pts):
+            if l != j:
+                f *= p - q
+        G.append([p**k / f for k in range(r)])
+    G.append([1 if k == r - 1 else 0 for k in range(r)])
+    BT = sp.Matrix(n, n, lambda i, j: sp.Symbol(f"b{i}_{j}"))
+    equations = [
+        sum(AT[i][j] * G[j][k] * BT[j, l] for j in range(n)) - (1 if l == i + k else 0)
+        for i in range(m)
+        for k in range(r)
+        for l in range(n)
+    ]
+    solution = sp.solve(equations, list(BT))
+    BTv = [[sp.sympify(BT[i, j]).subs(solution) for j in range(n)] for i in range(n)]
+    free = {s for row in BTv for v in row for s in sp.sympify(v).free_symbols}
+    frac = lambda v: F(int(sp.fraction(v)[0]), int(sp.fraction(v)[1]))
+    to = lambda M: [[frac(sp.nsimplify(sp.sympify(v).subs({s: 0 for s in free}))) for v in row] for row in M]
+    return {"AT": to(AT), "G": to(G), "BT": to(BTv)}
 
 
-# F(r×r, 2×2) for the filter gradient: the r×r correlation of an (r+1)×(r+1) input patch with a 2×2
-# tile of dy. Same points, so the same Bᵀ as F(2×2, r×r) (winograd{r}_input serves both).
-GRAD_MATRICES = {
-    3: {
-        "AT": [[1, 1, 1, 0], [0, 1, -1, 0], [0, 1, 1, 1]],
-        "G": [[-1, 0], [F(1, 2), F(1, 2)], [F(1, 2), F(-1, 2)], [0, 1]],
-    },
-    5: {
-        "AT": [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 0], [0, 1, 1, 16, 16, 1]],
-        "G": [[F(1, 4), 0], [F(-1, 6), F(-1, 6)], [F(-1, 6), F(1, 6)], [F(1, 24), F(1, 12)], [F(1, 24), F(-1, 12)], [0, 1]],
-    },
-}
+# Points: 0, ±1, ±2 (and ±1/2 for α = 8), then ∞ (Lavin & Gray's choices for F(4, 3) and their analogues).
+POINTS = {4: [0, 1, -1], 6: [0, 1, -1, 2, -2], 8: [0, 1, -1, 2, -2, F(1, 2), F(-1, 2)]}
+# The (m, r) pairs built: output tiles m×m of r×r convolutions; the filter gradient uses F(r, m).
+PAIRS = [(2, 3), (4, 3), (2, 5), (4, 5)]
+MATRICES = {(m, r): toom_cook(m, r, POINTS[m + r - 1]) for m, r in PAIRS}
+GRAD_MATRICES = {(m, r): toom_cook(r, m, POINTS[m + r - 1]) for m, r in PAIRS}
 
 
 def check():
-    """Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A equals the 2×2 correlation of d with g, exactly (rationals)."""
-    for r, mats in MATRICES.items():
-        a = r + 1
+    """For each (m, r): Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A is the m×m correlation of d with g, and with the
+    filter gradient's matrices the r×r correlation of d with an m×m tile e; exactly (rationals).
+    Both use the same Bᵀ (the same points), so one input transform serves both."""
+    mul = lambda X, Y: [[sum(F(X[i][k]) * F(Y[k][j]) for k in range(len(Y))) for j in range(len(Y[0]))] for i in range(len(X))]
+    T = lambda X: [list(c) for c in zip(*X)]
+    for (m, r), mats in MATRICES.items():
+        a = m + r - 1
         AT, G, BT = mats["AT"], mats["G"], mats["BT"]
-        mul = lambda X, Y: [[sum(F(X[i][k]) * F(Y[k][j]) for k in range(len(Y))) for j in range(len(Y[0]))] for i in range(len(X))]
-        T = lambda X: [list(c) for c in zip(*X)]
-        rnd = random.Random(r)
+        assert GRAD_MATRICES[(m, r)]["BT"] == BT, (m, r)
+        rnd = random.Random(m * 10 + r)
         d = [[F(rnd.randint(-9, 9)) for _ in range(a)] for _ in range(a)]
         g = [[F(rnd.randint(-9, 9)) for _ in range(r)] for _ in range(r)]
         U, V = mul(mul(G, g), T(G)), mul(mul(BT, d), T(BT))
         Y = mul(mul(AT, [[U[i][j] * V[i][j] for j in range(a)] for i in range(a)]), T(AT))
-        ref = [[sum(d[i + p][j + q] * g[p][q] for p in range(r) for q in range(r)) for j in range(2)] for i in range(2)]
-        assert Y == ref, (r, Y, ref)
-        # filter gradient: dW = Aᵀ[(G e Gᵀ) ⊙ (Bᵀ d B)]A is the r×r correlation of d with the 2×2 tile e
-        AT2, G2 = GRAD_MATRICES[r]["AT"], GRAD_MATRICES[r]["G"]
-        e = [[F(rnd.randint(-9, 9)) for _ in range(2)] for _ in range(2)]
+        ref = [[sum(d[i + p][j + q] * g[p][q] for p in range(r) for q in range(r)) for j in range(m)] for i in range(m)]
+        assert Y == ref, (m, r)
+        AT2, G2 = GRAD_MATRICES[(m, r)]["AT"], GRAD_MATRICES[(m, r)]["G"]
+        e = [[F(rnd.randint(-9, 9)) for _ in range(m)] for _ in range(m)]
         U2 = mul(mul(G2, e), T(G2))
         W = mul(mul(AT2, [[U2[i][j] * V[i][j] for j in range(a)] for i in range(a)]), T(AT2))
-        ref2 = [[sum(d[p + i][q + j] * e[i][j] for i in range(2) for j in range(2)) for q in range(r)] for p in range(r)]
-        assert W == ref2, (r, W, ref2)
+        ref2 = [[sum(d[p + i][q + j] * e[i][j] for i in range(m) for j in range(m)) for q in range(r)] for p in range(r)]
+        assert W == ref2, (m, r)
 
 
 def lit(c):
@@ -111,15 +115,16 @@ def transform(M, src, dst, rows_in, cols_in, out_rows):
     return lines
 
 
-def kernels(r):
-    a = r + 1
-    m = MATRICES[r]
+def kernels(m, r):
+    a = m + r - 1
+    mats = MATRICES[(m, r)]
+    n = f"{m}x{r}"  # name suffix
     out = []
     # filter transform
     out.append(f"""
-/* u[(ξ·{a} + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] ({r}×{r}); filter [{r}, {r}, ci, co], co % 4 = 0. */
-EXPORT(winograd{r}_filter)
-void winograd{r}_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {{
+/* F({m}×{m}, {r}×{r}): u[(ξ·{a} + ν)·ci·co + c·co + o] = (G g Gᵀ)[ξ][ν], g = filter[:, :, c, o] ({r}×{r}); filter [{r}, {r}, ci, co], co % 4 = 0. */
+EXPORT(winograd{n}_filter)
+void winograd{n}_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {{
   const long plane = (long)ci * co;
   for (i32 c = 0; c < ci; c++) {{
     for (i32 o = 0; o < co; o += 4) {{
@@ -127,7 +132,7 @@ void winograd{r}_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {{
     for kh in range(r):
         for kw in range(r):
             out.append(f"      v128_t g{kh}_{kw} = ld(f + {kh * r + kw} * plane);")
-    out += ["    " + l for l in transform(m["G"], "g", "w", r, r, a)]
+    out += ["    " + l for l in transform(mats["G"], "g", "w", r, r, a)]
     out.append("      f32 *dst = u + (long)c * co + o;")
     for i in range(a):
         for j in range(a):
@@ -136,46 +141,45 @@ void winograd{r}_filter(const f32 *filter, i32 ci, i32 co, f32 *u) {{
     # input transform of one tile (4 channels)
     out.append(f"""
 /* v[k·stride] = (Bᵀ d B)[k] for the {a}×{a} patch d at xq (row pitch `pitch` floats), 4 channels. */
-static inline __attribute__((always_inline)) void winograd{r}_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {{""")
+static inline __attribute__((always_inline)) void winograd{n}_input(const f32 *xq, long pitch, long ci, f32 *v, long stride) {{""")
     for i in range(a):
         for j in range(a):
             out.append(f"  v128_t d{i}_{j} = ld(xq + {i} * pitch + {j} * ci);")
-    out += transform(m["BT"], "d", "e", a, a, a)
+    out += transform(mats["BT"], "d", "e", a, a, a)
     for i in range(a):
         for j in range(a):
             out.append(f"  st(v + {i * a + j} * stride, e{i}_{j});")
     out.append("}")
     # output transform
     out.append(f"""
-/* The 2×2 outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
-static inline __attribute__((always_inline)) void winograd{r}_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {{""")
+/* The {m}×{m} outputs Aᵀ M A (+ bias) of one tile, 4 channels: M[k] at mq + k·stride; rows/cols beyond (nr, nc) are not written. */
+static inline __attribute__((always_inline)) void winograd{n}_output(const f32 *mq, long stride, v128_t bias, f32 *yq, long pitch, long co, i32 nr, i32 nc) {{""")
     for i in range(a):
         for j in range(a):
             out.append(f"  v128_t p{i}_{j} = ld(mq + {i * a + j} * stride);")
-    out += transform(m["AT"], "p", "q", a, a, 2)
-    out.append("  st(yq, wasm_f32x4_add(q0_0, bias));")
-    out.append("  if (nc > 1) st(yq + co, wasm_f32x4_add(q0_1, bias));")
-    out.append("  if (nr > 1) {")
-    out.append("    st(yq + pitch, wasm_f32x4_add(q1_0, bias));")
-    out.append("    if (nc > 1) st(yq + pitch + co, wasm_f32x4_add(q1_1, bias));")
-    out.append("  }")
+    out += transform(mats["AT"], "p", "q", a, a, m)
+    for i in range(m):
+        row = f"yq + {i} * pitch" if i else "yq"
+        stores = [f"st({row}{f' + {j} * co' if j else ''}, wasm_f32x4_add(q{i}_{j}, bias));" for j in range(m)]
+        body = "  " + stores[0] + "".join(f" if (nc > {j}) {{ {stores[j]}" for j in range(1, m)) + " }" * (m - 1)
+        out.append(body if i == 0 else f"  if (nr > {i}) {{ {body.strip()} }}")
     out.append("}")
     # the convolution
     out.append(f"""
 /*
  * Convolution {r}×{r}, stride 1, dilation 1, c_in and c_out multiples of 4, over images [b0, b1), by
- * Winograd F(2×2, {r}×{r}): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
- * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = 2·⌈oh/2⌉ + {r - 1},
- * wp = 2·⌈ow/2⌉ + {r - 1}; this call writes its images). u: winograd{r}_filter of the filter. Per chunk
- * of WINO_TILES output tiles of 2×2: the input transform into v ({a * a}·WINO_TILES·ci floats of
+ * Winograd F({m}×{m}, {r}×{r}): y[b, i, j, o] = bias[o] + Σ xp[b, i + kh, j + kw, c]·filter[kh, kw, c, o],
+ * xp the input zero-padded by (top, left) (scratch xp: n·hp·wp·ci floats, hp = {m}·⌈oh/{m}⌉ + {r - 1},
+ * wp = {m}·⌈ow/{m}⌉ + {r - 1}; this call writes its images). u: winograd{n}_filter of the filter. Per chunk
+ * of WINO_TILES output tiles of {m}×{m}: the input transform into v ({a * a}·WINO_TILES·ci floats of
  * scratch), {a * a} products v[k]·u[k] into mt ({a * a}·WINO_TILES·co floats) with the 4 × 8 register
  * block of conv2d_direct, then the output transform into y. x: [n, h, w, ci]; y: [n, oh, ow, co].
  */
-EXPORT(conv2d_winograd{r})
-void conv2d_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
+EXPORT(conv2d_winograd{n})
+void conv2d_winograd{n}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *u, const f32 *bias, i32 oh, i32 ow,
                        i32 co, i32 top, i32 left, f32 *xp, f32 *v, f32 *mt, f32 *y) {{
-  const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
-  const i32 hp = 2 * th + {r - 1}, wp = 2 * tw + {r - 1};
+  const i32 th = (oh + {m - 1}) / {m}, tw = (ow + {m - 1}) / {m}, tiles = th * tw;
+  const i32 hp = {m} * th + {r - 1}, wp = {m} * tw + {r - 1};
   const long vstride = (long)WINO_TILES * ci, mstride = (long)WINO_TILES * co;
   pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
   for (i32 b = b0; b < b1; b++) {{
@@ -192,31 +196,33 @@ void conv2d_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, cons
           continue;
         }}
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
-        const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd{r}_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
+        const f32 *xq = xb + ((long)({m} * ty) * wp + {m} * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd{n}_input(xq + c, (long)wp * ci, ci, vt + c, vstride);
       }}
       for (i32 k = 0; k < {a * a}; k++) winograd_products(v + k * vstride, u + (long)k * ci * co, nt4, ci, co, mt + k * mstride);
       for (i32 t = 0; t < nt; t++) {{
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
-        f32 *yq = yb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
+        f32 *yq = yb + ((long)({m} * ty) * ow + {m} * tx) * co;
+        const i32 nr = oh - {m} * ty < {m} ? oh - {m} * ty : {m}, nc = ow - {m} * tx < {m} ? ow - {m} * tx : {m};
         for (i32 o = 0; o < co; o += 4) {{
           const v128_t z = bias ? ld(bias + o) : wasm_f32x4_splat(0);
-          winograd{r}_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
+          winograd{n}_output(mt + (long)t * co + o, mstride, z, yq + o, (long)ow * co, co, nr, nc);
         }}
       }}
     }}
   }}
 }}""")
     # filter gradient
-    g2 = GRAD_MATRICES[r]
+    g2 = GRAD_MATRICES[(m, r)]
     out.append(f"""
-/* dt[k·stride] = (G e Gᵀ)[k] for the 2×2 tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
-static inline __attribute__((always_inline)) void winograd{r}_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {{
-  const v128_t zero = wasm_f32x4_splat(0);
-  v128_t y0_0 = ld(dq), y0_1 = nc > 1 ? ld(dq + co) : zero;
-  v128_t y1_0 = nr > 1 ? ld(dq + pitch) : zero, y1_1 = nr > 1 && nc > 1 ? ld(dq + pitch + co) : zero;""")
-    out += transform(g2["G"], "y", "z", 2, 2, a)
+/* dt[k·stride] = (G e Gᵀ)[k] for the {m}×{m} tile e of dy at dq (row pitch `pitch`; rows/cols past (nr, nc) read as 0), 4 channels. */
+static inline __attribute__((always_inline)) void winograd{n}_dy(const f32 *dq, long pitch, long co, i32 nr, i32 nc, f32 *dt, long stride) {{
+  const v128_t zero = wasm_f32x4_splat(0);""")
+    for i in range(m):
+        for j in range(m):
+            at = "dq" + (f" + {i} * pitch" if i else "") + (f" + {j} * co" if j else "")
+            out.append(f"  v128_t y{i}_{j} = nr > {i} && nc > {j} ? ld({at}) : zero;")
+    out += transform(g2["G"], "y", "z", m, m, a)
     for i in range(a):
         for j in range(a):
             out.append(f"  st(dt + {i * a + j} * stride, z{i}_{j});")
@@ -224,18 +230,18 @@ static inline __attribute__((always_inline)) void winograd{r}_dy(const f32 *dq, 
     out.append(f"""
 /*
  * Filter gradient of a {r}×{r} convolution, stride 1, dilation 1, c_in and c_out multiples of 4, over
- * images [b0, b1), by Winograd F({r}×{r}, 2×2): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
- * summed per 2×2 tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
- * ({a * a} products per tile instead of {4 * r * r}). xp as conv2d_winograd{r}'s (scratch; this call writes
+ * images [b0, b1), by Winograd F({r}×{r}, {m}×{m}): dW[kh, kw, c, o] = Σ_b,i,j xp[b, i + kh, j + kw, c]·dy[b, i, j, o],
+ * summed per {m}×{m} tile of dy in the transformed domain: m[k, c, o] = Σ_tiles v[k, tile, c]·dt[k, tile, o]
+ * ({a * a} products per tile instead of {m * m * r * r}). xp as conv2d_winograd{n}'s (scratch; this call writes
  * its images); v: {a * a}·WINO_TILES·ci and dt: {a * a}·WINO_TILES·co floats of scratch; m: {a * a}·ci·co
  * floats, summed per image in float32, then across images into out ({a * a}·ci·co doubles).
- * filter_grad_winograd{r}_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
+ * filter_grad_winograd{n}_finish adds the parts and transforms back. x: [n, h, w, ci]; dy: [n, oh, ow, co].
  */
-EXPORT(filter_grad_winograd{r})
-void filter_grad_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
+EXPORT(filter_grad_winograd{n})
+void filter_grad_winograd{n}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci, const f32 *dy, i32 oh, i32 ow, i32 co,
                              i32 top, i32 left, f32 *xp, f32 *v, f32 *dt, f32 *m, double *out) {{
-  const i32 th = (oh + 1) / 2, tw = (ow + 1) / 2, tiles = th * tw;
-  const i32 hp = 2 * th + {r - 1}, wp = 2 * tw + {r - 1};
+  const i32 th = (oh + {m - 1}) / {m}, tw = (ow + {m - 1}) / {m}, tiles = th * tw;
+  const i32 hp = {m} * th + {r - 1}, wp = {m} * tw + {r - 1};
   const long vstride = (long)WINO_TILES * ci, dstride = (long)WINO_TILES * co, size = (long){a * a} * ci * co;
   pad_nhwc(x, b0, b1, h, w, ci, hp, wp, top, left, xp);
   for (long t = 0; t < size; t++) out[t] = 0;
@@ -247,11 +253,11 @@ void filter_grad_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci,
       const i32 nt = tiles - t0 < WINO_TILES ? tiles - t0 : WINO_TILES;
       for (i32 t = 0; t < nt; t++) {{
         const i32 ty = (t0 + t) / tw, tx = (t0 + t) % tw;
-        const f32 *xq = xb + ((long)(2 * ty) * wp + 2 * tx) * ci;
-        for (i32 c = 0; c < ci; c += 4) winograd{r}_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
-        const f32 *dq = dyb + ((long)(2 * ty) * ow + 2 * tx) * co;
-        const i32 nr = oh - 2 * ty < 2 ? 1 : 2, nc = ow - 2 * tx < 2 ? 1 : 2;
-        for (i32 o = 0; o < co; o += 4) winograd{r}_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
+        const f32 *xq = xb + ((long)({m} * ty) * wp + {m} * tx) * ci;
+        for (i32 c = 0; c < ci; c += 4) winograd{n}_input(xq + c, (long)wp * ci, ci, v + (long)t * ci + c, vstride);
+        const f32 *dq = dyb + ((long)({m} * ty) * ow + {m} * tx) * co;
+        const i32 nr = oh - {m} * ty < {m} ? oh - {m} * ty : {m}, nc = ow - {m} * tx < {m} ? ow - {m} * tx : {m};
+        for (i32 o = 0; o < co; o += 4) winograd{n}_dy(dq + o, (long)ow * co, co, nr, nc, dt + (long)t * co + o, dstride);
       }}
       for (i32 k = 0; k < {a * a}; k++) winograd_grad_products(v + k * vstride, dt + k * dstride, nt, ci, co, m + (long)k * ci * co);
     }}
@@ -260,8 +266,8 @@ void filter_grad_winograd{r}(const f32 *x, i32 b0, i32 b1, i32 h, i32 w, i32 ci,
 }}
 
 /* dW[kh, kw, c, o] (filter [{r}, {r}, ci, co]) = Aᵀ M A for M = Σ_parts out (nparts × {a * a}·ci·co doubles); m: {a * a}·ci·co floats of scratch. */
-EXPORT(filter_grad_winograd{r}_finish)
-void filter_grad_winograd{r}_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {{
+EXPORT(filter_grad_winograd{n}_finish)
+void filter_grad_winograd{n}_finish(const double *parts, i32 nparts, i32 ci, i32 co, f32 *m, f32 *dw) {{
   const long size = (long){a * a} * ci * co, plane = (long)ci * co;
   for (long t = 0; t < size; t++) {{
     double sum = 0;
@@ -378,8 +384,8 @@ static void winograd_grad_products(const f32 *v, const f32 *dt, i32 nt, i32 ci, 
     }
   }
 }""")
-    for r in (3, 5):
-        print(kernels(r))
+    for m, r in PAIRS:
+        print(kernels(m, r))
 
 
 if __name__ == "__main__":
