@@ -23,15 +23,12 @@ if (!present) {
 describe.skipIf(!present)(`real Fashion-MNIST from ${SYSTEM_FASHION_DIR}`, () => {
   let scratch: string;
   let ds: Dataset;
-  let firstLoadMs: number;
   // Point the project folder at an empty place, so the Debian copy is what is read.
   const options = () => ({ projectDir: join(scratch, 'no-project-data'), download: false });
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'flowtune-fashion-'));
-    const started = performance.now();
     ds = await openDataset({ data: 'fashion', ...options() });
-    firstLoadMs = performance.now() - started;
   });
   afterAll(async () => {
     await rm(scratch, { recursive: true, force: true });
@@ -66,13 +63,11 @@ describe.skipIf(!present)(`real Fashion-MNIST from ${SYSTEM_FASHION_DIR}`, () =>
   });
 
   test('the training set is loaded once per process: a second open, by any route, returns the same arrays', async () => {
-    const started = performance.now();
+    // The same objects prove nothing was read or copied again (no timing: the machines are shared).
     const again = await openDataset({ data: 'fashion', ...options() });
-    const ms = performance.now() - started;
     expect(again.train === ds.train, 'same ImageSet object').toBe(true); // booleans: a failing diff of 47M floats would hang
     const explicit = await openDataset({ data: 'fashion', dataDir: SYSTEM_FASHION_DIR });
     expect(explicit.train === ds.train, 'same ImageSet object via --data-dir').toBe(true);
-    expect(ms).toBeLessThan(Math.max(50, firstLoadMs / 10));
   });
 
   test('the sealed test set: 10,000 images, 1,000 per class, read by loadTest() and cached', async () => {
