@@ -206,11 +206,15 @@ export function planFinalRun(input: {
     const flattened = !evidence.stillImproving;
     const longer = maxEpochs * sizes.fullTrain >= 2 * needed;
     if (maxEpochs >= 3 && (flattened || longer)) {
-      // Two drops (thirds) for a long run, one drop at two thirds for a short one.
-      const period = maxEpochs >= 6 ? Math.ceil(maxEpochs / 3) : Math.ceil((2 * maxEpochs) / 3);
+      // The first drop where the evidence says the constant rate stops paying (the passes the
+      // search needed to its minimum), or at a third of the run when that comes sooner; one drop
+      // at two thirds for a short run. Epochs after the last useful drop cost nothing in quality:
+      // the output network is the best validation's.
+      const neededPasses = Math.max(1, Math.ceil(needed / sizes.fullTrain - 1e-9));
+      const period = maxEpochs >= 6 ? Math.max(1, Math.min(neededPasses, Math.ceil(maxEpochs / 3))) : Math.ceil((2 * maxEpochs) / 3);
       Object.assign(options, { learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: period });
       notes.push(
-        `piecewise drop ×0.1 every ${period} epochs, ` +
+        `piecewise drop ×0.1 every ${period} epochs (${period === neededPasses ? `the ${neededPasses} passes the search needed to its minimum` : 'a third of the run, sooner than the passes the search needed'}), ` +
           (flattened ? 'because the search run flattened at a constant rate' : 'because the run is over twice as long as the evidence asks'),
       );
     }
