@@ -4,6 +4,7 @@
 // of the final test accuracy, the images trained and the share of the budget used.
 //
 //   node bench/policies.mjs [--budget 10m] [--seeds 0,1,2] [--policies flowchart,random,no-search] [--out FILE] [-- extra tune flags]
+//   node bench/policies.mjs --collect NAME,NAME,… [--out FILE]   (summarise finished studies, e.g. an interrupted benchmark's)
 //
 // `no-search` is the default configuration trained for the whole budget (its final run planned
 // like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
@@ -22,6 +23,7 @@ const { values, positionals } = parseArgs({
     seeds: { type: 'string', default: '0,1,2' },
     policies: { type: 'string', default: 'flowchart,random,no-search' },
     out: { type: 'string' },
+    collect: { type: 'string' },
   },
   allowPositionals: true,
 });
@@ -48,36 +50,56 @@ function imagesTrained(study) {
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 
+/** One benchmark row from a study folder (`exit` is null for a collected study: not observed). */
+function rowFrom(name, policy, seed, exit, minutes) {
+  const study = JSON.parse(readFileSync(path.join(reports, name, 'study.json'), 'utf8'));
+  const search = study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm');
+  const finalRun = study.runs.find((r) => r.id === study.final?.runId);
+  return {
+    policy,
+    seed,
+    exit,
+    searchRuns: search.length,
+    network: finalRun ? finalRun.network.layers.filter((l) => l.type === 'conv').map((l) => `${l.kernelSize}×${l.kernelSize}×${l.filters}`).join('→') : null,
+    testAccuracy: study.final?.testAccuracy ?? null,
+    imagesTrained: imagesTrained(study),
+    budgetUsed: study.config.budgetSeconds ? study.budget.secondsUsed / study.config.budgetSeconds : null,
+    budget: study.config.budgetSeconds,
+    minutes,
+  };
+}
+
 const rows = [];
-const policies = values.policies.split(',');
-for (const seed of values.seeds.split(',')) {
-  for (const policy of policies) {
-    const name = `${policy}-seed${seed}-${stamp}`;
-    const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...positionals];
-    const started = Date.now();
-    const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-    const study = JSON.parse(readFileSync(path.join(reports, name, 'study.json'), 'utf8'));
-    const search = study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm');
-    const finalRun = study.runs.find((r) => r.id === study.final?.runId);
-    const row = {
-      policy,
-      seed: Number(seed),
-      exit: run.status,
-      searchRuns: search.length,
-      network: finalRun ? finalRun.network.layers.filter((l) => l.type === 'conv').map((l) => `${l.kernelSize}×${l.kernelSize}×${l.filters}`).join('→') : null,
-      testAccuracy: study.final?.testAccuracy ?? null,
-      imagesTrained: imagesTrained(study),
-      budgetUsed: study.config.budgetSeconds ? study.budget.secondsUsed / study.config.budgetSeconds : null,
-      minutes: (Date.now() - started) / 60000,
-    };
-    rows.push(row);
-    console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
+let policies = values.policies.split(',');
+let seeds = values.seeds;
+if (values.collect) {
+  for (const name of values.collect.split(',')) {
+    const m = /^(.+)-seed(\d+)-\d{8}T\d{4}$/.exec(name);
+    if (!m) throw new Error(`--collect ${name}: expected POLICY-seedN-STAMP, a folder in ${reports}`);
+    rows.push(rowFrom(name, m[1], Number(m[2]), null, null));
+  }
+  policies = [...new Set(rows.map((r) => r.policy))];
+  seeds = [...new Set(rows.map((r) => r.seed))].sort((a, b) => a - b).join(',');
+  const budgets = [...new Set(rows.map((r) => r.budget))];
+  if (budgets.length !== 1) throw new Error(`--collect: the studies have different budgets (${budgets.join(', ')} s); compare like with like`);
+  values.budget = `${budgets[0] / 60}m`;
+} else {
+  for (const seed of seeds.split(',')) {
+    for (const policy of policies) {
+      const name = `${policy}-seed${seed}-${stamp}`;
+      const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...positionals];
+      const started = Date.now();
+      const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+      const row = rowFrom(name, policy, Number(seed), run.status, (Date.now() - started) / 60000);
+      rows.push(row);
+      console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
+    }
   }
 }
 
 const pct = (x) => (x * 100).toFixed(2);
 const lines = [];
-lines.push(`Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpuModel()}, ${cpus().length} cores, budget ${values.budget}, seeds ${values.seeds}:`);
+lines.push(`Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpuModel()}, ${cpus().length} cores, budget ${values.budget}, seeds ${seeds}:`);
 lines.push('');
 lines.push('| policy | test accuracy (mean ± sd) | images trained (mean ± sd) | budget used | search runs | final networks |');
 lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
@@ -101,7 +123,7 @@ lines.push('');
 lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit |');
 lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
 for (const r of rows) {
-  lines.push(`| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit} |`);
+  lines.push(`| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} |`);
 }
 const text = lines.join('\n');
 console.log(text);
