@@ -153,7 +153,11 @@ export interface TuneInput {
   budget: BudgetFacts;
 }
 
-/** Refusals in a row after which the policy is taken to be broken (a user error, exit 2). */
+/**
+ * Refusals in a row after which the policy is taken to be broken (a user error, exit 2) — unless
+ * every one of them was the budget's (sound candidates the search time left cannot pay for):
+ * then the search is over and the study finalises.
+ */
 export const MAX_REFUSALS = 5;
 /** maxEpochs beyond which the machine stops adding epochs (the notes saw convergence by 100). */
 export const EPOCHS_CAP = 100;

@@ -11,7 +11,8 @@
  *   diverged run always sends it back to stabilise.
  * - `deciding` asks the policy for one of the actions the step allows (rails.ts). An action the
  *   step does not allow, or that the search time left cannot pay for, is refused with the
- *   reason and the policy is asked again.
+ *   reason and the policy is asked again. Five refusals in a row fail the study as the policy's
+ *   fault, unless all five were the budget's: then the search is over and the study finalises.
  * - A step tries its candidate: train it, evaluate it on the fixed validation set, judge it
  *   against the incumbent (paired, with a noise margin: verdict.ts). A close call gets a
  *   replicate with another seed before the verdict stands. Kept candidates become the standing
@@ -149,6 +150,17 @@ export const tuneMachine = setup({
     // ── deciding
     policyKeepsRefused: ({ context, event }) =>
       context.refused.length + 1 >= MAX_REFUSALS && decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
+    // The streak's refusals were all the budget's, not the rails': the policy asks for sound
+    // candidates the time left cannot pay for. That ends the search, not the study.
+    nothingAffordable: ({ context, event }) => {
+      const rails = railState(context);
+      const outcome = outputOf<DecideOutcome>(event);
+      return (
+        context.refused.length + 1 >= MAX_REFUSALS &&
+        decisionRefusal({ ...context, rails }, outcome) !== null &&
+        [...context.refused.map((r) => r.decision), outcome.decision].every((decision) => refusal(decision.action, rails) === null)
+      );
+    },
     actionRefused: ({ context, event }) => decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
     isStop: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'stop',
     isRevert: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'revert',
@@ -260,6 +272,8 @@ export const tuneMachine = setup({
       trimmed: true,
     })),
     recordStop: assign(({ context }) => ({ budgetExhausted: searchSpent(context) })),
+    /** The policy's last candidates all cost more than the search time left: the search is over. */
+    searchUnaffordable: assign(() => ({ budgetExhausted: true })),
     recordFinalists: assign(({ context, event }) => {
       const { confirm, winner } = outputOf<FinalistsOutcome>(event);
       const last = confirm.at(-1);
@@ -369,6 +383,7 @@ export const tuneMachine = setup({
           };
         },
         onDone: [
+          { guard: 'nothingAffordable', target: 'finalise', actions: ['recordRefusal', 'searchUnaffordable'] },
           { guard: 'policyKeepsRefused', target: 'failed', actions: ['recordRefusal', 'policyBroken'] },
           { guard: 'actionRefused', target: 'deciding', reenter: true, actions: 'recordRefusal' },
           { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },

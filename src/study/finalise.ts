@@ -26,7 +26,9 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     const b = budgetNow(env, env.store.run(input.incumbentId)!);
     const why = b.runsLeft !== null && b.runsLeft <= 0
       ? `the run budget is used up (${study.budget.runsUsed} of ${env.config.maxRuns} search runs)`
-      : `the search's time is used up (${Math.round(secondsUsed(env))} s of ${env.config.budgetSeconds} s; the rest is kept for the final run)`;
+      : b.searchSecondsLeft !== null && b.searchSecondsLeft > 0
+        ? `the ${Math.round(b.searchSecondsLeft)} s of search time left pay for none of the candidates the policy asked for (each refused: budgetLeft)`
+        : `the search's time is used up (${Math.round(secondsUsed(env))} s of ${env.config.budgetSeconds} s; the rest is kept for the final run)`;
     await env.store.update((s) => {
       s.budget.exhausted = true;
     });

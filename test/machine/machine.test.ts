@@ -44,6 +44,9 @@ interface World {
   /** Confirmation runs chooseFinalists asks for (run ids are assigned from nextRunId). */
   confirm?: number;
   secondConfirmWins?: boolean;
+  /** Search seconds left after each evaluation (default: no time limit), and each candidate's estimated run. */
+  searchSecondsLeft?: number;
+  estimatedSeconds?: number;
 }
 
 function scripted(world: World) {
@@ -62,7 +65,7 @@ function scripted(world: World) {
     evidence: { ...calm, ...(world.evidence?.[runId] ?? {}) },
   });
   const runsUsed = () => trained.filter((p) => p.kind === 'search' || p.kind === 'replicate').length;
-  const budget = () => ({ searchSecondsLeft: null, runsLeft: world.runs === undefined ? null : world.runs - runsUsed() });
+  const budget = () => ({ searchSecondsLeft: world.searchSecondsLeft ?? null, runsLeft: world.runs === undefined ? null : world.runs - runsUsed() });
   const machine = tuneMachine.provide({
     actors: {
       trainRun: fromPromise<{ runId: number }, PendingRun>(async ({ input }) => {
@@ -86,7 +89,7 @@ function scripted(world: World) {
         const decision = world.decisions[input.tried.length + input.refused.length] ?? d('stop');
         const from = input.subject.isStanding ? input.standing : input.subject.configuration;
         const change = decision.action === 'stop' || decision.action === 'revert' ? null : applyDecision(from, decision, { lastLearnRate: input.subject.learnRate, bestEpoch: input.subject.bestEpoch, epochsTrained: input.subject.epochsTrained });
-        return { decision, change, estimatedSeconds: change && decision.action !== 'trimEpochs' ? 1 : null };
+        return { decision, change, estimatedSeconds: change && decision.action !== 'trimEpochs' ? (world.estimatedSeconds ?? 1) : null };
       }),
       chooseFinalists: fromPromise<FinalistsOutcome, { incumbentId: number; budgetExhausted: boolean; nextRunId: number }>(async ({ input }) => ({
         confirm: Array.from({ length: world.confirm ?? 0 }, (_, i) => ({ ...standing, runId: input.nextRunId + i, stage: 'finalise' as const, kind: 'confirm' as const, parentId: input.incumbentId, basedOn: input.incumbentId, change: null, continueFrom: null, replicateOf: null })),
@@ -154,6 +157,25 @@ describe('rails: an action the step does not allow is refused and the policy ask
     expect(end.value).toBe('failed');
     expect(end.context.error).toMatchObject({ user: true, message: expect.stringMatching(/5 actions in a row that the flowchart does not allow at step stabilise/) });
     expect(trained).toHaveLength(1);
+  });
+
+  test(`${MAX_REFUSALS} candidates in a row the search time cannot pay for end the search, not the study`, async () => {
+    // The rails allow every one of them (capacity); only the budget refuses: sound asks, no time.
+    const asks = [d('widen'), d('deepen'), d('changeFilterSize'), d('widen', { factor: 1.5 }), d('deepen'), d('widen')];
+    const { end, decided, trained, states } = await run({ searchSecondsLeft: 40, estimatedSeconds: 60, decisions: asks });
+    expect(decided).toHaveLength(MAX_REFUSALS);
+    expect(decided.at(-1)!.refused.map((r) => r.reason)).toEqual(Array(MAX_REFUSALS - 1).fill(expect.stringMatching(/more than the 40 s of search time left \(budgetLeft\)/)));
+    expect(end.value).toBe('done');
+    expect(end.context.budgetExhausted).toBe(true);
+    expect(states).toContain(JSON.stringify({ finalise: 'choosingFinalists' }));
+    expect(trained.map((p) => p.kind)).toEqual(['search', 'final']);
+  });
+
+  test('a streak mixing rail refusals with budget ones is still the policy\'s fault', async () => {
+    const asks = [d('widen'), d('lowerLearnRate'), d('widen'), d('widen'), d('widen'), d('widen')];
+    const { end } = await run({ searchSecondsLeft: 40, estimatedSeconds: 60, decisions: asks });
+    expect(end.value).toBe('failed');
+    expect(end.context.error).toMatchObject({ user: true, message: expect.stringMatching(/lowerLearnRate \(the learning rate is settled/) });
   });
 
   test('still improving: capacity waits until more epochs were tried and did not help', async () => {

@@ -96,6 +96,17 @@ describe('refusals and errors inside the machine', () => {
     expect(study.runs.some((r) => r.change?.action === 'widen')).toBe(false);
   });
 
+  test('only unaffordable candidates, again and again: the search ends and the study finalises (no failure)', async () => {
+    const asks: Decision[] = [8, 9, 10, 11, 12, 13].map((factor) => ({ action: 'widen', params: { factor }, reason: `test: ×${factor}, far too big` }));
+    const { study, value } = await fakeStudy({ policy: scripted('greedy', asks), budgetSeconds: 150 });
+    expect(value).toBe('done');
+    expect(study.decisions.filter((d) => d.refused)).toHaveLength(5);
+    const why = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('budget:'))!;
+    expect(why.decision.reason).toMatch(/the \d+ s of search time left pay for none of the candidates the policy asked for/);
+    expect(study.final?.testCount).toBe(1000);
+    expect(study.runs.some((r) => r.verdict === 'final')).toBe(true);
+  });
+
   test('a policy edit that makes an invalid network is the user’s error; finished runs are kept', async () => {
     const bad: Decision = { action: 'addDropout', params: { afterLayer: 99, rate: 0.3 }, reason: 'test: after a layer that does not exist' };
     const { value, error, study } = await fakeStudy({ policy: scripted('bad-edit', [bad]), budgetSeconds: 300 });
