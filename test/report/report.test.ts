@@ -13,7 +13,9 @@ import { parseStudy, readStudyFile, stringifyStudy } from '../../src/store/study
 import type { StudyRecord } from '../../src/types.ts';
 import { budgetStoppedStudy, CLASS_NAMES, divergedStudy, emptyStudy, finishedStudy, runningStudy } from './__fixtures__/studies.ts';
 
-const EXAMPLE = path.resolve(import.meta.dirname, '../../reports/example/study.json');
+// The example study as committed before paired verdicts (schema version 1), kept as a fixture: an
+// older study must still render. (reports/example/ is now a current study.)
+const EXAMPLE = path.resolve(import.meta.dirname, '__fixtures__/example-v1-study.json');
 
 /** The text of one `## Section` of a report. */
 function section(report: string, title: string): string {
@@ -267,7 +269,7 @@ describe('renderReport: other studies', () => {
   });
 });
 
-describe('an older study (before paired verdicts and machine decisions): reports/example/study.json', () => {
+describe('an older study (before paired verdicts and machine decisions): the example as first committed', () => {
   const study = readStudyFile(EXAMPLE);
   const report = renderReport(study);
 

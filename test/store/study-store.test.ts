@@ -108,10 +108,16 @@ describe('schemaVersion: the stored format', () => {
     expect(parseStudy(written)).toMatchObject({ schemaVersion: 2, statusReason: 'resumed', runs: [] });
   });
 
-  test('the committed example study (version 1) loads', () => {
-    const study = readStudyFile(path.resolve(import.meta.dirname, '../../reports/example/study.json'));
+  test('a version-1 study (the example as first committed) loads, upgraded', () => {
+    const study = readStudyFile(path.resolve(import.meta.dirname, '../report/__fixtures__/example-v1-study.json'));
     expect(study.schemaVersion).toBe(STUDY_SCHEMA_VERSION);
     expect(study.runs.length).toBeGreaterThan(0);
+  });
+
+  test('the committed example study loads', () => {
+    const study = readStudyFile(path.resolve(import.meta.dirname, '../../reports/example/study.json'));
+    expect(study.status).toBe('finished');
+    expect(study.final?.testCount).toBe(10_000);
   });
 
   test('a new study is written with the current version first in the file', async () => {
