@@ -17,6 +17,33 @@ import type { StudyRecord } from '../types.ts';
 /** The version this flowtune writes. */
 export const STUDY_SCHEMA_VERSION = 2;
 
+/**
+ * A study before its first run, in the current version: the caller's configuration, dataset and
+ * policy (and any other field it gives), the rest as every new study starts. The one place that
+ * spells out a new record (the study runner and the tests' fixtures build on it).
+ */
+export function startingStudyRecord(fields: Pick<StudyRecord, 'config' | 'dataset' | 'policy'> & Partial<StudyRecord>): StudyRecord {
+  const now = new Date().toISOString();
+  const start: StudyRecord = {
+    schemaVersion: STUDY_SCHEMA_VERSION,
+    config: fields.config,
+    createdAt: now,
+    updatedAt: now,
+    status: 'running',
+    statusReason: null,
+    dataset: fields.dataset,
+    backend: null,
+    policy: fields.policy,
+    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
+    runs: [],
+    decisions: [],
+    incumbentId: null,
+    final: null,
+    snapshot: null,
+  };
+  return { ...start, ...fields };
+}
+
 /** A stored record as read from disk, before migration: plain JSON of some version. */
 type StoredRecord = Record<string, unknown>;
 

@@ -16,7 +16,7 @@ import { UserError } from '../errors.ts';
 import { tuneMachine, type PendingRun } from '../machine/machine.ts';
 import { loadPolicy } from '../policy-loader.ts';
 import { formatDuration, type ProgressSink } from '../progress.ts';
-import { STUDY_SCHEMA_VERSION } from '../store/schema.ts';
+import { startingStudyRecord } from '../store/schema.ts';
 import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
 import { evaluateModel } from '../training/evaluate.ts';
@@ -70,14 +70,8 @@ export function studyMachine(env: StudyEnv) {
 
 /** The record a new study starts with (also what tests build a study store from). */
 export function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { train: DataView; validation: DataView }, policy: Policy, policySource: string): StudyRecord {
-  const now = new Date().toISOString();
-  return {
-    schemaVersion: STUDY_SCHEMA_VERSION,
+  return startingStudyRecord({
     config,
-    createdAt: now,
-    updatedAt: now,
-    status: 'running',
-    statusReason: null,
     dataset: {
       name: dataset.name,
       trainCount: split.train.indices.length,
@@ -86,15 +80,8 @@ export function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { t
       classNames: dataset.classNames,
       summary: summariseDataset(dataset, split, config.seed),
     },
-    backend: null,
     policy: { name: policy.name, source: policySource },
-    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
-    runs: [],
-    decisions: [],
-    incumbentId: null,
-    final: null,
-    snapshot: null,
-  };
+  });
 }
 
 /** The study this process is running, for the interrupt handler. */

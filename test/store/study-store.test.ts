@@ -4,28 +4,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { STUDY_SCHEMA_VERSION } from '../../src/store/schema.ts';
+import { STUDY_SCHEMA_VERSION, startingStudyRecord } from '../../src/store/schema.ts';
 import { parseStudy, readStudyFile, stringifyStudy, StudyStore } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/types.ts';
 
 function emptyStudy(): StudyRecord {
-  return {
-    schemaVersion: 2,
+  return startingStudyRecord({
     config: { name: 's', gradientThreshold: Infinity } as never,
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
-    status: 'running',
-    statusReason: null,
     dataset: { name: 'fashion', trainCount: 50000, validationCount: 10000, testCount: 10000, classNames: [] },
-    backend: null,
     policy: { name: 'flowchart', source: 'built-in' },
-    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
-    runs: [],
-    decisions: [],
-    incumbentId: null,
-    final: null,
-    snapshot: null,
-  };
+  });
 }
 
 describe('study file encoding', () => {

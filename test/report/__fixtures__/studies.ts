@@ -9,6 +9,7 @@
  * a reverted candidate, the budget stop, two confirmation runs, the final run continuing one of
  * them, and the final-weights choice.
  */
+import { startingStudyRecord } from '../../../src/store/schema.ts';
 import type {
   Decision,
   DecisionRecord,
@@ -337,8 +338,7 @@ function confusion(): number[][] {
 }
 
 function baseStudy(name: string): StudyRecord {
-  return {
-    schemaVersion: 2,
+  return startingStudyRecord({
     config: {
       name,
       data: 'fashion',
@@ -357,18 +357,10 @@ function baseStudy(name: string): StudyRecord {
     },
     createdAt: at(0),
     updatedAt: at(0),
-    status: 'running',
-    statusReason: null,
     dataset: { name: 'fashion', trainCount: FULL_TRAIN, validationCount: FULL_VALIDATION, testCount: 10_000, classNames: CLASS_NAMES },
     backend: 'wasm',
     policy: { name: 'flowchart', source: 'policies/flowchart.ts' },
-    budget: { secondsUsed: 0, runsUsed: 0, exhausted: false },
-    runs: [],
-    decisions: [],
-    incumbentId: null,
-    final: null,
-    snapshot: null,
-  };
+  });
 }
 
 /** The search part every study shares: runs 1–2 and the decisions between them. */
