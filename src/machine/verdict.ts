@@ -120,3 +120,16 @@ export function judge(candidate: Side, incumbent: Side, options: { replicated?: 
     summary: `tie (${Math.abs(z) < MARGIN && Math.abs(accuracyZ) < MARGIN ? `within the ${MARGIN} SE margin` : why}): ${numbers}; the ${keep ? 'candidate' : 'incumbent'} is the cheaper or simpler, so it stands`,
   };
 }
+
+/**
+ * The final weights: the final run's output network (`candidate`) over the finalist it retrains
+ * (`incumbent`) when its validation accuracy on the same images is higher — the measure the study
+ * reports — or equal with a loss no higher; a non-finite final run never, a non-finite finalist
+ * always. Not loss first: a long annealed run's loss creeps up with over-confidence while its
+ * accuracy still rises, and a loss rule handed back a finalist trained a fraction as long.
+ */
+export function finalRunWins(d: Pick<ReturnType<typeof pairedDifference>, 'accuracyDiff' | 'lossDiff' | 'finite'>): boolean {
+  if (!d.finite.candidate) return false;
+  if (!d.finite.incumbent) return true;
+  return d.accuracyDiff > 0 || (d.accuracyDiff === 0 && d.lossDiff <= 0);
+}

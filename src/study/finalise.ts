@@ -12,6 +12,7 @@ import { pairedDifference } from '../diagnosis/index.ts';
 import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machine.ts';
 import { confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
 import { allowedActions, refusal } from '../machine/rails.ts';
+import { finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { RunRecord } from '../types.ts';
 import { budgetNow, evaluated, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
@@ -153,7 +154,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
 
 /**
  * "Kept only if it helps", for the final weights too: the final run's output network against
- * the finalist it retrains, paired on the same validation images; the lower mean loss is used.
+ * the finalist it retrains, paired on the same validation images (the rule: `finalRunWins`).
  */
 export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId: number | null; alternative: number }): Promise<{ runId: number }> {
   if (input.finalRunId === null) return { runId: input.alternative };
@@ -161,10 +162,10 @@ export async function chooseStudyFinalWeights(env: StudyEnv, input: { finalRunId
   const alternative = await evaluated(env, input.alternative);
   const [a, b] = await Promise.all([final, alternative].map((r) => readPerImage(env, r.evaluation!.file, r.evaluation!.images)));
   const d = pairedDifference(a, b);
-  const keepFinal = d.finite.candidate && (!d.finite.incumbent || d.lossDiff <= 0);
+  const keepFinal = finalRunWins(d);
   const numbers =
-    `validation loss ${d.candidate.loss.toFixed(4)} vs ${d.incumbent.loss.toFixed(4)} (paired difference ${d.lossDiff.toFixed(4)} ± ${d.lossSE.toFixed(4)}), ` +
-    `accuracy ${(d.candidate.accuracy * 100).toFixed(2)}% vs ${(d.incumbent.accuracy * 100).toFixed(2)}% on the same ${d.images} images`;
+    `validation accuracy ${(d.candidate.accuracy * 100).toFixed(2)}% vs ${(d.incumbent.accuracy * 100).toFixed(2)}% (paired difference ${(d.accuracyDiff * 100).toFixed(2)} ± ${(d.accuracySE * 100).toFixed(2)} pt), ` +
+    `loss ${d.candidate.loss.toFixed(4)} vs ${d.incumbent.loss.toFixed(4)} (${d.lossDiff.toFixed(4)} ± ${d.lossSE.toFixed(4)}) on the same ${d.images} images`;
   await machineDecision(
     env,
     final.id,

@@ -18,15 +18,24 @@ describe('planFinalRun', () => {
     planFinalRun({ secondsLeft, speed: speed(imagesPerSecond), sizes, standing, epochsDone: 0, evidence: { imagesToMinimum: passes * 8192, stillImproving, searchEpochs: 10 } });
 
   test.each([
-    // ips, seconds left, passes the search needed → learnRateDropPeriod
-    [13_000, 600, 5, 5], // a cheap network with far more time than it needs: drop where the evidence says
-    [5_000, 600, 8, 8],
-    [2_000, 600, 20, 8], // 22 epochs affordable, fewer than 3 × 20: a third of the run
+    // ips, seconds left, passes the search needed → learnRateDropPeriod (a third of the run, or two thirds of a short one)
+    [13_000, 600, 5, 47], // a cheap network with far more time than it needs (140 epochs): annealed over all of them, not frozen after 5
+    [5_000, 600, 8, 18], // 54 epochs
+    [2_000, 600, 20, 8], // 22 epochs affordable
     [20_000, 30, 5, 3], // a short run (4 epochs): one drop at two thirds
   ])('%i img/s, %i s left, %i passes → drop every %i epochs', (ips, left, passes, period) => {
     const p = plan(ips, left, passes);
     expect(p.options.learnRateSchedule).toBe('piecewise');
     expect(p.options.learnRateDropPeriod).toBe(period);
+    expect(p.options.learnRateDropPeriod! * 3).toBeGreaterThanOrEqual(p.maxEpochs);
+    expect(p.options.outputNetwork).toBe('last-iteration');
+  });
+
+  test('a run that ends still improving, no longer than its evidence asks: a constant rate, the standing output network', () => {
+    const p = plan(2_000, 600, 40, true);
+    expect(p.options.learnRateSchedule).toBeUndefined();
+    expect(p.options.outputNetwork).toBeUndefined();
+    expect(p.reason).toMatch(/it may end still improving/);
   });
 
   test('fills the time left, stopping at its deadline, after the closing evaluations', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { CLOSE_HIGH, CLOSE_LOW, COST_TOLERANCE, MARGIN, cheaper, judge, type Side } from '../../src/machine/verdict.ts';
+import { CLOSE_HIGH, CLOSE_LOW, COST_TOLERANCE, MARGIN, cheaper, finalRunWins, judge, type Side } from '../../src/machine/verdict.ts';
 import type { PerImage } from '../../src/diagnosis/paired.ts';
 
 // ───────────── made-up validation sets ─────────────
@@ -170,5 +170,23 @@ describe('cheaper: cost = epochs / images per second, 10% tolerance, then fewer 
     ['three times slower, fewer parameters', { imagesPerSecond: 333, params: 100 }, false],
   ])('candidate %s → cheaper %s', (_name, candidate, expected) => {
     expect(cheaper({ ...base, ...candidate }, base)).toBe(expected);
+  });
+});
+
+describe('finalRunWins: the final weights go to the higher validation accuracy, loss breaking a tie', () => {
+  const finite = { candidate: true, incumbent: true };
+  test.each([
+    // accuracyDiff, lossDiff, final run wins
+    [0.004, 0.02, true], // more accurate with a higher (over-confident) loss: the long annealed run is kept
+    [-0.004, -0.02, false], // lower loss but less accurate: the finalist it retrains is kept
+    [0, -0.001, true],
+    [0, 0, true],
+    [0, 0.001, false],
+  ])('accuracy %f, loss %f → %s', (accuracyDiff, lossDiff, wins) => {
+    expect(finalRunWins({ accuracyDiff, lossDiff, finite })).toBe(wins);
+  });
+  test('a final run with non-finite losses never wins; against a non-finite finalist it always does', () => {
+    expect(finalRunWins({ accuracyDiff: 0.05, lossDiff: -1, finite: { candidate: false, incumbent: true } })).toBe(false);
+    expect(finalRunWins({ accuracyDiff: -0.05, lossDiff: 1, finite: { candidate: true, incumbent: false } })).toBe(true);
   });
 });
