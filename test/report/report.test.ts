@@ -73,7 +73,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
         - deepen filters=40 (run 3): validation accuracy 87.20% → 89.00% on 1,000 images; loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt
         - trimEpochs maxEpochs=14 (after run 2, no run): maxEpochs 20 → 14, the smoothed validation-loss minimum (0.3361 at epoch 14)
         - not kept: widen factor=2 (run 4, tie), changeFilterSize kernelSize=5 (run 6, reverted): none beat the incumbent beyond the noise margin
-      - **Final run:** run 9 trained run 3's configuration on all 50,000 training images until its planned deadline in epoch 13 of 13 with the learning rate ×0.1 every 5 epochs, planned by the machine from the time left; validation accuracy 89.00% (search weights) → 93.60% (+4.60 pt) on the same 1,000 images
+      - **Final run:** run 9 trained run 3's configuration on all 50,000 training images until its planned deadline in epoch 13 of 16 with the learning rate ×0.1 every 5 epochs, planned by the machine from the time left; validation accuracy 89.00% (search weights) → 93.60% (+4.60 pt) on the same 1,000 images
       - **Time:** 11 min 35 s of the 11 min 40 s budget (99%): search 4 min 58 s in 6 runs (43%), confirmation 1 min 29 s in 2 runs (13%), final run 3 min 54 s (34%), evaluations and bookkeeping 1 min 14 s (11%); the search ended on its budget
       - **With more budget:** the policy would try \`addDropout rate=0.2\`: a dropout layer (by default before the final fully connected layer) (a step the flowchart would not allow at this point)
       "
@@ -99,7 +99,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(use).toContain('"validationFrequency": 50,');
     expect(use).toContain('Network as JSON (`tune bench --network FILE` takes it):\n\n```json\n{\n  "inputShape": [28, 28, 1],');
     // The final run's length and schedule are the machine's plan, said apart from the configuration.
-    expect(use).toMatch(/The final run \(run 9\) trained it on all 50,000 training images with `'MaxEpochs', 13, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', 0\.1, 'LearnRateDropPeriod', 5`: a length the machine planned/);
+    expect(use).toMatch(/The final run \(run 9\) trained it on all 50,000 training images with `'MaxEpochs', 16, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', 0\.1, 'LearnRateDropPeriod', 5`: a length the machine planned/);
     expect(use).not.toContain('ValidationFrequency');
   });
 

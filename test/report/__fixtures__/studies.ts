@@ -434,13 +434,13 @@ export function finishedStudy(): StudyRecord {
   const run9 = makeRun({
     id: 9, stage: 'finalise', options: { ...trimmed, ...final.options }, network: DEEP, kind: 'full', parentId: 3, basedOn: 7, continuedFrom: 7, change: null,
     history: makeHistory({
-      epochs: final.maxEpochs, itersPerEpoch: 390, batch: 128, secondsPerEpoch: 26,
+      epochs: final.plannedEpochs, itersPerEpoch: 390, batch: 128, secondsPerEpoch: 26,
       learnRate: (e) => 0.01 * 0.1 ** Math.floor((e - 1) / (final.options.learnRateDropPeriod ?? 1e9)),
       loss: (t) => 0.45 * Math.exp(-2.5 * t) + 0.18, acc: (t) => 0.84 + 0.1 * t,
       valLoss: falling(0.4, 0.255, 0.45, 0.002), valAcc: (e) => 0.87 + 0.003 * Math.min(e, 12),
     }),
-    // It stops at its planned deadline, during its last epoch (the partial epoch is validated).
-    stopReason: { kind: 'budget', epoch: final.maxEpochs },
+    // It stops at its planned deadline, during its last planned epoch (the partial epoch is validated).
+    stopReason: { kind: 'budget', epoch: final.plannedEpochs },
     verdict: 'final', start: afterConfirm + 2, seconds: Math.round(final.seconds ?? 200), imagesPerSecond: 2450, perImage: images9,
   });
   s.runs = [run1, run2, run3, run4, run5, run6, run7, run8, run9];
