@@ -10,7 +10,8 @@ import type { Decision } from '../actions.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
 import { pairedDifference } from '../diagnosis/index.ts';
 import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machine.ts';
-import { confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
+import { paramCount } from '../config/network.ts';
+import { confirmOptions, confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
 import { allowedActions, refusal } from '../machine/rails.ts';
 import { finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
@@ -20,7 +21,11 @@ import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecon
 
 // ───────────────────────────── finalise ─────────────────────────────
 
-/** Finalists: the incumbent, and a much cheaper configuration worth confirming at full fidelity. */
+/**
+ * Finalists: the incumbent, and a configuration worth confirming against it at full fidelity —
+ * a larger one it tied with on the subset whose final run the budget pays for, else a much
+ * cheaper one (the rule: `confirmPlan`).
+ */
 export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: number; budgetExhausted: boolean; nextRunId: number }): Promise<FinalistsOutcome> {
   const study = env.store.study;
   if (input.budgetExhausted) {
@@ -42,8 +47,29 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   const others = study.runs.filter(
     (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
   );
+  // Larger and tied with the incumbent itself, nominally ahead of it: the subset could not tell them apart.
+  const larger = study.runs.filter(
+    (r) =>
+      r.evaluation &&
+      r.verdict === 'tie' &&
+      r.judgement?.against === incumbent.id &&
+      !r.judgement.kept &&
+      r.judgement.z > 0 &&
+      paramCount(r.network) > paramCount(incumbent.network) &&
+      !factsOf(env, r).evidence.unstable,
+  );
   const left = totalSecondsLeft(env);
-  const plan = left === null ? null : confirmPlan(finalist(incumbent), others.map(finalist), left, sizes(env), imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)));
+  const plan =
+    left === null
+      ? null
+      : confirmPlan(
+          finalist(incumbent),
+          others.map(finalist),
+          left,
+          sizes(env),
+          imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)),
+          larger.map((r) => ({ ...finalist(r), imagesNeeded: imagesNeeded(imagesToMinimum(env, r), sizes(env)) })),
+        );
   if (!plan) return { confirm: [], winner: incumbent.id };
   await machineDecision(env, incumbent.id, 'finalise', 'finalists', plan.reason);
   if (plan.finalists.length === 1) return { confirm: [], winner: plan.finalists[0].runId };
@@ -53,7 +79,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
     return {
       network: run.network,
       // Equal time: each stops at the same deadline (mid-epoch if need be); maxEpochs only bounds it.
-      options: { ...run.options, learnRateSchedule: 'none', maxEpochs: f.epochs + 1, validationFrequency: perEpoch },
+      options: { ...run.options, ...confirmOptions(f.epochs, perEpoch) },
       seconds: plan.seconds,
       runId: input.nextRunId + i,
       stage: 'finalise',

@@ -1,6 +1,6 @@
 /** The pure budget plans (src/machine/budget.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
-import { confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
+import { confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
 const sizes: DataSizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };
@@ -80,5 +80,61 @@ describe('confirmPlan: a much cheaper finalist is confirmed at equal time', () =
     const slow = { ...incumbent, ...speed(200) };
     expect(confirmPlan(slow, [cheaper], 600, sizes, 50_000)!.finalists).toEqual([{ runId: 3, epochs: 0 }]);
     expect(confirmPlan(slow, [cheaper], 600, sizes, 500_000)!.finalists).toEqual([{ runId: 1, epochs: 0 }]);
+  });
+});
+
+describe('confirmPlan: a larger tied finalist is confirmed when the budget pays for its final run', () => {
+  const incumbent = { runId: 2, validationLoss: 0.34, ...speed(6000) };
+  const baseline = { runId: 1, validationLoss: 0.38, ...speed(14_000) };
+  const wide = { runId: 4, validationLoss: 0.335, ...speed(2000), imagesNeeded: 500_000 };
+  test('it goes before a cheaper one: equal seconds, whole epochs of the slower, the incumbent first', () => {
+    const p = confirmPlan(incumbent, [baseline], 1800, sizes, 500_000, [wide])!;
+    expect(p.finalists.map((f) => f.runId)).toEqual([2, 4]);
+    const [inc, big] = p.finalists;
+    expect(big.epochs).toBeGreaterThanOrEqual(1);
+    expect(inc.epochs).toBeGreaterThan(big.epochs);
+    // The slower trains whole epochs in its share; both stop at the same deadline.
+    const epochSeconds = sizes.fullTrain / 2000 + sizes.fullValidation / 6000;
+    expect(p.seconds).toBeCloseTo(big.epochs * epochSeconds, 6);
+    expect(p.seconds).toBeLessThanOrEqual(0.15 * 1800);
+    expect(p.reason).toMatch(/larger than run 2's/);
+  });
+  test('the best of several larger ones by validation loss', () => {
+    const other = { ...wide, runId: 5, validationLoss: 0.33 };
+    expect(confirmPlan(incumbent, [], 1800, sizes, 500_000, [wide, other])!.finalists.map((f) => f.runId)).toEqual([2, 5]);
+  });
+  test('not when the time left cannot pay for its final run: the cheaper is confirmed instead, or nothing', () => {
+    const hungry = { ...wide, imagesNeeded: 5_000_000 }; // 2,500 s at 2,000 images/s
+    expect(confirmPlan(incumbent, [baseline], 1800, sizes, 500_000, [hungry])!.finalists.map((f) => f.runId)).toEqual([2, 1]);
+    expect(confirmPlan(incumbent, [], 1800, sizes, 500_000, [hungry])).toBeNull();
+  });
+  test('not when it cannot train one full epoch in its share', () => {
+    const crawling = { ...wide, ...speed(100), imagesNeeded: 50_000 };
+    expect(confirmPlan(incumbent, [], 1800, sizes, 500_000, [crawling])).toBeNull();
+  });
+  test('without a time budget nothing is confirmed', () => {
+    expect(confirmPlan(incumbent, [baseline], Infinity, sizes, 500_000, [wide])).toBeNull();
+  });
+});
+
+describe('confirmOptions: a confirmation run anneals like the final run it may become', () => {
+  test.each([
+    [1, 'none', undefined],
+    [2, 'none', undefined],
+    [3, 'piecewise', 2],
+    [12, 'piecewise', 8],
+    [34, 'piecewise', 23],
+  ])('%i epochs: schedule %s, drop after %s', (epochs, schedule, period) => {
+    const o = confirmOptions(epochs, 390);
+    expect(o.maxEpochs).toBe(epochs + 1);
+    expect(o.validationFrequency).toBe(390);
+    expect(o.learnRateSchedule).toBe(schedule);
+    expect(o.learnRateDropPeriod).toBe(period);
+    if (schedule === 'piecewise') {
+      expect(o.learnRateDropFactor).toBe(0.1);
+      expect(o.outputNetwork).toBe('last-iteration');
+    } else {
+      expect(o.outputNetwork).toBeUndefined();
+    }
   });
 });

@@ -28,7 +28,7 @@ import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config
 import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
 import type { PerImage } from '../../../src/diagnosis/paired.ts';
 import { judge } from '../../../src/machine/verdict.ts';
-import { confirmPlan, planFinalRun } from '../../../src/machine/budget.ts';
+import { confirmOptions, confirmPlan, planFinalRun } from '../../../src/machine/budget.ts';
 
 export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
@@ -410,16 +410,19 @@ export function finishedStudy(): StudyRecord {
     200_000,
   )!;
   const [first, second] = plan.finalists;
+  // Each confirmation run as `confirmOptions` plans it (annealed when 3 epochs or longer), completing its planned epochs.
+  const confirmRunOptions = (epochs: number) => ({ ...trimmed, ...confirmOptions(epochs, 390), maxEpochs: epochs });
   const confirmHistory = (floor: number, epochs: number) =>
     makeHistory({
-      epochs, itersPerEpoch: 390, batch: 128, learnRate: 0.01, secondsPerEpoch: 26,
+      epochs, itersPerEpoch: 390, batch: 128, secondsPerEpoch: 26,
+      learnRate: (e) => 0.01 * 0.1 ** Math.floor((e - 1) / (confirmRunOptions(epochs).learnRateDropPeriod ?? 1e9)),
       loss: (t) => 0.5 * Math.exp(-2 * t) + 0.22, acc: (t) => 0.82 + 0.1 * t,
       valLoss: falling(0.42, floor, 0.5, 0.002), valAcc: (e) => 0.86 + 0.01 * e,
     });
   const images7 = shifted(images3, 9.5, 25);
   const images8 = shifted(images7, -2.8, -6);
-  const run7 = makeRun({ id: 7, stage: 'finalise', options: { ...trimmed, maxEpochs: first.epochs }, network: DEEP, kind: 'full', parentId: 3, basedOn: 3, change: null, history: confirmHistory(0.27, first.epochs), verdict: 'confirm', start: 340, seconds: plan.seconds, imagesPerSecond: 2450, perImage: images7 });
-  const run8 = makeRun({ id: 8, stage: 'finalise', options: { ...trimmed, maxEpochs: second.epochs }, kind: 'full', parentId: 3, basedOn: 2, change: null, history: confirmHistory(0.285, second.epochs), verdict: 'confirm', start: 340 + plan.seconds + 8, seconds: plan.seconds, imagesPerSecond: 6100, perImage: images8 });
+  const run7 = makeRun({ id: 7, stage: 'finalise', options: confirmRunOptions(first.epochs), network: DEEP, kind: 'full', parentId: 3, basedOn: 3, change: null, history: confirmHistory(0.27, first.epochs), verdict: 'confirm', start: 340, seconds: plan.seconds, imagesPerSecond: 2450, perImage: images7 });
+  const run8 = makeRun({ id: 8, stage: 'finalise', options: confirmRunOptions(second.epochs), kind: 'full', parentId: 3, basedOn: 2, change: null, history: confirmHistory(0.285, second.epochs), verdict: 'confirm', start: 340 + plan.seconds + 8, seconds: plan.seconds, imagesPerSecond: 6100, perImage: images8 });
   run8.judgement = judged({ run: run8, perImage: images8 }, { run: run7, perImage: images7 });
   const afterConfirm = 340 + 2 * plan.seconds + 20;
   const final = planFinalRun({
