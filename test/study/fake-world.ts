@@ -29,6 +29,10 @@ const DEFAULT_FLOPS = networkFlops(defaultNetwork()).training;
 export interface FakeWorld {
   /** Training images per second of the default network (others: scaled by flops). */
   baseImagesPerSecond: number;
+  /** Validation-loss floor gained per doubling of training flops (capacity). */
+  capacityGain: number;
+  /** Amplitude of per-image loss noise that differs between networks (0: networks err alike). */
+  networkNoise: number;
   /** Fake wall clock, ms. */
   now: number;
 }
@@ -38,9 +42,9 @@ function speed(world: FakeWorld, network: NetworkSpec): number {
 }
 
 /** The made-up validation loss after `images` images of training. */
-export function fakeValLoss(network: NetworkSpec, options: TrainingOptions, images: number, trainCount: number): number {
+export function fakeValLoss(network: NetworkSpec, options: TrainingOptions, images: number, trainCount: number, capacityGain = 0.035): number {
   const capacity = Math.log2(networkFlops(network).training / DEFAULT_FLOPS);
-  const floor = Math.max(0.18, 0.34 - 0.035 * capacity);
+  const floor = Math.max(0.18, 0.34 - capacityGain * capacity);
   const dropout = network.layers.some((l) => l.type === 'dropout');
   const lr = options.initialLearnRate;
   const speedUp = lr >= 0.1 ? 0 : Math.min(1, lr / 0.01);
@@ -79,7 +83,7 @@ function trainer(world: FakeWorld): StudyTrainer {
           stop = { kind: 'nonFinite', iteration: epoch * 10, epoch, what: 'loss' };
           break;
         }
-        const valLoss = fakeValLoss(request.network, options, images, trainCount);
+        const valLoss = fakeValLoss(request.network, options, images, trainCount, world.capacityGain);
         const accuracy = (v: number) => Math.max(0.1, Math.min(0.99, 1.02 - v / 1.6));
         epochs.push({ epoch, learnRate: options.initialLearnRate, loss: valLoss * 0.85, accuracy: accuracy(valLoss * 0.85), valLoss, valAccuracy: accuracy(valLoss), seconds, imagesPerSecond: ips });
         if (stop.kind === 'budget') break;
@@ -117,12 +121,17 @@ function trainer(world: FakeWorld): StudyTrainer {
       const { quality, ips, seed } = JSON.parse(readFileSync(path.join(request.checkpointDir!, 'fake.json'), 'utf8')) as { quality: number; ips: number; seed: number };
       const count = 'set' in request.test ? request.test.indices.length : request.test.count;
       world.now += (count / (3 * ips)) * 1000;
+      const params = paramCount(request.network);
       const losses = new Float32Array(count);
       const correct = new Uint8Array(count);
       for (let i = 0; i < count; i++) {
         const difficulty = ((i * 2654435761) >>> 0) / 2 ** 32; // fixed per image
         const noise = ((((i + 1) * 40503 + seed * 7919) >>> 0) % 1000) / 1000 - 0.5; // per network
-        losses[i] = quality * (0.2 + 1.6 * difficulty) + 0.05 * noise;
+        // Different networks err on different images (when the world says so): a well-mixed hash of image and network.
+        let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(params + 1, 0x85ebca6b);
+        h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
+        const networkNoise = ((h ^ (h >>> 13)) >>> 0) / 2 ** 32 - 0.5;
+        losses[i] = quality * (0.2 + 1.6 * difficulty) + 0.05 * noise + world.networkNoise * networkNoise;
         correct[i] = losses[i] < 0.55 ? 1 : 0;
       }
       const loss = losses.reduce((a, b) => a + b, 0) / count;
@@ -148,9 +157,9 @@ export interface FakeStudy {
 }
 
 /** Runs a whole study with the real machine and adapters on the fake trainer. */
-export async function fakeStudy(options: { policy: Policy; budgetSeconds: number | null; maxRuns?: number | null; baseImagesPerSecond?: number; sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number } }): Promise<FakeStudy> {
+export async function fakeStudy(options: { policy: Policy; budgetSeconds: number | null; maxRuns?: number | null; baseImagesPerSecond?: number; capacityGain?: number; networkNoise?: number; sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number } }): Promise<FakeStudy> {
   const sizes = options.sizes ?? { train: 5000, validation: 1000, search: 1000, searchValidation: 300, test: 1000 };
-  const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, now: 0 };
+  const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, capacityGain: options.capacityGain ?? 0.035, networkNoise: options.networkNoise ?? 0, now: 0 };
   const dir = path.join(await mkdtemp(path.join(tmpdir(), 'flowtune-fake-')), 'study');
   const config: StudyConfig = {
     name: 'fake',

@@ -1,7 +1,7 @@
 /**
  * The real machine with the real study adapters, on a fake trainer and a fake clock (seconds of
  * test time for a 10-minute study): the budget rule, the final-run plan in images, the
- * cost-aware confirmation of a much cheaper finalist, the final-weights choice, refusals, and a
+ * cost-aware confirmation of a larger tie or a much cheaper finalist, the final-weights choice, refusals, and a
  * user's mistake inside the machine exiting as the user's.
  */
 import { describe, expect, test } from 'vitest';
@@ -74,6 +74,31 @@ describe('the budget is spent where it pays', () => {
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.continuedFrom).toBe(winner.id);
     expect(study.decisions.some((d) => /trains \d+(\.\d+)?× faster than run/.test(d.decision.reason))).toBe(true);
+  });
+
+  test('a larger network the subset called a tie is confirmed against the incumbent when the budget pays for its final run', async () => {
+    const widen: Decision = { action: 'widen', params: { factor: 2 }, reason: 'test: widen' };
+    const deepen: Decision = { action: 'deepen', params: { filters: 40 }, reason: 'test: deepen' };
+    // Capacity barely helps and networks err on different images: the subset cannot tell them apart.
+    const { study } = await fakeStudy({ policy: scripted('widen-once', [widen]), budgetSeconds: 3600, capacityGain: 0.0004, networkNoise: 0.1 });
+    const wide = study.runs.find((r) => r.change?.action === 'widen')!;
+    expect(wide.verdict).toBe('tie');
+    expect(wide.judgement).toMatchObject({ against: 1, kept: false, z: expect.any(Number) });
+    expect(wide.judgement!.z).toBeGreaterThan(0);
+    const confirms = study.runs.filter((r) => r.verdict === 'confirm');
+    expect(confirms.map((r) => r.basedOn)).toEqual([1, wide.id]);
+    expect(confirms[1].judgement).toMatchObject({ against: confirms[0].id });
+    // Each anneals like the final run it may become; equal time, whole epochs of the slower.
+    for (const c of confirms) expect(c.options).toMatchObject({ learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, outputNetwork: 'last-iteration' });
+    expect(Math.abs(confirms[0].result.seconds - confirms[1].result.seconds)).toBeLessThanOrEqual(confirms[1].result.seconds / confirms[1].result.epochsCompleted);
+    expect(study.decisions.some((d) => d.by === 'machine' && /run \d+'s configuration is larger than run 1's and tied with it/.test(d.decision.reason))).toBe(true);
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    expect(final.continuedFrom).toBe((confirms[1].judgement!.kept ? confirms[1] : confirms[0]).id);
+
+    // A larger network that lost beyond the margin is not a finalist: with capacity paying as usual,
+    // the deeper network is kept instead and the baseline (much cheaper) is the one confirmed.
+    const worse = await fakeStudy({ policy: scripted('widen-then-deepen', [deepen, widen]), budgetSeconds: 3600 });
+    expect(worse.study.decisions.some((d) => /is larger than run/.test(d.decision.reason))).toBe(false);
   });
 
   test('the final weights: the final run against the finalist it retrains, paired, recorded', async () => {
