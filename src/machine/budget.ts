@@ -137,31 +137,31 @@ export function confirmPlan(
   if (!Number.isFinite(secondsLeft)) return null;
   const share = CONFIRM_SHARE * secondsLeft;
   const epochsIn = (f: Finalist) => Math.floor(share / fullEpochSeconds(f, sizes));
-  // Equal time for a pair: whole epochs of the slower in the share; the faster trains what fits.
-  const pair = (a: Finalist, b: Finalist) => {
-    const slower = fullEpochSeconds(a, sizes) >= fullEpochSeconds(b, sizes) ? a : b;
+  // Equal time for the pair: whole epochs of the slower in the share; the faster trains what fits.
+  const confirmAgainst = (other: Finalist, why: string): ConfirmPlan => {
+    const slower = fullEpochSeconds(incumbent, sizes) >= fullEpochSeconds(other, sizes) ? incumbent : other;
     const seconds = Math.max(1, epochsIn(slower)) * fullEpochSeconds(slower, sizes);
-    const epochs = (f: Finalist) => Math.max(1, Math.floor(seconds / fullEpochSeconds(f, sizes)));
-    return { seconds, epochs };
+    const [a, b] = [incumbent, other].map((f) => Math.max(1, Math.floor(seconds / fullEpochSeconds(f, sizes))));
+    return {
+      finalists: [
+        { runId: incumbent.runId, epochs: a },
+        { runId: other.runId, epochs: b },
+      ],
+      seconds,
+      reason: `${why}: both train on all ${sizes.fullTrain} images for about ${formatNumber(seconds)} s (${confirmLengths(a, b)}), and the better at equal cost goes on to the final run`,
+    };
   };
   const bigger = larger
     .filter((f) => f.runId !== incumbent.runId && Number.isFinite(f.validationLoss) && f.imagesNeeded !== undefined && epochsIn(f) >= 1)
-    .filter((f) => secondsLeft - pair(incumbent, f).seconds >= finalSecondsFor(f.imagesNeeded!, f, sizes))
+    .filter((f) => secondsLeft - confirmAgainst(f, '').seconds >= finalSecondsFor(f.imagesNeeded!, f, sizes))
     .sort((a, b) => a.validationLoss - b.validationLoss)[0];
   if (bigger) {
-    const { seconds, epochs } = pair(incumbent, bigger);
-    return {
-      finalists: [
-        { runId: incumbent.runId, epochs: epochs(incumbent) },
-        { runId: bigger.runId, epochs: epochs(bigger) },
-      ],
-      seconds,
-      reason:
-        `run ${bigger.runId}'s configuration is larger than run ${incumbent.runId}'s and tied with it on the search's subset, ` +
+    return confirmAgainst(
+      bigger,
+      `run ${bigger.runId}'s configuration is larger than run ${incumbent.runId}'s and tied with it on the search's subset, ` +
         `and the ${formatNumber(secondsLeft)} s left pay for its final run (${formatNumber(bigger.imagesNeeded!)} images at ${formatNumber(bigger.imagesPerSecond)} images/s, ` +
-        `${formatNumber(incumbent.imagesPerSecond / bigger.imagesPerSecond)}× slower): both train on all ${sizes.fullTrain} images for about ${formatNumber(seconds)} s ` +
-        `(${confirmLengths(epochs(incumbent), epochs(bigger))}), and the better at equal cost goes on to the final run`,
-    };
+        `${formatNumber(incumbent.imagesPerSecond / bigger.imagesPerSecond)}× slower)`,
+    );
   }
   const cheaper = others
     .filter((f) => f.runId !== incumbent.runId && f.imagesPerSecond >= CONFIRM_MIN_SPEEDUP * incumbent.imagesPerSecond && Number.isFinite(f.validationLoss))
@@ -186,17 +186,7 @@ export function confirmPlan(
         `run ${cheaper.runId}'s configuration (${speedup} faster) is finalised instead`,
     };
   }
-  const { seconds, epochs } = pair(incumbent, cheaper);
-  return {
-    finalists: [
-      { runId: incumbent.runId, epochs: epochs(incumbent) },
-      { runId: cheaper.runId, epochs: epochs(cheaper) },
-    ],
-    seconds,
-    reason:
-      `run ${cheaper.runId}'s configuration trains ${speedup} faster than run ${incumbent.runId}'s: both train on all ` +
-      `${sizes.fullTrain} images for about ${formatNumber(seconds)} s (${confirmLengths(epochs(incumbent), epochs(cheaper))}), and the better at equal cost goes on to the final run`,
-  };
+  return confirmAgainst(cheaper, `run ${cheaper.runId}'s configuration trains ${speedup} faster than run ${incumbent.runId}'s`);
 }
 
 /** "12 vs 34 epochs, each annealed": the two confirmation runs' lengths and schedules (`confirmOptions`). */

@@ -121,7 +121,7 @@ function trainer(world: FakeWorld): StudyTrainer {
       const { quality, ips, seed } = JSON.parse(readFileSync(path.join(request.checkpointDir!, 'fake.json'), 'utf8')) as { quality: number; ips: number; seed: number };
       const count = 'set' in request.test ? request.test.indices.length : request.test.count;
       world.now += (count / (3 * ips)) * 1000;
-      const params = paramCount(request.network);
+      const params = request.network ? paramCount(request.network) : 0;
       const losses = new Float32Array(count);
       const correct = new Uint8Array(count);
       for (let i = 0; i < count; i++) {
