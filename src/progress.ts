@@ -6,14 +6,15 @@
 import { pct as percent } from './report/format.ts';
 import { verdictText } from './report/why.ts';
 import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
-import type { Decision, RunRecord, Stage } from './types.ts';
+import type { Decision, MachineDecisionKind, RunRecord, Stage } from './types.ts';
 
 export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;
   training(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): void;
   runFinished(run: RunRecord): void;
   /** A decision; `refused` when the machine refused it (the policy is asked again). */
-  decision(afterRun: number, decision: Decision, refused?: string): void;
+  /** A decision: the policy's (refused or not) or, with `machine`, the machine's own (its kind). */
+  decision(afterRun: number, decision: Decision, refused?: string, machine?: MachineDecisionKind): void;
   message(text: string): void;
   result(text: string): void;
 }
@@ -84,11 +85,13 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
       }
     },
     runFinished: (run) => line(runLine(run)),
-    decision: (afterRun, d, refused) =>
+    decision: (afterRun, d, refused, machine) =>
       line(
         refused
           ? `✗ after run ${afterRun}: ${d.action} ${formatParams(d.params)} refused — ${refused}`
-          : `→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`,
+          : machine
+            ? `→ the machine (${machine}): ${d.reason}`
+            : `→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`,
       ),
     message: (text) => line(text),
     result(text) {

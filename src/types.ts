@@ -479,7 +479,7 @@ export interface DecisionRecord {
 export type MachineDecisionKind =
   /** The budget ended the search. */
   | 'budget'
-  /** Which finalists go on (a confirmation at equal time, or a cheaper configuration instead). */
+  /** Which finalists go on (a larger tie or a cheaper one confirmed at equal time, or a cheaper configuration instead). */
   | 'finalists'
   /** The final run's plan: its length in images and its schedule. */
   | 'finalRun'

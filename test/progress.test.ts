@@ -33,11 +33,13 @@ describe('progress output', () => {
     sink.training(1, 'baseline', p(2, 3, 0.5), null);
     sink.training(1, 'baseline', p(2, 4, 0.6), null);
     sink.decision(1, { action: 'addEpochs', params: { maxEpochs: 6 }, reason: 'still falling' });
+    sink.decision(1, { action: 'stop', params: {}, reason: 'both train on all 50000 images' }, undefined, 'finalists');
     expect(writes.join('')).toBe(
       [
         'run 1 baseline  epoch 1/3  iter 2  loss 0.5000  val acc 50.0%  1000 img/s',
         'run 1 baseline  epoch 2/3  iter 4  loss 0.5000  val acc 60.0%  1000 img/s',
         '→ after run 1: addEpochs maxEpochs=6 — still falling',
+        '→ the machine (finalists): both train on all 50000 images',
         '',
       ].join('\n'),
     );

@@ -218,6 +218,8 @@ function machineWhy(entry: Entry, story: Story): string {
       if (instead) {
         return `run ${instead[1]}'s configuration is too slow for the time left (affords ${int(Number(instead[2]))} of ${int(Number(instead[3]))} images needed); run ${instead[4]}'s, ${instead[5]}× faster, is finalised`;
       }
+      const larger = m(/^run (\d+)'s configuration is larger than run (\d+)'s and tied with it .*: both train on all (\d+) images for about (\S+) s/);
+      if (larger) return `run ${larger[1]}'s configuration, larger and tied on the subset, is affordable: both train on all ${int(Number(larger[3]))} images for ${larger[4]} s; the better goes on`;
       const confirm = m(/^run (\d+)'s configuration trains ([\d.]+)× faster than run (\d+)'s: both train on all (\d+) images for about (\S+) s/);
       if (confirm) return `run ${confirm[1]}'s configuration trains ${confirm[2]}× faster than run ${confirm[3]}'s: both train on all ${int(Number(confirm[4]))} images for ${confirm[5]} s; the better goes on`;
       return reason;

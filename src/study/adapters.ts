@@ -56,7 +56,7 @@ export async function writeStudyReport(env: StudyEnv, refreshRuns?: number[]): P
 export async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): Promise<void> {
   await env.store.saveDecision({ ...record, at: new Date().toISOString() });
   env.log.info(record, record.refused ? 'decision refused' : 'decision');
-  env.progress.decision(record.afterRun, record.decision, record.refused);
+  env.progress.decision(record.afterRun, record.decision, record.refused, record.machine);
 }
 
 /** A decision the machine itself takes (budget, finalists, final plan, final weights). */

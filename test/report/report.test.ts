@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { accuracyInterval } from '../../src/diagnosis/paired.ts';
+import { confirmPlan } from '../../src/machine/budget.ts';
 import { wordCount } from '../../src/report/format.ts';
 import { logRows } from '../../src/report/log.ts';
 import { renderReport } from '../../src/report/markdown.ts';
@@ -155,6 +156,22 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(why[9]).toMatch(/^run 2's configuration trains 2\.5× faster than run 3's: both train on all 50,000 images for/);
     expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs: what the \d+ s left afford$/);
     expect(why[13]).toMatch(/^run 9's weights: validation accuracy 93\.60% vs 89\.00%, loss 0\.\d{4} vs 0\.\d{4} \(run 3\)$/);
+  });
+
+  test('a larger finalist confirmed against the incumbent: its Why in short, within the word limit', () => {
+    const larger = structuredClone(study);
+    const finalists = larger.decisions.find((d) => d.by === 'machine' && /both train on all/.test(d.decision.reason))!;
+    finalists.decision.reason = confirmPlan(
+      { runId: 3, imagesPerSecond: 6000, evalImagesPerSecond: 18_000, validationLoss: 0.34 },
+      [],
+      1670,
+      { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 },
+      400_000,
+      [{ runId: 4, imagesPerSecond: 2190, evalImagesPerSecond: 6570, validationLoss: 0.334, imagesNeeded: 400_000 }],
+    )!.reason;
+    const row = logRows(tellStory(larger)).find((r) => r.why.includes('larger'))!;
+    expect(row.why).toMatch(/^run 4's configuration, larger and tied on the subset, is affordable: both train on all 50,000 images for [\d.]+ s; the better goes on$/);
+    expect(wordCount(row.why)).toBeLessThanOrEqual(WHY_WORDS);
   });
 
   test('each run: a short table of named numbers in one set of units, no raw evidence keys', () => {
