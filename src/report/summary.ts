@@ -46,8 +46,11 @@ function boughtText(run: RunRecord, story: Story): string {
   const head = `${describeChange(run.change)} (run ${run.id})`;
   const j = run.judgement;
   if (j && j.outcome !== 'unstable') {
-    const tie = run.verdict === 'tie' ? ', a tie: kept as the cheaper or simpler' : '';
-    return `${head}: validation accuracy ${pct(j.incumbent.accuracy)} → ${pct(j.candidate.accuracy)} on ${int(j.images)} images${tie}; ${pairedText(j)}`;
+    // A tie the incumbent stood on is in the lineage only when it won its confirmation on the full split.
+    const confirmed = run.verdict === 'tie' && !j.kept ? [...story.byId.values()].find((r) => r.verdict === 'confirm' && r.basedOn === run.id && r.judgement?.kept) : undefined;
+    const tie = run.verdict !== 'tie' ? '' : j.kept ? ', a tie: kept as the cheaper or simpler' : ', a tie on the search subset (the incumbent stood)';
+    const won = confirmed ? `; then it won its equal-time confirmation on all ${int(confirmed.fidelity?.trainImages)} training images (run ${confirmed.id}): ${pairedText(confirmed.judgement!)}` : '';
+    return `${head}: validation accuracy ${pct(j.incumbent.accuracy)} → ${pct(j.candidate.accuracy)} on ${int(j.images)} images${tie}; ${pairedText(j)}${won}`;
   }
   if (j) return `${head}: ${j.summary}`;
   if (run.verdict !== 'kept' && run.verdict !== 'baseline') {

@@ -66,7 +66,11 @@ export function useSection(study: StudyRecord, story: Story): string[] {
   if (!config || !run) return out;
   const seed = config.options.seed ?? study.config?.seed ?? 0;
   out.push(
-    `**The configuration to reproduce** is run ${run.id}'s, the one the search settled on${story.trims.some((t) => t.incumbent === run.id) ? ' (with maxEpochs trimmed after it)' : ''}. As MATLAB code (flowtune trains the equivalent in TensorFlow.js):`,
+    `**The configuration to reproduce** is run ${run.id}'s, ${
+      study.incumbentId === null || study.incumbentId === undefined || study.incumbentId === run.id
+        ? 'the one the search settled on'
+        : `the one the study finalised in place of the search's choice, run ${study.incumbentId}'s (the finalists in the decision log)`
+    }${story.trims.some((t) => t.incumbent === run.id) ? ' (with maxEpochs trimmed after it)' : ''}. As MATLAB code (flowtune trains the equivalent in TensorFlow.js):`,
     '',
     '```matlab',
     `layers = ${toMatlabLayers(config.network)};`,

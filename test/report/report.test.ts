@@ -174,6 +174,17 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(wordCount(row.why)).toBeLessThanOrEqual(WHY_WORDS);
   });
 
+  test('the example study (real): a larger tie that won its confirmation is the configuration, and the summary says how', () => {
+    const example = readStudyFile(path.resolve(import.meta.dirname, '../../reports/example/study.json'));
+    const story = tellStory(example);
+    const confirm = example.runs.find((r) => r.verdict === 'confirm' && r.judgement?.kept)!;
+    expect(story.configRun?.id).toBe(confirm.basedOn);
+    const changed = summaryItems(example, story).find((i) => i.label === 'Changed from the start')!;
+    const line = changed.points!.find((p) => p.includes(`(run ${confirm.basedOn})`))!;
+    expect(line).toMatch(new RegExp(`a tie on the search subset \\(the incumbent stood\\);.*; then it won its equal-time confirmation on all 50,000 training images \\(run ${confirm.id}\\): loss −`));
+    expect(renderReport(example)).toContain(`is run ${confirm.basedOn}'s, the one the study finalised in place of the search's choice, run ${example.incumbentId}'s`);
+  });
+
   test('each run: a short table of named numbers in one set of units, no raw evidence keys', () => {
     const story = tellStory(study);
     for (const run of study.runs) {
