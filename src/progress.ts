@@ -12,8 +12,10 @@ export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;
   training(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): void;
   runFinished(run: RunRecord): void;
-  /** A decision; `refused` when the machine refused it (the policy is asked again). */
-  /** A decision: the policy's (refused or not) or, with `machine`, the machine's own (its kind). */
+  /**
+   * A decision: the policy's (`refused` when the machine refused it: the policy is asked again)
+   * or, with `machine`, the machine's own (its kind).
+   */
   decision(afterRun: number, decision: Decision, refused?: string, machine?: MachineDecisionKind): void;
   message(text: string): void;
   result(text: string): void;

@@ -139,9 +139,12 @@ export function confirmPlan(
   const share = CONFIRM_SHARE * secondsLeft;
   const epochsIn = (f: Finalist) => Math.floor(share / fullEpochSeconds(f, sizes));
   // Equal time for the pair: whole epochs of the slower in the share; the faster trains what fits.
-  const confirmAgainst = (other: Finalist, why: string): ConfirmPlan => {
+  const pairSeconds = (other: Finalist) => {
     const slower = fullEpochSeconds(incumbent, sizes) >= fullEpochSeconds(other, sizes) ? incumbent : other;
-    const seconds = Math.max(1, epochsIn(slower)) * fullEpochSeconds(slower, sizes);
+    return Math.max(1, epochsIn(slower)) * fullEpochSeconds(slower, sizes);
+  };
+  const confirmAgainst = (other: Finalist, why: string): ConfirmPlan => {
+    const seconds = pairSeconds(other);
     const [a, b] = [incumbent, other].map((f) => Math.max(1, Math.floor(seconds / fullEpochSeconds(f, sizes))));
     return {
       finalists: [
@@ -154,7 +157,7 @@ export function confirmPlan(
   };
   const bigger = larger
     .filter((f) => f.runId !== incumbent.runId && Number.isFinite(f.validationLoss) && f.imagesNeeded !== undefined && epochsIn(f) >= 1)
-    .filter((f) => secondsLeft - confirmAgainst(f, '').seconds >= finalSecondsFor(f.imagesNeeded!, f, sizes))
+    .filter((f) => secondsLeft - pairSeconds(f) >= finalSecondsFor(f.imagesNeeded!, f, sizes))
     .sort((a, b) => a.validationLoss - b.validationLoss)[0];
   if (bigger) {
     return confirmAgainst(
