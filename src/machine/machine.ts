@@ -19,7 +19,8 @@
  *   configuration; the rest are reverted.
  * - `finalise` is a sequence: pick the finalists (a larger tie whose final run the budget pays
  *   for, else a much cheaper one, is confirmed against the incumbent on the full training split,
- *   for equal time), plan the final run from the time left,
+ *   for equal time), plan the final run from the time left (no longer than a converged network
+ *   is worth),
  *   train it, choose the final weights, evaluate once on the sealed test set, save the model.
  *
  * Work is done by invoked actors, one-line wrappers in the study (study/adapters.ts) around
@@ -425,7 +426,7 @@ export const tuneMachine = setup({
       initial: 'choosingFinalists',
       states: {
         choosingFinalists: {
-          description: 'Successive halving, cost-aware: a larger finalist the subset could not tell from the incumbent (when the budget pays for its final run), else a much cheaper one, is confirmed against it on the full training split, for equal time.',
+          description: 'Successive halving, cost-aware: a larger finalist the subset could not tell from the incumbent (when the budget pays for its final run; any larger one it did not reject when the converged incumbent cannot use the time left), else a much cheaper one, is confirmed against it on the full training split, for equal time.',
           invoke: {
             id: 'chooseFinalists',
             src: 'chooseFinalists',

@@ -13,7 +13,7 @@ import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machin
 import { paramCount } from '../config/network.ts';
 import { confirmOptions, confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
 import { allowedActions, refusal } from '../machine/rails.ts';
-import { finalRunWins } from '../machine/verdict.ts';
+import { COST_TOLERANCE, finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { RunRecord } from '../types.ts';
 import { budgetNow, evaluated, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
@@ -23,7 +23,8 @@ import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecon
 
 /**
  * Finalists: the incumbent, and a configuration worth confirming against it at full fidelity —
- * a larger one it tied with on the subset whose final run the budget pays for, else a much
+ * a larger one it tied with on the subset whose final run the budget pays for (or any slower one
+ * the subset did not reject, when the incumbent, converged, cannot use the time left), else a much
  * cheaper one (the rule: `confirmPlan`).
  */
 export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: number; budgetExhausted: boolean; nextRunId: number }): Promise<FinalistsOutcome> {
@@ -47,17 +48,19 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   const others = study.runs.filter(
     (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
   );
-  // Larger and tied with the incumbent itself, nominally ahead of it: the subset could not tell them apart.
-  const larger = study.runs.filter(
-    (r) =>
-      r.evaluation &&
-      r.verdict === 'tie' &&
-      r.judgement?.against === incumbent.id &&
-      !r.judgement.kept &&
-      r.judgement.z > 0 &&
-      paramCount(r.network) > paramCount(incumbent.network) &&
-      !factsOf(env, r).evidence.unstable,
-  );
+  // Larger networks the subset did not reject (a tie the incumbent of the day stood on). Tied with
+  // the incumbent itself, nominally ahead, with more parameters: the subset could not tell them
+  // apart. Any other such tie that trains slower than the incumbent: only when the incumbent,
+  // converged, would leave most of the time unused (`confirmPlan`).
+  const incumbentSpeed = speedOf(incumbent).imagesPerSecond;
+  const larger = study.runs
+    .filter((r) => r.evaluation && r.verdict === 'tie' && r.judgement && !r.judgement.kept && !factsOf(env, r).evidence.unstable)
+    .map((r) => ({
+      run: r,
+      nominallyAhead: r.judgement!.against === incumbent.id && r.judgement!.z > 0 && paramCount(r.network) > paramCount(incumbent.network),
+      slower: JSON.stringify(r.network) !== JSON.stringify(incumbent.network) && speedOf(r).imagesPerSecond * (1 + COST_TOLERANCE) < incumbentSpeed,
+    }))
+    .filter((c) => c.nominallyAhead || c.slower);
   const left = totalSecondsLeft(env);
   const plan =
     left === null
@@ -68,7 +71,8 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
           left,
           sizes(env),
           imagesNeeded(imagesToMinimum(env, incumbent), sizes(env)),
-          larger.map((r) => ({ ...finalist(r), imagesNeeded: imagesNeeded(imagesToMinimum(env, r), sizes(env)) })),
+          larger.map((c) => ({ ...finalist(c.run), imagesNeeded: imagesNeeded(imagesToMinimum(env, c.run), sizes(env)), onlyWhenTimeIsIdle: !c.nominallyAhead })),
+          !factsOf(env, incumbent).evidence.stillImproving,
         );
   if (!plan) return { confirm: [], winner: incumbent.id };
   await machineDecision(env, incumbent.id, 'finalise', 'finalists', plan.reason);

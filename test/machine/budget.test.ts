@@ -19,8 +19,8 @@ describe('planFinalRun', () => {
 
   test.each([
     // ips, seconds left, passes the search needed → learnRateDropPeriod (a third of the run, or two thirds of a short one)
-    [13_000, 600, 5, 47], // a cheap network with far more time than it needs (140 epochs): annealed over all of them, not frozen after 5
-    [5_000, 600, 8, 18], // 54 epochs
+    [13_000, 600, 30, 47], // a cheap network with far more time than its first minimum (140 epochs): annealed over all of them, not frozen after 30
+    [5_000, 600, 10, 18], // 54 epochs
     [2_000, 600, 20, 8], // 22 epochs affordable
     [20_000, 30, 5, 3], // a short run (4 epochs): one drop at two thirds
   ])('%i img/s, %i s left, %i passes → drop every %i epochs', (ips, left, passes, period) => {
@@ -40,7 +40,7 @@ describe('planFinalRun', () => {
   });
 
   test('fills the time left, stopping at its deadline, after the closing evaluations', () => {
-    const p = plan(13_000, 600, 5);
+    const p = plan(13_000, 600, 30);
     expect(p.seconds).toBeGreaterThan(0.9 * 600);
     expect(p.seconds).toBeLessThan(600);
     // Room for a run faster than planned (its deadline stops it); the schedule covers the expected epochs.
@@ -48,6 +48,28 @@ describe('planFinalRun', () => {
     expect(p.options.learnRateDropPeriod).toBe(Math.ceil(Math.ceil(p.images / 50_000 - 1e-9) / 3));
     expect(p.reason).toMatch(/MaxEpochs \d+ leaves room should it train faster than planned/);
     expect(p.reason).toMatch(/it stops at its deadline, mid-epoch if need be/);
+  });
+
+  test.each([
+    // ips, seconds left, passes the search needed, epochs a confirmation run trained → the cap (max of 10, 6× the passes, twice the confirmation's)
+    [13_000, 600, 5, 0, 30], // 140 epochs affordable
+    [13_000, 600, 1, 0, 10], // at least 10
+    [13_000, 600, 5, 20, 40], // a run continuing a 20-epoch confirmation doubles it
+  ])('a converged network: %i img/s, %i s left, %i passes, %i epochs done → capped at %i epochs, the study ends early', (ips, left, passes, done, cap) => {
+    const p = planFinalRun({ secondsLeft: left, speed: speed(ips), sizes, standing, epochsDone: done, evidence: { imagesToMinimum: passes * 8192, stillImproving: false, searchEpochs: 10 } });
+    expect(p.maxEpochs).toBe(cap);
+    expect(p.plannedEpochs).toBe(cap);
+    expect(p.images).toBeCloseTo((cap - done) * 50_000, 0);
+    expect(p.options.learnRateDropPeriod).toBe(Math.ceil(cap / 3));
+    expect(p.seconds).toBeGreaterThan(0.9 * left); // the deadline still bounds a run slower than planned
+    expect(p.reason).toMatch(new RegExp(`^${cap} epochs of 50000 images, not the 1\\d\\d\\.?\\d* the time left affords .*the study ends early`));
+  });
+
+  test('no cap when the search was still improving, or when the time left affords no more than the cap', () => {
+    expect(plan(13_000, 600, 5, true).maxEpochs).toBeGreaterThan(140);
+    const fits = plan(2_000, 600, 5); // 22 epochs affordable, cap 30
+    expect(fits.maxEpochs).toBe(Math.ceil(1.25 * (fits.images / 50_000) - 1e-9));
+    expect(fits.reason).not.toMatch(/ends early/);
   });
 
   test('without a time budget: the passes the evidence asks for', () => {
@@ -114,6 +136,27 @@ describe('confirmPlan: a larger tied finalist is confirmed when the budget pays 
   });
   test('without a time budget nothing is confirmed', () => {
     expect(confirmPlan(incumbent, [baseline], Infinity, sizes, 500_000, [wide])).toBeNull();
+  });
+});
+
+describe('confirmPlan: a larger network the subset did not reject, when the converged incumbent cannot use the time left', () => {
+  // A fast single-layer incumbent whose evidence asks for 4 passes (a useful final run of 24 epochs,
+  // about 165 s), and a deeper network that tied with an earlier incumbent, nominally behind it.
+  const incumbent = { runId: 3, validationLoss: 0.367, ...speed(8000) };
+  const deeper = { runId: 2, validationLoss: 0.377, ...speed(5800), imagesNeeded: 250_000, onlyWhenTimeIsIdle: true };
+  const cheaper = { runId: 1, validationLoss: 0.376, ...speed(16_000) };
+  test.each([
+    // seconds left, incumbent converged → finalists (the incumbent first)
+    [520, true, [3, 2]], // 165 s of 520: the time it cannot use goes to the larger one
+    [520, false, [3, 1]], // still improving: it may use the time; the usual much-cheaper check
+    [300, true, [3, 1]], // 165 s of 300 is over half: not idle
+  ])('%i s left, converged %s → finalists %j', (left, converged, finalists) => {
+    const p = confirmPlan(incumbent, [cheaper], left, sizes, 200_000, [deeper], converged)!;
+    expect(p.finalists.map((f) => f.runId)).toEqual(finalists);
+    if (finalists[1] === 2) expect(p.reason).toMatch(/^run 2's configuration is larger than run 3's and the search's subset did not reject it, and run 3's network, converged, is worth a final run of about 1\d\d of the 520 s left/);
+  });
+  test('a larger tie nominally ahead of the incumbent needs no idle time', () => {
+    expect(confirmPlan(incumbent, [cheaper], 300, sizes, 200_000, [{ ...deeper, onlyWhenTimeIsIdle: false }], false)!.finalists.map((f) => f.runId)).toEqual([3, 2]);
   });
 });
 

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { accuracyInterval } from '../../src/diagnosis/paired.ts';
-import { confirmPlan } from '../../src/machine/budget.ts';
+import { confirmPlan, planFinalRun } from '../../src/machine/budget.ts';
+import { resolveOptions } from '../../src/config/options.ts';
 import { wordCount } from '../../src/report/format.ts';
 import { logRows } from '../../src/report/log.ts';
 import { renderReport } from '../../src/report/markdown.ts';
@@ -172,6 +173,31 @@ describe('renderReport: a finished study with every kind of decision', () => {
     const row = logRows(tellStory(larger)).find((r) => r.why.includes('larger'))!;
     expect(row.why).toMatch(/^run 4's configuration, larger and tied on the subset, is affordable: both train on all 50,000 images for [\d.]+ s; the better goes on$/);
     expect(wordCount(row.why)).toBeLessThanOrEqual(WHY_WORDS);
+  });
+
+  test('a larger finalist confirmed because the converged incumbent cannot use the time, and a capped final run: their Whys in short', () => {
+    const sizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };
+    const idle = structuredClone(study);
+    const finalists = idle.decisions.find((d) => d.by === 'machine' && /both train on all/.test(d.decision.reason))!;
+    finalists.decision.reason = confirmPlan(
+      { runId: 3, imagesPerSecond: 8000, evalImagesPerSecond: 24_000, validationLoss: 0.36 },
+      [],
+      520,
+      sizes,
+      200_000,
+      [{ runId: 2, imagesPerSecond: 5800, evalImagesPerSecond: 17_400, validationLoss: 0.377, imagesNeeded: 250_000, onlyWhenTimeIsIdle: true }],
+      true,
+    )!.reason;
+    const final = idle.decisions.find((d) => d.by === 'machine' && /^final run:/.test(d.decision.reason))!;
+    final.decision.reason = `final run: run 3's configuration on the full training split: ${
+      planFinalRun({ secondsLeft: 600, speed: { imagesPerSecond: 13_000, evalImagesPerSecond: 39_000 }, sizes, standing: resolveOptions({}), epochsDone: 0, evidence: { imagesToMinimum: 5 * 8192, stillImproving: false, searchEpochs: 10 } }).reason
+    }`;
+    const rows = logRows(tellStory(idle));
+    const whyIdle = rows.find((r) => r.why.includes('cannot use'))!.why;
+    expect(whyIdle).toMatch(/^run 3's converged network cannot use the time left; run 2's, larger and not rejected, can: both train [\d.]+ s; the better goes on$/);
+    const whyCapped = rows.find((r) => r.why.includes('ends early'))!.why;
+    expect(whyCapped).toMatch(/^\d+ epochs of 50,000 images, rate ×0\.1 every \d+ epochs: enough for this converged network \(1\d\d(\.\d+)? affordable\); the study ends early$/);
+    for (const why of [whyIdle, whyCapped]) expect(wordCount(why)).toBeLessThanOrEqual(WHY_WORDS);
   });
 
   test('the example study (real): a larger tie that won its confirmation is the configuration, and the summary says how', () => {

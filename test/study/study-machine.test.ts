@@ -94,15 +94,35 @@ describe('the budget is spent where it pays', () => {
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.continuedFrom).toBe((confirms[1].judgement!.kept ? confirms[1] : confirms[0]).id);
 
-    // A larger network tied but nominally behind (capacity slightly hurts here) is not a finalist:
+    // A larger network tied but nominally behind (capacity slightly hurts here) is not a finalist
+    // while the converged incumbent's useful final run takes over half the time left (20 minutes):
     // nothing is confirmed, and the incumbent goes on to the final run.
-    const behind = await fakeStudy({ policy: scripted('widen-once', [widen]), budgetSeconds: 3600, capacityGain: -0.0015, networkNoise: 0.1 });
+    const behind = await fakeStudy({ policy: scripted('widen-once', [widen]), budgetSeconds: 1200, capacityGain: -0.0015, networkNoise: 0.1 });
     const wideBehind = behind.study.runs.find((r) => r.change?.action === 'widen')!;
     expect(wideBehind.verdict).toBe('tie');
     expect(wideBehind.judgement!.z).toBeLessThan(0);
     expect(behind.study.runs.some((r) => r.verdict === 'confirm')).toBe(false);
     expect(behind.study.decisions.some((d) => /is larger than run/.test(d.decision.reason))).toBe(false);
     expect(behind.study.runs.find((r) => r.verdict === 'final')!.parentId).toBe(1);
+
+    // With an hour, the converged incumbent cannot use most of the time: the larger one the subset
+    // did not reject is confirmed against it, at equal time.
+    const idle = await fakeStudy({ policy: scripted('widen-once', [widen]), budgetSeconds: 3600, capacityGain: -0.0015, networkNoise: 0.1 });
+    const wideIdle = idle.study.runs.find((r) => r.change?.action === 'widen')!;
+    expect(wideIdle.judgement!.z).toBeLessThan(0);
+    expect(idle.study.runs.filter((r) => r.verdict === 'confirm').map((r) => r.basedOn)).toEqual([1, wideIdle.id]);
+    expect(idle.study.decisions.some((d) => d.by === 'machine' && /did not reject it, and run 1's network, converged, is worth a final run of about \d+ of the \d+ s left/.test(d.decision.reason))).toBe(true);
+  });
+
+  test('the final run of a converged network stops at the length it is worth: the study ends early', async () => {
+    const { study, world } = await fakeStudy({ policy: noSearch, budgetSeconds: 3600 });
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    const plan = study.decisions.find((d) => d.decision.reason.startsWith('final run'))!.decision.reason;
+    expect(plan).toMatch(/: (\d+) epochs of \d+ images, not the \d+(\.\d+)? the time left affords .*the study ends early/);
+    const cap = Number(/: (\d+) epochs of/.exec(plan)![1]);
+    expect(final.options.maxEpochs).toBe(cap);
+    expect(final.result.epochsCompleted).toBe(cap);
+    expect(world.now / 1000).toBeLessThan(0.8 * 3600); // fake milliseconds
   });
 
   test('the final weights: the final run against the finalist it retrains, paired, recorded', async () => {
