@@ -205,9 +205,9 @@ export function confirmPlan(
     return confirmAgainst(
       bigger,
       bigger.onlyWhenTimeIsIdle
-        ? `run ${bigger.runId}'s configuration is larger than run ${incumbent.runId}'s and the search's subset did not reject it, ` +
+        ? `run ${bigger.runId}'s configuration costs more per image than run ${incumbent.runId}'s and the search's subset did not reject it, ` +
             `and run ${incumbent.runId}'s network, converged, is worth a final run of about ${formatNumber(usefulSeconds)} of the ${formatNumber(secondsLeft)} s left: ` +
-            `the time it cannot use goes to the larger one; ${pays}`
+            `the time it cannot use goes to the costlier one; ${pays}`
         : `run ${bigger.runId}'s configuration is larger than run ${incumbent.runId}'s and tied with it on the search's subset, and ${pays}`,
     );
   }

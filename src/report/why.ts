@@ -222,8 +222,8 @@ function machineWhy(entry: Entry, story: Story): string {
       }
       const larger = m(/^run (\d+)'s configuration is larger than run (\d+)'s and tied with it .*: both train on all (\d+) images for about (\S+) s/);
       if (larger) return `run ${larger[1]}'s configuration, larger and tied on the subset, is affordable: both train on all ${int(Number(larger[3]))} images for ${larger[4]} s; the better goes on`;
-      const idle = m(/^run (\d+)'s configuration is larger than run (\d+)'s and the search's subset did not reject it, .*: both train on all (\d+) images for about (\S+) s/);
-      if (idle) return `run ${idle[2]}'s converged network cannot use the time left; run ${idle[1]}'s, larger and not rejected, can: both train ${idle[4]} s; the better goes on`;
+      const idle = m(/^run (\d+)'s configuration costs more per image than run (\d+)'s and the search's subset did not reject it, .*: both train on all (\d+) images for about (\S+) s/);
+      if (idle) return `run ${idle[2]}'s converged network cannot use the time left; run ${idle[1]}'s, costlier and not rejected, can: both train ${idle[4]} s; the better goes on`;
       const confirm = m(/^run (\d+)'s configuration trains ([\d.]+)× faster than run (\d+)'s: both train on all (\d+) images for about (\S+) s/);
       if (confirm) return `run ${confirm[1]}'s configuration trains ${confirm[2]}× faster than run ${confirm[3]}'s: both train on all ${int(Number(confirm[4]))} images for ${confirm[5]} s; the better goes on`;
       return reason;

@@ -147,13 +147,13 @@ describe('confirmPlan: a larger network the subset did not reject, when the conv
   const cheaper = { runId: 1, validationLoss: 0.376, ...speed(16_000) };
   test.each([
     // seconds left, incumbent converged → finalists (the incumbent first)
-    [520, true, [3, 2]], // 165 s of 520: the time it cannot use goes to the larger one
+    [520, true, [3, 2]], // 165 s of 520: the time it cannot use goes to the costlier one
     [520, false, [3, 1]], // still improving: it may use the time; the usual much-cheaper check
     [300, true, [3, 1]], // 165 s of 300 is over half: not idle
   ])('%i s left, converged %s → finalists %j', (left, converged, finalists) => {
     const p = confirmPlan(incumbent, [cheaper], left, sizes, 200_000, [deeper], converged)!;
     expect(p.finalists.map((f) => f.runId)).toEqual(finalists);
-    if (finalists[1] === 2) expect(p.reason).toMatch(/^run 2's configuration is larger than run 3's and the search's subset did not reject it, and run 3's network, converged, is worth a final run of about 1\d\d of the 520 s left/);
+    if (finalists[1] === 2) expect(p.reason).toMatch(/^run 2's configuration costs more per image than run 3's and the search's subset did not reject it, and run 3's network, converged, is worth a final run of about 1\d\d of the 520 s left/);
   });
   test('a larger tie nominally ahead of the incumbent needs no idle time', () => {
     expect(confirmPlan(incumbent, [cheaper], 300, sizes, 200_000, [{ ...deeper, onlyWhenTimeIsIdle: false }], false)!.finalists.map((f) => f.runId)).toEqual([3, 2]);

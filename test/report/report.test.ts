@@ -194,7 +194,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
     }`;
     const rows = logRows(tellStory(idle));
     const whyIdle = rows.find((r) => r.why.includes('cannot use'))!.why;
-    expect(whyIdle).toMatch(/^run 3's converged network cannot use the time left; run 2's, larger and not rejected, can: both train [\d.]+ s; the better goes on$/);
+    expect(whyIdle).toMatch(/^run 3's converged network cannot use the time left; run 2's, costlier and not rejected, can: both train [\d.]+ s; the better goes on$/);
     const whyCapped = rows.find((r) => r.why.includes('ends early'))!.why;
     expect(whyCapped).toMatch(/^\d+ epochs of 50,000 images, rate ×0\.1 every \d+ epochs: enough for this converged network \(1\d\d(\.\d+)? affordable\); the study ends early$/);
     for (const why of [whyIdle, whyCapped]) expect(wordCount(why)).toBeLessThanOrEqual(WHY_WORDS);
