@@ -426,7 +426,7 @@ export const tuneMachine = setup({
       initial: 'choosingFinalists',
       states: {
         choosingFinalists: {
-          description: 'Successive halving, cost-aware: a larger finalist the subset could not tell from the incumbent (when the budget pays for its final run; any larger one it did not reject when the converged incumbent cannot use the time left), else a much cheaper one, is confirmed against it on the full training split, for equal time.',
+          description: 'Successive halving, cost-aware: a larger finalist the subset could not tell from the incumbent (when the budget pays for its final run; any costlier one it did not reject when the converged incumbent cannot use the time left), else a much cheaper one, is confirmed against it on the full training split, for equal time.',
           invoke: {
             id: 'chooseFinalists',
             src: 'chooseFinalists',

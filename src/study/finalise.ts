@@ -48,7 +48,7 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   const others = study.runs.filter(
     (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
   );
-  // Larger networks the subset did not reject (a tie the incumbent of the day stood on). Tied with
+  // Larger or costlier networks the subset did not reject (a tie the incumbent of the day stood on). Tied with
   // the incumbent itself, nominally ahead, with more parameters: the subset could not tell them
   // apart. Any other such tie that trains slower than the incumbent: only when the incumbent,
   // converged, would leave most of the time unused (`confirmPlan`).
