@@ -192,6 +192,22 @@ export const ACTIONS = {
         learnRateDropPeriod: p.learnRateDropPeriod ?? Math.max(1, Math.ceil(s.options.maxEpochs / 2)),
       }),
   }),
+  augmentData: action({
+    step: 'regularise',
+    doc: "change the training data (the notes' fourth remedy): each training batch mirrored and shifted at random, on the fly (MATLAB imageDataAugmenter); validation and test images never",
+    params: {
+      randXReflection: option('randXReflection', 'mirror left–right with probability ½ (default true)'),
+      randXTranslation: option('randXTranslation', 'horizontal shift drawn from [−N, N] pixels (default 2)'),
+      randYTranslation: option('randYTranslation', 'vertical shift drawn from [−N, N] pixels (default 2)'),
+    },
+    trains: true,
+    apply: (s, p) =>
+      same(s, {
+        randXReflection: p.randXReflection ?? true,
+        randXTranslation: p.randXTranslation ?? 2,
+        randYTranslation: p.randYTranslation ?? 2,
+      }),
+  }),
   // ── 5. capacity
   widen: action({
     step: 'capacity',

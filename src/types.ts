@@ -92,6 +92,19 @@ export interface TrainingOptions {
   outputNetwork: 'last-iteration' | 'best-validation-loss';
   /** Seed for weight init, shuffling and dropout. Default 0. */
   seed: number;
+  /**
+   * Data augmentation of the training batches, on the fly (MATLAB's `imageDataAugmenter`
+   * properties, given to `augmentedImageDatastore`; not trainingOptions in MATLAB, kept with them
+   * here because a run's configuration is its network and these options). Validation and test
+   * images are never augmented. Absent: off.
+   *
+   * Mirror each image left–right with probability ½ (MATLAB RandXReflection). Default false.
+   */
+  randXReflection?: boolean;
+  /** Shift each image by a whole number of pixels drawn uniformly from [−N, N] horizontally (MATLAB RandXTranslation [-N N]); the edge fills with 0. Default 0. */
+  randXTranslation?: number;
+  /** The same vertically (MATLAB RandYTranslation [-N N]). Default 0. */
+  randYTranslation?: number;
 }
 
 // ───────────────────────────── a run's history ─────────────────────────────

@@ -77,7 +77,29 @@ const RULES: Record<Key, Rule> = {
     matlab: 'OutputNetwork',
   },
   seed: { range: 'an integer ≥ 0', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0, matlab: null },
+  // imageDataAugmenter's properties (not trainingOptions in MATLAB: toMatlabAugmenter prints them).
+  randXReflection: { range: 'true or false', ok: (v) => typeof v === 'boolean', matlab: null },
+  randXTranslation: { range: 'a whole number of pixels in [0, 8]', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0 && v <= 8, matlab: null },
+  randYTranslation: { range: 'a whole number of pixels in [0, 8]', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0 && v <= 8, matlab: null },
 };
+
+/** True when the options augment the training batches (reflection or a translation). */
+export function augments(options: Pick<TrainingOptions, 'randXReflection' | 'randXTranslation' | 'randYTranslation'>): boolean {
+  return options.randXReflection === true || (options.randXTranslation ?? 0) > 0 || (options.randYTranslation ?? 0) > 0;
+}
+
+/**
+ * The MATLAB augmenter that sets the same augmentation, or null when there is none:
+ * `imageDataAugmenter('RandXReflection', true, 'RandXTranslation', [-2 2], 'RandYTranslation', [-2 2])`.
+ */
+export function toMatlabAugmenter(options: Pick<TrainingOptions, 'randXReflection' | 'randXTranslation' | 'randYTranslation'>): string | null {
+  if (!augments(options)) return null;
+  const args: string[] = [];
+  if (options.randXReflection) args.push(`'RandXReflection', true`);
+  if ((options.randXTranslation ?? 0) > 0) args.push(`'RandXTranslation', [-${options.randXTranslation} ${options.randXTranslation}]`);
+  if ((options.randYTranslation ?? 0) > 0) args.push(`'RandYTranslation', [-${options.randYTranslation} ${options.randYTranslation}]`);
+  return `imageDataAugmenter(${args.join(', ')})`;
+}
 
 /**
  * What is wrong with one option value, or null when it is allowed: "initialLearnRate must be a
