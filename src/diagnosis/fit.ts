@@ -25,7 +25,34 @@ export type UnderfittingEvidence = {
   lastEpoch: number;
   /** True when the curve had too few epochs (fewer than 3) for a trend: taken as still falling. */
   tooShort: boolean;
+  /** Relative fall of the fitted line per epoch of the window (recentFall / its epochs − 1). */
+  fallPerEpoch: number | null;
+  /** Slope t of the validation (else training) accuracy over the same window, and whether it rises beyond its noise. */
+  accuracySlopeT: number | null;
+  accuracyRising: boolean | null;
+  /**
+   * Why a falling loss was not taken as "still improving": its accuracy is flat (no rise beyond
+   * its noise) or the train − validation gap is over the threshold, and the fall is not worth the
+   * epochs (under WORTH_FALL_PER_EPOCH per epoch). Null when nothing overruled it.
+   */
+  overruledBy: 'flatAccuracy' | 'gap' | null;
+  /** A short run (window of fewer than SHORT_WINDOW points) whose last epoch is its lowest loss and whose fit fell enough: its last epochs count. */
+  fallingAtEnd: boolean;
 };
+
+/**
+ * A loss falling by at least this share per epoch is worth more epochs whatever its accuracy or
+ * gap say: about the fall of a healthy 10-epoch search run between epochs 5 and 10 (0.44 → 0.37,
+ * 3.5% per epoch), three times less; a loss drifting down a few percent over 15 epochs (0.2–0.3% per epoch)
+ * while its accuracy stands still is converged for the purpose of "train enough".
+ */
+export const WORTH_FALL_PER_EPOCH = 0.01;
+/**
+ * A window of fewer points than this has too few degrees of freedom for the t test to see a real
+ * fall (3 dof: t must reach 2.35): there the last epoch being the lowest, with the fit down by
+ * stillFallingFraction, is enough.
+ */
+export const SHORT_WINDOW = 6;
 
 /**
  * The watched loss still falling at the end, beyond its noise: a least-squares line over the last
@@ -48,6 +75,11 @@ export function underfitting(curve: Curve, thresholds: DiagnosisThresholds = DEF
     recentFall: null,
     lastEpoch,
     tooShort: false,
+    fallPerEpoch: null,
+    accuracySlopeT: null,
+    accuracyRising: null,
+    overruledBy: null,
+    fallingAtEnd: false,
   };
   if (points.length === 0) return { fired: false, evidence, summary: `no finite ${watched.name}` };
   if (points.length < 3) {
@@ -72,13 +104,36 @@ export function underfitting(curve: Curve, thresholds: DiagnosisThresholds = DEF
     tCritical: tCritical(trend.dof),
     recentFall: fall,
   });
-  const falling = significantlyFalling(trend);
-  const fired = falling && fall >= thresholds.stillFallingFraction;
+  const fallPerEpoch = fall / Math.max(1, trend.toEpoch - trend.fromEpoch);
+  // The accuracy the loss stands for, over the same epochs: validation when the loss is validation's.
+  const accuracy = lastWindow(finitePoints(curve, watched.usedValidation ? 'valAccuracy' : 'accuracy'), window.length).filter((p) => p.epoch >= trend.fromEpoch);
+  const accuracyTrend = accuracy.length >= 3 ? linearTrend(accuracy) : null;
+  const accuracyRising = accuracyTrend ? significantlyRising(accuracyTrend) : null;
+  const gap = accuracyGapAt(curve);
+  const lowestAtEnd = window[window.length - 1].value < Math.min(...points.slice(0, -1).map((p) => p.value));
+  const fallingAtEnd = window.length < SHORT_WINDOW && trend.slope < 0 && lowestAtEnd && fall >= thresholds.stillFallingFraction;
+  Object.assign(evidence, { fallPerEpoch, accuracySlopeT: accuracyTrend && Number.isFinite(accuracyTrend.t) ? accuracyTrend.t : null, accuracyRising, fallingAtEnd });
+  const falling = significantlyFalling(trend) || fallingAtEnd;
+  const worth = fallPerEpoch >= WORTH_FALL_PER_EPOCH;
+  const overruledBy: UnderfittingEvidence['overruledBy'] =
+    falling && fall >= thresholds.stillFallingFraction && !worth
+      ? gap !== null && gap.gap > thresholds.gapThreshold
+        ? 'gap'
+        : accuracyRising === false
+          ? 'flatAccuracy'
+          : null
+      : null;
+  evidence.overruledBy = overruledBy;
+  const fired = falling && fall >= thresholds.stillFallingFraction && overruledBy === null;
   const fit =
     `fit over epochs ${trend.fromEpoch}–${trend.toEpoch}: ${formatNumber(trend.fittedFirst)} → ${formatNumber(trend.fittedLast)} ` +
     `(${formatChange(-fall)}), slope ${formatSigned(trend.slope)} ± ${formatNumber(trend.slopeSE)} per epoch, t ${formatNumber(trend.t)}`;
   let summary: string;
-  if (fired) summary = `${watched.name} still falling: ${fit} (beyond its noise: |t| ≥ ${formatNumber(tCritical(trend.dof))})`;
+  const perEpoch = `${formatChange(-fallPerEpoch)} per epoch, under the ${formatChange(-WORTH_FALL_PER_EPOCH)} that is worth more epochs`;
+  if (fired && !significantlyFalling(trend)) summary = `${watched.name} still falling at the end of a short run: ${fit}; its last epoch is its lowest`;
+  else if (fired) summary = `${watched.name} still falling: ${fit} (beyond its noise: |t| ≥ ${formatNumber(tCritical(trend.dof))})`;
+  else if (overruledBy === 'gap') summary = `${watched.name} falling only trivially against a train − validation gap of ${formatNumber(gap!.gap)}: ${fit}, ${perEpoch}`;
+  else if (overruledBy === 'flatAccuracy') summary = `${watched.name} falling slowly while ${watched.usedValidation ? 'validation' : 'training'} accuracy is flat (slope t ${formatNumber(accuracyTrend!.t)}): ${fit}, ${perEpoch}`;
   else if (falling) summary = `${watched.name} falling only slightly: ${fit} (still falling needs ${formatChange(-thresholds.stillFallingFraction)} or more)`;
   else if (significantlyRising(trend)) summary = `${watched.name} rising, not falling: ${fit} (beyond its noise: t ≥ ${formatNumber(tCritical(trend.dof))})`;
   else summary = `${watched.name} flat within its noise (a plateau): ${fit}, |t| under ${formatNumber(tCritical(trend.dof))}`;

@@ -70,7 +70,8 @@ export interface RailState {
 export const STEPS: readonly Stage[] = ['baseline', 'stabilise', 'trainEnough', 'trimEpochs', 'regularise', 'capacity', 'finalise'];
 const rank = (step: Stage): number => STEPS.indexOf(step);
 
-const REMEDIES: readonly ActionName[] = ['addDropout', 'addL2', 'addLearnRateSchedule'];
+/** The regularise step's remedies, from the registry. */
+const REMEDIES: readonly ActionName[] = ACTION_NAMES.filter((a) => ACTIONS[a].step === 'regularise');
 
 /** The step the evidence sends the study to next (never backwards, except stabilise). */
 export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step {
@@ -117,7 +118,7 @@ export function refusal(action: ActionName, state: RailState): string | null {
       }
       if (state.standing.valLossRising && !state.trimmed) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
       if (step === 'capacity' && state.standing.overfittingGap && !REMEDIES.some((a) => state.triedAtStanding.includes(a))) {
-        return 'the standing run overfits: try a regularisation remedy (addDropout, addL2, addLearnRateSchedule) before capacity';
+        return `the standing run overfits: try a regularisation remedy (${REMEDIES.join(', ')}) before capacity`;
       }
       return null;
     }

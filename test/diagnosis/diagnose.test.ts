@@ -191,8 +191,9 @@ describe('diagnoseRun: edge cases', () => {
     [
       'validation missing on some epochs: the fit skips them',
       curve({ loss: [1, 0.8, 0.6, 0.5, 0.45, 0.42], valLoss: [0.95, null, 0.6, null, 0.5, null], valAcc: [0.6, null, 0.8, null, 0.84, null], acc: [0.6, 0.7, 0.8, 0.83, 0.85, 0.86] }),
-      'converged',
-      /fit over epochs 1–5: 0.908 → 0.458 \(−66%\), slope −0.112 ± 0.0361 per epoch, t -3.12, \|t\| under 6.31/,
+      // Issue 21: a short run's last epochs count — validation loss 0.95 → 0.6 → 0.5, its last the lowest, is still falling.
+      'underfitting',
+      /^validation loss still falling at the end of a short run: fit over epochs 1–5: 0.908 → 0.458 \(−66%\), slope −0.112 ± 0.0361 per epoch, t -3.12; its last epoch is its lowest/,
     ],
   ])('%s', (_name, c, label, summary) => {
     const d = diagnoseRun(c);
@@ -270,7 +271,9 @@ describe('underfitting: "still falling" is a fitted slope beyond its noise and �
     ['a rise', [0.9, 0.6, 0.5, 0.45, 0.42, 0.43, 0.44, 0.45], false, /^validation loss rising, not falling: fit over epochs 5–8: 0.42 → 0.45 \(\+6.9%\)/],
     ['1 epoch: counts as still falling', [0.8], true, /^only 1 epoch of validation loss/],
     ['2 epochs: count as still falling', [0.8, 0.7], true, /^only 2 epochs of validation loss \(0.7 at epoch 2\): no trend yet, so it counts as still falling$/],
-    ['3 epochs: judged by the fit (1 degree of freedom, critical t 6.31)', [0.95, 0.6, 0.5], false, /fit over epochs 1–3: .*\|t\| under 6.31$/],
+    // Issue 21: too few degrees of freedom for the t test (t under 6.31), but the last of three epochs is clearly the lowest.
+    ['3 epochs: the fit has 1 degree of freedom, but the last epoch is the lowest', [0.95, 0.6, 0.5], true, /^validation loss still falling at the end of a short run: fit over epochs 1–3: .* t -3.12; its last epoch is its lowest$/],
+    ['3 epochs whose last is not the lowest: judged by the fit (critical t 6.31)', [0.95, 0.5, 0.52], false, /fit over epochs 1–3: .*\|t\| under 6.31$/],
   ])('%s → still falling: %s', (_name, values, fired, summary) => {
     const check = underfitting(valCurve(values));
     expect(check.fired).toBe(fired);
@@ -379,4 +382,72 @@ describe('number formatting in summaries', () => {
     [0.15, 0.1, '0.15'],
     [0.1, 0.1, '0.1'],
   ])('formatAgainst(%s, %s) = %s', (value, limit, text) => expect(formatAgainst(value, limit)).toBe(text));
+});
+
+// ───────────── issue 21: the calls a person makes at a glance ─────────────
+
+describe('calls a practitioner would make at a glance (issue 21)', () => {
+  /** A deterministic wobble in [−1, 1] (no randomness in tests). */
+  const wobble = (e: number) => Math.sin(e * 2.3) * 0.8;
+
+  test('a 13-point gap with a validation loss that slopes down only trivially is overfitting, not "more epochs"', () => {
+    // 99% training vs 86% validation accuracy; validation loss 0.420 → 0.409 over epochs 11–20
+    // (0.27% per epoch, a fit beyond its tiny noise and just over 2% in all).
+    const c = curve({
+      loss: range(20, (e) => round(0.6 * Math.exp(-e / 4) + 0.03)),
+      acc: range(20, (e) => round(0.99 - 0.2 * Math.exp(-e / 3))),
+      valLoss: range(20, (e) => (e <= 10 ? round(0.7 - 0.028 * e) : round(0.4332 - 0.0012 * e + 0.0003 * wobble(e)))),
+      valAcc: range(20, (e) => round(0.86 - 0.1 * Math.exp(-e / 3))),
+    });
+    const under = underfitting(c);
+    expect(under.evidence.slopeT).toBeLessThan(-(under.evidence.tCritical ?? Infinity)); // significant…
+    expect(under.evidence.recentFall).toBeGreaterThan(DEFAULT_THRESHOLDS.stillFallingFraction); // …and over 2%
+    expect(under.fired).toBe(false);
+    expect(under.evidence.overruledBy).toBe('gap');
+    expect(under.summary).toMatch(/^validation loss falling only trivially against a train − validation gap of 0.13/);
+    const d = diagnoseRun(c);
+    expect(d.label).toBe('overfitting');
+    expect(d.summary).toMatch(/gap 13 points? > 0.1|gap .*13/);
+  });
+
+  test('validation accuracy flat for 15 epochs while the loss drifts down a few percent: converged, not underfitting', () => {
+    // 30 epochs; validation accuracy 0.905 ± 0.002 from epoch 16; validation loss 0.300 → 0.288 over those 15 epochs (4%).
+    const c = curve({
+      loss: range(30, (e) => round(0.25 * Math.exp(-e / 6) + 0.2)),
+      acc: range(30, (e) => round(0.93 - 0.1 * Math.exp(-e / 5))),
+      valLoss: range(30, (e) => (e <= 15 ? round(0.5 - 0.0133 * e) : round(0.3128 - 0.0008 * e + 0.0004 * wobble(e)))),
+      valAcc: range(30, (e) => (e <= 15 ? round(0.8 + 0.007 * e) : round(0.905 + 0.002 * wobble(e)))),
+    });
+    const under = underfitting(c);
+    expect(under.evidence.slopeT).toBeLessThan(-(under.evidence.tCritical ?? Infinity));
+    expect(under.evidence.accuracyRising).toBe(false);
+    expect(under.fired).toBe(false);
+    expect(under.evidence.overruledBy).toBe('flatAccuracy');
+    expect(under.summary).toMatch(/^validation loss falling slowly while validation accuracy is flat/);
+    expect(diagnoseRun(c).label).toBe('converged');
+  });
+
+  test('the same slow fall with accuracy still rising beyond its noise stays "still improving"', () => {
+    const c = curve({
+      loss: range(30, (e) => round(0.25 * Math.exp(-e / 6) + 0.2)),
+      acc: range(30, (e) => round(0.93 - 0.1 * Math.exp(-e / 5))),
+      valLoss: range(30, (e) => (e <= 15 ? round(0.5 - 0.0133 * e) : round(0.3128 - 0.0008 * e + 0.0004 * wobble(e)))),
+      valAcc: range(30, (e) => (e <= 15 ? round(0.8 + 0.005 * e) : round(0.875 + 0.0015 * (e - 15) + 0.001 * wobble(e)))),
+    });
+    expect(underfitting(c).evidence.accuracyRising).toBe(true);
+    expect(underfitting(c).fired).toBe(true);
+  });
+
+  test('a short run whose validation loss still clearly falls at its end is still falling (its last epochs count)', () => {
+    // 5 epochs: 0.52, 0.45, 0.47, 0.42, 0.41 — the bump at epoch 3 leaves the fit's t at −1.9 (under 2.92), but the end is the lowest.
+    const c = curve({ loss: [0.6, 0.48, 0.44, 0.41, 0.39], acc: [0.8, 0.84, 0.85, 0.86, 0.87], valLoss: [0.52, 0.45, 0.47, 0.42, 0.41], valAcc: [0.81, 0.84, 0.83, 0.85, 0.86] });
+    const under = underfitting(c);
+    expect(Math.abs(under.evidence.slopeT ?? 0)).toBeLessThan(under.evidence.tCritical ?? 0);
+    expect(under.evidence.fallingAtEnd).toBe(true);
+    expect(under.fired).toBe(true);
+    expect(diagnoseRun(c).label).toBe('underfitting');
+    // The same five epochs ending on a value that is not the lowest: no trend beyond the noise, not still falling.
+    const flatEnd = curve({ loss: [0.6, 0.48, 0.44, 0.41, 0.39], valLoss: [0.52, 0.45, 0.47, 0.42, 0.43] });
+    expect(underfitting(flatEnd).fired).toBe(false);
+  });
 });
