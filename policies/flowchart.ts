@@ -25,6 +25,8 @@
 import {
   DEFAULT_THRESHOLDS,
   accuracyGapAt,
+  addBlockConvolutions,
+  defaultLearnRate,
   changeFilterSize,
   deepen,
   formatNumber,
@@ -65,6 +67,11 @@ export const FLOWCHART_SETTINGS = {
   widenFactor: 2,
   /** Filter size to try: 5 when at 3 (3×3 suits 28×28; 5×5 is the next odd size). */
   altKernelSize: 5,
+  /** The learning-rate ladder tries the solver too: adam at its MATLAB default rate, once, from sgdm. */
+  ladderSolver: 'adam',
+  /** Augmentation ("change the training data"): mirror left–right, shift up to 2 pixels each way (7% of a 28-pixel side). */
+  augmentReflection: true,
+  augmentTranslation: 2,
 } as const;
 
 const S = FLOWCHART_SETTINGS;
@@ -146,6 +153,104 @@ function raiseBlocked(run: RunSummary, context: PolicyContext): string | null {
     if (r.id === run.id || rate(r) < target * (1 - 1e-9)) continue;
     if (unstable(r)) return `learn rate ${lr(rate(r))} ${r.diagnosis.label} in run ${r.id}, so ${lr(rate(run))} is the largest stable power of ten`;
     if (r.judgement && !r.judgement.kept) return `learn rate ${lr(rate(r))} (run ${r.id}) did not beat ${lr(rate(run))}: ${r.judgement.summary}`;
+  }
+  return null;
+}
+
+/**
+ * The notes' learning-rate ladder, on the search subset while the machine keeps the study at step 1
+ * with a stable run: up by ×10 while it helps, else down by ÷10 while it helps (a rate already
+ * tried from here, or one that diverged or did no better, is not tried again), then the solver
+ * once (adam at its default rate). Each is kept only if it beats the incumbent beyond the noise.
+ */
+function ladder(context: PolicyContext): Decision | null {
+  const { incumbent, allowed, runs, stage } = context;
+  if (stage !== 'stabilise' || (context.fidelity ?? 'subset') !== 'subset' || unstable(incumbent) || incumbent.diagnosis.label === 'tooSlow') return null;
+  const from = rate(incumbent);
+  const moves = runs.filter((r) => r.change?.action === 'raiseLearnRate' || r.change?.action === 'lowerLearnRate');
+  const raisedAndKept = moves.some((r) => r.change?.action === 'raiseLearnRate' && r.judgement?.kept);
+  const head = `${describe(incumbent)} is stable at learn rate ${lr(from)}`;
+  if (allowed.includes('raiseLearnRate') && !moves.some((r) => r.change?.action === 'lowerLearnRate' && r.judgement?.kept) && raiseBlocked(incumbent, context) === null) {
+    const to = scaled(from, S.raiseFactor);
+    return decision('raiseLearnRate', { initialLearnRate: to }, [head, `initialLearnRate ${lr(from)} → ${lr(to)} (step 1, the rate ladder: the largest rate that trains well, in powers of ten)`]);
+  }
+  const down = scaled(from, S.lowerFactor);
+  const triedDown = runs.some((r) => r.id !== incumbent.id && rate(r) <= down * (1 + 1e-9) && r.options.solver === incumbent.options.solver);
+  if (allowed.includes('lowerLearnRate') && !raisedAndKept && !triedDown && down >= S.minLearnRate) {
+    return decision('lowerLearnRate', { initialLearnRate: down }, [
+      head,
+      raiseBlocked(incumbent, context) ?? `learn rate ${lr(scaled(from, S.raiseFactor))} did not help`,
+      `initialLearnRate ${lr(from)} → ${lr(down)} (step 1, the rate ladder: a power of ten down)`,
+    ]);
+  }
+  if (allowed.includes('changeSolver') && incumbent.options.solver === 'sgdm' && !runs.some((r) => r.change?.action === 'changeSolver')) {
+    const to = defaultLearnRate(S.ladderSolver);
+    return decision('changeSolver', { solver: S.ladderSolver, initialLearnRate: to }, [head, `the rate ladder is done at ${lr(from)}: sgdm → ${S.ladderSolver} at its default rate ${lr(to)} (step 1: the solver)`]);
+  }
+  return null;
+}
+
+/** Runs judged against the incumbent with this action (tried on the standing configuration). */
+const triedOnIncumbent = (context: PolicyContext, action: ActionName): boolean =>
+  context.runs.some((r) => r.change?.action === action && r.judgement?.against === context.incumbent.id);
+
+/**
+ * The full-data rung: the flowchart again on all the training images, every run the rung's
+ * epochs, annealed. The machine allows regularisation while the long run overfits: change the
+ * training data first (augmentation), then dropout, then L2 — each once on the standing
+ * configuration; then capacity: wider, deeper, a second convolution per block — each once per rung.
+ */
+function fullRung(context: PolicyContext, notes: string[]): Decision | null {
+  const { incumbent, allowed } = context;
+  const standing = standingOf(context);
+  const options = standing.options;
+  const gap = accuracyGapAt(incumbent.curve);
+  const on = `run ${incumbent.id} on all ${incumbent.fidelity.trainImages} images`;
+  const gapText = gap ? `${on}: training accuracy ${formatNumber(gap.train)} vs validation ${formatNumber(gap.validation)} at epoch ${gap.epoch} (gap ${formatNumber(gap.gap)})` : on;
+  const remedies: Array<[ActionName, boolean, () => Decision]> = [
+    [
+      'augmentData',
+      !options.randXReflection && !(options.randXTranslation ?? 0),
+      () =>
+        decision('augmentData', { randXReflection: S.augmentReflection, randXTranslation: S.augmentTranslation, randYTranslation: S.augmentTranslation }, [
+          ...notes,
+          gapText,
+          `augment the training data: mirror left–right, shift up to ${S.augmentTranslation} pixels (step 4 at the full-data rung: "change the training data")`,
+        ]),
+    ],
+    ['addDropout', !standing.network.layers.some((l) => l.type === 'dropout'), () => decision('addDropout', { rate: S.dropoutRate }, [...notes, gapText, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4 at the full-data rung)`])],
+    [
+      'addL2',
+      options.l2Regularization < S.l2Cap,
+      () => {
+        const to = Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor));
+        return decision('addL2', { l2Regularization: to }, [...notes, gapText, `l2Regularization ${formatNumber(options.l2Regularization)} → ${formatNumber(to)} (step 4 at the full-data rung)`]);
+      },
+    ],
+  ];
+  for (const [action, applies, make] of remedies) {
+    if (allowed.includes(action) && applies && !triedOnIncumbent(context, action)) return make();
+  }
+  const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+  const head = `${describe(incumbent)}${gap ? `, gap ${formatNumber(gap.gap)}` : ''}`;
+  const growth: Array<[ActionName, () => unknown, () => Decision]> = [
+    ['widen', () => widen(standing.network, S.widenFactor), () => decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5 at the full-data rung)`])],
+    [
+      'deepen',
+      () => deepen(standing.network, { filters: (convs.at(-1)?.filters ?? 10) * 2 }),
+      () => decision('deepen', { filters: (convs.at(-1)?.filters ?? 10) * 2 }, [...notes, head, `deepen: a block of ${(convs.at(-1)?.filters ?? 10) * 2} filters after the last convolution (step 5 at the full-data rung)`]),
+    ],
+    ['addBlockConv', () => addBlockConvolutions(standing.network), () => decision('addBlockConv', {}, [...notes, head, 'a second convolution in every block, before its pooling (step 5 at the full-data rung: VGG-style blocks)'])],
+  ];
+  for (const [action, change, make] of growth) {
+    if (!allowed.includes(action) || context.tried.includes(action)) continue;
+    try {
+      change();
+    } catch (error) {
+      notes.push(`${action} skipped: ${(error as Error).message}`);
+      continue;
+    }
+    return make();
   }
   return null;
 }
@@ -261,9 +366,15 @@ function decide(given: PolicyContext): Decision {
   const notes: string[] = given.refused.map((r) => `${r.decision.action} refused: ${r.reason}`);
   const last = context.last;
   if (last.id !== incumbent.id && last.judgement) notes.push(`run ${last.id} ${last.judgement.kept ? 'was kept' : 'did not hold up'}: ${last.judgement.summary}`);
+  if (context.fidelity === 'full') {
+    const d = stabilise(context) ?? fullRung(context, notes);
+    if (d) return d;
+    return decision('stop', {}, [...notes, `every step of the full-data rung is done or unaffordable (tried there: ${[...new Set(context.tried)].join(', ') || 'none'})`, `keep ${describe(incumbent)}`]);
+  }
   const steps: Array<() => Decision | null> = [
     () => stabilise(context),
-    () => (stage === 'trainEnough' ? trainEnough(context, notes) : null),
+    () => ladder(context),
+    () => (stage === 'trainEnough' || (stage === 'stabilise' && incumbent.diagnosis.findings.includes('underfitting')) ? trainEnough(context, notes) : null),
     () => trim(context),
     () => regularise(context, notes),
     () => capacity(context, notes),

@@ -9,7 +9,7 @@
  * passes a wrong parameter (`{ action: 'addDropout', params: { rat: 0.5 } }`) fails to type-check,
  * and a JavaScript policy that does so is stopped by `decisionProblem` with exit 2.
  */
-import { addDropout, changeFilterSize, deepen, networkFlops, widen } from './config/network.ts';
+import { addBlockConvolutions, addDropout, changeFilterSize, deepen, networkFlops, widen } from './config/network.ts';
 import { defaultLearnRate, optionProblem, optionRange } from './config/options.ts';
 import type { NetworkSpec, Stage, TrainingOptions } from './types.ts';
 
@@ -229,6 +229,13 @@ export const ACTIONS = {
     params: { kernelSize: { kind: 'number', doc: 'the new size (default 5)', min: 1, max: 15, integer: true } },
     trains: true,
     apply: (s, p) => ({ network: changeFilterSize(s.network, p.kernelSize ?? 5), options: s.options, continues: false }),
+  }),
+  addBlockConv: action({
+    step: 'capacity',
+    doc: 'a second convolution (conv → batch norm → ReLU, same filters and kernel) in every block, before its pooling (VGG-style blocks)',
+    params: {},
+    trains: true,
+    apply: (s) => ({ network: addBlockConvolutions(s.network), options: s.options, continues: false }),
   }),
   // ── no step of its own
   revert: action({

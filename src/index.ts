@@ -44,13 +44,14 @@ export {
   widen,
   deepen,
   changeFilterSize,
+  addBlockConvolutions,
   paramCount,
   describeNetwork,
   networkFlops,
   validateNetwork,
   outputUnits,
 } from './config/network.ts';
-export { DEFAULT_OPTIONS, OPTION_NAMES, defaultLearnRate, optionProblem, resolveOptions, learnRateAt, toMatlabCall } from './config/options.ts';
+export { DEFAULT_OPTIONS, OPTION_NAMES, augments, defaultLearnRate, optionProblem, resolveOptions, learnRateAt, toMatlabAugmenter, toMatlabCall } from './config/options.ts';
 // The built-in policies (last: they import this module).
 export { policy as flowchartPolicy, FLOWCHART_SETTINGS } from '../policies/flowchart.ts';
 export { policy as examplePolicy } from '../policies/example.ts';

@@ -314,6 +314,12 @@ export interface PolicyContext {
    * (Infinity without a budget).
    */
   readonly budget: { runsLeft: number; secondsLeft: number };
+  /**
+   * The fidelity rung of the search: 'subset' (runs on the search subset, the default), or 'full'
+   * (the flowchart walked again on all the training images, every run the rung's epochs, annealed;
+   * `tried` then lists what was tried at this rung). Absent for a history read from a file.
+   */
+  readonly fidelity?: 'subset' | 'full';
   /** A seeded random number in [0,1) for policies that sample (deterministic per study). */
   readonly random: () => number;
 }
@@ -499,7 +505,9 @@ export type MachineDecisionKind =
   /** The final weights: the final run or the finalist it retrains. */
   | 'finalWeights'
   /** --no-final-full: the search weights are final. */
-  | 'noFinalFull';
+  | 'noFinalFull'
+  /** The search climbs to the full-data rung (or does not, and why). */
+  | 'fidelity';
 
 export interface FinalEvaluation {
   runId: number;

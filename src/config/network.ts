@@ -339,6 +339,35 @@ export function deepen(spec: NetworkSpec, edit: { filters?: number } = {}): Netw
   return next;
 }
 
+/**
+ * A second convolution in every block (VGG's blocks): each max pooling preceded by a single
+ * conv → batch norm → ReLU gets another conv → batch norm → ReLU with the same filters and kernel
+ * before it. Throws a UserError when no block has a single convolution left to double.
+ */
+export function addBlockConvolutions(spec: NetworkSpec): NetworkSpec {
+  validateNetwork(spec);
+  const next = clone(spec);
+  const layers: LayerSpec[] = [];
+  let added = 0;
+  for (let i = 0; i < spec.layers.length; i++) {
+    const layer = spec.layers[i];
+    if (layer.type === 'maxpool' && i >= 3) {
+      const [conv, bn, relu] = spec.layers.slice(i - 3, i);
+      const before = spec.layers[i - 4];
+      const single = conv.type === 'conv' && bn.type === 'batchnorm' && relu.type === 'relu' && !(before && before.type === 'relu');
+      if (single) {
+        layers.push({ ...conv, stride: 1, padding: 'same' }, { type: 'batchnorm' }, { type: 'relu' });
+        added++;
+      }
+    }
+    layers.push({ ...layer });
+  }
+  if (added === 0) throw new UserError('addBlockConv: no block of a single convolution (conv → batch norm → ReLU → max pool) to give a second one.');
+  next.layers = layers;
+  validateNetwork(next);
+  return next;
+}
+
 /** Sets the kernel size of every convolution (the notes: 3×3 suits 28×28 inputs; 4×4 slides too coarsely). */
 export function changeFilterSize(spec: NetworkSpec, kernelSize: number): NetworkSpec {
   validateNetwork(spec);

@@ -238,6 +238,54 @@ export function confirmPlan(
   return confirmAgainst(cheaper, `run ${cheaper.runId}'s configuration trains ${speedup} faster than run ${incumbent.runId}'s`);
 }
 
+/** The full-data rung's runs train at least this many epochs (fewer: the rung is not worth climbing) and at most this many. */
+export const RUNG_MIN_EPOCHS = 5;
+export const RUNG_MAX_EPOCHS = 12;
+/**
+ * The rung's epochs are set so that one run of the standing configuration takes at most this share
+ * of the search time left when it starts: its first run, a remedy or two and a capacity change or
+ * two fit (a larger network costs more; the machine prices each candidate and refuses what the
+ * search time cannot pay for).
+ */
+export const RUNG_RUN_SHARE = 1 / 6;
+
+export interface RungPlan {
+  epochs: number;
+  /** Seconds one run of the standing configuration is expected to take. */
+  seconds: number;
+  reason: string;
+}
+
+/**
+ * The full-data rung, or null with why not: every run of the rung trains the same epochs on all
+ * the training images (so their paired verdicts compare like with like), as many as let one run of
+ * the standing configuration take RUNG_RUN_SHARE of the search time left, between RUNG_MIN_EPOCHS
+ * and RUNG_MAX_EPOCHS, annealed like the final run (`rungOptions`).
+ */
+export function planRung(searchSecondsLeft: number | null, speed: Speed, sizes: DataSizes): RungPlan | { epochs: null; reason: string } {
+  if (searchSecondsLeft === null || !Number.isFinite(searchSecondsLeft)) return { epochs: null, reason: 'without a time budget the study does not climb to the full-data rung' };
+  const epochSeconds = fullEpochSeconds(speed, sizes);
+  const affordable = Math.floor((RUNG_RUN_SHARE * searchSecondsLeft) / epochSeconds);
+  const at = `${formatNumber(epochSeconds)} s per epoch of all ${sizes.fullTrain} images (with its evaluation)`;
+  if (affordable < RUNG_MIN_EPOCHS) {
+    return {
+      epochs: null,
+      reason: `the ${formatNumber(Math.max(0, searchSecondsLeft))} s of search time left afford ${affordable} epochs a run at ${at}, under the ${RUNG_MIN_EPOCHS} a full-data rung needs`,
+    };
+  }
+  const epochs = Math.min(RUNG_MAX_EPOCHS, affordable);
+  return {
+    epochs,
+    seconds: epochs * epochSeconds,
+    reason: `${epochs} epochs of all ${sizes.fullTrain} images a run, annealed ×0.1 at thirds (about ${formatNumber(epochs * epochSeconds)} s for the standing configuration at ${at}; ${formatNumber(searchSecondsLeft)} s of search time left)`,
+  };
+}
+
+/** The options every run of the full-data rung trains with: the rung's epochs, ×0.1 at a third and at two thirds, the last iteration's network. */
+export function rungOptions(epochs: number): Partial<TrainingOptions> {
+  return { maxEpochs: epochs, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: Math.max(1, Math.ceil(epochs / 3)), outputNetwork: 'last-iteration' };
+}
+
 /** "12 vs 34 epochs, each annealed": the two confirmation runs' lengths and schedules (`confirmOptions`). */
 function confirmLengths(a: number, b: number): string {
   const annealed = (e: number) => e >= CONFIRM_ANNEAL_MIN_EPOCHS;

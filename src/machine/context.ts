@@ -37,6 +37,15 @@ export interface PendingRun extends Configuration {
   replicateOf: number | null;
   /** Wall-clock seconds it may take: it stops at that deadline, mid-epoch if need be (confirm and final runs). */
   seconds?: number | null;
+  /** The rung a search run (or replicate) trains at: the search subset, or all the training images (absent: subset). */
+  fidelity?: 'subset' | 'full';
+}
+
+/** The full-data rung's plan: its first run (the standing configuration on all the training images), or none. */
+export interface RungOutcome {
+  pending: PendingRun | null;
+  /** Epochs every run of the rung trains. */
+  epochs: number | null;
 }
 
 /** The search's budget, as the adapters measure it after each step. null: no limit. */
@@ -146,12 +155,29 @@ export interface TuneContext {
   winner: number | null;
   finalRunId: number | null;
   error: { message: string; user: boolean } | null;
+  /** The fidelity rung the search is on (see RailState.fidelity). */
+  fidelity: 'subset' | 'full';
+  /** May the search climb to the full-data rung when the subset's flowchart is done (a subset search and a full-data final run)? */
+  canClimb: boolean;
+  /** Epochs of every run at the full-data rung (null before it). */
+  rungEpochs: number | null;
+  /** Does the study search the learning rate in powers of ten before anything else (the notes' ladder)? */
+  rateLadder: boolean;
+  /** Learning-rate ladder runs (stabilise actions on a stable run) at the subset rung. */
+  ladderRuns: number;
 }
 
 export interface TuneInput {
   standing: Configuration;
   budget: BudgetFacts;
+  /** See TuneContext.canClimb (default false: one rung). */
+  canClimb?: boolean;
+  /** See TuneContext.rateLadder (default false: the rate moves only on a diverged or too slow run). */
+  rateLadder?: boolean;
 }
+
+/** Ladder runs after which the study leaves the stabilise step whatever the policy asks (a bound on a policy that keeps laddering). */
+export const LADDER_MAX = 3;
 
 /**
  * Refusals in a row after which the policy is taken to be broken (a user error, exit 2) — unless
@@ -164,7 +190,7 @@ export const EPOCHS_CAP = 100;
 
 // ───────────────────────────── pure helpers the guards and actions call ─────────────────────────────
 
-const NO_EVIDENCE: RunEvidence = { unstable: false, tooSlow: false, stillImproving: false, valLossRising: false, overfittingGap: false };
+const NO_EVIDENCE: RunEvidence = { unstable: false, tooSlow: false, stillImproving: false, valLossRising: false, overfittingGap: false, gap: null };
 
 /** The rails' view of the context. */
 export function railState(context: TuneContext): RailState {
@@ -175,6 +201,8 @@ export function railState(context: TuneContext): RailState {
     triedAtStanding: context.triedAtStanding,
     trimmed: context.trimmed,
     epochsExhausted: context.epochsExhausted,
+    fidelity: context.fidelity ?? 'subset',
+    rateOpen: context.rateLadder === true && (context.fidelity ?? 'subset') === 'subset' && (context.ladderRuns ?? 0) < LADDER_MAX,
   };
 }
 

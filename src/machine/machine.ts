@@ -43,9 +43,11 @@ import {
   type FinalistsOutcome,
   type PendingRun,
   type RunFacts,
+  type RungOutcome,
   type TuneContext,
   type TuneInput,
 } from './context.ts';
+import { rungOptions } from './budget.ts';
 import { nextStep, refusal } from './rails.ts';
 
 export * from './context.ts';
@@ -125,6 +127,9 @@ export const tuneMachine = setup({
     decideNext: fromPromise<DecideOutcome, DecideInput>(async () => {
       throw new Error('decideNext is provided by the study');
     }),
+    planRung: fromPromise<RungOutcome, { incumbentId: number; nextRunId: number }>(async () => {
+      throw new Error('planRung is provided by the study');
+    }),
     chooseFinalists: fromPromise<FinalistsOutcome, { incumbentId: number; budgetExhausted: boolean; nextRunId: number }>(async () => {
       throw new Error('chooseFinalists is provided by the study');
     }),
@@ -165,6 +170,9 @@ export const tuneMachine = setup({
     },
     actionRefused: ({ context, event }) => decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
     isStop: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'stop',
+    // "Fidelity is a ladder": the subset's flowchart is done; the study may walk it again on all the training images.
+    subsetDoneCanClimb: ({ context, event }) => outputOf<DecideOutcome>(event).decision.action === 'stop' && context.fidelity === 'subset' && context.canClimb,
+    rungPlanned: ({ event }) => outputOf<RungOutcome>(event).pending !== null,
     isRevert: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'revert',
     isTrim: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'trimEpochs',
     actionOfStep: ({ event }, params: { step: Step }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].step === params.step,
@@ -201,10 +209,13 @@ export const tuneMachine = setup({
       const { decision, change, estimatedSeconds } = outputOf<DecideOutcome>(event);
       const subject = context.subject ?? subjectOf(context.incumbent!, true);
       const runId = context.nextRunId;
+      const full = context.fidelity === 'full' && context.rungEpochs !== null;
       const pending: PendingRun | null = change && ACTIONS[decision.action].trains
         ? {
             network: change.network,
-            options: change.options,
+            // At the full-data rung every run trains the rung's epochs, annealed, whatever the change.
+            options: full ? { ...change.options, ...rungOptions(context.rungEpochs!) } : change.options,
+            fidelity: context.fidelity,
             runId,
             stage: ACTIONS[decision.action].step,
             kind: 'search',
@@ -225,6 +236,35 @@ export const tuneMachine = setup({
         nextRunId: pending ? runId + 1 : runId,
         tried: [...context.tried, decision.action],
         triedAtStanding: [...context.triedAtStanding, decision.action],
+        // A stabilise action on a stable run is a step of the learning-rate ladder.
+        ladderRuns: (context.ladderRuns ?? 0) + (pending && ACTIONS[decision.action].step === 'stabilise' && !subject.evidence.unstable ? 1 : 0),
+      };
+    }),
+    /** The full-data rung: its epochs, and its first run (the standing configuration on all the training images). */
+    recordRungPlan: assign(({ context, event }) => {
+      const { pending, epochs } = outputOf<RungOutcome>(event);
+      return { pending, rungEpochs: epochs, nextRunId: pending ? pending.runId + 1 : context.nextRunId };
+    }),
+    /**
+     * The rung's first run is its incumbent: the flowchart starts again from it (nothing tried at
+     * this rung yet; the length is the rung's, so epochs are settled and nothing is to trim).
+     */
+    recordRungBaseline: assign(({ event }) => {
+      const { facts, budget } = outputOf<EvaluateOutcome>(event);
+      return {
+        fidelity: 'full' as const,
+        step: 'regularise' as const,
+        incumbent: facts,
+        candidate: facts,
+        standing: facts.configuration,
+        subject: subjectOf(facts, true),
+        budget,
+        tried: [],
+        triedAtStanding: [],
+        trimmed: true,
+        epochsExhausted: true,
+        refused: [],
+        pending: null,
       };
     }),
     /** A close call: the same candidate again with another seed. */
@@ -334,6 +374,11 @@ export const tuneMachine = setup({
     winner: null,
     finalRunId: null,
     error: null,
+    fidelity: 'subset',
+    canClimb: input.canClimb ?? false,
+    rateLadder: input.rateLadder ?? false,
+    rungEpochs: null,
+    ladderRuns: 0,
   }),
   initial: 'baseline',
   states: {
@@ -388,6 +433,7 @@ export const tuneMachine = setup({
           { guard: 'nothingAffordable', target: 'finalise', actions: ['recordRefusal', 'searchUnaffordable'] },
           { guard: 'policyKeepsRefused', target: 'failed', actions: ['recordRefusal', 'policyBroken'] },
           { guard: 'actionRefused', target: 'deciding', reenter: true, actions: 'recordRefusal' },
+          { guard: 'subsetDoneCanClimb', target: 'climbing', actions: 'recordDecision' },
           { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },
           { guard: 'isRevert', target: 'route', actions: ['recordDecision', 'revertSubject'] },
           { guard: 'isTrim', target: 'trimEpochs', actions: 'recordDecision' },
@@ -420,6 +466,36 @@ export const tuneMachine = setup({
       'capacity',
       '5. Then capacity: "Deeper (more convolutional blocks, with more filters than 20, not the same 20) or wider; tune filter sizes." A slower network has to earn its cost (see finalise).',
     ),
+    climbing: {
+      description:
+        'Fidelity is a ladder: the flowchart is done on the search subset and time is left, so the study walks it again on all the training images, ' +
+        'from the standing configuration, every run the same epochs, annealed: "Each step is tried, measured on validation data, and kept only if it helps."',
+      initial: 'planning',
+      states: {
+        planning: {
+          invoke: {
+            id: 'planRung',
+            src: 'planRung',
+            input: ({ context }) => ({ incumbentId: context.incumbent!.runId, nextRunId: context.nextRunId }),
+            onDone: [
+              { guard: 'rungPlanned', target: 'training', actions: 'recordRungPlan' },
+              { target: '#tune.finalise', actions: 'recordStop' },
+            ],
+            onError,
+          },
+        },
+        training: trainThen(({ context }: { context: TuneContext }) => context.pending!, 'evaluating'),
+        evaluating: {
+          invoke: {
+            id: 'evaluateRun',
+            src: 'evaluateRun',
+            input: ({ context }) => ({ runId: context.pending!.runId, against: null, replicateOf: null }),
+            onDone: { target: '#tune.route', actions: 'recordRungBaseline' },
+            onError,
+          },
+        },
+      },
+    },
     finalise: {
       description: 'Finalise: the finalists, the final run planned from the time left, its weights chosen on validation, one evaluation on the sealed test set, the saved model.',
       entry: { type: 'setStep', params: { step: 'finalise' } },

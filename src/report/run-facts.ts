@@ -6,6 +6,7 @@
  * keys.
  */
 import { accuracyGapAt, curveFromHistory, DEFAULT_THRESHOLDS, finitePoints, overfitting, tCritical, underfitting } from '../diagnosis/index.ts';
+import { FULL_RUNG_GAP } from '../machine/rails.ts';
 import type { RunRecord, TrainingCurve } from '../types.ts';
 
 export interface EpochValue {
@@ -98,7 +99,8 @@ export function runFacts(run: RunRecord): RunFacts {
     trend,
     tooShort: under?.tooShort === true,
     rise,
-    gap: g ? { ...g, threshold: DEFAULT_THRESHOLDS.gapThreshold } : null,
+    // The gap the rails read: the notes' 10 points on the subset, FULL_RUNG_GAP at the full-data rung.
+    gap: g ? { ...g, threshold: run.fidelity?.kind === 'full' && run.verdict !== 'final' && run.verdict !== 'confirm' ? FULL_RUNG_GAP : DEFAULT_THRESHOLDS.gapThreshold } : null,
     nonFinite: stopReason?.kind === 'nonFinite' ? { iteration: stopReason.iteration, epoch: stopReason.epoch, what: stopReason.what } : null,
     validationImages: finite(run.fidelity?.validationImages) ? run.fidelity.validationImages : null,
   };

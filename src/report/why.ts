@@ -42,7 +42,9 @@ export function whatOf(entry: Entry, _story?: Story): string {
   const run = entry.run;
   switch (entry.kind) {
     case 'baseline':
-      return 'start: the starting configuration';
+      return run && run.fidelity?.kind === 'full' && run.parentId !== null && run.parentId !== undefined
+        ? `start the full-data rung: run ${run.parentId}'s configuration`
+        : 'start: the starting configuration';
     case 'refused':
       return `${describeChange(entry.record!.decision)} (refused)`;
     case 'machine':
@@ -52,6 +54,7 @@ export function whatOf(entry: Entry, _story?: Story): string {
         finalRun: 'plan the final run',
         finalWeights: 'choose the final weights',
         noFinalFull: 'finalise the search weights',
+        fidelity: 'climb to the full-data rung',
         other: 'machine decision',
       }[entry.machine ?? 'other'];
     case 'decision':
@@ -91,7 +94,8 @@ function composeWhy(entry: Entry, story: Story): string {
 }
 
 function trainedText(run: RunRecord): string {
-  return `${int(run.fidelity?.trainImages)} images × ${int(run.options?.maxEpochs)} epochs, learn rate ${num(run.options?.initialLearnRate)}`;
+  const schedule = run.options?.learnRateSchedule === 'piecewise' ? `, ×${num(run.options.learnRateDropFactor)} every ${run.options.learnRateDropPeriod}` : '';
+  return `${run.fidelity?.kind === 'full' ? 'all ' : ''}${int(run.fidelity?.trainImages)} images × ${int(run.options?.maxEpochs)} epochs, learn rate ${num(run.options?.initialLearnRate)}${schedule}`;
 }
 
 /** The subject of a policy decision: the run whose configuration its change applies to. */
@@ -112,6 +116,10 @@ function policyWhy(entry: Entry, story: Story): string {
   const facts = runFacts(subject);
   const previous = story.byId.get(entry.record!.afterRun);
   const notKept = previous && previous.id !== subject.id && previous.judgement ? `run ${previous.id} not kept; ` : '';
+  // At the full-data rung step 4 follows a smaller gap: say it with its threshold.
+  if (def.step === 'regularise' && subject.fidelity?.kind === 'full' && facts.gap && facts.gap.gap > facts.gap.threshold) {
+    return `${notKept}run ${subject.id} on all ${int(subject.fidelity.trainImages)} images: training − validation gap ${ptAbs(facts.gap.gap)} > ${ptAbs(facts.gap.threshold)} → ${step}`;
+  }
   // A capacity step on a run without an overfitting gap: the gap is the reason step 4 has nothing to do.
   if (def.step === 'capacity' && facts.gap && facts.gap.gap <= facts.gap.threshold) {
     const earlier = story.entries.filter((e) => e.n < entry.n && e.kind === 'decision').map((e) => ACTIONS[e.record!.decision.action as ActionName]?.step);
@@ -206,6 +214,11 @@ function machineWhy(entry: Entry, story: Story): string {
       if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}: enough for this converged network (${capped[1]} affordable); the study ends early`;
       return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${left ? `: what the ${left[1]} s left afford` : ''}`;
     }
+    case 'fidelity': {
+      const climb = m(/(\d+) epochs of all (\d+) images a run, annealed .*?; ([\d.]+) s of search time left\)/);
+      if (climb) return `subset flowchart done, ${climb[3]} s of search left: the flowchart again on all ${int(Number(climb[2]))} images, ${climb[1]} epochs a run, annealed`;
+      return reason.replace(/^fidelity:\s*/, '');
+    }
     case 'finalWeights': {
       const w = m(/^final weights: run (\d+) .*?over (?:the final run |run )(\d+)/);
       const winner = w ? story.byId.get(Number(w[1])) : null;
@@ -260,8 +273,15 @@ export function verdictText(run: RunRecord): string {
   }
   if (!Number.isFinite(j.lossDiff) || !Number.isFinite(j.lossSE)) return `${mark}: ${j.summary.replace(/: (kept|reverted)$/, '')}`;
   const stands = run.verdict === 'tie' ? `, run ${j.kept ? run.id : j.against} stands` : run.verdict === 'confirm' ? ` against run ${j.against}` : '';
-  if (j.outcome === 'unstable') return `${mark}${stands}: ${j.summary.replace(/^run \d+ /, '')}`;
-  return `${mark}${stands}: ${pairedText(j)}`;
+  if (j.outcome === 'unstable') return `${mark}${stands}: ${j.summary.replace(/^run \d+ /, '')}${fidelityText(run)}`;
+  return `${mark}${stands}: ${pairedText(j)}${fidelityText(run)}`;
+}
+
+/** The rung a verdict was made at: "; on 8,192 images" (a subset) or "; on all 50,000 images". */
+function fidelityText(run: RunRecord): string {
+  const f = run.fidelity;
+  if (!f || !Number.isFinite(f.trainImages) || f.trainImages <= 0) return '';
+  return `; on ${f.kind === 'full' ? 'all ' : ''}${int(f.trainImages)} images`;
 }
 
 /** "loss −0.03432 ± 0.004754 (7.2 SE better; margin 2 SE), accuracy +0.34 ± 0.28 pt". */

@@ -73,6 +73,16 @@ export function sizes(env: StudyEnv): DataSizes {
   };
 }
 
+/**
+ * The data sizes a run's evidence is read against: its own training images stand for the search
+ * subset (a run of the full-data rung asks the final run for the passes it needed, not six times
+ * as many).
+ */
+export function evidenceSizes(env: StudyEnv, run: Pick<RunRecord, 'fidelity'>): DataSizes {
+  const all = sizes(env);
+  return { ...all, searchTrain: run.fidelity?.trainImages || all.searchTrain };
+}
+
 export function speedOf(run: RunRecord): Speed {
   return {
     imagesPerSecond: Math.max(1e-6, run.throughput?.imagesPerSecond ?? 0),
@@ -92,7 +102,7 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
   const runsLeft = env.config.maxRuns === null ? null : env.config.maxRuns - env.store.study.budget.runsUsed;
   const budget = env.config.budgetSeconds;
   if (budget === null) return { searchSecondsLeft: null, secondsLeft: null, runsLeft };
-  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), sizes(env));
+  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), evidenceSizes(env, standing));
   return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), secondsLeft: budget - secondsUsed(env), runsLeft };
 }
 
@@ -121,8 +131,9 @@ function initialVerdict(p: PendingRun): RunRecord['verdict'] {
 /** Trains one run (or returns it when it is already stored: resume after a crash). */
 export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
   if (env.store.run(p.runId)) return { runId: p.runId };
-  const full = p.kind === 'confirm' || p.kind === 'final';
-  const data = full ? env.full : env.search;
+  const full = p.kind === 'confirm' || p.kind === 'final' || p.fidelity === 'full';
+  // The full-data rung trains on all the training images and keeps the search's per-epoch validation subset for its curve.
+  const data = p.kind === 'confirm' || p.kind === 'final' ? env.full : p.fidelity === 'full' ? { train: env.full.train, validation: env.search.validation } : env.search;
   const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
   // One validation series: once per epoch, at its end.
   const options = { ...p.options, validationFrequency: iterationsPerEpoch(data.train, p.options.miniBatchSize) };
@@ -282,6 +293,7 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
     runs: Object.freeze(runs),
     tried: Object.freeze([...input.tried]),
     budget: Object.freeze({ runsLeft: input.budget.runsLeft ?? Infinity, secondsLeft: input.budget.searchSecondsLeft ?? Infinity }),
+    fidelity: input.rails.fidelity ?? 'subset',
     random,
   });
   const decision: Decision = decideSafely(env.policy, context, env.policySource);
@@ -299,11 +311,15 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
     // The same network runs at its measured speed; another one is probed (a few real batches).
     const measured = speedOf(env.store.run(subject.runId) ?? standingRun);
     const speed = describeNetwork(change.network) === describeNetwork(from.network) ? measured : await candidateSpeed(env, change, from.network, measured, input.budget.searchSecondsLeft);
-    const epochs = change.continues ? Math.max(0, change.options.maxEpochs - subject.epochsTrained) : change.options.maxEpochs;
-    const perEpoch = imagesPerEpoch(env.search.train, change.options.miniBatchSize) / speed.imagesPerSecond + env.search.validation.indices.length / speed.evalImagesPerSecond;
+    // At the full-data rung every run trains the rung's epochs (the machine sets them) on all the training images.
+    const rung = input.rails.fidelity === 'full' ? standingRun.options.maxEpochs : null;
+    const epochs = rung ?? (change.continues ? Math.max(0, change.options.maxEpochs - subject.epochsTrained) : change.options.maxEpochs);
+    const trainView = rung !== null ? env.full.train : env.search.train;
+    const perEpoch = imagesPerEpoch(trainView, change.options.miniBatchSize) / speed.imagesPerSecond + env.search.validation.indices.length / speed.evalImagesPerSecond;
     estimatedSeconds = epochs * perEpoch + env.full.validation.indices.length / speed.evalImagesPerSecond;
     // Should it win, its final run needs the standing run's images at its own speed.
-    estimatedFinalSeconds = finalSecondsFor(imagesNeeded(imagesToMinimum(env, standingRun), sizes(env)), speed, sizes(env));
+    const evidence = evidenceSizes(env, standingRun);
+    estimatedFinalSeconds = finalSecondsFor(imagesNeeded(imagesToMinimum(env, standingRun), evidence), speed, evidence);
   }
   const outcome: DecideOutcome = { decision, change, estimatedSeconds, estimatedFinalSeconds };
   const refused = decisionRefusal({ rails: input.rails, budget: input.budget }, outcome);

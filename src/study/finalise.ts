@@ -6,17 +6,18 @@
  */
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Decision } from '../actions.ts';
+import type { ActionName, Decision } from '../actions.ts';
 import { deriveSeed, mulberry32 } from '../data/random.ts';
 import { pairedDifference } from '../diagnosis/index.ts';
 import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machine.ts';
 import { paramCount } from '../config/network.ts';
 import { confirmOptions, confirmPlan, imagesNeeded, planFinalRun, type Finalist } from '../machine/budget.ts';
-import { allowedActions, refusal } from '../machine/rails.ts';
+import { allowedActions, refusal, type RailState } from '../machine/rails.ts';
 import { COST_TOLERANCE, finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { RunRecord } from '../types.ts';
-import { budgetNow, evaluated, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
+import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
+import { formatNumber } from '../diagnosis/series.ts';
 import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';
 
 // ───────────────────────────── finalise ─────────────────────────────
@@ -44,6 +45,8 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   await recordNextWithMoreBudget(env, input.incumbentId);
   if (!env.config.finalFullData) return { confirm: [], winner: input.incumbentId };
   const incumbent = await evaluated(env, input.incumbentId);
+  // The full-data rung's verdicts were made on all the training images already: nothing to confirm.
+  if (incumbent.fidelity?.kind === 'full') return { confirm: [], winner: incumbent.id };
   const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
   const others = study.runs.filter(
     (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
@@ -105,18 +108,34 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
  */
 async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Promise<void> {
   if (env.store.study.nextWithMoreBudget !== undefined) return;
+  const facts = factsOf(env, env.store.run(incumbentId)!);
+  const fidelity = env.store.run(incumbentId)!.fidelity?.kind === 'full' ? ('full' as const) : ('subset' as const);
+  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: true, epochsExhausted: true, fidelity };
+  const answer = askPolicyWithoutLimits(env, incumbentId, rails, 'next-with-more-budget');
+  if (answer === undefined) return;
+  await env.store.update((s) => {
+    s.nextWithMoreBudget = answer;
+  });
+}
+
+/**
+ * The policy asked about the incumbent at the given rails with the limits lifted (what it would
+ * try next): its decision and whether the rails allow it, null when it stops, undefined when it
+ * throws (logged; a hypothetical question never fails the study).
+ */
+export function askPolicyWithoutLimits(env: StudyEnv, incumbentId: number, rails: RailState, purpose: string, triedGiven?: readonly ActionName[]): { decision: Decision; allowed: boolean } | null | undefined {
   const runs = env.store.study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
   const incumbent = runs.find((r) => r.id === incumbentId);
-  if (!incumbent) return;
-  const facts = factsOf(env, env.store.run(incumbentId)!);
-  const rails = { step: 'capacity' as const, standing: facts.evidence, subject: null, triedAtStanding: [], trimmed: true, epochsExhausted: true };
-  const tried = env.store.study.decisions.filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
-  let answer: { decision: Decision; allowed: boolean } | null = null;
+  if (!incumbent) return undefined;
+  // What was tried: at the full-data rung, since the study climbed to it (the policy sees the same at that rung).
+  const decisions = env.store.study.decisions;
+  const climbed = decisions.map((d) => d.machine === 'fidelity' && /^fidelity: the flowchart again/.test(d.decision.reason)).lastIndexOf(true);
+  const tried = triedGiven ?? decisions.slice(rails.fidelity === 'full' ? climbed + 1 : 0).filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
   try {
     const decision = decideSafely(
       env.policy,
       Object.freeze({
-        stage: 'capacity',
+        stage: rails.step,
         allowed: allowedActions(rails),
         refused: [],
         subjectRun: null,
@@ -126,19 +145,25 @@ async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Pro
         runs: Object.freeze(runs),
         tried: Object.freeze(tried),
         budget: { runsLeft: Infinity, secondsLeft: Infinity },
-        random: mulberry32(deriveSeed(env.config.seed, 'next-with-more-budget')),
+        fidelity: rails.fidelity ?? 'subset',
+        random: mulberry32(deriveSeed(env.config.seed, purpose)),
       }),
       env.policySource,
     );
-    answer = decision.action === 'stop' ? null : { decision, allowed: refusal(decision.action, rails) === null };
+    return decision.action === 'stop' ? null : { decision, allowed: refusal(decision.action, rails) === null };
   } catch (error) {
-    env.log.warn({ err: error }, 'the policy could not say what it would try next with more budget');
-    return;
+    env.log.warn({ err: error, purpose }, 'the policy could not say what it would try next');
+    return undefined;
   }
-  await env.store.update((s) => {
-    s.nextWithMoreBudget = answer;
-  });
 }
+
+/**
+ * A final run retrains a full-data rung's winner from the start only when it affords at least this
+ * many times the rung's epochs: a longer annealed schedule of the same network is worth it, a
+ * similar one is a replicate (the rung's weights stay, and the final weights rule would choose
+ * between two alike).
+ */
+export const FINAL_OVER_RUNG = 1.5;
 
 /** The final run, planned in images from the time left and the search's evidence (or none). */
 export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promise<{ pending: PendingRun | null }> {
@@ -152,17 +177,30 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
   const plan = planFinalRun({
     secondsLeft: totalSecondsLeft(env),
     speed: speedOf(winner.verdict === 'confirm' ? winner : searchRun),
-    sizes: sizes(env),
+    sizes: evidenceSizes(env, searchRun),
     standing: searchRun.options,
     epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
     evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
   });
+  // A run of the full-data rung is already a full-data model: retrain it from the start only when the time left affords a longer annealed run.
+  const rungEpochs = searchRun.fidelity?.kind === 'full' ? searchRun.result.epochsCompleted : null;
+  if (rungEpochs !== null && plan.plannedEpochs < FINAL_OVER_RUNG * rungEpochs) {
+    await machineDecision(
+      env,
+      searchRun.id,
+      'finalise',
+      'finalRun',
+      `final run: none — run ${searchRun.id} trained this configuration on all ${sizes(env).fullTrain} images for ${rungEpochs} annealed epochs at the full-data rung, ` +
+        `and the ${formatNumber(totalSecondsLeft(env) ?? 0)} s left afford ${plan.plannedEpochs} epochs, under the ${formatNumber(FINAL_OVER_RUNG * rungEpochs)} (${FINAL_OVER_RUNG}×) a retraining needs to be worth it: its weights are final`,
+    );
+    return { pending: null };
+  }
   await machineDecision(
     env,
     searchRun.id,
     'finalise',
     'finalRun',
-    `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : ''}: ${plan.reason}`,
+    `final run: run ${searchRun.id}'s configuration on the full training split${input.continueFrom !== null ? `, continuing confirmation run ${input.continueFrom}` : rungEpochs !== null ? `, from the start (its full-data rung run trained ${rungEpochs} epochs)` : ''}: ${plan.reason}`,
   );
   const options = { ...searchRun.options, ...plan.options };
   return {

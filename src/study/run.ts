@@ -13,7 +13,7 @@ import { summariseDataset, trainValidationSplit } from '../data/summary.ts';
 import { fitNetworkToData } from '../config/network.ts';
 import { DEFAULT_THRESHOLDS } from '../diagnosis/index.ts';
 import { UserError } from '../errors.ts';
-import { tuneMachine, type PendingRun } from '../machine/machine.ts';
+import { tuneMachine, type PendingRun, type TuneInput } from '../machine/machine.ts';
 import { loadPolicy } from '../policy-loader.ts';
 import { formatDuration, type ProgressSink } from '../progress.ts';
 import { startingStudyRecord } from '../store/schema.ts';
@@ -21,11 +21,12 @@ import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 import { probeSpeed, trainRun } from '../training/trainer.ts';
-import type { DataView, Policy, StudyConfig, StudyRecord } from '../types.ts';
+import type { DataView, NetworkSpec, Policy, StudyConfig, StudyRecord } from '../types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { decideStudyNext, evaluateStudyRun, trainStudyRun, writeStudyReport } from './adapters.ts';
 import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveStudyModel, testStudyFinal } from './finalise.ts';
 import { secondsUsed, type StudyEnv } from './env.ts';
+import { planStudyRung } from './rung.ts';
 
 export interface StudyRunOptions {
   reportsDir: string;
@@ -59,6 +60,7 @@ export function studyMachine(env: StudyEnv) {
       trainRun: actor<PendingRun, { runId: number }>(trainStudyRun),
       evaluateRun: actor(evaluateStudyRun),
       decideNext: actor(decideStudyNext),
+      planRung: actor(planStudyRung),
       chooseFinalists: actor(chooseStudyFinalists),
       planFinalRun: actor(planStudyFinalRun),
       chooseFinalWeights: actor(chooseStudyFinalWeights),
@@ -66,6 +68,18 @@ export function studyMachine(env: StudyEnv) {
       saveModel: actor(saveStudyModel),
     },
   });
+}
+
+/** The machine's input for a study: where it starts, and which of the flowchart's ladders it walks. */
+export function studyInput(config: StudyConfig, network: NetworkSpec): TuneInput {
+  return {
+    standing: { network, options: config.baseOptions },
+    budget: { searchSecondsLeft: null, runsLeft: config.maxRuns },
+    // The search may climb to the full-data rung when it ran on a subset and the final run trains on all the data.
+    canClimb: config.searchSubset !== null && config.finalFullData,
+    // The learning rate is searched in powers of ten before anything else (the notes' ladder).
+    rateLadder: true,
+  };
 }
 
 /** The record a new study starts with (also what tests build a study store from). */
@@ -197,7 +211,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   // With a snapshot the input is ignored (the context is restored), but the types ask for it.
   const { height, width, channels } = dataset.train;
   const network = fitNetworkToData(config.baseNetwork, { height, width, channels, classes: dataset.classNames.length });
-  const input = { standing: { network, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } };
+  const input = studyInput(config, network);
   const actor = snapshot ? createActor(machine, { snapshot: snapshot as never, input }) : createActor(machine, { input });
 
   const finished = new Promise<void>((resolve) => {

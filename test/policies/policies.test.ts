@@ -55,7 +55,7 @@ describe('the contexts are the machine\u2019s: step and allowed actions from the
     ['still falling', { runs: [run(1, 'baseline', CURVES.underfitting())] }, 'trainEnough', ['addEpochs', 'changeSolver', 'stop']],
     ['rising after its minimum', { runs: [run(1, 'baseline', CURVES.overfittingRising())] }, 'trimEpochs', ['trimEpochs', 'stop']],
     ['a gap', { runs: [run(1, 'baseline', CURVES.overfittingGap())] }, 'regularise', ['addDropout', 'addL2', 'addLearnRateSchedule', 'augmentData', 'stop']],
-    ['converged', { runs: [run(1, 'baseline', CURVES.converged())] }, 'capacity', ['widen', 'deepen', 'changeFilterSize', 'stop']],
+    ['converged', { runs: [run(1, 'baseline', CURVES.converged())] }, 'capacity', ['widen', 'deepen', 'changeFilterSize', 'addBlockConv', 'stop']],
   ])('%s', (_name, ctx, step, allowed) => {
     const c = context(ctx);
     expect(c.stage).toBe(step);

@@ -139,10 +139,10 @@ describe('renderReport: a finished study with every kind of decision', () => {
 
   test('verdicts show the paired difference, its standard error and the margin; a tie says which run stands', () => {
     const rows = logTable(report);
-    expect(rows[1][6]).toBe('✔ kept: loss −0.02594 ± 0.006328 (4.1 SE better; margin 2 SE), accuracy +1.20 ± 0.34 pt');
+    expect(rows[1][6]).toBe('✔ kept: loss −0.02594 ± 0.006328 (4.1 SE better; margin 2 SE), accuracy +1.20 ± 0.34 pt; on 4,096 images');
     expect(rows[5][6]).toMatch(/^= tie, run 3 stands: loss −0\.006\d+ ± 0\.00\d+ \(1\.\d SE better; margin 2 SE\)/);
     expect(rows[6][6]).toBe("↻ replicate: pooled into run 4's verdict");
-    expect(rows[7][6]).toMatch(/^✘ reverted: loss \+0\.02151 ± 0\.006328 \(3\.4 SE worse; margin 2 SE\), accuracy −0\.90 ± 0\.30 pt$/);
+    expect(rows[7][6]).toMatch(/^✘ reverted: loss \+0\.02151 ± 0\.006328 \(3\.4 SE worse; margin 2 SE\), accuracy −0\.90 ± 0\.30 pt; on 4,096 images$/);
     expect(rows[11][6]).toMatch(/^◆ confirm against run 7: loss \+/);
   });
 

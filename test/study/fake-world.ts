@@ -19,7 +19,7 @@ import { DEFAULT_THRESHOLDS } from '../../src/diagnosis/index.ts';
 import type { ProgressSink } from '../../src/progress.ts';
 import { StudyStore } from '../../src/store/study-store.ts';
 import type { StudyEnv, StudyTrainer } from '../../src/study/env.ts';
-import { newStudyRecord, studyMachine } from '../../src/study/run.ts';
+import { newStudyRecord, studyInput, studyMachine } from '../../src/study/run.ts';
 import type { EvaluateRequest, EvaluationResult } from '../../src/training/evaluate.ts';
 import type { TrainRequest } from '../../src/training/trainer.ts';
 import type { DataView, EpochRecord, ImageSet, NetworkSpec, Policy, RunResult, StudyConfig, StudyRecord, TrainingOptions } from '../../src/types.ts';
@@ -213,9 +213,7 @@ export async function fakeStudy(options: { policy: Policy; budgetSeconds: number
     speeds: new Map(),
     failure: null,
   };
-  const actor = createActor(studyMachine(env), {
-    input: { standing: { network: config.baseNetwork, options: config.baseOptions }, budget: { searchSecondsLeft: null, runsLeft: config.maxRuns } },
-  }).start();
+  const actor = createActor(studyMachine(env), { input: studyInput(config, config.baseNetwork) }).start();
   const end = await waitFor(actor, (s) => s.status === 'done', { timeout: 60_000 });
   await store.close();
   return { env, world, study: store.study as StudyRecord, value: end.value, error: end.context.error };

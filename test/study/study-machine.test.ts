@@ -11,11 +11,14 @@ import flowchart from '../../policies/flowchart.ts';
 import noSearch from '../../policies/no-search.ts';
 import type { Policy, PolicyContext } from '../../src/types.ts';
 import { fakeStudy } from './fake-world.ts';
+import { renderReport } from '../../src/report/index.ts';
 
+/** A scripted search on the subset; it has nothing to try at the full-data rung, so the study does not climb. */
 const scripted = (name: string, script: Array<Decision | ((c: PolicyContext) => Decision)>): Policy => ({
   name,
   description: 'scripted',
   decide: (context) => {
+    if (context.fidelity === 'full') return { action: 'stop', params: {}, reason: 'scripted: the subset only' };
     const next = script[context.tried.length + context.refused.length] ?? { action: 'stop', params: {}, reason: 'script ended' };
     return typeof next === 'function' ? next(context) : next;
   },
@@ -168,4 +171,66 @@ describe('refusals and errors inside the machine', () => {
 test('what the policy would try next with more budget is recorded for the report', async () => {
   const { study } = await fakeStudy({ policy: flowchart, budgetSeconds: 150 });
   expect(study.nextWithMoreBudget).toMatchObject({ decision: { action: expect.stringMatching(/deepen|widen|changeFilterSize|addDropout|addEpochs/), reason: expect.any(String) }, allowed: true });
+});
+
+describe('fidelity is a ladder: the flowchart again on all the training images (issue 21)', () => {
+  /** Nothing more on the subset; at the full-data rung: augmentation, then widen, then stop. */
+  const climber: Policy = {
+    name: 'climber',
+    description: 'test: the subset search stops at once; the full-data rung augments, then widens',
+    decide: (context) => {
+      if (context.fidelity !== 'full') return { action: 'stop', params: {}, reason: 'test: nothing more on the subset' };
+      const script: Decision[] = [
+        { action: 'augmentData', params: {}, reason: 'test: augment (gap 0.05)' },
+        { action: 'widen', params: { factor: 2 }, reason: 'test: widen' },
+      ];
+      return script.find((d) => context.allowed.includes(d.action) && !context.tried.includes(d.action)) ?? { action: 'stop', params: {}, reason: 'test: rung done' };
+    },
+  };
+
+  test('with time left the study climbs: every rung run trains the same annealed epochs on all the images, judged against the rung\'s first run, and the winner is retrained from the start', async () => {
+    const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    expect(value).toBe('done');
+    const climb = study.decisions.find((d) => d.machine === 'fidelity')!;
+    expect(climb.decision.reason).toMatch(/^fidelity: the flowchart again on all 5000 images, from run 1's configuration \(the subset's flowchart is done after 1 runs; the policy would next try augmentData there\): (\d+) epochs of all 5000 images a run, annealed/);
+    const rung = study.runs.filter((r) => r.fidelity.kind === 'full' && r.verdict !== 'final' && r.verdict !== 'confirm');
+    expect(rung.length).toBeGreaterThanOrEqual(2);
+    const [first, ...candidates] = rung;
+    expect(first).toMatchObject({ stage: 'baseline', verdict: 'baseline', parentId: 1, fidelity: { trainImages: 5000, kind: 'full' } });
+    const epochs = first.options.maxEpochs;
+    expect(epochs).toBeGreaterThanOrEqual(5);
+    expect(epochs).toBeLessThanOrEqual(12);
+    for (const r of rung) {
+      expect(r.options, `run ${r.id}`).toMatchObject({ maxEpochs: epochs, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: Math.ceil(epochs / 3), outputNetwork: 'last-iteration' });
+      expect(r.fidelity.kind).toBe('full');
+    }
+    // Training on all the images, validating per epoch on the search's validation subset.
+    expect(first.fidelity.validationImages).toBe(300);
+    const augmented = candidates.find((r) => r.change?.action === 'augmentData')!;
+    expect(augmented.options).toMatchObject({ randXReflection: true, randXTranslation: 2, randYTranslation: 2 });
+    expect(augmented.judgement).toMatchObject({ against: first.id, images: 1000 });
+    // No confirmation: the rung's verdicts were made on all the images. The final run starts afresh.
+    expect(study.runs.some((r) => r.verdict === 'confirm')).toBe(false);
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    expect(final.continuedFrom).toBeNull();
+    expect(rung.map((r) => r.id)).toContain(final.parentId);
+    expect(study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason).toMatch(/from the start \(its full-data rung run trained \d+ epochs\)/);
+    // The time is spent, or the final run's plan says in numbers why a longer run is not worth it.
+    const used = world.now / 1000;
+    expect(used).toBeLessThanOrEqual(1800);
+    if (used < 0.9 * 1800) expect(study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason).toMatch(/not the [\d.]+ the time left affords/);
+    // The report: the climb has its line in the log, with a short Why; verdicts say their rung.
+    const report = renderReport(study);
+    expect(report).toMatch(/\| climb to the full-data rung\s+\| subset flowchart done, [\d.]+ s of search left: the flowchart again on all 5,000 images, \d+ epochs a run, annealed\s+\|/);
+    expect(report).toMatch(/\| start the full-data rung: run 1's configuration\s+\| all 5,000 images × \d+ epochs, learn rate 0.01, ×0.1 every \d+\s+\|/);
+    expect(report).toMatch(/; on all 5,000 images \|/);
+  });
+
+  test('no climb when the policy has nothing to try on all the images, nor when the time left cannot pay for the rung', async () => {
+    const { study } = await fakeStudy({ policy: scripted('subset-only', []), budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    expect(study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/the policy would try nothing on all 5000 images either: no full-data rung/);
+    expect(study.runs.filter((r) => r.fidelity.kind === 'full').map((r) => r.verdict)).toEqual(['final']);
+    const short = await fakeStudy({ policy: climber, budgetSeconds: 300, baseImagesPerSecond: 500 });
+    expect(short.study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/no full-data rung: the [\d.]+ s of search time left afford \d+ epochs a run .* under the 5 a full-data rung needs/);
+  });
 });

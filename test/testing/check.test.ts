@@ -31,7 +31,7 @@ describe('the scenarios', () => {
     ['an underfitting baseline (still falling at epoch 10)', 'trainEnough', ['addEpochs', 'changeSolver', 'stop']],
     ['an overfitting baseline: validation loss rising after epoch 27', 'trimEpochs', ['trimEpochs', 'stop']],
     ['an overfitting baseline: a 15-point accuracy gap', 'regularise', ['addDropout', 'addL2', 'addLearnRateSchedule', 'augmentData', 'stop']],
-    ['a converged baseline', 'capacity', ['widen', 'deepen', 'changeFilterSize', 'stop']],
+    ['a converged baseline', 'capacity', ['widen', 'deepen', 'changeFilterSize', 'addBlockConv', 'stop']],
   ])('%s: step %s, allowed %j (the machine\u2019s rails)', (name, step, allowed) => {
     const context = scenarioContext(SCENARIOS.find((s) => s.name === name)!.spec());
     expect(context.stage).toBe(step);
