@@ -190,9 +190,13 @@ function ladder(context: PolicyContext): Decision | null {
   return null;
 }
 
-/** Runs judged against the incumbent with this action (tried on the standing configuration). */
+/**
+ * Tried on the standing configuration: a run of this action judged against the incumbent — or, while
+ * the incumbent is the rung's first run, anything tried at this rung.
+ */
 const triedOnIncumbent = (context: PolicyContext, action: ActionName): boolean =>
-  context.runs.some((r) => r.change?.action === action && r.judgement?.against === context.incumbent.id);
+  context.runs.some((r) => r.change?.action === action && r.judgement?.against === context.incumbent.id) ||
+  (context.incumbent.stage === 'baseline' && context.tried.includes(action));
 
 /**
  * The full-data rung: the flowchart again on all the training images, every run the rung's

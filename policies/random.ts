@@ -7,7 +7,7 @@
  * runs so it always ends). Its changes are kept only if they beat the incumbent beyond the noise,
  * like any policy's.
  */
-import { formatNumber, type ActionName, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
+import { addBlockConvolutions, formatNumber, type ActionName, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
 export const MAX_RANDOM_RUNS = 20;
@@ -23,9 +23,11 @@ export const SPACE = {
   widenFactor: [1.5, 2],
   deepenFilters: [32, 40, 64],
   kernelSize: [3, 5, 7],
+  translation: [0, 1, 2, 3],
+  reflection: [true, false],
 } as const;
 
-type Knob = 'learnRate' | 'epochs' | 'dropout' | 'l2' | 'schedule' | 'widen' | 'deepen' | 'filterSize';
+type Knob = 'learnRate' | 'epochs' | 'dropout' | 'l2' | 'schedule' | 'augment' | 'widen' | 'deepen' | 'blockConv' | 'filterSize';
 /** The actions each knob may lead to. */
 const KNOB_ACTIONS: Record<Knob, readonly ActionName[]> = {
   learnRate: ['lowerLearnRate', 'raiseLearnRate'],
@@ -33,8 +35,10 @@ const KNOB_ACTIONS: Record<Knob, readonly ActionName[]> = {
   dropout: ['addDropout'],
   l2: ['addL2'],
   schedule: ['addLearnRateSchedule'],
+  augment: ['augmentData'],
   widen: ['widen'],
   deepen: ['deepen'],
+  blockConv: ['addBlockConv'],
   filterSize: ['changeFilterSize'],
 };
 const KNOBS = Object.keys(KNOB_ACTIONS) as Knob[];
@@ -87,6 +91,21 @@ function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => 
         reason: say(`a piecewise learn-rate drop ×${factor} every ${period} epochs`),
       };
     }
+    case 'augment': {
+      const shift = pick(SPACE.translation);
+      const mirror = pick(SPACE.reflection);
+      if (shift === 0 && !mirror) return null;
+      if ((o.randXTranslation ?? 0) === shift && (o.randYTranslation ?? 0) === shift && (o.randXReflection ?? false) === mirror) return null;
+      return { action: 'augmentData', params: { randXReflection: mirror, randXTranslation: shift, randYTranslation: shift }, reason: say(`augmentation: ${mirror ? 'mirrored, ' : ''}shifts up to ${shift} pixels`) };
+    }
+    case 'blockConv': {
+      try {
+        addBlockConvolutions(run.network);
+      } catch {
+        return null; // every block has its second convolution already
+      }
+      return { action: 'addBlockConv', params: {}, reason: say(`a second convolution in every block (filters ${convs.map((c) => c.filters).join(', ')})`) };
+    }
     case 'widen': {
       const factor = pick(SPACE.widenFactor);
       const widest = Math.max(0, ...convs.map((c) => c.filters));
@@ -129,7 +148,7 @@ function decide(context: PolicyContext): Decision {
 
 export const policy: Policy = {
   name: 'random',
-  description: 'Random search over learn rate (powers of ten), epochs, dropout, L2, schedule, width, depth and filter size; the baseline the flowchart must beat.',
+  description: 'Random search over learn rate (powers of ten), epochs, dropout, L2, schedule, augmentation, width, depth, convolutions per block and filter size; the baseline the flowchart must beat.',
   decide,
 };
 

@@ -134,6 +134,7 @@ export function refusal(action: ActionName, state: RailState): string | null {
   if (full && (step === 'trainEnough' || step === 'trimEpochs')) {
     return 'at the full-data rung every run trains the rung\'s epochs on all the training images, annealed: the length is not searched here (the final run is planned from the time left)';
   }
+  if (full && action === 'addLearnRateSchedule') return 'every run of the full-data rung is annealed (×0.1 at a third and two thirds): its schedule is the rung\'s';
   if (full && step === 'stabilise') return 'the learning rate was settled on the search subset; at the full-data rung stabilise actions follow a diverged run only';
   switch (step) {
     case 'stabilise':

@@ -105,6 +105,8 @@ export interface RunExtras {
   thresholds?: Partial<DiagnosisThresholds>;
   /** Seconds it took (default 10). */
   seconds?: number;
+  /** The images it trained on (default: a 3,000-image search subset). */
+  fidelity?: RunSummary['fidelity'];
 }
 
 /** A finished run as a policy sees it (RunSummary), from a made-up curve, diagnosed like the machine does. */
@@ -118,7 +120,7 @@ export function scenarioRun(id: number, stage: Stage, curve: TrainingCurve, extr
     stage,
     network: extras.network ?? defaultNetwork(),
     options: { ...DEFAULT_OPTIONS, maxEpochs: curve.epochs.length || 1, ...extras.options },
-    fidelity: { trainImages: 3000, validationImages: 1000, kind: 'subset' },
+    fidelity: extras.fidelity ?? { trainImages: 3000, validationImages: 1000, kind: 'subset' },
     curve,
     diagnosis,
     bestValLoss: best ? (best.valLoss as number) : null,
@@ -164,6 +166,10 @@ export interface ScenarioSpec {
    * `subjectRun` in the context (both are optional in PolicyContext), and no budget limit.
    */
   fromFile?: boolean;
+  /** The fidelity rung (default 'subset'): 'full' is the flowchart walked again on all the training images. */
+  fidelity?: 'subset' | 'full';
+  /** The learning-rate ladder is open (the study stays at stabilise while it is). Default false. */
+  rateOpen?: boolean;
 }
 
 /** What the machine's rails say after these runs: the step and the evidence its guards read. */
@@ -179,10 +185,12 @@ export function scenarioRails(spec: ScenarioSpec): RailState {
       ? { runId: candidate.id, isStanding: false, unstable: evidenceOf(candidate.curve, candidate.diagnosis, t).unstable }
       : { runId: incumbent.id, isStanding: true, unstable: standing.unstable },
     triedAtStanding: spec.tried ?? [],
-    trimmed: spec.trimmed ?? false,
-    epochsExhausted: spec.epochsExhausted ?? false,
+    trimmed: spec.trimmed ?? spec.fidelity === 'full',
+    epochsExhausted: spec.epochsExhausted ?? spec.fidelity === 'full',
+    fidelity: spec.fidelity ?? 'subset',
+    rateOpen: spec.rateOpen ?? false,
   };
-  return { ...state, step: nextStep({ ...state, step: spec.after ?? 'baseline' }) };
+  return { ...state, step: nextStep({ ...state, step: spec.after ?? (spec.fidelity === 'full' ? 'regularise' : 'baseline') }) };
 }
 
 function runById(spec: ScenarioSpec, id: number): RunSummary {
@@ -220,6 +228,7 @@ export function scenarioContext(spec: ScenarioSpec): PolicyContext {
     runs: spec.runs,
     tried: spec.tried ?? [],
     budget: { runsLeft: spec.runsLeft ?? 20, secondsLeft: spec.secondsLeft ?? Infinity },
+    fidelity: spec.fidelity ?? 'subset',
     random: seededRandom(spec.seed ?? 1),
   };
 }
@@ -298,4 +307,21 @@ export const SCENARIOS: readonly Scenario[] = [
   scenario('a history read from a file (tune diagnose: no standing configuration, no budget limit)', 'overfitting', () => ({ runs: [[1, 'baseline', CURVES.overfittingGap()]], fromFile: true })),
   scenario('5 s of search time left', 'converged', () => ({ runs: [[1, 'baseline', CURVES.converged()]], secondsLeft: 5 })),
   scenario('no runs left', 'underfitting', () => ({ runs: [[1, 'baseline', CURVES.underfitting()]], runsLeft: 0 })),
+  scenario('a converged baseline at the learning-rate ladder (step 1 with a stable run)', 'converged', () => ({ runs: [[1, 'baseline', CURVES.converged()]], rateOpen: true })),
+  scenario('the full-data rung: a run on all the images, a 5-point gap', 'converged', () => ({
+    runs: [
+      [1, 'baseline', CURVES.converged()],
+      [2, 'baseline', CURVES.converged(), { fidelity: { trainImages: 50000, validationImages: 2000, kind: 'full' }, options: { maxEpochs: 12, learnRateSchedule: 'piecewise', learnRateDropPeriod: 4 } }],
+    ],
+    fidelity: 'full',
+  })),
+  scenario('the full-data rung with its remedies and capacity changes tried', 'converged', () => ({
+    runs: [
+      [1, 'baseline', CURVES.converged()],
+      [2, 'baseline', CURVES.converged(), { fidelity: { trainImages: 50000, validationImages: 2000, kind: 'full' }, options: { maxEpochs: 12, learnRateSchedule: 'piecewise', learnRateDropPeriod: 4 } }],
+    ],
+    fidelity: 'full',
+    tried: ['augmentData', 'addDropout', 'addL2', 'widen', 'deepen', 'addBlockConv'],
+    after: 'capacity',
+  })),
 ];

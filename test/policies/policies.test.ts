@@ -235,8 +235,8 @@ describe('random search: at random among the actions the step allows', () => {
 
   test.each<[string, Ctx, ActionName[]]>([
     ['too slow (stabilise): learn rate and epochs', { runs: [run(1, 'baseline', CURVES.tooSlow(), { options: { initialLearnRate: 0.0001 } })] }, ['addEpochs', 'lowerLearnRate', 'raiseLearnRate']],
-    ['converged (capacity): width, depth, filter size', { runs: [run(1, 'baseline', CURVES.converged())] }, ['changeFilterSize', 'deepen', 'widen']],
-    ['a gap (regularise): dropout, L2, schedule', { runs: [run(1, 'baseline', CURVES.overfittingGap())] }, ['addDropout', 'addL2', 'addLearnRateSchedule']],
+    ['converged (capacity): width, depth, convolutions per block, filter size', { runs: [run(1, 'baseline', CURVES.converged())] }, ['addBlockConv', 'changeFilterSize', 'deepen', 'widen']],
+    ['a gap (regularise): dropout, L2, schedule, augmentation', { runs: [run(1, 'baseline', CURVES.overfittingGap())] }, ['addDropout', 'addL2', 'addLearnRateSchedule', 'augmentData']],
     ['a diverged candidate: lower its rate, or give it up', { runs: [run(1, 'baseline', CURVES.converged()), run(2, 'capacity', CURVES.diverged())], incumbent: 1, subject: 2, after: 'capacity' }, ['lowerLearnRate', 'revert']],
   ])('%s: over 40 seeds it samples exactly these', (_name, ctx, actions) => {
     const seen = new Set(Array.from({ length: 40 }, (_, seed) => randomSequence(seed, ctx, 3).map((d) => d.action)).flat());
