@@ -5,12 +5,20 @@
 //
 //   node bench/policies.mjs [--budget 10m] [--seeds 0,1,2] [--policies flowchart,random,no-search] [--out FILE] [-- extra tune flags]
 //   node bench/policies.mjs --collect NAME,NAME,… [--out FILE]   (summarise finished studies, e.g. an interrupted benchmark's)
+//   node bench/policies.mjs --records 30m [--commit REV]            (summarise the recorded rows of that budget)
+//
+// Every finished study also appends its row (test accuracy, images, budget used, final network,
+// CPU model, commit, date) to bench/records/policies.jsonl, which is committed: a 30-minute
+// benchmark over three policies and three seeds takes 4.5 hours, longer than a working session,
+// so it is run a few studies at a time and summarised from the records (`--records`, with
+// `--skip-recorded` to run only the studies not recorded yet for this commit). Each row names
+// its CPU: rows from different machines are not side by side, and the summary says so.
 //
 // `no-search` is the default configuration trained for the whole budget (its final run planned
 // like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
 // each result. A claim about a policy rests on the mean ± sd over seeds, never on one study.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +32,9 @@ const { values, positionals } = parseArgs({
     policies: { type: 'string', default: 'flowchart,random,no-search' },
     out: { type: 'string' },
     collect: { type: 'string' },
+    records: { type: 'string' },
+    commit: { type: 'string' },
+    'skip-recorded': { type: 'boolean', default: false },
   },
   allowPositionals: true,
 });
@@ -69,10 +80,43 @@ function rowFrom(name, policy, seed, exit, minutes) {
   };
 }
 
+const recordsFile = path.join(root, 'bench', 'records', 'policies.jsonl');
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+function readRecords() {
+  try {
+    return readFileSync(recordsFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+function appendRecord(row, name) {
+  mkdirSync(path.dirname(recordsFile), { recursive: true });
+  appendFileSync(recordsFile, JSON.stringify({ ...row, name, cpu: cpuModel(), commit: gitCommit(), date: new Date().toISOString() }) + '\n');
+}
+const minutesOf = (budget) => {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(budget);
+  if (!m) throw new Error(`--budget/--records ${budget}: expected e.g. 10m, 30m, 1800s`);
+  return Number(m[1]) * ({ s: 1 / 60, m: 1, h: 60 }[m[2] ?? 'm']);
+};
+
 const rows = [];
 let policies = values.policies.split(',');
 let seeds = values.seeds;
-if (values.collect) {
+if (values.records) {
+  const seconds = minutesOf(values.records) * 60;
+  const recorded = readRecords().filter((r) => r.budget === seconds && (!values.commit || r.commit === values.commit));
+  if (recorded.length === 0) throw new Error(`--records ${values.records}: no recorded study with a ${seconds} s budget${values.commit ? ` at commit ${values.commit}` : ''} in ${recordsFile}`);
+  rows.push(...recorded);
+  policies = [...new Set(rows.map((r) => r.policy))];
+  seeds = [...new Set(rows.map((r) => r.seed))].sort((a, b) => a - b).join(',');
+  values.budget = values.records;
+} else if (values.collect) {
   for (const name of values.collect.split(',')) {
     const m = /^(.+)-seed(\d+)-\d{8}T\d{4}$/.exec(name);
     if (!m) throw new Error(`--collect ${name}: expected POLICY-seedN-STAMP, a folder in ${reports}`);
@@ -84,14 +128,21 @@ if (values.collect) {
   if (budgets.length !== 1) throw new Error(`--collect: the studies have different budgets (${budgets.join(', ')} s); compare like with like`);
   values.budget = `${budgets[0] / 60}m`;
 } else {
+  const commit = gitCommit();
+  const done = values['skip-recorded'] ? readRecords().filter((r) => r.commit === commit && r.budget === minutesOf(values.budget) * 60) : [];
   for (const seed of seeds.split(',')) {
     for (const policy of policies) {
+      if (done.some((r) => r.policy === policy && r.seed === Number(seed))) {
+        console.error(`bench: ${policy} seed ${seed}: recorded already at commit ${commit}, skipped`);
+        continue;
+      }
       const name = `${policy}-seed${seed}-${stamp}`;
       const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...positionals];
       const started = Date.now();
       const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
       const row = rowFrom(name, policy, Number(seed), run.status, (Date.now() - started) / 60000);
       rows.push(row);
+      if (row.testAccuracy !== null) appendRecord(row, name);
       console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
     }
   }
@@ -99,7 +150,14 @@ if (values.collect) {
 
 const pct = (x) => (x * 100).toFixed(2);
 const lines = [];
-lines.push(`Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpuModel()}, ${cpus().length} cores, budget ${values.budget}, seeds ${seeds}:`);
+const cpusSeen = [...new Set(rows.map((r) => r.cpu ?? cpuModel()))];
+const commits = [...new Set(rows.map((r) => r.commit).filter(Boolean))];
+lines.push(
+  `Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpusSeen.join(' + ')}, ${cpus().length} cores, budget ${values.budget}, seeds ${seeds}` +
+    (commits.length ? `, commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')}` : '') +
+    (cpusSeen.length > 1 ? ' (rows from different CPUs: not side by side)' : '') +
+    ':',
+);
 lines.push('');
 lines.push('| policy | test accuracy (mean ± sd) | images trained (mean ± sd) | budget used | search runs | final networks |');
 lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
@@ -120,10 +178,12 @@ for (const policy of policies) {
 lines.push('');
 lines.push('Per study:');
 lines.push('');
-lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit |');
-lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit | CPU | commit |');
+lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |');
 for (const r of rows) {
-  lines.push(`| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} |`);
+  lines.push(
+    `| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} | ${r.cpu ?? cpuModel()} | ${r.commit ?? '—'} |`,
+  );
 }
 const text = lines.join('\n');
 console.log(text);
