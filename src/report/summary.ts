@@ -135,7 +135,7 @@ function timeItem(study: StudyRecord, story: Story): SummaryItem {
 function nextItem(study: StudyRecord, story: Story): SummaryItem {
   const next = study.nextWithMoreBudget;
   if (next === undefined) return { label: 'With more budget', text: `not recorded (the study ${study.status === 'running' ? 'has not finished its search' : 'predates this question'})` };
-  if (next === null) return { label: 'With more budget', text: 'the policy would stop: nothing left to try' };
+  if (next === null) return { label: 'With more budget', text: `the policy would stop: nothing left to try${idleWhy(study)}` };
   const d = next.decision;
   const doc = ACTIONS[d.action as ActionName]?.doc ?? '';
   const rails = next.allowed ? '' : ' (a step the flowchart would not allow at this point)';
@@ -144,6 +144,30 @@ function nextItem(study: StudyRecord, story: Story): SummaryItem {
     return { label: 'With more budget', text: `nothing new: the policy would repeat \`${describeChange(d)}\`, which the configuration already has${rails}` };
   }
   return { label: 'With more budget', text: `the policy would try \`${describeChange(d)}\`: ${doc}${rails}` };
+}
+
+/** A finished study leaves over this share of its budget unspent only with a reason in numbers. */
+const IDLE_SHARE = 0.15;
+
+/**
+ * Why a finished study left over IDLE_SHARE of its budget unspent, from the machine's own
+ * decisions: the final run capped at what the converged network is worth, and whether the search
+ * climbed to the full-data rung (and why not). Empty when the budget was used.
+ */
+function idleWhy(study: StudyRecord): string {
+  const budget = study.config.budgetSeconds;
+  if (!study.final || !budget || study.budget.secondsUsed >= (1 - IDLE_SHARE) * budget) return '';
+  const left = 1 - study.budget.secondsUsed / budget;
+  const reasons: string[] = [];
+  const plan = study.decisions.filter((d) => d.machine === 'finalRun').at(-1)?.decision.reason ?? '';
+  const capped = /(\d+) epochs of (\d+) images, not the ([\d.]+) the time left affords/.exec(plan);
+  if (capped) reasons.push(`the final run stopped at ${capped[1]} epochs, what this converged network is worth (${capped[3]} affordable)`);
+  if (/^final run: none/.test(plan)) reasons.push('the time left affords no final run much longer than the full-data rung\'s');
+  const climb = study.decisions.filter((d) => d.machine === 'fidelity').at(-1)?.decision.reason ?? '';
+  const noRung = /no full-data rung:? (.*)$/.exec(climb);
+  if (noRung) reasons.push(`no full-data rung${noRung[1] ? `: ${noRung[1]}` : ''}`);
+  else if (/policy would try nothing on all/.test(climb)) reasons.push('the policy would try nothing on all the training images either');
+  return `; ${Math.round(left * 100)}% of the budget was left unspent${reasons.length ? `: ${reasons.join('; ')}` : ''}`;
 }
 
 /** Whether a decision leaves the user's configuration as it is (e.g. a trim to the maxEpochs it has). */

@@ -230,6 +230,11 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const { study } = await fakeStudy({ policy: scripted('subset-only', []), budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     expect(study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/the policy would try nothing on all 5000 images either: no full-data rung/);
     expect(study.runs.filter((r) => r.fidelity.kind === 'full').map((r) => r.verdict)).toEqual(['final']);
+    // Most of the hour is left: the summary says why, in numbers (issue 21: no silent idle budget).
+    expect(study.budget.secondsUsed).toBeLessThan(0.85 * 1800);
+    expect(renderReport(study)).toMatch(
+      /\*\*With more budget:\*\* the policy would stop: nothing left to try; \d+% of the budget was left unspent: the final run stopped at \d+ epochs, what this converged network is worth \([\d.]+ affordable\); the policy would try nothing on all the training images either/,
+    );
     const short = await fakeStudy({ policy: climber, budgetSeconds: 300, baseImagesPerSecond: 500 });
     expect(short.study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/no full-data rung: the [\d.]+ s of search time left afford \d+ epochs a run .* under the 5 a full-data rung needs/);
   });
