@@ -201,7 +201,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(epochs).toBeGreaterThanOrEqual(5);
     expect(epochs).toBeLessThanOrEqual(12);
     for (const r of rung) {
-      expect(r.options, `run ${r.id}`).toMatchObject({ maxEpochs: epochs, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: Math.ceil(epochs / 3), outputNetwork: 'last-iteration' });
+      expect(r.options, `run ${r.id}`).toMatchObject({ maxEpochs: epochs, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: Math.ceil((2 * epochs) / 3), outputNetwork: 'last-iteration' });
       expect(r.fidelity.kind).toBe('full');
     }
     // Training on all the images, validating per epoch on the search's validation subset.
