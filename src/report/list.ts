@@ -7,7 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { markdownTable } from 'markdown-table';
 import { parseStudy, STUDY_FILE } from '../store/study-store.ts';
-import type { StudyRecord, StudyStatus } from '../types.ts';
+import type { InFlightRun, StudyRecord, StudyStatus } from '../types.ts';
 import { cell, MISSING, pct, time } from './format.ts';
 
 export interface StudyListRow {
@@ -26,6 +26,11 @@ export interface StudyListRow {
   testAccuracy: number | null;
   /** ISO time of the last update, or null. */
   updatedAt: string | null;
+  /** The time budget (null: none) and the seconds used as last stored. */
+  budgetSeconds: number | null;
+  secondsUsed: number;
+  /** The run being trained, while the study runs (else null). */
+  inFlight: InFlightRun | null;
 }
 
 /** The list row of one stored study. */
@@ -41,6 +46,9 @@ export function studyListRow(study: StudyRecord, dir: string): StudyListRow {
     bestValAccuracy: accuracies.length ? Math.max(...accuracies) : null,
     testAccuracy: study.final?.testAccuracy ?? null,
     updatedAt: study.updatedAt ?? null,
+    budgetSeconds: study.config?.budgetSeconds ?? null,
+    secondsUsed: study.budget?.secondsUsed ?? 0,
+    inFlight: study.status === 'running' ? study.inFlight ?? null : null,
   };
 }
 
@@ -75,6 +83,9 @@ export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
         bestValAccuracy: null,
         testAccuracy: null,
         updatedAt: null,
+        budgetSeconds: null,
+        secondsUsed: 0,
+        inFlight: null,
       });
     }
   }
