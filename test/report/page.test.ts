@@ -12,8 +12,8 @@ import { studyListRow } from '../../src/report/list.ts';
 import { reportSections } from '../../src/report/markdown.ts';
 import { listPage, pageDocument, pageParts, pagePlotSpec, studyPage } from '../../src/report/page.ts';
 import { runPlotSpec } from '../../src/report/plots.ts';
-import type { InFlightRun, StudyRecord } from '../../src/types.ts';
-import { budgetStoppedStudy, divergedStudy, finishedStudy, runningStudy } from './__fixtures__/studies.ts';
+import type { StudyRecord } from '../../src/types.ts';
+import { budgetStoppedStudy, divergedStudy, finishedStudy, inFlightRun, runningStudy } from './__fixtures__/studies.ts';
 
 const DIAGRAM = machineDiagram(tuneMachine);
 
@@ -21,23 +21,6 @@ const part = (study: StudyRecord | null, id: string, error?: string) => {
   const page = study ? studyPage({ name: study.config.name, study }, DIAGRAM) : studyPage({ name: 'broken', error: error! }, DIAGRAM);
   return page.parts.find((p) => p.id === id)?.html ?? null;
 };
-
-const inFlight = (over: Partial<InFlightRun> = {}): InFlightRun => ({
-  runId: 3,
-  stage: 'capacity',
-  what: 'deepen filters=40',
-  startedAt: '2026-12-01T10:00:00.000Z',
-  at: '2026-12-01T10:00:12.000Z',
-  epoch: 4,
-  maxEpochs: 10,
-  iteration: 230,
-  loss: 0.3412,
-  valAccuracy: 0.8731,
-  imagesPerSecond: 2410,
-  secondsLeft: 19.6,
-  budgetSecondsLeft: 1500,
-  ...over,
-});
 
 describe('the flowchart path', () => {
   test.each([
@@ -130,7 +113,7 @@ describe('the study page', () => {
   });
 
   test('a running study shows the run in flight: its epoch, time left, and numbers', () => {
-    const study = { ...runningStudy(), inFlight: inFlight() };
+    const study = { ...runningStudy(), inFlight: inFlightRun() };
     const live = part(study, 'live')!;
     expect(live).toContain('data-run="3" data-epoch="4"');
     expect(live).toContain('In flight: run 3');
@@ -141,8 +124,8 @@ describe('the study page', () => {
     // Under it, the latest decisions of the log, with their why and verdict.
     expect(live).toMatch(/<table class="latest">[\s\S]*<th>Why<\/th>[\s\S]*deepen filters=40/);
     expect([...live.matchAll(/<tr><td>/g)]).toHaveLength(3);
-    expect(part({ ...study, inFlight: inFlight({ secondsLeft: 7.25 }) }, 'live')).toContain('<span class="time-left">≈ 7.3 s</span>');
-    expect(part({ ...study, inFlight: inFlight({ secondsLeft: null }) }, 'live')).toContain('estimating (after its first epoch)');
+    expect(part({ ...study, inFlight: inFlightRun({ secondsLeft: 7.25 }) }, 'live')).toContain('<span class="time-left">≈ 7.3 s</span>');
+    expect(part({ ...study, inFlight: inFlightRun({ secondsLeft: null }) }, 'live')).toContain('estimating (after its first epoch)');
     // Between runs: what the machine is doing instead.
     expect(part({ ...study, inFlight: null, snapshot: { value: { capacity: 'evaluating' } } }, 'live')).toContain('<code>capacity › evaluating</code>');
     // A study that is not running shows no run in flight, even with a stale one stored.
@@ -150,7 +133,7 @@ describe('the study page', () => {
   });
 
   test('the budget bar counts the run in flight', () => {
-    const study = { ...runningStudy(), inFlight: inFlight({ budgetSecondsLeft: 1500 }) };
+    const study = { ...runningStudy(), inFlight: inFlightRun({ budgetSecondsLeft: 1500 }) };
     study.config = { ...study.config, budgetSeconds: 1800 };
     expect(part(study, 'head')).toContain('5 min 00 s of 30 min 00 s (17%)');
     expect(part(study, 'head')).toMatch(/<meter [^>]*value="0\.1667"/);
@@ -180,7 +163,7 @@ describe('the study page', () => {
     expect(doc).toContain('<script src="/assets/mermaid.min.js" defer></script>');
     expect([...doc.matchAll(/<script(?![^>]*(src=|type="application\/json"))/g)]).toEqual([]);
     // A changed part changes its hash, the others keep theirs.
-    const later = pageParts(studyPage({ name: 'finished', study: { ...finishedStudy(), status: 'running', inFlight: inFlight() } }, DIAGRAM));
+    const later = pageParts(studyPage({ name: 'finished', study: { ...finishedStudy(), status: 'running', inFlight: inFlightRun() } }, DIAGRAM));
     const before = Object.fromEntries(pageParts(page).parts.map((p) => [p.id, p.hash]));
     const after = Object.fromEntries(later.parts.map((p) => [p.id, p.hash]));
     expect(after.live).not.toBe(before.live);
@@ -205,7 +188,7 @@ describe('the study page', () => {
 describe('the list of studies', () => {
   test('a row per study with status, runs, accuracies and budget; an unreadable one says why', () => {
     const rows = [
-      { ...studyListRow({ ...runningStudy(), inFlight: inFlight() }, '/r/running'), budgetSeconds: 600 },
+      { ...studyListRow({ ...runningStudy(), inFlight: inFlightRun() }, '/r/running'), budgetSeconds: 600 },
       studyListRow(finishedStudy(), '/r/finished'),
       { name: 'broken', dir: '/r/broken', status: 'unreadable' as const, statusReason: 'study.json: Unexpected end of JSON input', runs: 0, bestValAccuracy: null, testAccuracy: null, updatedAt: null, budgetSeconds: null, secondsUsed: 0, inFlight: null },
     ];

@@ -14,7 +14,7 @@ import { writeReport } from '../../src/report/write.ts';
 import { exposureWarning, isLoopback, startServer, type RunningServer } from '../../src/serve/server.ts';
 import { stringifyStudy } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/types.ts';
-import { divergedStudy, finishedStudy, runningStudy } from '../report/__fixtures__/studies.ts';
+import { divergedStudy, finishedStudy, inFlightRun, runningStudy } from '../report/__fixtures__/studies.ts';
 
 const SECRET = 'TOP-SECRET-CONTENT';
 let root: string;
@@ -52,21 +52,7 @@ async function writeStudy(name: string, study: StudyRecord): Promise<string> {
 const running = (): StudyRecord => ({
   ...runningStudy(),
   snapshot: { value: { capacity: 'training' }, status: 'active' },
-  inFlight: {
-    runId: 3,
-    stage: 'capacity',
-    what: 'deepen filters=40',
-    startedAt: '2026-12-01T10:00:00.000Z',
-    at: '2026-12-01T10:00:12.000Z',
-    epoch: 4,
-    maxEpochs: 10,
-    iteration: 230,
-    loss: 0.34,
-    valAccuracy: 0.87,
-    imagesPerSecond: 2400,
-    secondsLeft: 19.6,
-    budgetSecondsLeft: null,
-  },
+  inFlight: inFlightRun({ budgetSecondsLeft: null }),
 });
 
 beforeAll(async () => {
