@@ -3,7 +3,7 @@
  * study and is skipped; a `study.json` that cannot be read is listed as unreadable (with why)
  * rather than hidden or fatal, so one broken study does not hide the others.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { markdownTable } from 'markdown-table';
 import { parseStudy, STUDY_FILE } from '../store/study-store.ts';
@@ -52,8 +52,13 @@ export function studyListRow(study: StudyRecord, dir: string): StudyListRow {
   };
 }
 
+/** How `listStudies` reads a stored record (throwing when it cannot): by default the file parsed; `tune serve` passes its cache. */
+export type StudyReader = (file: string) => Promise<StudyRecord>;
+
+const readRecord: StudyReader = async (file) => parseStudy(await readFile(file, 'utf8'));
+
 /** Reads `<reportsDir>/<name>/study.json` for every folder; most recently updated first. A missing reportsDir lists nothing. */
-export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
+export async function listStudies(reportsDir: string, read: StudyReader = readRecord): Promise<StudyListRow[]> {
   let entries;
   try {
     entries = await readdir(reportsDir, { withFileTypes: true });
@@ -65,14 +70,13 @@ export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
     const dir = path.join(reportsDir, entry.name);
-    let text: string;
     try {
-      text = await readFile(path.join(dir, STUDY_FILE), 'utf8');
+      await access(path.join(dir, STUDY_FILE));
     } catch {
       continue; // not a study folder
     }
     try {
-      rows.push(studyListRow(parseStudy(text), dir));
+      rows.push(studyListRow(await read(path.join(dir, STUDY_FILE)), dir));
     } catch (error) {
       rows.push({
         name: entry.name,

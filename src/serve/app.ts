@@ -50,7 +50,8 @@ interface Loaded {
   signature: string;
   study: StudyRecord | null;
   error: string | null;
-  page: Page;
+  /** Rendered when first asked for. */
+  page: Page | null;
 }
 
 export function createApp(opts: AppOptions): Hono {
@@ -79,24 +80,40 @@ export function createApp(opts: AppOptions): Hono {
     return { dir: found.file, name: name! };
   }
 
-  /** A study's record and page, read again only when the file changed. */
-  async function load(dir: string, name: string): Promise<Loaded> {
+  /** A study's record (or why it cannot be read), read again only when the file changed. */
+  async function load(dir: string): Promise<Loaded> {
     const file = path.join(dir, STUDY_FILE);
     const signature = await fileSignature(file);
     const hit = cache.get(dir);
     if (hit && hit.signature === signature) return hit;
     let loaded: Loaded;
     try {
-      const study = readStudyFile(file);
-      loaded = { signature, study, error: null, page: studyPage({ name, study }, opts.diagram) };
+      loaded = { signature, study: readStudyFile(file), error: null, page: null };
     } catch (error) {
-      const message = (error as Error).message;
-      loaded = { signature, study: null, error: message, page: studyPage({ name, error: message }, opts.diagram) };
+      loaded = { signature, study: null, error: (error as Error).message, page: null };
     }
-    if (cache.size >= 16) cache.delete(cache.keys().next().value!);
+    cache.delete(dir);
+    if (cache.size >= 8) cache.delete(cache.keys().next().value!); // the least recently read
     cache.set(dir, loaded);
     return loaded;
   }
+
+  /** A study's page, rendered again only when its record changed. */
+  async function page(dir: string, name: string): Promise<Page> {
+    const loaded = await load(dir);
+    loaded.page ??= loaded.study ? studyPage({ name, study: loaded.study }, opts.diagram) : studyPage({ name, error: loaded.error! }, opts.diagram);
+    return loaded.page;
+  }
+
+  /** The list reads the records through the same cache (a study writes its record every few seconds while it trains). */
+  const listed = async () => {
+    const rows = await listStudies(reports, async (file) => {
+      const loaded = await load(path.dirname(file));
+      if (!loaded.study) throw new Error(loaded.error ?? 'unreadable');
+      return loaded.study;
+    });
+    return listPage(rows, reports);
+  };
 
   /** Server-sent events: `change` whenever `signature()` changes (the page then fetches itself again). */
   function events(c: Context, signature: () => Promise<string>) {
@@ -124,14 +141,14 @@ export function createApp(opts: AppOptions): Hono {
   }
 
   const listUrls = { api: '/api/studies', events: '/api/events' };
-  app.get('/', async (c) => c.html(pageDocument(listPage(await listStudies(reports), reports), listUrls, { charts: false })));
-  app.get('/api/studies', async (c) => c.json(pageParts(listPage(await listStudies(reports), reports)), 200, { 'Cache-Control': 'no-store' }));
+  app.get('/', async (c) => c.html(pageDocument(await listed(), listUrls, { charts: false })));
+  app.get('/api/studies', async (c) => c.json(pageParts(await listed()), 200, { 'Cache-Control': 'no-store' }));
   app.get('/api/events', (c) => events(c, listSignature));
 
   app.get('/api/studies/:name', async (c) => {
     const found = await studyDir(c, rawSegments(c)[3]);
     if (found instanceof Response) return found;
-    return c.json(pageParts((await load(found.dir, found.name)).page), 200, { 'Cache-Control': 'no-store' });
+    return c.json(pageParts(await page(found.dir, found.name)), 200, { 'Cache-Control': 'no-store' });
   });
   app.get('/api/studies/:name/events', async (c) => {
     const found = await studyDir(c, rawSegments(c)[3]);
@@ -141,7 +158,7 @@ export function createApp(opts: AppOptions): Hono {
   app.get('/api/studies/:name/plots/:plot', async (c) => {
     const found = await studyDir(c, rawSegments(c)[3]);
     if (found instanceof Response) return found;
-    const { study } = await load(found.dir, found.name);
+    const { study } = await load(found.dir);
     const spec = study ? pagePlotSpec(study, c.req.param('plot')) : null;
     return spec ? c.json(spec, 200, { 'Cache-Control': 'no-store' }) : c.text('No such plot.\n', 404);
   });
@@ -153,8 +170,7 @@ export function createApp(opts: AppOptions): Hono {
     if (found instanceof Response) return found;
     const api = `/api/studies/${encodeURIComponent(found.name)}`;
     if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
-      const { page } = await load(found.dir, found.name);
-      return c.html(pageDocument(page, { api, events: `${api}/events`, plots: `${api}/plots` }, { charts: true }));
+      return c.html(pageDocument(await page(found.dir, found.name), { api, events: `${api}/events`, plots: `${api}/plots` }, { charts: true }));
     }
     const trailing = rest.at(-1) === '';
     const target = await resolveInside(found.dir, trailing ? rest.slice(0, -1) : rest);
