@@ -7,7 +7,10 @@
  *     network or thread I/O, neither directly nor through a module that does it.
  *   - src/config/ (the network spec, its edits and the training options) is pure: no tfjs, no I/O.
  *   - src/report/ renders a stored study without I/O: only its writer (write.ts), `tune list`
- *     (list.ts) and its index touch files; Markdown, terminal text and plots are pure.
+ *     (list.ts) and its index touch files; Markdown, terminal text, plots and the HTML pages of
+ *     `tune serve` (page.ts, html.ts, flowchart.ts) are pure.
+ *   - src/serve/ is `tune serve`'s HTTP server (I/O): it reads the stored studies and hands them to
+ *     the pure page renderers; nothing pure imports it.
  *   - The package's public entries are pure: `flowtune` (src/index.ts: the types, the action
  *     registry, diagnosis, config and the built-in policies) and `flowtune/testing` (src/testing/:
  *     the policy contract kit, which builds its contexts with the machine's rails, src/machine/rails.ts,
@@ -20,7 +23,7 @@
 /** Node built-ins that do I/O (each also as `node:x`). */
 const NODE_IO = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', 'http2', 'worker_threads', 'cluster', 'dgram', 'dns', 'tls', 'readline', 'inspector'];
 /** npm packages that do I/O. */
-const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx'];
+const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx', '@hono/node-server', 'playwright-core'];
 /** flowtune's own modules that do I/O (read or write files, load code, train, drive a study). */
 const PROJECT_IO = [
   '^src/store/',
@@ -32,6 +35,7 @@ const PROJECT_IO = [
   '^src/history-file\\.ts$',
   '^src/report/(index|write|list)\\.ts$',
   '^src/study/',
+  '^src/serve/',
   '^src/cli\\.ts$',
   '^bin/',
 ];

@@ -23,6 +23,8 @@ Usage:
                                      (--summary: also print the summary and the decision log)
   tune show NAME                     print a study's summary and decision log (within 100 columns)
   tune list                          list the studies under reports/ with status, runs and accuracies
+  tune serve [--port N] [--host H]   watch studies live in a browser: a read-only page per study under reports/
+                                     (default http://127.0.0.1:8080/; Ctrl-C stops)
   tune bench [--backend B] [--network N|FILE] [--json]  training and evaluation speed (images/s, GFLOP/s) per backend
 
 Study options:
@@ -64,6 +66,9 @@ Other options:
                             values cannot tell (default: detected from their range)
   --network NAME|FILE       network to bench: default, widened, deep2, deep3, k5, k5deep, k5dropout, odd,
                             or a JSON network spec (a report's "Network as JSON"); default default
+  --port N                  tune serve: the port (default 8080; 0 = any free port)
+  --host H                  tune serve: the address to listen on (default 127.0.0.1, this machine only;
+                            0.0.0.0 serves every interface, with a warning)
   -h, --help                this help
   -v, --version             the version
 
@@ -98,13 +103,15 @@ const OPTIONS = {
   summary: { type: 'boolean' },
   'accuracy-unit': { type: 'string' },
   network: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
 
-const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'bench', 'init-policy'] as const;
+const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'serve', 'bench', 'init-policy'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
@@ -276,6 +283,30 @@ async function listCommand(values: Values): Promise<number> {
   return 0;
 }
 
+/** While `tune serve` runs: what Ctrl-C does (close the server; the command then exits 0). */
+let stopServing: (() => Promise<void>) | null = null;
+
+async function serveCommand(values: Values): Promise<number> {
+  const { startServer, exposureWarning, DEFAULT_HOST, DEFAULT_PORT } = await import('./serve/server.ts');
+  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(`--port ${values.port} is not valid: give a whole number from 1 to 65535 (e.g. 8080), or 0 for any free port.`);
+  }
+  const host = typeof values.host === 'string' && values.host !== '' ? values.host : DEFAULT_HOST;
+  const dir = reportsDir(values);
+  const server = await startServer({ reportsDir: dir, host, port });
+  const warning = exposureWarning(host, server.port);
+  if (warning) process.stderr.write(`${warning}\n`);
+  process.stdout.write(`tune serve: ${server.url} — the studies in ${dir}, read-only, live. Ctrl-C stops.\n`);
+  await new Promise<void>((resolve) => {
+    stopServing = async () => {
+      await server.close();
+      resolve();
+    };
+  });
+  return 0;
+}
+
 async function initPolicyCommand(positionals: string[]): Promise<number> {
   const { initPolicy } = await import('./init-policy.ts');
   process.stdout.write(initPolicy(positionals[0], process.cwd()).join('\n') + '\n');
@@ -333,6 +364,8 @@ export async function main(argv: string[]): Promise<number> {
       return showCommand(rest, values);
     case 'list':
       return listCommand(values);
+    case 'serve':
+      return serveCommand(values);
     case 'bench':
       return benchCommand(values);
     case 'init-policy':
@@ -343,6 +376,10 @@ export async function main(argv: string[]): Promise<number> {
 /** Entry point used by bin/tune.js: maps errors to exit codes. */
 export async function cli(argv: string[]): Promise<void> {
   const interrupted = async () => {
+    if (stopServing) {
+      process.stderr.write('\ntune serve: stopped.\n');
+      return stopServing();
+    }
     process.stderr.write('\ninterrupted: saving the study ...\n');
     const timeout = setTimeout(() => process.exit(130), 5000);
     try {

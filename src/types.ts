@@ -552,6 +552,37 @@ export interface StudyRecord {
   nextWithMoreBudget?: { decision: Decision; allowed: boolean } | null;
   /** The XState persisted snapshot after the last transition. */
   snapshot: unknown;
+  /**
+   * The run being trained, as of its latest progress write (src/study/live.ts), for readers of a
+   * running study (`tune serve`); null between runs. Absent in records written before it existed.
+   */
+  inFlight?: InFlightRun | null;
+}
+
+/** A run in flight: where its training is and how long it has left, as stored while it trains. */
+export interface InFlightRun {
+  runId: number;
+  stage: Stage;
+  /** What it tries, as the terminal's "run N stage: …" line says it. */
+  what: string;
+  /** ISO time the run started, and of this progress write. */
+  startedAt: string;
+  at: string;
+  /** The epoch being trained (1-based, counted across continuations) and the run's MaxEpochs. */
+  epoch: number;
+  maxEpochs: number;
+  iteration: number;
+  /** The latest mini-batch loss, and the latest validation accuracy (0..1; null before the first validation). */
+  loss: number;
+  valAccuracy: number | null;
+  imagesPerSecond: number;
+  /**
+   * Estimated seconds until the run ends, at `at`: its remaining epochs at the pace of its finished
+   * ones, capped by its planned length and by the budget; null until one epoch has finished.
+   */
+  secondsLeft: number | null;
+  /** Seconds left in the study's whole budget at `at` (null: no time budget). */
+  budgetSecondsLeft: number | null;
 }
 
 /** What a study's data turned out to be, for the report (src/data/summary.ts builds it; absent in older studies). */

@@ -3,11 +3,11 @@
  * study and is skipped; a `study.json` that cannot be read is listed as unreadable (with why)
  * rather than hidden or fatal, so one broken study does not hide the others.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { markdownTable } from 'markdown-table';
 import { parseStudy, STUDY_FILE } from '../store/study-store.ts';
-import type { StudyRecord, StudyStatus } from '../types.ts';
+import type { InFlightRun, StudyRecord, StudyStatus } from '../types.ts';
 import { cell, MISSING, pct, time } from './format.ts';
 
 export interface StudyListRow {
@@ -26,6 +26,11 @@ export interface StudyListRow {
   testAccuracy: number | null;
   /** ISO time of the last update, or null. */
   updatedAt: string | null;
+  /** The time budget (null: none) and the seconds used as last stored. */
+  budgetSeconds: number | null;
+  secondsUsed: number;
+  /** The run being trained, while the study runs (else null). */
+  inFlight: InFlightRun | null;
 }
 
 /** The list row of one stored study. */
@@ -41,11 +46,19 @@ export function studyListRow(study: StudyRecord, dir: string): StudyListRow {
     bestValAccuracy: accuracies.length ? Math.max(...accuracies) : null,
     testAccuracy: study.final?.testAccuracy ?? null,
     updatedAt: study.updatedAt ?? null,
+    budgetSeconds: study.config?.budgetSeconds ?? null,
+    secondsUsed: study.budget?.secondsUsed ?? 0,
+    inFlight: study.status === 'running' ? study.inFlight ?? null : null,
   };
 }
 
+/** How `listStudies` reads a stored record (throwing when it cannot): by default the file parsed; `tune serve` passes its cache. */
+export type StudyReader = (file: string) => Promise<StudyRecord>;
+
+const readRecord: StudyReader = async (file) => parseStudy(await readFile(file, 'utf8'));
+
 /** Reads `<reportsDir>/<name>/study.json` for every folder; most recently updated first. A missing reportsDir lists nothing. */
-export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
+export async function listStudies(reportsDir: string, read: StudyReader = readRecord): Promise<StudyListRow[]> {
   let entries;
   try {
     entries = await readdir(reportsDir, { withFileTypes: true });
@@ -57,14 +70,13 @@ export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
     const dir = path.join(reportsDir, entry.name);
-    let text: string;
     try {
-      text = await readFile(path.join(dir, STUDY_FILE), 'utf8');
+      await access(path.join(dir, STUDY_FILE));
     } catch {
       continue; // not a study folder
     }
     try {
-      rows.push(studyListRow(parseStudy(text), dir));
+      rows.push(studyListRow(await read(path.join(dir, STUDY_FILE)), dir));
     } catch (error) {
       rows.push({
         name: entry.name,
@@ -75,6 +87,9 @@ export async function listStudies(reportsDir: string): Promise<StudyListRow[]> {
         bestValAccuracy: null,
         testAccuracy: null,
         updatedAt: null,
+        budgetSeconds: null,
+        secondsUsed: 0,
+        inFlight: null,
       });
     }
   }

@@ -130,26 +130,37 @@ function settings(study: StudyRecord): string[] {
   ];
 }
 
-/** The whole report as Markdown. Never throws on NaN, Infinity or null values in the study. */
-export function renderReport(study: StudyRecord, opts: ReportOptions = {}): string {
+/** One part of the report: its lines of Markdown, and a name for it ('summary', 'log', 'run-3', ...). */
+export interface ReportSection {
+  id: string;
+  lines: string[];
+}
+
+/**
+ * The report in its parts, in reading order: title, summary, use, log, test, data, settings, runs,
+ * one per run (`run-<id>`), footer. The report is their lines joined; `tune serve`'s page renders
+ * each part to HTML and replaces only the parts that changed. Empty parts (no test result yet) are kept.
+ */
+export function reportSections(study: StudyRecord, opts: ReportOptions = {}): ReportSection[] {
   const plots = opts.plots ?? true;
   const story = tellStory(study);
-  const lines = [
-    ...title(study),
-    '',
-    ...summary(study, story),
-    ...useSection(study, story),
-    ...decisionLog(study, story, plots),
-    ...testResult(study),
-    ...dataSection(study),
-    ...settings(study),
-    '## Runs',
-    '',
-    ...(study.runs.length === 0 ? ['No run has finished yet.', ''] : study.runs.flatMap((r) => runSection(r, story, plots))),
-    '---',
-    '',
-    `Written by flowtune from \`study.json\` at ${time(study.updatedAt)}.`,
-    '',
+  return [
+    { id: 'title', lines: [...title(study), ''] },
+    { id: 'summary', lines: summary(study, story) },
+    { id: 'use', lines: useSection(study, story) },
+    { id: 'log', lines: decisionLog(study, story, plots) },
+    { id: 'test', lines: testResult(study) },
+    { id: 'data', lines: dataSection(study) },
+    { id: 'settings', lines: settings(study) },
+    { id: 'runs', lines: ['## Runs', '', ...(study.runs.length === 0 ? ['No run has finished yet.', ''] : [])] },
+    ...study.runs.map((r) => ({ id: `run-${r.id}`, lines: runSection(r, story, plots) })),
+    { id: 'footer', lines: ['---', '', `Written by flowtune from \`study.json\` at ${time(study.updatedAt)}.`, ''] },
   ];
-  return lines.join('\n');
+}
+
+/** The whole report as Markdown. Never throws on NaN, Infinity or null values in the study. */
+export function renderReport(study: StudyRecord, opts: ReportOptions = {}): string {
+  return reportSections(study, opts)
+    .flatMap((s) => s.lines)
+    .join('\n');
 }

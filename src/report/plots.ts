@@ -44,6 +44,8 @@ interface Point {
   iteration: number;
   value: number;
   series: string;
+  /** The epoch the point belongs to (shown on hover in the page's interactive plots). */
+  epoch?: number;
 }
 
 function finite(x: unknown): x is number {
@@ -83,7 +85,7 @@ export function smooth(points: Point[], weight = SMOOTHING, series = SMOOTHED): 
   return points.map((p) => {
     avg = weight * avg + (1 - weight) * p.value;
     norm = weight * norm + (1 - weight);
-    return { iteration: p.iteration, value: avg / norm, series };
+    return { iteration: p.iteration, value: avg / norm, series, epoch: p.epoch };
   });
 }
 
@@ -104,10 +106,10 @@ export function runPlotData(run: RunRecord) {
   const history = run.result?.history ?? { iterations: [], validations: [], epochs: [] };
   const iterations = (history.iterations ?? []).filter((r) => finite(r?.iteration));
   const validations = (history.validations ?? []).filter((r) => finite(r?.iteration));
-  const series = (rows: Array<{ iteration: number }>, pick: (r: any) => unknown, scale: number, name: string): Point[] =>
+  const series = (rows: Array<{ iteration: number; epoch?: number }>, pick: (r: any) => unknown, scale: number, name: string): Point[] =>
     rows.flatMap((r) => {
       const v = pick(r);
-      return finite(v) ? [{ iteration: r.iteration, value: v * scale, series: name }] : [];
+      return finite(v) ? [{ iteration: r.iteration, value: v * scale, series: name, epoch: r.epoch }] : [];
     });
   const trainingAccuracy = series(iterations, (r) => r.accuracy, 100, TRAINING);
   const trainingLoss = series(iterations, (r) => r.loss, 1, TRAINING);
@@ -137,7 +139,34 @@ export function runPlotData(run: RunRecord) {
   return { accuracy, loss, boundaries, stop, domain };
 }
 
-function panel(data: ReturnType<typeof runPlotData>, metric: 'accuracy' | 'loss', showXTitle: boolean): Record<string, unknown> {
+/** Plots for a page (vega-embed in a browser) rather than a file: hovering shows the numbers. */
+export interface SpecOptions {
+  /** Hovering a run plot marks the nearest point and shows its series, epoch, iteration and value; the study plot's points show their run, verdict and accuracy. Default false (SVG files). */
+  hover?: boolean;
+}
+
+/** A transparent point layer over every curve: the point nearest the pointer shows, with its numbers as a tooltip. */
+function hoverLayer(points: Point[], metric: 'accuracy' | 'loss', x: Record<string, unknown>): Record<string, unknown> {
+  const name = `hover_${metric}`;
+  return {
+    data: { values: points },
+    params: [{ name, select: { type: 'point', nearest: true, on: 'pointerover', clear: 'pointerout' } }],
+    mark: { type: 'point', filled: true, size: 50, color: '#000000', clip: true },
+    encoding: {
+      x,
+      y: { field: 'value', type: 'quantitative' },
+      opacity: { condition: { param: name, empty: false, value: 0.8 }, value: 0 },
+      tooltip: [
+        { field: 'series', type: 'nominal', title: 'Series' },
+        { field: 'epoch', type: 'quantitative', title: 'Epoch' },
+        { field: 'iteration', type: 'quantitative', title: 'Iteration', format: 'd' },
+        { field: 'value', type: 'quantitative', title: metric === 'accuracy' ? 'Accuracy (%)' : 'Loss', format: metric === 'accuracy' ? '.2f' : '.4~g' },
+      ],
+    },
+  };
+}
+
+function panel(data: ReturnType<typeof runPlotData>, metric: 'accuracy' | 'loss', showXTitle: boolean, hover = false): Record<string, unknown> {
   const values = data[metric];
   const colors = metric === 'accuracy' ? ACCURACY_COLORS : LOSS_COLORS;
   const x = {
@@ -186,11 +215,12 @@ function panel(data: ReturnType<typeof runPlotData>, metric: 'accuracy' | 'loss'
       },
     );
   }
+  if (hover) layers.push(hoverLayer([...values.raw, ...values.lines], metric, x));
   return { width: WIDTH, height: PANEL_HEIGHT, layer: layers, resolve: { scale: { y: 'shared' } } };
 }
 
 /** The Vega-Lite spec of one run's training-progress plot. */
-export function runPlotSpec(run: RunRecord): TopLevelSpec {
+export function runPlotSpec(run: RunRecord, opts: SpecOptions = {}): TopLevelSpec {
   const data = runPlotData(run);
   const change = changeText(run);
   return {
@@ -201,7 +231,7 @@ export function runPlotSpec(run: RunRecord): TopLevelSpec {
       anchor: 'start',
     },
     background: 'white',
-    vconcat: [panel(data, 'accuracy', false), panel(data, 'loss', true)],
+    vconcat: [panel(data, 'accuracy', false, opts.hover), panel(data, 'loss', true, opts.hover)],
     resolve: { scale: { color: 'independent', strokeDash: 'independent' }, legend: { color: 'independent' } },
     config: { view: { stroke: '#999999' }, font: 'sans-serif' },
   } as unknown as TopLevelSpec;
@@ -270,7 +300,7 @@ const VERDICT_COLORS: Record<string, string> = {
 };
 
 /** The Vega-Lite spec of the study plot: each run's validation accuracy with its noise as error bars. */
-export function studyPlotSpec(study: StudyRecord): TopLevelSpec {
+export function studyPlotSpec(study: StudyRecord, opts: SpecOptions = {}): TopLevelSpec {
   const rows = studyPlotData(study);
   const values = rows.map((r) => r.accuracy).filter(finite);
   const lows = rows.map((r) => r.low).filter(finite);
@@ -323,6 +353,17 @@ export function studyPlotSpec(study: StudyRecord): TopLevelSpec {
             scale: { domain: verdicts, range: verdicts.map((v) => VERDICT_COLORS[v]) },
           },
           shape: { field: 'verdict', type: 'nominal', scale: { domain: verdicts, range: verdicts.map((v) => (v === 'diverged' ? 'cross' : 'circle')) } },
+          ...(opts.hover
+            ? {
+                tooltip: [
+                  { field: 'run', type: 'ordinal', title: 'Run' },
+                  { field: 'verdict', type: 'nominal', title: 'Verdict' },
+                  { field: 'accuracy', type: 'quantitative', title: 'Validation accuracy (%)', format: '.2f' },
+                  { field: 'low', type: 'quantitative', title: 'Bar from (%)', format: '.2f' },
+                  { field: 'high', type: 'quantitative', title: 'Bar to (%)', format: '.2f' },
+                ],
+              }
+            : {}),
         },
       },
     ],
@@ -351,7 +392,8 @@ export function readFingerprint(svg: string): string | null {
   return /<!-- flowtune (\S+) -->/.exec(svg.slice(0, 2000))?.[1] ?? null;
 }
 
-function hash(value: unknown): string {
+/** A short hash of a JSON value (NaN and ±Infinity included): fingerprints of plots and of a page's parts. */
+export function contentHash(value: unknown): string {
   return createHash('sha1')
     .update(JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)))
     .digest('hex')
@@ -366,7 +408,7 @@ function hash(value: unknown): string {
 export function runPlotFingerprint(run: RunRecord): string {
   const h = run.result?.history;
   const ends = <T>(xs: T[] | undefined) => [xs?.length ?? 0, xs?.[0] ?? null, xs?.[Math.floor((xs?.length ?? 0) / 2)] ?? null, xs?.at(-1) ?? null];
-  return `v${PLOT_VERSION}-run${run.id}-${hash([
+  return `v${PLOT_VERSION}-run${run.id}-${contentHash([
     run.stage,
     run.change,
     run.diagnosis?.label,
@@ -379,7 +421,7 @@ export function runPlotFingerprint(run: RunRecord): string {
 }
 
 export function studyPlotFingerprint(study: StudyRecord): string {
-  return `v${PLOT_VERSION}-study-${hash([study.config?.name, studyPlotData(study)])}`;
+  return `v${PLOT_VERSION}-study-${contentHash([study.config?.name, studyPlotData(study)])}`;
 }
 
 /** One run's plot as SVG. */

@@ -9,7 +9,9 @@
  *
  * History:
  *   1  files written before `schemaVersion` existed (no field).
- *   2  adds `schemaVersion`; the shape is otherwise that of version 1.
+ *   2  adds `schemaVersion`; the shape is otherwise that of version 1. Later, still version 2: the
+ *      optional `inFlight` (the run being trained), absent in older records and ignored by older
+ *      readers, so no migration is needed either way.
  */
 import { UserError } from '../errors.ts';
 import type { StudyRecord } from '../types.ts';

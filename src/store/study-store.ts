@@ -14,7 +14,7 @@ import { DataFile } from 'lowdb/node';
 import { UserError } from '../errors.ts';
 import { StudyLock, type StaleLock } from './lock.ts';
 import { migrateStudyRecord, STUDY_SCHEMA_VERSION } from './schema.ts';
-import type { DecisionRecord, RunRecord, StudyRecord } from '../types.ts';
+import type { DecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../types.ts';
 
 export const STUDY_FILE = 'study.json';
 
@@ -163,9 +163,13 @@ export class StudyStore {
     return this.#db.data.runs.find((r) => r.id === id);
   }
 
-  /** Stores a finished run (replacing one with the same id, so a re-delivered result is idempotent). */
+  /**
+   * Stores a finished run (replacing one with the same id, so a re-delivered result is idempotent);
+   * it is no longer in flight.
+   */
   saveRun(run: RunRecord): Promise<void> {
     return this.update((s) => {
+      if (s.inFlight?.runId === run.id) s.inFlight = null;
       s.runs = s.runs.filter((r) => r.id !== run.id);
       s.runs.push(run);
       s.runs.sort((a, b) => a.id - b.id);
@@ -183,6 +187,13 @@ export class StudyStore {
       const same = s.decisions.findIndex((d) => key(d) === key(decision));
       if (same >= 0) s.decisions[same] = decision;
       else s.decisions.push(decision);
+    });
+  }
+
+  /** Stores where the run in flight is (null: none), for readers of a running study. */
+  saveInFlight(inFlight: InFlightRun | null): Promise<void> {
+    return this.update((s) => {
+      s.inFlight = inFlight;
     });
   }
 

@@ -27,6 +27,7 @@ import { decideStudyNext, evaluateStudyRun, trainStudyRun, writeStudyReport } fr
 import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveStudyModel, testStudyFinal } from './finalise.ts';
 import { secondsUsed, type StudyEnv } from './env.ts';
 import { planStudyRung } from './rung.ts';
+import { recordingProgress } from './live.ts';
 
 export interface StudyRunOptions {
   reportsDir: string;
@@ -170,6 +171,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     s.status = 'running';
     s.statusReason = null;
     s.backend = backend.detail;
+    s.inFlight = null; // a run interrupted earlier is trained again, and stored as in flight when it starts
   });
   const log = pino({ level: opts.logLevel, base: { study: name } }, pino.destination({ dest: path.join(dir, 'log.ndjson'), append: true, sync: true }));
   log.info({ config, backend: backend.detail, resume: opts.resume, policy: policySource }, opts.resume ? 'study resumed' : 'study started');
@@ -183,7 +185,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     dir,
     store,
     log,
-    progress: opts.progress,
+    progress: recordingProgress(opts.progress, store),
     policy,
     policySource,
     thresholds: { ...DEFAULT_THRESHOLDS, ...(policy.thresholds ?? {}) },

@@ -28,7 +28,7 @@ describe('tune, the binary', () => {
   test('--help lists every subcommand, one line each', () => {
     const { code, stdout } = tune(['--help']);
     expect(code).toBe(0);
-    for (const sub of ['tune --data fashion', 'tune --resume', 'tune diagnose', 'tune report', 'tune list', 'tune bench']) expect(stdout).toContain(sub);
+    for (const sub of ['tune --data fashion', 'tune --resume', 'tune diagnose', 'tune report', 'tune list', 'tune serve', 'tune bench']) expect(stdout).toContain(sub);
   });
 
   test.each([

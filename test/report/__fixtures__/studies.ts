@@ -14,6 +14,7 @@ import type {
   Decision,
   DecisionRecord,
   FinalEvaluation,
+  InFlightRun,
   Judgement,
   NetworkSpec,
   RunRecord,
@@ -490,6 +491,26 @@ export function runningStudy(): StudyRecord {
   s.updatedAt = at(40);
   s.budget = { secondsUsed: 40, runsUsed: 2, exhausted: false };
   return s;
+}
+
+/** The run in flight of a running study, as src/study/live.ts stores it (run 3, deepen, epoch 4 of 10). */
+export function inFlightRun(over: Partial<InFlightRun> = {}): InFlightRun {
+  return {
+    runId: 3,
+    stage: 'capacity',
+    what: 'deepen filters=40',
+    startedAt: '2026-12-01T10:00:00.000Z',
+    at: '2026-12-01T10:00:12.000Z',
+    epoch: 4,
+    maxEpochs: 10,
+    iteration: 230,
+    loss: 0.3412,
+    valAccuracy: 0.8731,
+    imagesPerSecond: 2410,
+    secondsLeft: 19.6,
+    budgetSecondsLeft: 1500,
+    ...over,
+  };
 }
 
 const lower: Decision = {
