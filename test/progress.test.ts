@@ -62,7 +62,7 @@ describe('progress output', () => {
 
   test('a finished run: its verdict with the paired difference and the margin, worded as in the report', () => {
     const runs = finishedStudy().runs;
-    expect(runLine(runs[2])).toBe('run 3 capacity ✔ kept: loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt; underfitting, 34s');
+    expect(runLine(runs[2])).toBe('run 3 capacity ✔ kept: loss −0.03986 ± 0.006328 (6.3 SE better; margin 2 SE), accuracy +1.80 ± 0.42 pt; on 4,096 images; underfitting, 34s');
     expect(runLine(runs[0])).toBe('run 1 baseline ● baseline: validation accuracy 86.00%; underfitting, 12s');
   });
 });
