@@ -17,6 +17,9 @@
  *   against the incumbent (paired, with a noise margin: verdict.ts). A close call gets a
  *   replicate with another seed before the verdict stands. Kept candidates become the standing
  *   configuration; the rest are reverted.
+ * - `climbing`: when the policy has nothing left to try on the search subset and the search time
+ *   left affords it, the flowchart is walked again on all the training images (the full-data rung,
+ *   every run the rung's epochs, annealed), from the standing configuration.
  * - `finalise` is a sequence: pick the finalists (a larger tie whose final run the budget pays
  *   for, else a much cheaper one, is confirmed against the incumbent on the full training split,
  *   for equal time), plan the final run from the time left (no longer than a converged network

@@ -12,6 +12,7 @@ import noSearch from '../../policies/no-search.ts';
 import type { Policy, PolicyContext } from '../../src/types.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
+import { planStudyRung } from '../../src/study/rung.ts';
 
 /** A scripted search on the subset; it has nothing to try at the full-data rung, so the study does not climb. */
 const scripted = (name: string, script: Array<Decision | ((c: PolicyContext) => Decision)>): Policy => ({
@@ -224,6 +225,17 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(report).toMatch(/\| climb to the full-data rung\s+\| subset flowchart done, [\d.]+ s of search left: the flowchart again on all 5,000 images, \d+ epochs a run, annealed\s+\|/);
     expect(report).toMatch(/\| start the full-data rung: run 1's configuration\s+\| all 5,000 images × \d+ epochs, learn rate 0.01, ×0.1 every \d+\s+\|/);
     expect(report).toMatch(/; on all 5,000 images \|/);
+  });
+
+  test('a resumed study gets the rung it decided, whatever the time left says now', async () => {
+    const { study, env, world } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    const climb = study.decisions.find((d) => d.machine === 'fidelity')!;
+    const first = study.runs.find((r) => r.fidelity.kind === 'full' && r.stage === 'baseline')!;
+    world.now += 1_500_000; // 25 minutes later the time left would afford no rung at all
+    const again = await planStudyRung(env, { incumbentId: climb.afterRun, nextRunId: first.id });
+    expect(again.epochs).toBe(first.options.maxEpochs);
+    expect(again.pending).toMatchObject({ runId: first.id, fidelity: 'full', options: { maxEpochs: first.options.maxEpochs } });
+    expect(env.store.study.decisions.filter((d) => d.machine === 'fidelity')).toHaveLength(1);
   });
 
   test('no climb when the policy has nothing to try on all the images, nor when the time left cannot pay for the rung', async () => {
