@@ -85,6 +85,7 @@ function draw(node: Node, out: string[], indent: string): void {
 export function machineDiagram(machine: AnyStateMachine): string {
   const out = ['stateDiagram-v2'];
   draw(machine.root as unknown as Node, out, '  ');
-  out.push('  note right of failed: any actor failing (a run, the policy, an evaluation) also leads here; finished runs are kept');
+  // No ';' in a note: Mermaid ends a statement there and draws the rest as states.
+  out.push('  note right of failed: any actor failing (a run, the policy, an evaluation) also leads here, and finished runs are kept');
   return out.join('\n');
 }

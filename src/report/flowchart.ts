@@ -96,14 +96,11 @@ export const PATH_CLASSES = {
   current: 'fill:#ffd54f,stroke:#b26a00,stroke-width:3px,font-weight:bold',
 };
 
-/**
- * The diagram with the study's path lit. A `;` in a note is written as Mermaid's `#59;`: Mermaid
- * ends a statement at a bare `;` and would draw the rest of the note as states.
- */
+/** The diagram with the study's path lit. */
 export function highlightedDiagram(source: string, path: StudyPath): string {
   // Only simple states are lit: a lit composite state would fill its whole box and hide the states in it.
   const known = new Set(diagramStateIds(source, false));
-  const lines = source.split('\n').map((line) => (/^\s*note /.test(line) ? line.replace(/;/g, '#59;') : line));
+  const lines = source.split('\n');
   lines.push(`  classDef visited ${PATH_CLASSES.visited}`, `  classDef current ${PATH_CLASSES.current}`);
   const visited = path.visited.filter((id) => known.has(id) && id !== path.current);
   if (visited.length > 0) lines.push(`  class ${visited.join(',')} visited`);
