@@ -559,8 +559,22 @@ export interface StudyRecord {
   inFlight?: InFlightRun | null;
 }
 
+/** A training run's progress, reported at every iteration (the trainer's onProgress; the run in flight stores it). */
+export interface TrainProgress {
+  /** The epoch being trained (1-based, counted across continuations) and the run's MaxEpochs. */
+  epoch: number;
+  maxEpochs: number;
+  iteration: number;
+  /** This iteration's mini-batch loss. */
+  loss: number;
+  /** The latest validation accuracy (0..1), or null before the first validation. */
+  valAccuracy: number | null;
+  /** Training throughput of the current epoch so far. */
+  imagesPerSecond: number;
+}
+
 /** A run in flight: where its training is and how long it has left, as stored while it trains. */
-export interface InFlightRun {
+export interface InFlightRun extends TrainProgress {
   runId: number;
   stage: Stage;
   /** What it tries, as the terminal's "run N stage: …" line says it. */
@@ -568,14 +582,6 @@ export interface InFlightRun {
   /** ISO time the run started, and of this progress write. */
   startedAt: string;
   at: string;
-  /** The epoch being trained (1-based, counted across continuations) and the run's MaxEpochs. */
-  epoch: number;
-  maxEpochs: number;
-  iteration: number;
-  /** The latest mini-batch loss, and the latest validation accuracy (0..1; null before the first validation). */
-  loss: number;
-  valAccuracy: number | null;
-  imagesPerSecond: number;
   /**
    * Estimated seconds until the run ends, at `at`: its remaining epochs at the pace of its finished
    * ones, capped by its planned length and by the budget; null until one epoch has finished.

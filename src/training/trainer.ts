@@ -90,17 +90,8 @@ import { augments, learnRateAt, resolveOptions } from '../config/options.ts';
 /** Validation and evaluation batch size (no tape, so memory is only activations). */
 export const EVAL_BATCH_SIZE = 1000;
 
-export interface TrainProgress {
-  epoch: number;
-  maxEpochs: number;
-  iteration: number;
-  /** This iteration's mini-batch loss. */
-  loss: number;
-  /** The latest validation accuracy (0..1), or null before the first validation. */
-  valAccuracy: number | null;
-  /** Training throughput of the current epoch so far. */
-  imagesPerSecond: number;
-}
+import type { TrainProgress } from '../types.ts';
+export type { TrainProgress };
 
 export interface TrainRequest {
   network: NetworkSpec;
