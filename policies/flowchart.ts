@@ -200,9 +200,10 @@ const triedOnIncumbent = (context: PolicyContext, action: ActionName): boolean =
 
 /**
  * The full-data rung: the flowchart again on all the training images, every run the rung's
- * epochs, annealed. The machine allows regularisation while the long run overfits: change the
- * training data first (augmentation), then dropout, then L2 — each once on the standing
- * configuration; then capacity: wider, deeper, a second convolution per block — each once per rung.
+ * epochs, annealed. The machine allows regularisation while the long run overfits: dropout, then
+ * L2, then change the training data (augmentation, last: it pays over more epochs than a rung run
+ * trains) — each once on the standing configuration; then capacity: wider, deeper, a second
+ * convolution per block — each once per rung.
  */
 function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   const { incumbent, allowed } = context;
@@ -212,6 +213,15 @@ function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   const on = `run ${incumbent.id} on all ${incumbent.fidelity.trainImages} images`;
   const gapText = gap ? `${on}: training accuracy ${formatNumber(gap.train)} vs validation ${formatNumber(gap.validation)} at epoch ${gap.epoch} (gap ${formatNumber(gap.gap)})` : on;
   const remedies: Array<[ActionName, boolean, () => Decision]> = [
+    ['addDropout', !standing.network.layers.some((l) => l.type === 'dropout'), () => decision('addDropout', { rate: S.dropoutRate }, [...notes, gapText, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4 at the full-data rung)`])],
+    [
+      'addL2',
+      options.l2Regularization < S.l2Cap,
+      () => {
+        const to = Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor));
+        return decision('addL2', { l2Regularization: to }, [...notes, gapText, `l2Regularization ${formatNumber(options.l2Regularization)} → ${formatNumber(to)} (step 4 at the full-data rung)`]);
+      },
+    ],
     [
       'augmentData',
       !options.randXReflection && !(options.randXTranslation ?? 0),
@@ -221,15 +231,6 @@ function fullRung(context: PolicyContext, notes: string[]): Decision | null {
           gapText,
           `augment the training data: mirror left–right, shift up to ${S.augmentTranslation} pixels (step 4 at the full-data rung: "change the training data")`,
         ]),
-    ],
-    ['addDropout', !standing.network.layers.some((l) => l.type === 'dropout'), () => decision('addDropout', { rate: S.dropoutRate }, [...notes, gapText, `add dropout, rate ${S.dropoutRate}, before the classifier (step 4 at the full-data rung)`])],
-    [
-      'addL2',
-      options.l2Regularization < S.l2Cap,
-      () => {
-        const to = Math.min(S.l2Cap, scaled(options.l2Regularization || 1e-5, S.l2Factor));
-        return decision('addL2', { l2Regularization: to }, [...notes, gapText, `l2Regularization ${formatNumber(options.l2Regularization)} → ${formatNumber(to)} (step 4 at the full-data rung)`]);
-      },
     ],
   ];
   for (const [action, applies, make] of remedies) {

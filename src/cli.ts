@@ -43,7 +43,7 @@ Study options:
   --name NAME               study name, the folder under reports/ (default fashion-<date>-<time>)
   --policy NAME|FILE        flowchart (default), example, random, or a .ts/.js policy file
   --budget DURATION         wall-clock budget, e.g. 30m, 1h, 90s (default 30m; 0 = none)
-  --max-runs N              at most N search runs (default 16; 0 = none)
+  --max-runs N              at most N search runs (default 32; 0 = none)
   --subset N                training images per search run, a stratified subset (default 8192; 0 = all)
   --validation-subset N     validation images per search run (default 2000; 0 = all)
   --validation-size N       validation hold-out carved from the training set: images, or a share below 1
@@ -171,7 +171,7 @@ export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
   if (!/^[\w.-]+$/.test(name)) throw new UserError(`--name ${name} is not valid: use letters, digits, '.', '_' and '-' only (it becomes a folder name).`);
   const subset = intFlag(values, 'subset', 8192);
   const validationSubset = intFlag(values, 'validation-subset', 2000);
-  const maxRuns = intFlag(values, 'max-runs', 16);
+  const maxRuns = intFlag(values, 'max-runs', 32);
   return {
     name,
     data,

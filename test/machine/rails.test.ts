@@ -71,7 +71,7 @@ describe('the full-data rung', () => {
 
   test('after a remedy, capacity is open; regularisation after capacity only while it overfits', () => {
     expect(refusal('widen', full({ evidence: { gap: 0.05 }, triedAtStanding: ['augmentData'] }))).toBeNull();
-    expect(refusal('addDropout', full({ step: 'capacity', evidence: { gap: 0.02 } }))).toMatch(/does not overfit/);
+    expect(refusal('addDropout', full({ step: 'capacity', evidence: { gap: FULL_RUNG_GAP } }))).toMatch(/does not overfit/);
     expect(refusal('addDropout', full({ step: 'capacity', evidence: { gap: 0.06 } }))).toBeNull();
   });
 });

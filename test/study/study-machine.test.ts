@@ -175,15 +175,15 @@ test('what the policy would try next with more budget is recorded for the report
 });
 
 describe('fidelity is a ladder: the flowchart again on all the training images (issue 21)', () => {
-  /** Nothing more on the subset; at the full-data rung: augmentation, then widen, then stop. */
+  /** Nothing more on the subset; at the full-data rung: widen, then augmentation (when the rails allow it), then stop. */
   const climber: Policy = {
     name: 'climber',
-    description: 'test: the subset search stops at once; the full-data rung augments, then widens',
+    description: 'test: the subset search stops at once; the full-data rung widens, then augments',
     decide: (context) => {
       if (context.fidelity !== 'full') return { action: 'stop', params: {}, reason: 'test: nothing more on the subset' };
       const script: Decision[] = [
-        { action: 'augmentData', params: {}, reason: 'test: augment (gap 0.05)' },
         { action: 'widen', params: { factor: 2 }, reason: 'test: widen' },
+        { action: 'augmentData', params: {}, reason: 'test: augment' },
       ];
       return script.find((d) => context.allowed.includes(d.action) && !context.tried.includes(d.action)) ?? { action: 'stop', params: {}, reason: 'test: rung done' };
     },
@@ -193,7 +193,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     expect(value).toBe('done');
     const climb = study.decisions.find((d) => d.machine === 'fidelity')!;
-    expect(climb.decision.reason).toMatch(/^fidelity: the flowchart again on all 5000 images, from run 1's configuration \(the subset's flowchart is done after 1 runs; the policy would next try augmentData there\): (\d+) epochs of all 5000 images a run, annealed/);
+    expect(climb.decision.reason).toMatch(/^fidelity: the flowchart again on all 5000 images, from run 1's configuration \(the subset's flowchart is done after 1 runs; the policy would next try widen there\): (\d+) epochs of all 5000 images a run, annealed/);
     const rung = study.runs.filter((r) => r.fidelity.kind === 'full' && r.verdict !== 'final' && r.verdict !== 'confirm');
     expect(rung.length).toBeGreaterThanOrEqual(2);
     const [first, ...candidates] = rung;
@@ -207,9 +207,11 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     }
     // Training on all the images, validating per epoch on the search's validation subset.
     expect(first.fidelity.validationImages).toBe(300);
-    const augmented = candidates.find((r) => r.change?.action === 'augmentData')!;
-    expect(augmented.options).toMatchObject({ randXReflection: true, randXTranslation: 2, randYTranslation: 2 });
-    expect(augmented.judgement).toMatchObject({ against: first.id, images: 1000 });
+    const widened = candidates.find((r) => r.change?.action === 'widen')!;
+    expect(widened.network.layers.filter((l) => l.type === 'conv').map((l) => (l as { filters: number }).filters)).toEqual(
+      first.network.layers.filter((l) => l.type === 'conv').map((l) => 2 * (l as { filters: number }).filters),
+    );
+    expect(widened.judgement).toMatchObject({ against: first.id, images: 1000 });
     // No confirmation: the rung's verdicts were made on all the images. The final run starts afresh.
     expect(study.runs.some((r) => r.verdict === 'confirm')).toBe(false);
     const final = study.runs.find((r) => r.verdict === 'final')!;
