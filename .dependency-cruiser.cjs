@@ -6,6 +6,7 @@
  *   - src/diagnosis/ and policies/ are pure: numbers in, labels and decisions out. No file, process,
  *     network or thread I/O, neither directly nor through a module that does it.
  *   - src/config/ (the network spec, its edits and the training options) is pure: no tfjs, no I/O.
+ *   - src/util/ (the seeded RNG, small statistics, mini-batch arithmetic) is pure; every layer may use it.
  *   - src/report/ renders a stored study without I/O: only its writer (write.ts), `tune list`
  *     (list.ts) and its index touch files; Markdown, terminal text, plots and the HTML pages of
  *     `tune serve` (page.ts, html.ts, flowchart.ts) are pure.
@@ -23,7 +24,7 @@
 /** Node built-ins that do I/O (each also as `node:x`). */
 const NODE_IO = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', 'http2', 'worker_threads', 'cluster', 'dgram', 'dns', 'tls', 'readline', 'inspector'];
 /** npm packages that do I/O. */
-const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx', '@hono/node-server', 'playwright-core'];
+const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx', '@hono/node-server', 'playwright-core', 'bullmq', 'ioredis'];
 /** flowtune's own modules that do I/O (read or write files, load code, train, drive a study). */
 const PROJECT_IO = [
   '^src/store/',
@@ -36,6 +37,9 @@ const PROJECT_IO = [
   '^src/report/(index|write|list)\\.ts$',
   '^src/study/',
   '^src/serve/',
+  // The job queue (BullMQ on Redis): `tune worker` and the study's queue trainer.
+  '^src/queue/',
+  '^src/version\\.ts$',
   '^src/cli\\.ts$',
   '^bin/',
 ];
@@ -46,7 +50,7 @@ const NODE_IO_PATHS = NODE_IO.map((m) => `^(node:)?${escape(m)}$`);
 const NPM_IO_PATHS = NPM_IO.map((m) => `(^|/)node_modules/${escape(m)}/|^${escape(m)}(/|$)`);
 const TFJS_PATHS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
 
-const PURE = '^(src/diagnosis/|src/config/|src/testing/|policies/|src/(index|actions|types|errors|policy-shape)\\.ts$|src/machine/rails\\.ts$)|^src/report/(?!(index|write|list)\\.ts$)';
+const PURE = '^(src/diagnosis/|src/config/|src/testing/|src/util/|policies/|src/(index|actions|types|errors|policy-shape)\\.ts$|src/machine/rails\\.ts$)|^src/report/(?!(index|write|list)\\.ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { defaultNetwork, describeNetwork, fitNetworkToData, networkFlops } from '../src/config/network.ts';
 import { resolveOptions } from '../src/config/options.ts';
 import { toUnitFloats } from '../src/data/memory.ts';
-import { mulberry32 } from '../src/data/random.ts';
+import { mulberry32 } from '../src/util/random.ts';
 import { initBackend, type BackendName } from '../src/training/backend.ts';
 import { benchEpochs } from '../src/training/trainer.ts';
 import type { DataView, ImageSet } from '../src/types.ts';

@@ -63,7 +63,7 @@ describe('layering (dependency-cruiser)', () => {
       'src/report/write.ts': `import { readFileSync } from 'node:fs';\nexport const read = () => readFileSync('x', 'utf8');\n`,
       'src/report/markdown.ts': `import type { Saved } from '../store/store.ts';\nexport const render = (s: Saved) => String(s.id);\n`,
       'src/diagnosis/pure.ts': `import type { Saved } from '../store/store.ts';\nexport const id = (s: Saved) => s.id;\n`,
-      'src/util/helper.ts': `import { execSync } from 'node:child_process';\nexport const helper = () => execSync('true');\n`,
+      'src/misc/helper.ts': `import { execSync } from 'node:child_process';\nexport const helper = () => execSync('true');\n`,
       'policies/ok.ts': `import { id } from '../src/diagnosis/pure.ts';\nexport const decide = id;\n`,
       'bin/tune.js': `import '../src/training/model.ts';\n`,
       'bench/run.mjs': `import { spawnSync } from 'node:child_process';\nspawnSync('true');\n`,
@@ -76,7 +76,8 @@ describe('layering (dependency-cruiser)', () => {
       'src/diagnosis/reads.ts': `import { readFileSync } from 'node:fs';\nexport const r = () => readFileSync('x');\n`,
       'src/diagnosis/logs.ts': `import pino from 'pino';\nexport const log = pino();\n`,
       'src/diagnosis/stores.ts': `import { save } from '../store/store.ts';\nexport const s = save;\n`,
-      'src/diagnosis/indirect.ts': `import { helper } from '../util/helper.ts';\nexport const h = helper;\n`,
+      'src/diagnosis/indirect.ts': `import { helper } from '../misc/helper.ts';\nexport const h = helper;\n`,
+      'src/util/io.ts': `import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n`,
       'src/diagnosis/dynamic.ts': `export const w = () => import('node:worker_threads');\n`,
       'src/config/net.ts': `import * as tf from '@tensorflow/tfjs';\nexport const t = tf;\n`,
       'src/config/opts.ts': `import { writeFileSync } from 'fs';\nexport const w = writeFileSync;\n`,
@@ -110,6 +111,7 @@ describe('layering (dependency-cruiser)', () => {
           'pure-no-io: src/report/table.ts',
           'pure-no-io: src/testing/drives.ts',
           'pure-no-io: src/index.ts',
+          'pure-no-io: src/util/io.ts',
           // Reachability covers the direct cases too, and catches the indirect one.
           'pure-reaches-no-io: src/diagnosis/reads.ts',
           'pure-reaches-no-io: src/diagnosis/logs.ts',
@@ -123,6 +125,7 @@ describe('layering (dependency-cruiser)', () => {
           'pure-reaches-no-io: src/report/chart.ts',
           'pure-reaches-no-io: src/testing/drives.ts',
           'pure-reaches-no-io: src/index.ts',
+          'pure-reaches-no-io: src/util/io.ts',
         ].sort(),
       );
     });

@@ -9,7 +9,7 @@
  * the same batch the same way. Pixels shifted in from outside the image are 0 (Fashion-MNIST's
  * background; MATLAB's augmentedImageDatastore also fills with 0 by default).
  */
-import { mulberry32, randomInt } from './random.ts';
+import { mulberry32, randomInt } from '../util/random.ts';
 
 export interface Augmentation {
   /** Mirror left–right with probability ½. */

@@ -21,4 +21,4 @@ export {
 } from './fashion.ts';
 export { type IdxContent, type IdxExpectation, type IdxHeader, encodeIdx, parseIdx, readIdxFile, readIdxHeader, writeIdxFile } from './idx.ts';
 export { type HoldoutOptions, CARVED_TEST_MAX, CARVED_TEST_SHARE, carveTestSplit, classCounts, fullView, holdoutSplit, stratifiedQuotas, stratifiedSubset } from './split.ts';
-export { type Random, deriveSeed, mulberry32, randomInt, shuffleInPlace } from './random.ts';
+export { type Random, Mulberry32, deriveSeed, mulberry32, randomInt, shuffleInPlace } from '../util/random.ts';

@@ -8,7 +8,7 @@
  */
 import { UserError } from '../errors.ts';
 import type { DataView, ImageSet } from '../types.ts';
-import { type Random, deriveSeed, mulberry32, shuffleInPlace } from './random.ts';
+import { type Random, deriveSeed, mulberry32, shuffleInPlace } from '../util/random.ts';
 
 export interface HoldoutOptions {
   /** Items held out for validation: a count (a whole number ≥ 1), or a fraction in (0, 1) of the items. 0 holds out nothing. Default 10000. */

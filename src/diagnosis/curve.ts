@@ -1,5 +1,6 @@
 /** Map the trainer's history onto the epoch-level TrainingCurve that diagnosis reads. */
 import type { StopReason, TrainingCurve, TrainingHistory } from '../types.ts';
+import { mean } from '../util/stats.ts';
 
 type CurveEpoch = TrainingCurve['epochs'][number];
 
@@ -29,7 +30,6 @@ export function curveFromHistory(history: Readonly<TrainingHistory>, stopReason:
   }
   for (const [epoch, entry] of partial) {
     const validation = [...history.validations].reverse().find((v) => v.epoch === epoch) ?? null;
-    const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
     epochs.push({
       epoch,
       loss: mean(entry.losses),

@@ -19,6 +19,7 @@
  */
 import { UserError } from '../errors.ts';
 import type { TrainingCurve } from '../types.ts';
+import { mean } from '../util/stats.ts';
 
 type CurveEpoch = TrainingCurve['epochs'][number];
 
@@ -327,7 +328,6 @@ function parseMatlabCsv(text: string, name: string): { curve: TrainingCurve; col
     if (learnRate !== null && Number.isFinite(learnRate)) entry.learnRate = learnRate;
     byEpoch.set(epoch, entry);
   });
-  const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
   const epochs: CurveEpoch[] = [...byEpoch].map(([epoch, e]) => ({
     epoch,
     loss: mean(e.losses),

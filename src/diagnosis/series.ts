@@ -52,16 +52,7 @@ export function slope(points: readonly Point[]): number {
   return variance === 0 ? 0 : covariance / variance;
 }
 
-export function mean(values: readonly number[]): number {
-  return values.length === 0 ? NaN : values.reduce((sum, v) => sum + v, 0) / values.length;
-}
-
-/** Population standard deviation. */
-export function standardDeviation(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const m = mean(values);
-  return Math.sqrt(mean(values.map((v) => (v - m) ** 2)));
-}
+export { mean, standardDeviation } from '../util/stats.ts';
 
 /** The point with the smallest value (the earliest one on ties), or null. */
 export function minimumPoint(points: readonly Point[]): Point | null {

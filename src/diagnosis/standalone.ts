@@ -10,6 +10,7 @@ import { defaultNetwork } from '../config/network.ts';
 import { DEFAULT_OPTIONS } from '../config/options.ts';
 import { finitePoints, minimumPoint } from './series.ts';
 import type { AccuracyReading } from './history-parse.ts';
+import { mulberry32 } from '../util/random.ts';
 
 /** What `tune diagnose` answers: the diagnosis of the history and the policy's first decision. */
 export interface FileDiagnosis {
@@ -66,16 +67,9 @@ export function runSummaryFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, 
   };
 }
 
-/** A deterministic random stream (mulberry32) for policies that sample. */
+/** A deterministic random stream for policies that sample: the shared mulberry32 (src/util/random.ts). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /**

@@ -10,7 +10,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
 import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
-import { deriveSeed, mulberry32 } from '../data/random.ts';
+import { deriveSeed, mulberry32 } from '../util/random.ts';
+import { imagesPerEpoch as imagesIn } from '../util/batching.ts';
 import { curveFromHistory, diagnoseRun } from '../diagnosis/index.ts';
 import { evidenceOf } from '../machine/rails.ts';
 import {
@@ -351,5 +352,5 @@ async function candidateSpeed(env: StudyEnv, change: Change, from: NetworkSpec, 
 
 /** Images one epoch of `view` trains (the last partial batch is dropped). */
 function imagesPerEpoch(view: DataView, miniBatchSize: number): number {
-  return iterationsPerEpoch(view, miniBatchSize) * Math.min(miniBatchSize, view.indices.length);
+  return imagesIn(view.indices.length, miniBatchSize);
 }

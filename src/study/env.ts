@@ -11,6 +11,8 @@ import type { ProgressSink } from '../progress.ts';
 import type { StudyStore } from '../store/study-store.ts';
 import type { EvaluateRequest, EvaluationResult } from '../training/evaluate.ts';
 import type { TrainRequest } from '../training/trainer.ts';
+import { iterationsPerEpoch as iterationsIn } from '../util/batching.ts';
+import { median } from '../util/stats.ts';
 import type { DataView, DiagnosisThresholds, NetworkSpec, Policy, RunRecord, RunResult, RunSummary, StudyConfig, Throughput, TrainingOptions } from '../types.ts';
 
 /** The two things a study asks of training/: train a run, evaluate a network. Tests give a fake. */
@@ -63,17 +65,15 @@ export function runDir(env: StudyEnv, runId: number): string {
   return path.join(env.dir, 'runs', `run-${runId}`);
 }
 
-/** Iterations in one epoch of `view` at the options' batch size (the last partial batch is dropped). */
+/** Iterations in one epoch of `view` at the options' batch size (src/util/batching.ts). */
 export function iterationsPerEpoch(view: DataView, miniBatchSize: number): number {
-  const n = view.indices.length;
-  return Math.max(1, Math.floor(n / Math.max(1, Math.min(miniBatchSize, n))));
+  return iterationsIn(view.indices.length, miniBatchSize);
 }
 
 /** Measured training speed of a run: median epoch throughput; seconds per epoch of this call (validation included). */
 export function throughputOf(run: Pick<RunRecord, 'result'>, epochsThisCall: number): Throughput {
-  const speeds = run.result.history.epochs.map((e) => e.imagesPerSecond).filter((x) => x > 0).sort((a, b) => a - b);
-  const median = speeds.length === 0 ? 0 : speeds.length % 2 ? speeds[(speeds.length - 1) / 2] : (speeds[speeds.length / 2 - 1] + speeds[speeds.length / 2]) / 2;
-  return { imagesPerSecond: median, secondsPerEpoch: run.result.seconds / Math.max(1, epochsThisCall) };
+  const speeds = run.result.history.epochs.map((e) => e.imagesPerSecond).filter((x) => x > 0);
+  return { imagesPerSecond: speeds.length === 0 ? 0 : median(speeds), secondsPerEpoch: run.result.seconds / Math.max(1, epochsThisCall) };
 }
 
 // ───────────────────────────── per-image validation results ─────────────────────────────

@@ -7,7 +7,7 @@
 import { cp, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ActionName, Decision } from '../actions.ts';
-import { deriveSeed, mulberry32 } from '../data/random.ts';
+import { deriveSeed, mulberry32 } from '../util/random.ts';
 import { pairedDifference } from '../diagnosis/index.ts';
 import type { FinalInput, FinalistsOutcome, PendingRun } from '../machine/machine.ts';
 import { paramCount } from '../config/network.ts';

@@ -20,6 +20,8 @@ import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
 import { fusedKernelsBuild } from './kernels/fused.ts';
 import { EVAL_BATCH_SIZE, benchEpochs, evaluationSpeed } from './trainer.ts';
 import { resolveOptions } from '../config/options.ts';
+import { median } from '../util/stats.ts';
+import { imagesPerEpoch } from '../util/batching.ts';
 import {
   addDropout,
   changeFilterSize,
@@ -135,11 +137,6 @@ export interface BenchResult {
   evaluation: { images: number; batchSize: number; imagesPerSecond: number; gflops: number } | null;
 }
 
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -170,8 +167,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
   for (const backend of backends) {
     const active = await initBackend(backend);
     const { seconds: epochSeconds, cpuSeconds } = await benchTraining(network.spec, train, { miniBatchSize, epochs });
-    const trained = Math.floor(train.indices.length / miniBatchSize) * miniBatchSize;
-    const imagesPerSecond = trained / medianOf(epochSeconds);
+    const trained = imagesPerEpoch(train.indices.length, miniBatchSize);
+    const imagesPerSecond = trained / median(epochSeconds);
     const evalPerSecond = evaluation ? await evaluationSpeed(network.spec, evaluation) : null;
     const result: BenchResult = {
       backend: active.name,
@@ -185,7 +182,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
       imagesPerSecond: Math.round(imagesPerSecond),
       gflops: round1((flops.training * imagesPerSecond) / 1e9),
       epochSeconds,
-      cpuImagesPerSecond: Math.round(trained / medianOf(cpuSeconds)),
+      cpuImagesPerSecond: Math.round(trained / median(cpuSeconds)),
       evaluation:
         evaluation && evalPerSecond !== null
           ? {
@@ -246,8 +243,8 @@ async function benchTraining(
   const cpuStarted = process.cpuUsage();
   const result = await benchEpochs(spec, trainingOptions, train, options.epochs);
   const cpu = process.cpuUsage(cpuStarted);
-  const imagesPerEpoch = Math.floor(train.indices.length / options.miniBatchSize) * options.miniBatchSize;
-  const seconds = result.epochs.map((e) => imagesPerEpoch / e.imagesPerSecond);
+  const images = imagesPerEpoch(train.indices.length, options.miniBatchSize);
+  const seconds = result.epochs.map((e) => images / e.imagesPerSecond);
   const cpuPerEpoch = (cpu.user + cpu.system) / 1e6 / options.epochs;
   return { seconds, cpuSeconds: seconds.map(() => cpuPerEpoch) };
 }

@@ -52,7 +52,9 @@
  *
  * Run `initBackend()` (backend.ts) before training; this module uses whichever backend is active.
  */
-import { deriveSeed } from '../data/random.ts';
+import { Mulberry32, deriveSeed, shuffleInPlace } from '../util/random.ts';
+import { mean } from '../util/stats.ts';
+import { iterationsPerEpoch } from '../util/batching.ts';
 import { toUnitFloats } from '../data/memory.ts';
 import { augmentBatch, augmentDraws } from '../data/augment.ts';
 import { performance } from 'node:perf_hooks';
@@ -122,28 +124,6 @@ export interface TrainRequest {
   signal?: AbortSignal;
 }
 
-// ───────────────────────────── seeded randomness ─────────────────────────────
-
-/** mulberry32 with its 32-bit state exposed, so a checkpoint can resume the stream exactly. */
-class Prng {
-  constructor(public state: number) {}
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) | 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  shuffle(array: number[]): void {
-    for (let i = array.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      const tmp = array[i];
-      array[i] = array[j];
-      array[j] = tmp;
-    }
-  }
-}
-
 // ───────────────────────────── the model ─────────────────────────────
 
 /**
@@ -208,7 +188,7 @@ function initialiseWeights(model: tf.LayersModel, seed: number): void {
     const fanIn = receptive * shape[shape.length - 2];
     const fanOut = receptive * shape[shape.length - 1];
     const limit = Math.sqrt(6 / (fanIn + fanOut));
-    const prng = new Prng(deriveSeed(seed, `init:${weight.originalName}`));
+    const prng = new Mulberry32(deriveSeed(seed, `init:${weight.originalName}`));
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = (2 * prng.next() - 1) * limit;
     const tensor = tf.tensor(values, shape, 'float32');
@@ -523,7 +503,6 @@ function copyHistory(history: TrainingHistory): TrainingHistory {
   };
 }
 
-const mean = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 /** What the network and the data fix for the whole run. */
 interface LoopShape {
@@ -551,7 +530,7 @@ interface LoopState {
   /** outputNetwork 'best-validation-loss': a copy of the weights at the best validation so far. */
   keepBest: boolean;
   bestCopy: tf.Tensor[] | null;
-  prng: Prng;
+  prng: Mulberry32;
   order: number[];
   shuffled: boolean;
   /** The last epoch trained in. */
@@ -615,7 +594,7 @@ function checkLoopInputs(config: LoopConfig, options: TrainingOptions): LoopShap
   const trainCount = train.indices.length;
   if (trainCount === 0) throw new UserError('No training images: the training split is empty.');
   const batchSize = Math.min(options.miniBatchSize, trainCount);
-  return { numClasses, trainCount, batchSize, batchesPerEpoch: Math.floor(trainCount / batchSize) };
+  return { numClasses, trainCount, batchSize, batchesPerEpoch: iterationsPerEpoch(trainCount, options.miniBatchSize) };
 }
 
 /** A fresh run: the model initialised from the seed, a new optimizer, the shuffle stream at its start. */
@@ -641,7 +620,7 @@ function setUpLoop(config: LoopConfig, options: TrainingOptions, shape: LoopShap
     valData: null,
     keepBest: options.outputNetwork === 'best-validation-loss',
     bestCopy: null,
-    prng: new Prng(deriveSeed(options.seed, 'shuffle')),
+    prng: new Mulberry32(deriveSeed(options.seed, 'shuffle')),
     order: Array.from({ length: shape.trainCount }, (_, i) => i),
     shuffled: false,
     epoch: 0,
@@ -707,7 +686,7 @@ async function runEpoch(s: LoopState): Promise<void> {
   const rate = learnRateAt(options, epoch);
   setLearnRate(s.optimizer, rate);
   if (options.shuffle === 'every-epoch' || (options.shuffle === 'once' && !s.shuffled)) {
-    s.prng.shuffle(s.order);
+    shuffleInPlace(s.order, () => s.prng.next());
     s.shuffled = true;
   }
   const orderTensor = tf.tensor1d(Int32Array.from(s.order.slice(0, batchesPerEpoch * batchSize)), 'int32');

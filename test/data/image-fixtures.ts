@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { mulberry32 } from '../../src/data/random.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
 export interface FolderSpec {
   /** Class folder names. */

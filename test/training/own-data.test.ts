@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { toUnitFloats } from '../../src/data/memory.ts';
-import { mulberry32 } from '../../src/data/random.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 import { type BackendName, initBackend } from '../../src/training/backend.ts';
 import { evaluateModel } from '../../src/training/evaluate.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { deriveSeed, mulberry32, randomInt, shuffleInPlace } from '../../src/data/random.ts';
+import { deriveSeed, mulberry32, randomInt, shuffleInPlace } from '../../src/util/random.ts';
 
 describe('mulberry32', () => {
   test('matches the reference implementation (splits must stay reproducible across versions)', () => {

@@ -1,5 +1,6 @@
 /**
- * A small seeded pseudo-random number generator and the helpers built on it. Deterministic
+ * The one seeded pseudo-random number generator (PURE: data splits, augmentation, weight
+ * initialisation and shuffles in training, the random policy's samples) and the helpers built on it. Deterministic
  * across platforms and Node versions (32-bit integer arithmetic only), so the same seed gives
  * the same splits, subsets and shuffles everywhere. Not for cryptography.
  */
@@ -9,17 +10,29 @@ export type Random = () => number;
 
 /**
  * mulberry32 (Tommy Ettinger): 32 bits of state, period 2^32, good enough statistics for
- * shuffling and sampling. Any number is accepted as seed; it is reduced to 32 bits.
+ * shuffling and sampling. Any number is accepted as seed; it is reduced to 32 bits. The state can
+ * be read and set, so that a checkpoint resumes the stream exactly (the trainer's shuffles).
  */
-export function mulberry32(seed: number): Random {
-  let state = toUint32(seed);
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = state;
+export class Mulberry32 {
+  /** The 32-bit state (as a signed or unsigned integer: the same bits). */
+  state: number;
+  constructor(seed: number) {
+    this.state = toUint32(seed);
+  }
+  /** The next number in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) | 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+}
+
+/** mulberry32 as a function: each call the next number in [0, 1). */
+export function mulberry32(seed: number): Random {
+  const stream = new Mulberry32(seed);
+  return () => stream.next();
 }
 
 /**
