@@ -1,6 +1,6 @@
 /** The pure budget plans (src/machine/budget.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
-import { confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
+import { FINAL_SPEED_MARGIN, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
 const sizes: DataSizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };
@@ -70,6 +70,22 @@ describe('planFinalRun', () => {
     const fits = plan(2_000, 600, 5); // 22 epochs affordable, cap 30
     expect(fits.maxEpochs).toBe(Math.ceil(1.25 * (fits.images / 50_000) - 1e-9));
     expect(fits.reason).not.toMatch(/ends early/);
+  });
+
+  test('a rung winner\'s schedule: the drop leaves its low-rate phase even when the run is slower than planned (FINAL_SPEED_MARGIN)', () => {
+    const rung = resolveOptions({ maxEpochs: 8, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: 6 });
+    const at = (secondsLeft: number | null) =>
+      planFinalRun({ secondsLeft, speed: speed(2110), sizes, standing: rung, epochsDone: 0, evidence: { imagesToMinimum: 8 * 50_000, stillImproving: true, searchEpochs: 8 } });
+    // The seed-0 study: 555 s left, planned 20.7 epochs; it trained 18 at 0.86× the speed.
+    const deadlined = at(555);
+    expect(deadlined.plannedEpochs).toBe(21);
+    const period = deadlined.options.learnRateDropPeriod!;
+    expect(period).toBe(Math.round(0.75 * Math.floor(FINAL_SPEED_MARGIN * (deadlined.images / 50_000))));
+    expect(18 - period).toBeGreaterThanOrEqual(5); // five epochs at the low rate even at 0.86× the speed
+    expect(deadlined.reason).toMatch(/every 75% of the run: every \d+ epochs here \(of the \d+ epochs it trains should it run 15% slower than planned\)/);
+    // No deadline: the plan's own epochs.
+    const open = at(null);
+    expect(open.options.learnRateDropPeriod).toBe(Math.round(0.75 * open.plannedEpochs));
   });
 
   test('without a time budget: the passes the evidence asks for', () => {
