@@ -6,6 +6,8 @@
 //   node bench/policies.mjs [--budget 10m] [--seeds 0,1,2] [--policies flowchart,random,no-search] [--out FILE] [-- extra tune flags]
 //   node bench/policies.mjs --collect NAME,NAME,… [--out FILE]   (summarise finished studies, e.g. an interrupted benchmark's)
 //   node bench/policies.mjs --records 30m [--commit REV]            (summarise the recorded rows of that budget)
+//   node bench/policies.mjs --redis URL --parallel N …               (N studies at once, their runs trained by
+//                                                                     `tune worker`s on that Redis: README, Several machines)
 //
 // Every finished study also appends its row (test accuracy, images, budget used, final network,
 // CPU model, commit, date) to bench/records/policies.jsonl, which is committed: a 30-minute
@@ -17,7 +19,7 @@
 // `no-search` is the default configuration trained for the whole budget (its final run planned
 // like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
 // each result. A claim about a policy rests on the mean ± sd over seeds, never on one study.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
@@ -35,6 +37,8 @@ const { values, positionals } = parseArgs({
     records: { type: 'string' },
     commit: { type: 'string' },
     'skip-recorded': { type: 'boolean', default: false },
+    redis: { type: 'string' },
+    parallel: { type: 'string', default: '1' },
   },
   allowPositionals: true,
 });
@@ -130,22 +134,35 @@ if (values.records) {
 } else {
   const commit = gitCommit();
   const done = values['skip-recorded'] ? readRecords().filter((r) => r.commit === commit && r.budget === minutesOf(values.budget) * 60) : [];
+  // Without a queue one study at a time (this machine trains them); with one, --parallel at a time (the workers train them).
+  const parallel = values.redis ? Math.max(1, Number(values.parallel) || 1) : 1;
+  const tasks = [];
   for (const seed of seeds.split(',')) {
     for (const policy of policies) {
       if (done.some((r) => r.policy === policy && r.seed === Number(seed))) {
         console.error(`bench: ${policy} seed ${seed}: recorded already at commit ${commit}, skipped`);
         continue;
       }
-      const name = `${policy}-seed${seed}-${stamp}`;
-      const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...positionals];
-      const started = Date.now();
-      const run = spawnSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-      const row = rowFrom(name, policy, Number(seed), run.status, (Date.now() - started) / 60000);
-      rows.push(row);
-      if (row.testAccuracy !== null) appendRecord(row, name);
-      console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
+      tasks.push({ policy, seed });
     }
   }
+  const runOne = async ({ policy, seed }) => {
+    const name = `${policy}-seed${seed}-${stamp}`;
+    const queue = values.redis ? ['--redis', values.redis] : [];
+    const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...queue, ...positionals];
+    const started = Date.now();
+    const status = await new Promise((resolve) => spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', (code) => resolve(code)));
+    const row = { ...rowFrom(name, policy, Number(seed), status, (Date.now() - started) / 60000), ...(values.redis ? { queue: true } : {}) };
+    rows.push(row);
+    if (row.testAccuracy !== null) appendRecord(row, name);
+    console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
+  };
+  const pending = [...tasks];
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, pending.length) }, async () => {
+      while (pending.length > 0) await runOne(pending.shift());
+    }),
+  );
 }
 
 const pct = (x) => (x * 100).toFixed(2);

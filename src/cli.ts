@@ -26,6 +26,9 @@ Usage:
   tune serve [--port N] [--host H]   watch studies live in a browser: a read-only page per study under reports/
                                      (default http://127.0.0.1:8080/; Ctrl-C stops)
   tune bench [--backend B] [--network N|FILE] [--json]  training and evaluation speed (images/s, GFLOP/s) per backend
+  tune worker --redis URL [--concurrency N] [--backend B] [--lock-seconds S]
+                                     train the runs of studies started with --redis URL, on this machine
+                                     (until SIGTERM/Ctrl-C; the run in flight goes back to the queue)
 
 Study options:
   --data fashion|DIR|CSV    Fashion-MNIST (default); a folder of IDX files in the same layout; an image folder
@@ -56,6 +59,8 @@ Study options:
   --seed N                  seed for the split, subsets, weights and shuffling (default 0)
   --backend NAME            force tensorflow-gpu, tensorflow, wasm or cpu (default: the fastest that loads)
   --reports DIR             where studies are kept (default ./reports)
+  --redis URL               send the training runs to workers (\`tune worker\`) through this Redis:
+                            redis://[:PASSWORD@]HOST:PORT[/DB], rediss:// for TLS; also with --resume
   --quiet                   print only the final result
   --log-level LEVEL         level of reports/NAME/log.ndjson: trace, debug, info (default), warn, error
 
@@ -69,6 +74,9 @@ Other options:
   --port N                  tune serve: the port (default 8080; 0 = any free port)
   --host H                  tune serve: the address to listen on (default 127.0.0.1, this machine only;
                             0.0.0.0 serves every interface, with a warning)
+  --concurrency N           tune worker: jobs trained at once (default 1)
+  --lock-seconds S          tune worker: a job without a heartbeat this long counts as stalled and goes to
+                            another worker (default 300: a long step must not look like a dead worker)
   -h, --help                this help
   -v, --version             the version
 
@@ -105,13 +113,16 @@ const OPTIONS = {
   network: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
+  redis: { type: 'string' },
+  concurrency: { type: 'string' },
+  'lock-seconds': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
 
-const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'serve', 'bench', 'init-policy'] as const;
+const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'serve', 'bench', 'init-policy', 'worker'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 /** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
@@ -225,11 +236,34 @@ async function runCommand(values: Values): Promise<number> {
   const logLevel = oneOf(values, 'log-level', ['trace', 'debug', 'info', 'warn', 'error'] as const) ?? 'info';
   const resume = typeof values.resume === 'string';
   const target = resume ? (values.resume as string) : await studyConfigFrom(values);
-  const outcome = await runStudy(target, { reportsDir: reportsDir(values), resume, progress, logLevel });
+  const redis = typeof values.redis === 'string' ? await checkedRedisUrl(values.redis) : null;
+  const outcome = await runStudy(target, { reportsDir: reportsDir(values), resume, progress, logLevel, redis });
   if (values.quiet && outcome.study.final) {
     process.stdout.write(`${(outcome.study.final.testAccuracy * 100).toFixed(2)}% test accuracy — ${path.join(outcome.dir, 'report.md')}\n`);
   }
   return outcome.exitCode;
+}
+
+async function checkedRedisUrl(url: string): Promise<string> {
+  const { checkRedisUrl } = await import('./queue/redis.ts');
+  return checkRedisUrl(url);
+}
+
+/** `tune worker --redis URL`: trains the queue's jobs until stopped (src/queue/worker.ts). */
+async function workerCommand(values: Values): Promise<number> {
+  if (typeof values.redis !== 'string') throw new UserError('tune worker needs --redis URL: the Redis the study was started with (tune --data … --redis URL), e.g. redis://127.0.0.1:6379.');
+  const url = await checkedRedisUrl(values.redis);
+  const { runWorker, DEFAULT_LOCK_SECONDS } = await import('./queue/worker.ts');
+  const { VERSION } = await import('./version.ts');
+  stopWorking = true;
+  return runWorker({
+    url,
+    concurrency: intFlag(values, 'concurrency', 1, 1),
+    backend: oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null,
+    lockSeconds: intFlag(values, 'lock-seconds', DEFAULT_LOCK_SECONDS, 1),
+    version: VERSION,
+    say: (line) => process.stderr.write(`tune worker: ${line}\n`),
+  });
 }
 
 async function diagnoseCommand(positionals: string[], values: Values): Promise<number> {
@@ -285,6 +319,8 @@ async function listCommand(values: Values): Promise<number> {
 
 /** While `tune serve` runs: what Ctrl-C does (close the server; the command then exits 0). */
 let stopServing: (() => Promise<void>) | null = null;
+/** While `tune worker` runs, SIGTERM and Ctrl-C are the worker's own (its job goes back to the queue). */
+let stopWorking = false;
 
 async function serveCommand(values: Values): Promise<number> {
   const { startServer, exposureWarning, DEFAULT_HOST, DEFAULT_PORT } = await import('./serve/server.ts');
@@ -340,9 +376,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(pkg.version + '\n');
+    const { VERSION } = await import('./version.ts');
+    process.stdout.write(VERSION + '\n');
     return 0;
   }
   const [first, ...rest] = positionals;
@@ -370,12 +405,15 @@ export async function main(argv: string[]): Promise<number> {
       return benchCommand(values);
     case 'init-policy':
       return initPolicyCommand(rest);
+    case 'worker':
+      return workerCommand(values);
   }
 }
 
 /** Entry point used by bin/tune.js: maps errors to exit codes. */
 export async function cli(argv: string[]): Promise<void> {
   const interrupted = async () => {
+    if (stopWorking) return;
     if (stopServing) {
       process.stderr.write('\ntune serve: stopped.\n');
       return stopServing();

@@ -18,14 +18,14 @@ import type { DecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../typ
 
 export const STUDY_FILE = 'study.json';
 
-/** JSON.stringify replacer keeping NaN and ±Infinity. */
-function encodeNumber(_key: string, value: unknown): unknown {
+/** JSON.stringify replacer keeping NaN and ±Infinity (the study file and the job queue's payloads). */
+export function encodeNumber(_key: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) return { $num: String(value) };
   return value;
 }
 
 /** JSON.parse reviver undoing encodeNumber. */
-function decodeNumber(_key: string, value: unknown): unknown {
+export function decodeNumber(_key: string, value: unknown): unknown {
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const keys = Object.keys(value);
     if (keys.length === 1 && keys[0] === '$num') return Number((value as { $num: string }).$num);

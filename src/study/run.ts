@@ -28,6 +28,7 @@ import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveS
 import { secondsUsed, type StudyEnv } from './env.ts';
 import { planStudyRung } from './rung.ts';
 import { recordingProgress } from './live.ts';
+import type { QueueTrainer } from '../queue/trainer.ts';
 
 export interface StudyRunOptions {
   reportsDir: string;
@@ -35,6 +36,8 @@ export interface StudyRunOptions {
   resume: boolean;
   progress: ProgressSink;
   logLevel: string;
+  /** Send the training runs to `tune worker`s through this Redis (src/queue/); null or absent: train in this process. */
+  redis?: string | null;
 }
 
 export interface StudyOutcome {
@@ -110,15 +113,20 @@ let activeEnv: StudyEnv | null = null;
 export async function interruptStudy(): Promise<string | null> {
   const env = activeEnv;
   if (!env) return null;
-  env.abort.abort(new Error('interrupted'));
+  await stopStudy(env, 'interrupted', `interrupted; continue with \`tune --resume ${env.config.name}\``);
+  return env.config.name;
+}
+
+/** Stops the study resumable: the run in flight ends at its next iteration, nothing more is persisted but the status. */
+async function stopStudy(env: StudyEnv, why: string, statusReason: string): Promise<void> {
+  env.abort.abort(new Error(why));
   await env.store.update((s) => {
     s.status = 'stopped';
-    s.statusReason = `interrupted; continue with \`tune --resume ${env.config.name}\``;
+    s.statusReason = statusReason;
     s.budget.secondsUsed = secondsUsed(env);
   });
-  env.log.info('study interrupted');
+  env.log.info({ why }, 'study stopped');
   await writeStudyReport(env);
-  return env.config.name;
 }
 
 /**
@@ -126,15 +134,16 @@ export async function interruptStudy(): Promise<string | null> {
  * The study's lock, taken when its store is opened, is released when this returns or throws.
  */
 export async function runStudy(configOrName: StudyConfig | string, opts: StudyRunOptions): Promise<StudyOutcome> {
-  const opened: { store: StudyStore | null } = { store: null };
+  const opened: { store: StudyStore | null; queue?: QueueTrainer | null } = { store: null, queue: null };
   try {
     return await runLockedStudy(configOrName, opts, opened);
   } finally {
+    await opened.queue?.close().catch(() => undefined);
     await opened.store?.close().catch(() => undefined);
   }
 }
 
-async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRunOptions, opened: { store: StudyStore | null }): Promise<StudyOutcome> {
+async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRunOptions, opened: { store: StudyStore | null; queue?: QueueTrainer | null }): Promise<StudyOutcome> {
   const name = typeof configOrName === 'string' ? configOrName : configOrName.name;
   const dir = path.resolve(opts.reportsDir, name);
   let store: StudyStore | null = null;
@@ -151,6 +160,11 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
 
   // Inputs are checked before any training: the policy loads, the data (all four files) is sound, a backend loads.
   const { policy, source: policySource } = await loadPolicy(config.policy, process.cwd());
+  // The queue's modules (bullmq) load only for a study that uses one.
+  const queueing = opts.redis
+    ? { ...(await import('../queue/trainer.ts')), ...(await import('../queue/protocol.ts')), ...(await import('../queue/redis.ts')), ...(await import('../version.ts')) }
+    : null;
+  if (opts.redis) await queueing!.checkReachable(opts.redis, `the training jobs of study "${name}"`);
   const dataset = await openDataset({
     data: config.data,
     dataDir: config.dataDir ?? undefined,
@@ -201,6 +215,36 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     failure: null,
   };
   activeEnv = env;
+  let queueLost: Error | null = null;
+  let stopping: Promise<void> | null = null;
+  if (opts.redis && queueing) {
+    const redis = opts.redis;
+    const { openQueueTrainer, studyKeyOf, redactUrl, VERSION } = queueing;
+    const resume = `continue with \`tune --resume ${name} --redis URL\` when Redis is back (or without --redis, to train here)`;
+    const queue = (opened.queue = await openQueueTrainer({
+      url: redis,
+      study: name,
+      studyKey: studyKeyOf(dir, store.study.createdAt),
+      dataset,
+      source: {
+        data: config.data === 'fashion' ? 'fashion' : path.resolve(config.data),
+        imageSize: config.imageSize ?? null,
+        testData: config.testData ? path.resolve(config.testData) : null,
+        skipBad: config.skipBad ?? false,
+        maxMemoryBytes: config.maxMemoryBytes,
+      },
+      version: VERSION,
+      local: env.trainer,
+      onLost: (error) => {
+        queueLost = error;
+        log.error({ err: error }, 'Redis lost');
+        stopping = stopStudy(env, error.message, `${error.message}: stopped; ${resume}`);
+      },
+      say: (line) => opts.progress.message(`queue: ${line}`),
+    }));
+    env.trainer = queue;
+    log.info({ redis: redactUrl(redis) }, 'training runs go to the queue');
+  }
   opts.progress.message(
     `${opts.resume ? 'resuming' : 'study'} "${name}": ${dataset.name}, search on ${search.train.indices.length} training / ${search.validation.indices.length} validation images, ` +
       `verdicts on ${full.validation.indices.length}, backend ${backend.detail}, policy ${policy.name}` +
@@ -235,6 +279,11 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   activeEnv = null;
 
   const state = actor.getSnapshot();
+  const lost = queueLost as Error | null;
+  if (lost) {
+    await stopping;
+    throw new UserError(`${lost.message}: study "${name}" stopped; every finished run is saved in ${dir}. Continue with \`tune --resume ${name} --redis ${queueing!.redactUrl(opts.redis!)}\` when Redis answers again.`);
+  }
   if (env.abort.signal.aborted) return { study: store.study as StudyRecord, dir, exitCode: 130 };
   const failed = state.value === 'failed' || state.status === 'error';
   const error = state.context.error ?? (state.status === 'error' ? { message: String(state.error), user: false } : null);

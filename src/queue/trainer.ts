@@ -1,0 +1,206 @@
+/**
+ * The study's trainer when it has a queue (`tune --redis URL`): each training run is a BullMQ job
+ * that a worker (`tune worker`) trains; evaluations and speed probes stay in this process (the
+ * coordinator holds the data and the validation images every verdict compares on).
+ *
+ * - A run's job id is its study's key and its run folder: adding it again finds the same job, so a
+ *   coordinator that was stopped and resumed adopts a job that finished (or is still running)
+ *   instead of training it twice — when the job trained the same configuration; a job for another
+ *   configuration (a final run re-planned from the time left) is replaced.
+ * - Redis lost while a study waits: after LOST_AFTER_MS without an answer the study is told
+ *   (`onLost`), and stops resumable.
+ * - A worker that refuses a job (another version, other data) writes why in the job's log; the
+ *   coordinator prints it while it waits for a worker that can take it.
+ */
+import path from 'node:path';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Dataset } from '../data/dataset.ts';
+import { datasetFingerprint } from '../data/fingerprint.ts';
+import type { StudyTrainer } from '../study/env.ts';
+import type { TrainRequest } from '../training/trainer.ts';
+import type { RunResult, TrainProgress } from '../types.ts';
+import {
+  KEEP_FINISHED_SECONDS,
+  PROTOCOL,
+  QUEUE_NAME,
+  checkpointKey,
+  decodePayload,
+  encodePayload,
+  jobIdFor,
+  packFolder,
+  redactUrl,
+  unpackFolder,
+  viewSpec,
+  type DataSource,
+  type TrainJob,
+  type TrainJobResult,
+} from './protocol.ts';
+import { checkReachable, connect } from './redis.ts';
+
+/** Redis silent this long while the study waits: the study stops (resumable). */
+export const LOST_AFTER_MS = 20_000;
+/** How often the coordinator checks that Redis answers, and reads refusals from a waiting job's log. */
+const WATCH_EVERY_MS = 2_000;
+/** Attempts of a job that fails with an error (a worker's crash is a stall, retried apart from these). */
+const ATTEMPTS = 2;
+
+export interface QueueTrainerOptions {
+  url: string;
+  /** The study's name (for the workers' messages) and key (studyKeyOf: for job ids). */
+  study: string;
+  studyKey: string;
+  dataset: Dataset;
+  source: DataSource;
+  version: string;
+  /** Evaluation and speed probes, in this process. */
+  local: Pick<StudyTrainer, 'evaluate' | 'probeSpeed'>;
+  /** Redis stopped answering while the study waited for a job. */
+  onLost: (error: Error) => void;
+  /** A line for the user (a worker refused a job). */
+  say: (line: string) => void;
+}
+
+export interface QueueTrainer extends StudyTrainer {
+  close(): Promise<void>;
+}
+
+/** The parts of a job that make it the same run (the deadline, set from the clock, does not). */
+function sameRun(a: TrainJob, b: TrainJob): boolean {
+  const strip = (j: TrainJob) => encodePayload({ ...j, deadline: undefined, deadlineMidEpoch: undefined, version: '', continueFrom: j.continueFrom ? { ...j.continueFrom, key: '' } : null });
+  return strip(a) === strip(b);
+}
+
+export async function openQueueTrainer(options: QueueTrainerOptions): Promise<QueueTrainer> {
+  await checkReachable(options.url, `the study's training jobs`);
+  const connection = connect(options.url);
+  connection.on('error', () => undefined);
+  const queue = new Queue(QUEUE_NAME, { connection });
+  queue.on('error', () => undefined);
+  const eventsConnection = connect(options.url);
+  eventsConnection.on('error', () => undefined);
+  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection });
+  events.on('error', () => undefined);
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  const fingerprint = datasetFingerprint(options.dataset);
+  const sets = { train: options.dataset.train, validation: options.dataset.validation };
+  let lost: Error | null = null;
+  const waiting = new Set<(error: Error) => void>();
+
+  // Redis answering: a PING every WATCH_EVERY_MS; silent for LOST_AFTER_MS → lost.
+  let lastAnswer = Date.now();
+  const watch = setInterval(() => {
+    if (lost) return;
+    connection
+      .ping()
+      .then(() => (lastAnswer = Date.now()))
+      .catch(() => undefined);
+    if (Date.now() - lastAnswer > LOST_AFTER_MS) {
+      lost = new Error(`Redis at ${redactUrl(options.url)} has not answered for ${LOST_AFTER_MS / 1000} s`);
+      for (const fail of waiting) fail(lost);
+      options.onLost(lost);
+    }
+  }, WATCH_EVERY_MS);
+  watch.unref();
+
+  async function submit(request: TrainRequest, runId: number, id: string): Promise<Job> {
+    const job: TrainJob = {
+      protocol: PROTOCOL,
+      version: options.version,
+      study: options.study,
+      runId,
+      data: options.source,
+      fingerprint,
+      network: request.network,
+      options: request.options,
+      train: viewSpec(request.train, sets),
+      validation: viewSpec(request.validation, sets),
+      continueFrom: null,
+      deadline: request.deadline,
+      deadlineMidEpoch: request.deadlineMidEpoch,
+    };
+    if (request.continueFrom) {
+      const key = checkpointKey(id, 'warm');
+      await connection.set(key, JSON.stringify(await packFolder(request.continueFrom.checkpointDir, ['validation.bin'])), 'EX', KEEP_FINISHED_SECONDS);
+      job.continueFrom = { result: request.continueFrom.result, key };
+    }
+    const existing = await queue.getJob(id);
+    if (existing) {
+      const state = await existing.getState();
+      const same = sameRun(decodePayload<TrainJob>(existing.data.payload), job);
+      if (same && state !== 'failed') return existing; // adopted: finished, running or waiting
+      await existing.remove().catch(() => undefined);
+    }
+    return queue.add('train', { payload: encodePayload(job) }, { jobId: id, attempts: ATTEMPTS, removeOnComplete: { age: KEEP_FINISHED_SECONDS }, removeOnFail: { age: KEEP_FINISHED_SECONDS } });
+  }
+
+  /** Waits for the job to finish: its result, or its failure, or the study's interrupt, or Redis lost. */
+  function finished(job: Job, request: TrainRequest): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const id = String(job.id);
+      const seenLogs = { count: 0 };
+      const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
+        if (jobId === id && data && typeof data === 'object' && request.onProgress) request.onProgress(data as TrainProgress);
+      };
+      const logs = setInterval(() => {
+        void queue
+          .getJobLogs(id, seenLogs.count)
+          .then(({ logs: lines, count }) => {
+            seenLogs.count = count;
+            for (const line of lines) options.say(`job ${id}: ${line}`);
+          })
+          .catch(() => undefined);
+      }, WATCH_EVERY_MS);
+      const fail = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const onAbort = () => fail(request.signal?.reason instanceof Error ? request.signal.reason : new Error('interrupted'));
+      const cleanup = () => {
+        clearInterval(logs);
+        events.off('progress', onProgress);
+        waiting.delete(fail);
+        request.signal?.removeEventListener('abort', onAbort);
+      };
+      events.on('progress', onProgress);
+      waiting.add(fail);
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      if (lost) return fail(lost);
+      if (request.signal?.aborted) return onAbort();
+      job.waitUntilFinished(events).then(
+        () => {
+          cleanup();
+          resolve(id);
+        },
+        (error: Error) => fail(new Error(`training job ${id} failed on its worker: ${error.message}`)),
+      );
+    });
+  }
+
+  return {
+    async trainRun(request: TrainRequest): Promise<RunResult> {
+      if (lost) throw lost;
+      const folder = path.basename(request.checkpointDir); // run-N: the run's identity in its study
+      const runId = Number(/(\d+)$/.exec(folder)?.[1] ?? NaN);
+      const id = jobIdFor(options.studyKey, folder);
+      const job = await submit(request, runId, id);
+      await finished(job, request);
+      const done = await queue.getJob(id);
+      const value = done?.returnvalue as string | undefined;
+      if (typeof value !== 'string') throw new Error(`training job ${id} finished without a result`);
+      const answer = decodePayload<TrainJobResult>(value);
+      const files = await connection.get(answer.key);
+      if (files === null) throw new Error(`training job ${id}: its checkpoint ${answer.key} is gone from Redis`);
+      await unpackFolder(request.checkpointDir, JSON.parse(files) as Record<string, string>);
+      return { ...answer.result, checkpointDir: request.checkpointDir };
+    },
+    evaluate: (request) => options.local.evaluate(request),
+    probeSpeed: (...args) => options.local.probeSpeed(...args),
+    async close() {
+      clearInterval(watch);
+      // Closing waits for Redis; a lost Redis must not hold the study's exit.
+      await Promise.race([Promise.allSettled([events.close(), queue.close()]), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      eventsConnection.disconnect();
+      connection.disconnect();
+    },
+  };
+}
