@@ -84,7 +84,8 @@ try {
     const started = Date.now();
     const r = spawnSync(process.execPath, [tune, ...study, '--name', name, ...(n === 0 ? [] : ['--redis', redis.url])], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
     const seconds = (Date.now() - started) / 1000;
-    for (const { w } of workers) w.kill('SIGTERM');
+    // The study ran synchronously: the workers' lines are read once they have exited.
+    await Promise.all(workers.map(({ w }) => new Promise((resolve) => { w.on('exit', resolve); w.kill('SIGTERM'); })));
     const record = JSON.parse(readFileSync(path.join(reports, name, 'study.json'), 'utf8'));
     const runs = record.runs.length;
     const trainSeconds = record.runs.reduce((s, run) => s + run.result.seconds, 0);

@@ -12,7 +12,7 @@
  * small. Finished jobs are kept for KEEP_FINISHED_SECONDS so that a coordinator that was stopped
  * adopts them on --resume.
  */
-import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { decodeNumber, encodeNumber } from '../store/study-store.ts';
@@ -101,23 +101,35 @@ export function viewSpec(view: DataView, sets: { train: DataView['set']; validat
   return { set, indices: encodeIndices(view.indices) };
 }
 
-/** Every regular file of a checkpoint folder, base64 (the study's own per-image file excepted). */
+/**
+ * Every regular file of a checkpoint folder and its subfolders (a run keeps its last iteration's
+ * network in last/), base64, by path relative to the folder; `except` names top-level files left
+ * out (the study's per-image file).
+ */
 export async function packFolder(dir: string, except: readonly string[] = []): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort()) {
-    if (except.includes(name)) continue;
-    const file = path.join(dir, name);
-    if (!(await stat(file)).isFile()) continue;
-    files[name] = (await readFile(file)).toString('base64');
-  }
+  const walk = async (sub: string): Promise<void> => {
+    for (const entry of (await readdir(path.join(dir, sub), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+      const rel = sub === '' ? entry.name : `${sub}/${entry.name}`;
+      if (sub === '' && except.includes(entry.name)) continue;
+      if (entry.isDirectory()) await walk(rel);
+      else if (entry.isFile()) files[rel] = (await readFile(path.join(dir, rel))).toString('base64');
+    }
+  };
+  await walk('');
   return files;
 }
 
+/** Writes packed files under `dir`; a name that would leave it (absolute, '..', hidden) is refused. */
 export async function unpackFolder(dir: string, files: Record<string, string>): Promise<void> {
-  await mkdir(dir, { recursive: true });
   for (const [name, data] of Object.entries(files)) {
-    if (name !== path.basename(name) || name.startsWith('.')) throw new Error(`checkpoint file name ${JSON.stringify(name)} is not a plain file name`);
-    await writeFile(path.join(dir, name), Buffer.from(data, 'base64'));
+    const parts = name.split('/');
+    if (path.isAbsolute(name) || parts.some((p) => p === '' || p === '.' || p === '..' || p.startsWith('.') || p.includes('\\'))) {
+      throw new Error(`checkpoint file name ${JSON.stringify(name)} is not a plain relative path`);
+    }
+    const file = path.join(dir, ...parts);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, Buffer.from(data, 'base64'));
   }
 }
 

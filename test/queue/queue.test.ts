@@ -4,14 +4,14 @@
  * Fashion-MNIST subsets, real signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { defaultNetwork } from '../../src/config/network.ts';
 import { resolveOptions } from '../../src/config/options.ts';
-import { PROTOCOL, QUEUE_NAME, checkpointKey, decodeIndices, decodePayload, encodeIndices, encodePayload, jobIdFor, redactUrl, type TrainJob } from '../../src/queue/protocol.ts';
+import { PROTOCOL, QUEUE_NAME, checkpointKey, decodeIndices, decodePayload, encodeIndices, encodePayload, jobIdFor, packFolder, redactUrl, unpackFolder, type TrainJob } from '../../src/queue/protocol.ts';
 import { parseStudy } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/types.ts';
 import { VERSION } from '../../src/version.ts';
@@ -28,6 +28,22 @@ describe('the queue protocol', () => {
     expect(back.result.bestValLoss).toBeNaN();
     expect(jobIdFor('abc', 'run-12')).toBe('abc-run-12');
     expect(jobIdFor('abc', 'run:12')).not.toContain(':'); // BullMQ ids may not hold ':'
+  });
+
+  test('a checkpoint folder travels whole, subfolders included (a run keeps its last iteration in last/), and nothing lands outside its folder', async () => {
+    const from = await tempReports();
+    mkdirSync(path.join(from, 'last'));
+    writeFileSync(path.join(from, 'model.json'), '{"a":1}');
+    writeFileSync(path.join(from, 'weights.bin'), Buffer.from([0, 1, 2, 255]));
+    writeFileSync(path.join(from, 'last', 'model.json'), '{"b":2}');
+    writeFileSync(path.join(from, 'validation.bin'), 'study-side');
+    const files = await packFolder(from, ['validation.bin']);
+    expect(Object.keys(files)).toEqual(['last/model.json', 'model.json', 'weights.bin']);
+    const to = await tempReports();
+    await unpackFolder(to, files);
+    expect(readFileSync(path.join(to, 'last', 'model.json'), 'utf8')).toBe('{"b":2}');
+    expect([...readFileSync(path.join(to, 'weights.bin'))]).toEqual([0, 1, 2, 255]);
+    for (const bad of ['../x', '/etc/x', 'a/../../x', '.hidden']) await expect(unpackFolder(to, { [bad]: '' })).rejects.toThrow(/not a plain relative path/);
   });
 
   test('a password never reaches a message', () => {
@@ -166,21 +182,34 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
     await redis?.stop();
   });
 
-  test('through one worker a study makes exactly the decisions it makes in process; the worker trains every run and stops cleanly on SIGTERM', async () => {
+  test('through one worker a study makes the decisions it makes in process, warm starts included; the worker trains every run and stops cleanly on SIGTERM', async () => {
     const reports = await tempReports();
-    const local = tune([...STUDY, '--name', 'local', '--reports', reports]);
+    const longer = [...STUDY, '--subset', '4096', '--max-runs', '6']; // its run 5 continues run 1's checkpoint (addEpochs): a warm start through Redis
+    const local = tune([...longer, '--name', 'local', '--reports', reports]);
     expect(local.code, local.stderr).toBe(DONE);
     const w = worker(redis.url);
     await w.waitFor(/waiting for jobs on redis:\/\/127\.0\.0\.1:\d+/);
-    const study = coordinator([...STUDY, '--name', 'queued', '--reports', reports, '--redis', redis.url]);
+    const study = coordinator([...longer, '--name', 'queued', '--reports', reports, '--redis', redis.url]);
     expect(await study.exited, study.stderr()).toBe(DONE);
     const [a, b] = [readStudy(reports, 'local'), readStudy(reports, 'queued')];
-    const decisions = (s: StudyRecord) => s.decisions.map((d) => `${d.afterRun} ${d.by} ${d.decision.action} ${JSON.stringify(d.decision.params)}`);
+    expect(b.runs.some((r) => r.continuedFrom !== null)).toBe(true);
+    // The same policy calls, step by step. (Which run a tie leaves standing can differ: a tie keeps the
+    // cheaper, and cheaper is measured speed — timing, which differs between any two studies.)
+    const decisions = (s: StudyRecord) => s.decisions.map((d) => `${d.by} ${d.decision.action} ${JSON.stringify(d.decision.params)}`);
     expect(decisions(b)).toEqual(decisions(a));
     expect(b.runs.map((r) => r.id)).toEqual(a.runs.map((r) => r.id));
     for (const run of b.runs) expect(run.result.backend, `run ${run.id}`).toMatch(/ on [^ ]+:\d+$/); // trained by the worker
-    // Same seeds, same loop: the same numbers.
-    for (const [x, y] of a.runs.map((r, i) => [r, b.runs[i]] as const)) expect(y.result.bestValLoss).toBeCloseTo(x.result.bestValLoss!, 4);
+    // Same seeds, same loop, same parent: the same numbers.
+    const same = (x: StudyRecord['runs'][number], y: StudyRecord['runs'][number]) => x.parentId === y.parentId && x.continuedFrom === y.continuedFrom && JSON.stringify(x.options) === JSON.stringify(y.options);
+    const pairs = a.runs.map((x, i) => [x, b.runs[i]] as const).filter(([x, y]) => same(x, y));
+    expect(pairs.length).toBeGreaterThanOrEqual(4);
+    for (const [x, y] of pairs) expect(y.result.bestValLoss, `run ${x.id}`).toBeCloseTo(x.result.bestValLoss!, 4);
+    // A warm start through Redis: the continued run's history begins with its parent's epochs, then goes on.
+    const warm = b.runs.find((r) => r.continuedFrom !== null)!;
+    const parent = b.runs.find((r) => r.id === warm.continuedFrom)!;
+    const epochs = (r: typeof warm) => r.result.history.epochs.map((e) => e.valLoss);
+    expect(epochs(warm).slice(0, epochs(parent).length)).toEqual(epochs(parent));
+    expect(epochs(warm).length).toBeGreaterThan(epochs(parent).length);
     expect(count(w.stderr(), 'finished job')).toBe(b.runs.length);
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
