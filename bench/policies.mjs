@@ -25,6 +25,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuModel } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({
@@ -46,15 +47,6 @@ const reports = path.join(root, 'bench', 'results', 'policies');
 mkdirSync(reports, { recursive: true });
 const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 13);
 
-function cpuModel() {
-  try {
-    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name'));
-    if (line) return line.split(':')[1].trim();
-  } catch {
-    /* no lscpu */
-  }
-  return cpus()[0]?.model ?? 'unknown CPU';
-}
 
 /** Images a study trained: each run's own images (a continuation counts only what it added). */
 function imagesTrained(study) {

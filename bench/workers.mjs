@@ -10,13 +10,14 @@
 // the queue. The study has no time budget (--budget 0) and a fixed number of search runs, so every
 // setting trains the same runs; its decisions are sequential (one run at a time, as the flowchart
 // asks), so extra workers wait: the table shows what the queue costs and where workers idle.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuModel } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -34,15 +35,6 @@ rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
 const env = { ...process.env, FLOWTUNE_WASM_THREADS: '1', FORCE_COLOR: '0' };
 
-function cpuModel() {
-  try {
-    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name'));
-    if (line) return line.split(':')[1].trim();
-  } catch {
-    /* no lscpu */
-  }
-  return cpus()[0]?.model ?? 'unknown CPU';
-}
 
 const freePort = () =>
   new Promise((resolve) => {
