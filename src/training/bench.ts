@@ -137,7 +137,6 @@ export interface BenchResult {
   evaluation: { images: number; batchSize: number; imagesPerSecond: number; gflops: number } | null;
 }
 
-
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
