@@ -3,7 +3,7 @@
  * (dropout, wider, deeper, another filter size), shape checking and parameter counts.
  *
  * PURE: no tfjs here, so policies and the machine can use it. The trainer turns a spec into a
- * tfjs model (trainer.ts `buildModel`). Every function returns a new spec; none mutates its input.
+ * tfjs model (training/model.ts `buildModel`). Every function returns a new spec; none mutates its input.
  *
  * Layer indices are 0-based positions in `spec.layers` everywhere (edit parameters and error
  * messages alike: "layers[3] (maxpool 2×2 stride 2)").

@@ -10,7 +10,8 @@ import { fileHandler, saveModel } from '../../src/training/checkpoint.ts';
 import { evaluateModel, loadSavedModel } from '../../src/training/evaluate.ts';
 import { defaultNetwork } from '../../src/config/network.ts';
 import { resolveOptions } from '../../src/config/options.ts';
-import { buildModel, trainRun } from '../../src/training/trainer.ts';
+import { trainRun } from '../../src/training/trainer.ts';
+import { buildModel } from '../../src/training/model.ts';
 import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
 
 /** 8×8 images, 3 classes: a bright row at the top, middle or bottom, over noise. */

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../../src/training/backend.ts';
-import { buildModel, forwardTraining } from '../../src/training/trainer.ts';
+import { buildModel, forwardTraining } from '../../src/training/model.ts';
 import type { NetworkSpec } from '../../src/types.ts';
 import {
   bnReluPool2Training,

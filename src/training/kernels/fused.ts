@@ -13,9 +13,9 @@
  *    forward (with kernels/batchNorm.ts) plus ReLU and MaxPool, and ~7 + MaxPoolGrad + ReLU's
  *    gradient backward, each a pass over the activations; here it is 3 passes forward (two for the
  *    statistics) and 2 backward, and the ReLU and batch-norm outputs are never written
- *    (`bnReluPoolLayersTraining`, called by trainer.ts; formulas in wasm/fused.c).
+ *    (`bnReluPoolLayersTraining`, called by model.ts; formulas in wasm/fused.c).
  *  - ConvC1: the first convolution on grey images (one input channel, ≤ 25 taps: 3×3 to 5×5), forward and its
- *    filter + bias gradient in one pass (`conv2dC1`, `conv2dC1Grad`, called by trainer.ts);
+ *    filter + bias gradient in one pass (`conv2dC1`, `conv2dC1Grad`, called by model.ts);
  *    XNNPACK's convolution is slow for one input channel. FilterGradC1: the same filter gradient
  *    for the Conv2DBackpropFilter kernel (conv2dBackpropFilter.ts).
  *  - FilterGradDirect: Conv2DBackpropFilter for channel counts that are multiples of 4, a
