@@ -8,7 +8,8 @@ import { UserError } from '../errors.ts';
 import type { DataView, ImageSet, NetworkSpec } from '../types.ts';
 import { loadSavedModel } from './checkpoint.ts';
 import { outputUnits, validateNetwork } from '../config/network.ts';
-import { evaluateUploaded, uploadImages } from './trainer.ts';
+import { evaluateUploaded } from './trainer.ts';
+import { uploadImages } from './upload.ts';
 
 export { loadSavedModel };
 

@@ -14,7 +14,8 @@ import { resolveOptions } from '../../src/config/options.ts';
 import { type BackendName, initBackend } from '../../src/training/backend.ts';
 import { evaluateModel } from '../../src/training/evaluate.ts';
 import { conv2dC1, fusedKernelsAvailable } from '../../src/training/kernels/fused.ts';
-import { gatherImages, sliceImages, trainRun, uploadImages } from '../../src/training/trainer.ts';
+import { trainRun } from '../../src/training/trainer.ts';
+import { gatherImages, sliceImages, uploadImages } from '../../src/training/upload.ts';
 import { buildModel, forwardTraining } from '../../src/training/model.ts';
 import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
 
