@@ -7,7 +7,7 @@
  * set a study opens, a stratified seeded subset of its training images), training is trainer.ts's
  * loop (`benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
  * every-epoch shuffle; one warm-up epoch, then the timed epochs), and evaluation is the one the
- * agent runs after every search run (trainer.ts `evaluateUploaded`: inference mode, no tape, batches
+ * agent runs after every search run (evaluate.ts `evaluateUploaded`: inference mode, no tape, batches
  * of EVAL_BATCH_SIZE). Flops per image come from the spec (config/network.ts `networkFlops`).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,7 +18,8 @@ import { openDataset } from '../data/dataset.ts';
 import { fullView, stratifiedSubset } from '../data/split.ts';
 import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
 import { fusedKernelsBuild } from './kernels/fused.ts';
-import { EVAL_BATCH_SIZE, benchEpochs, evaluationSpeed } from './trainer.ts';
+import { benchEpochs, evaluationSpeed } from './trainer.ts';
+import { EVAL_BATCH_SIZE } from './evaluate.ts';
 import { resolveOptions } from '../config/options.ts';
 import { median } from '../util/stats.ts';
 import { imagesPerEpoch } from '../util/batching.ts';

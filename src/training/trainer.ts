@@ -73,7 +73,8 @@ import type {
 } from '../types.ts';
 import { activeBackend } from './backend.ts';
 import { buildModel, forwardTraining, regularisedWeights } from './model.ts';
-import { type UploadedImages, gatherImages, sliceImages, uploadImages } from './upload.ts';
+import { type UploadedImages, gatherImages, uploadImages } from './upload.ts';
+import { EVAL_BATCH_SIZE, evaluateUploaded } from './evaluate.ts';
 import {
   type CheckpointState,
   LAST_DIR,
@@ -86,9 +87,6 @@ import {
 } from './checkpoint.ts';
 import { describeNetwork, outputUnits, paramCount, validateNetwork } from '../config/network.ts';
 import { augments, learnRateAt, resolveOptions } from '../config/options.ts';
-
-/** Validation and evaluation batch size (no tape, so memory is only activations). */
-export const EVAL_BATCH_SIZE = 1000;
 
 import type { TrainProgress } from '../types.ts';
 export type { TrainProgress };
@@ -120,79 +118,6 @@ export interface TrainRequest {
   /** Called after every iteration; keep it cheap. */
   onProgress?: (progress: TrainProgress) => void;
   signal?: AbortSignal;
-}
-
-export interface EvaluationSums {
-  /** Mean softmax cross-entropy (no L2 term). */
-  loss: number;
-  accuracy: number;
-  count: number;
-  /** Predicted class per image, when asked for. */
-  predictions?: Int32Array;
-  /** Cross-entropy per image, in data order, when asked for (paired comparisons). */
-  losses?: Float32Array;
-}
-
-/**
- * Loss and accuracy of `model` (inference mode, no tape) on uploaded images, in batches of
- * `EVAL_BATCH_SIZE`; one sync at the end. Works for any model whose output is logits.
- */
-export async function evaluateUploaded(
-  model: tf.LayersModel,
-  data: UploadedImages,
-  numClasses: number,
-  options: { predictions?: boolean; losses?: boolean } = {},
-): Promise<EvaluationSums> {
-  if (data.count === 0) {
-    return {
-      loss: NaN,
-      accuracy: NaN,
-      count: 0,
-      predictions: options.predictions ? new Int32Array(0) : undefined,
-      losses: options.losses ? new Float32Array(0) : undefined,
-    };
-  }
-  let sums = tf.zeros([2]); // [Σ cross-entropy, Σ correct]
-  const predictions: tf.Tensor[] = [];
-  const losses: tf.Tensor[] = [];
-  for (let start = 0; start < data.count; start += EVAL_BATCH_SIZE) {
-    const size = Math.min(EVAL_BATCH_SIZE, data.count - start);
-    const [next, predicted, perImage] = tf.tidy(() => {
-      const x = sliceImages(data, start, size);
-      const y = tf.slice(data.labels, start, size);
-      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      const ceEach = tf.neg(tf.sum(tf.mul(tf.oneHot(y, numClasses).toFloat(), tf.logSoftmax(logits)), 1));
-      const argmax = tf.argMax(logits, 1);
-      const correct = tf.sum(tf.equal(argmax, y).toFloat());
-      return [
-        tf.add(sums, tf.stack([tf.sum(ceEach), correct])),
-        options.predictions ? argmax : tf.scalar(0),
-        options.losses ? ceEach : tf.scalar(0),
-      ];
-    });
-    sums.dispose();
-    sums = next;
-    if (options.predictions) predictions.push(predicted);
-    else predicted.dispose();
-    if (options.losses) losses.push(perImage);
-    else perImage.dispose();
-  }
-  const [ceSum, correct] = await sums.data();
-  sums.dispose();
-  const gathered = async <T>(parts: tf.Tensor[], make: (values: ArrayLike<number>) => T): Promise<T> => {
-    const all = tf.concat(parts);
-    const values = make(await all.data());
-    all.dispose();
-    tf.dispose(parts);
-    return values;
-  };
-  return {
-    loss: ceSum / data.count,
-    accuracy: correct / data.count,
-    count: data.count,
-    predictions: options.predictions ? await gathered(predictions, (v) => Int32Array.from(v)) : undefined,
-    losses: options.losses ? await gathered(losses, (v) => Float32Array.from(v)) : undefined,
-  };
 }
 
 // ───────────────────────────── optimizer ─────────────────────────────
