@@ -6,7 +6,7 @@
  *
  *   flock /tmp/flowtune-cpu.lock npx tsx bench/channels.ts [--backend wasm] [--images 4096] [--epochs 3]
  *
- * The product's loop (trainer.ts benchEpochs): mini-batch 128, sgdm, one warm-up epoch, then
+ * The product's loop (speed.ts benchEpochs): mini-batch 128, sgdm, one warm-up epoch, then
  * `epochs` timed epochs; random pixels (throughput does not depend on them). Prints one line per
  * shape: median images/s over the timed epochs, and GFLOP/s from networkFlops.
  */
@@ -16,7 +16,7 @@ import { resolveOptions } from '../src/config/options.ts';
 import { toUnitFloats } from '../src/data/memory.ts';
 import { mulberry32 } from '../src/util/random.ts';
 import { initBackend, type BackendName } from '../src/training/backend.ts';
-import { benchEpochs } from '../src/training/trainer.ts';
+import { benchEpochs } from '../src/training/speed.ts';
 import type { DataView, ImageSet } from '../src/types.ts';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, images: { type: 'string', default: '4096' }, epochs: { type: 'string', default: '3' } } });

@@ -1,5 +1,5 @@
 /**
- * Where a training step's time goes: runs the product's loop (trainer.ts `benchEpochs`) under
+ * Where a training step's time goes: runs the product's loop (speed.ts `benchEpochs`) under
  * tf.profile and prints, per kernel name, the wall milliseconds per step (the wasm backend times
  * each kernel call synchronously; kernels called inside other kernels count in both), sorted.
  *
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { fullView, openDataset, stratifiedSubset } from '../src/data/index.ts';
 import { initBackend, parseBackendName } from '../src/training/backend.ts';
 import { benchNetwork, benchOptions } from '../src/training/bench.ts';
-import { benchEpochs } from '../src/training/trainer.ts';
+import { benchEpochs } from '../src/training/speed.ts';
 
 const { values } = parseArgs({
   options: {

@@ -4,8 +4,8 @@
  * way bench/torch_reference.py measures PyTorch.
  *
  * Everything runs through the product's own parts: the data comes from src/data (the same data
- * set a study opens, a stratified seeded subset of its training images), training is trainer.ts's
- * loop (`benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
+ * set a study opens, a stratified seeded subset of its training images), training is loop.ts's
+ * loop (speed.ts `benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
  * every-epoch shuffle; one warm-up epoch, then the timed epochs), and evaluation is the one the
  * agent runs after every search run (evaluate.ts `evaluateUploaded`: inference mode, no tape, batches
  * of EVAL_BATCH_SIZE). Flops per image come from the spec (config/network.ts `networkFlops`).
@@ -18,7 +18,7 @@ import { openDataset } from '../data/dataset.ts';
 import { fullView, stratifiedSubset } from '../data/split.ts';
 import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
 import { fusedKernelsBuild } from './kernels/fused.ts';
-import { benchEpochs, evaluationSpeed } from './trainer.ts';
+import { benchEpochs, evaluationSpeed } from './speed.ts';
 import { EVAL_BATCH_SIZE } from './evaluate.ts';
 import { resolveOptions } from '../config/options.ts';
 import { median } from '../util/stats.ts';
@@ -230,7 +230,7 @@ export function benchOptions(miniBatchSize: number) {
 }
 
 /**
- * Warm-up epoch, then `epochs` timed epochs of trainer.ts's loop. Wall seconds per epoch come from
+ * Warm-up epoch, then `epochs` timed epochs of loop.ts's loop. Wall seconds per epoch come from
  * the loop's own epoch records; CPU seconds are the process's over the timed call, per epoch.
  */
 async function benchTraining(

@@ -7,13 +7,8 @@
  *
  * Run `initBackend()` (backend.ts) before training; training uses whichever backend is active.
  */
-import { performance } from 'node:perf_hooks';
-import type { DataView, EpochRecord, NetworkSpec, RunResult, TrainingOptions } from '../types.ts';
+import type { DataView, NetworkSpec, RunResult, TrainingOptions } from '../types.ts';
 import { runLoop } from './loop.ts';
-import { buildModel } from './model.ts';
-import { uploadImages } from './upload.ts';
-import { EVAL_BATCH_SIZE, evaluateUploaded } from './evaluate.ts';
-import { outputUnits } from '../config/network.ts';
 
 import type { TrainProgress } from '../types.ts';
 export type { TrainProgress };
@@ -47,8 +42,6 @@ export interface TrainRequest {
   signal?: AbortSignal;
 }
 
-// ───────────────────────────── public entry points ─────────────────────────────
-
 /**
  * Trains one run and writes its checkpoint. Counts in the result (epochsCompleted,
  * iterationsCompleted, imagesTrained) and the history are cumulative over a continued run;
@@ -67,79 +60,4 @@ export async function trainRun(request: TrainRequest): Promise<RunResult> {
     onProgress: request.onProgress,
     signal: request.signal,
   });
-}
-
-export interface BenchResult {
-  backend: string;
-  /** Per epoch, as recorded by the loop (the first includes warm-up). */
-  epochs: EpochRecord[];
-  /** Training images per second over all epochs. */
-  imagesPerSecond: number;
-}
-
-/**
- * For the bench: trains `epochs` epochs of `network` on `train` with the real loop (no
- * validation, no checkpoint) and reports throughput.
- */
-export async function benchEpochs(network: NetworkSpec, options: TrainingOptions, train: DataView, epochs: number): Promise<BenchResult> {
-  const result = await runLoop({
-    network,
-    options: { ...options, maxEpochs: epochs },
-    train,
-    validation: null,
-    checkpointDir: null,
-    continueFrom: null,
-  });
-  const imagesPerEpoch = result.imagesTrained / Math.max(1, result.history.epochs.length);
-  const trainSeconds = result.history.epochs.reduce((a, e) => a + (e.imagesPerSecond > 0 ? imagesPerEpoch / e.imagesPerSecond : 0), 0);
-  return { backend: result.backend, epochs: result.history.epochs, imagesPerSecond: trainSeconds > 0 ? result.imagesTrained / trainSeconds : 0 };
-}
-
-/**
- * Images per second of the agent's evaluation (evaluateUploaded: loss, accuracy, per-image losses
- * and predictions) over `view`, images already on the backend, after a warm-up batch. The weights
- * are the seeded initial ones: speed does not depend on their values.
- */
-export async function evaluationSpeed(spec: NetworkSpec, view: DataView): Promise<number> {
-  const model = buildModel(spec, 0);
-  const data = uploadImages(view);
-  const numClasses = outputUnits(spec);
-  try {
-    const warm = uploadImages({ set: view.set, indices: view.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, view.indices.length)) });
-    try {
-      await evaluateUploaded(model, warm, numClasses, { predictions: true, losses: true });
-    } finally {
-      warm.images?.dispose();
-      warm.labels.dispose();
-    }
-    const started = performance.now();
-    await evaluateUploaded(model, data, numClasses, { predictions: true, losses: true });
-    return data.count / ((performance.now() - started) / 1000);
-  } finally {
-    data.images?.dispose();
-    data.labels.dispose();
-    model.dispose();
-  }
-}
-
-/**
- * A candidate's speed before its run: two epochs of the real loop on a few batches (the first
- * warms up), and an evaluation pass, so the search's budget sees what a network really costs on
- * this backend (flops alone misjudge small networks, which are not compute-bound).
- */
-export async function probeSpeed(
-  network: NetworkSpec,
-  options: TrainingOptions,
-  train: DataView,
-  validation: DataView,
-  images = 512,
-): Promise<{ imagesPerSecond: number; evalImagesPerSecond: number }> {
-  const count = Math.min(train.indices.length, Math.max(options.miniBatchSize, images));
-  const result = await benchEpochs(network, { ...options, shuffle: 'never' }, { set: train.set, indices: train.indices.subarray(0, count) }, 2);
-  const last = result.epochs.at(-1);
-  const evalView = { set: validation.set, indices: validation.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, validation.indices.length)) };
-  return {
-    imagesPerSecond: last && last.imagesPerSecond > 0 ? last.imagesPerSecond : result.imagesPerSecond,
-    evalImagesPerSecond: evalView.indices.length > 0 ? await evaluationSpeed(network, evalView) : NaN,
-  };
 }

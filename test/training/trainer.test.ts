@@ -13,7 +13,8 @@ import { readCheckpointState, readSavedWeights } from '../../src/training/checkp
 import { evaluateModel } from '../../src/training/evaluate.ts';
 import { paramCount } from '../../src/config/network.ts';
 import { resolveOptions } from '../../src/config/options.ts';
-import { benchEpochs, type TrainProgress, trainRun } from '../../src/training/trainer.ts';
+import { type TrainProgress, trainRun } from '../../src/training/trainer.ts';
+import { benchEpochs } from '../../src/training/speed.ts';
 import { clipGradients } from '../../src/training/optimizer.ts';
 import { buildModel, forwardTraining } from '../../src/training/model.ts';
 import type { DataView, ImageSet, NetworkSpec, RunResult, TrainingHistory, TrainingOptions } from '../../src/types.ts';
