@@ -104,6 +104,47 @@ export const CONV_C1_KERNEL_NAME = 'FlowtuneConv2DC1';
 /** Its gradient's (filter and bias). */
 export const CONV_C1_GRAD_KERNEL_NAME = 'FlowtuneConv2DC1Grad';
 
+/**
+ * The levers of kernels/fused.ts (FLOWTUNE_WASM_PATCHES_OFF names them, kernels/index.ts): all
+ * off until kernels/index.ts registers the kernels and switches them with the `enableX` functions
+ * below. An entry point whose lever is off returns null, as for a case it does not cover.
+ */
+export interface KernelSwitches {
+  /** RelaxedSimd: the relaxed-SIMD build of the module (fused multiply-add). */
+  relaxedSimd: boolean;
+  /** FilterGradC1: the one-input-channel filter gradient. */
+  filterGradC1: boolean;
+  /** FilterGradDirect: the direct filter gradient for channel counts that are multiples of 4. */
+  filterGradDirect: boolean;
+  /** ConvDirect: the direct convolution (Conv2DBackpropInput). */
+  convDirect: boolean;
+  /** SmallDense: fully connected products with ≤ 12 outputs. */
+  smallDense: boolean;
+  /** Elementwise: the inference passes (batch norm as x·a + b, ReLU). */
+  elementwise: boolean;
+  /** Winograd: the Winograd convolutions (3×3 and 5×5, stride 1). */
+  winograd: boolean;
+  /** Winograd4: 4×4 output tiles for them (off: 2×2). */
+  winograd4: boolean;
+  /** ChannelPadding: channel counts that are not multiples of 4 widened to the next one. */
+  channelPadding: boolean;
+}
+
+const switches: KernelSwitches = {
+  relaxedSimd: false,
+  filterGradC1: false,
+  filterGradDirect: false,
+  convDirect: false,
+  smallDense: false,
+  elementwise: false,
+  winograd: false,
+  winograd4: false,
+  channelPadding: false,
+};
+
+/** The levers as they are now, read-only: switch them with the `enableX` functions (enableRelaxedSimd also re-instantiates the module). */
+export const kernelSwitches: Readonly<KernelSwitches> = switches;
+
 const WASM_DIR = new URL('./wasm/', import.meta.url);
 
 /**
@@ -242,13 +283,12 @@ function runnerFor(backend: WasmBackendInternals): Runner | null {
   return runner;
 }
 
-let relaxedSimdEnabled = false;
 let relaxedSimdUsed: boolean | null = null;
 
 /** Turns the relaxed-SIMD build of the kernels (fused multiply-add) on or off (set by kernels/index.ts; lever RelaxedSimd). */
 export function enableRelaxedSimd(on: boolean): void {
-  if (on !== relaxedSimdEnabled) runners = new WeakMap(); // instantiate the other build on next use
-  relaxedSimdEnabled = on;
+  if (on !== switches.relaxedSimd) runners = new WeakMap(); // instantiate the other build on next use
+  switches.relaxedSimd = on;
 }
 
 /**
@@ -266,7 +306,7 @@ export function fusedKernelsBuild(): 'relaxed-simd' | 'simd' | null {
  */
 function compileKernels(shared: boolean): object {
   const plain = () => new WasmApi.Module(readFileSync(new URL(shared ? 'fused-shared.wasm' : 'fused.wasm', WASM_DIR)));
-  if (!relaxedSimdEnabled) {
+  if (!switches.relaxedSimd) {
     relaxedSimdUsed = false;
     return plain();
   }
@@ -423,7 +463,7 @@ export function conv2dFilterGradC1(
   dy: TensorInfo,
   info: ReturnType<typeof tf.backend_util.computeConv2DInfo>,
 ): TensorInfo | null {
-  if (!filterGradC1Enabled) return null;
+  if (!switches.filterGradC1) return null;
   const { inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: fh, filterWidth: fw } = info;
   if (ci !== 1 || fh * fw > 25 || co % 4 !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
   if (info.dataFormat !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
@@ -498,7 +538,7 @@ export function conv2dC1Inference(
   const dilations = attrs.dilations ?? 1;
   if ((Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1)) return null;
   const co = filter.shape[3];
-  if (co % 4 !== 0 && filter.shape.length === 4 && filter.shape[2] === 1 && channelPaddingEnabled) {
+  if (co % 4 !== 0 && filter.shape.length === 4 && filter.shape[2] === 1 && switches.channelPadding) {
     // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
     const b = backend as unknown as WasmBackendInternals;
     const runner = runnerOrNull(b);
@@ -523,7 +563,7 @@ export function conv2dC1(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D,
   const co = filter.shape[3];
   if (co % 4 !== 0 && filter.rank === 4 && bias.rank === 1 && bias.shape[0] === co) {
     // Filters not a multiple of 4: zero filters widen it, their outputs are dropped (ChannelPadding).
-    if (!channelPaddingEnabled) return null;
+    if (!switches.channelPadding) return null;
     const extra = up4(co) - co;
     const [filterWide, biasWide] = [tf.pad(filter, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D, tf.pad(bias, [[0, extra]]) as tf.Tensor1D];
     const wide = conv2dC1(x, filterWide, biasWide, attrs);
@@ -555,7 +595,7 @@ export function conv2dC1Grad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: numbe
   const co = filterShape[3];
   if (co % 4 !== 0 && dy.rank === 4 && dy.shape[3] === co) {
     // The gradients of the widened convolution (dy widened with zeros), the extra filters dropped.
-    if (!channelPaddingEnabled) return null;
+    if (!switches.channelPadding) return null;
     const extra = up4(co) - co;
     const dyWide = tf.pad(dy, [[0, 0], [0, 0], [0, 0], [0, extra]]) as tf.Tensor4D;
     const wide = conv2dC1Grad(x, dyWide, [...filterShape.slice(0, 3), co + extra], attrs);
@@ -571,19 +611,14 @@ export function conv2dC1Grad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: numbe
   return [dw as tf.Tensor4D, dBias as tf.Tensor1D];
 }
 
-let filterGradC1Enabled = false;
-let filterGradDirectEnabled = false;
-let convDirectEnabled = false;
-let smallDenseEnabled = false;
-
 /** Turns the fully connected products with ≤ 12 outputs on or off (set by kernels/index.ts). */
 export function enableSmallDense(on: boolean): void {
-  smallDenseEnabled = on;
+  switches.smallDense = on;
 }
 
 /** The runner for a small-dense product, or null when it is off or the module cannot run here. */
 function smallDenseRunner(backend: tf.KernelBackend, ...ts: TensorInfo[]): Runner | null {
-  if (!smallDenseEnabled || ts.some((t) => t.dtype !== 'float32')) return null;
+  if (!switches.smallDense || ts.some((t) => t.dtype !== 'float32')) return null;
   return runnerOrNull(backend as unknown as WasmBackendInternals);
 }
 
@@ -666,7 +701,7 @@ export function denseSmallNGradInput(backend: tf.KernelBackend, dy: TensorInfo, 
 
 /** Turns the direct convolution (used for Conv2DBackpropInput) on or off (set by kernels/index.ts). */
 export function enableConvDirect(on: boolean): void {
-  convDirectEnabled = on;
+  switches.convDirect = on;
 }
 
 /**
@@ -683,7 +718,7 @@ export function conv2dDirect(
   out: { height: number; width: number; strideHeight: number; strideWidth: number; top: number; left: number },
   bias: TensorInfo | null = null,
 ): TensorInfo | null {
-  if (!convDirectEnabled || x.shape.length !== 4 || filter.shape.length !== 4) return null;
+  if (!switches.convDirect || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const [n, h, w, ci] = x.shape;
   const [fh, fw, fci, co] = filter.shape;
   if (fci !== ci || x.dtype !== 'float32' || filter.dtype !== 'float32') return null;
@@ -696,7 +731,7 @@ export function conv2dDirect(
   if (ci % 4 !== 0 || co % 4 !== 0) {
     // Channel counts that are not multiples of 4: zeros widen x, the filter and the bias to the
     // next multiple of 4, the kernel runs on those, and the extra output channels are dropped.
-    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: ConvC1's case
+    if (!switches.channelPadding || ci < 2) return null; // one input channel: ConvC1's case
     return withWideChannels(b, runner, [x, ci], [filter, [fh * fw, ci, co]], bias, (xw, fwide, bw) =>
       conv2dDirect(backend, xw, fwide, out, bw),
     );
@@ -706,7 +741,7 @@ export function conv2dDirect(
   const pf = pointer(b, filter);
   const py = pointer(b, y);
   const pb = bias ? pointer(b, bias) : 0;
-  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+  if (switches.winograd && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
     winogradConv(runner, b, fh, { px, pf, pb, py }, [n, h, w, ci], [oh, ow, co], top, left);
     return y;
   }
@@ -720,11 +755,9 @@ export function conv2dDirect(
   return y;
 }
 
-let elementwiseEnabled = false;
-
 /** Turns the inference passes (batch norm as x·a + b, ReLU) on or off (set by kernels/index.ts; lever Elementwise). */
 export function enableElementwise(on: boolean): void {
-  elementwiseEnabled = on;
+  switches.elementwise = on;
 }
 
 /**
@@ -733,7 +766,7 @@ export function enableElementwise(on: boolean): void {
  */
 export function scaleShiftDirect(backend: tf.KernelBackend, x: TensorInfo, a: TensorInfo, b: TensorInfo): TensorInfo | null {
   const c = x.shape[x.shape.length - 1];
-  if (!elementwiseEnabled || x.dtype !== 'float32' || c % 4 !== 0 || a.shape.join() !== String(c) || b.shape.join() !== String(c)) return null;
+  if (!switches.elementwise || x.dtype !== 'float32' || c % 4 !== 0 || a.shape.join() !== String(c) || b.shape.join() !== String(c)) return null;
   const be = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(be);
   if (!runner) return null;
@@ -746,7 +779,7 @@ export function scaleShiftDirect(backend: tf.KernelBackend, x: TensorInfo, a: Te
 
 /** x ≤ 0 ? +0 : x (NaN passes) in one threaded SIMD pass, for the Relu kernel; null when it does not apply. */
 export function reluDirect(backend: tf.KernelBackend, x: TensorInfo): TensorInfo | null {
-  if (!elementwiseEnabled || x.dtype !== 'float32') return null;
+  if (!switches.elementwise || x.dtype !== 'float32') return null;
   const be = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(be);
   if (!runner) return null;
@@ -763,13 +796,10 @@ export function reluDirect(backend: tf.KernelBackend, x: TensorInfo): TensorInfo
 
 /** Output tiles per chunk of the Winograd kernels (wasm/winograd.py WINO_TILES). */
 const WINO_TILES = 32;
-let winogradEnabled = false;
-
-let winograd4Enabled = false;
 
 /** Turns the 4×4 output tiles of the Winograd kernels on or off (set by kernels/index.ts; lever Winograd4: off = 2×2 tiles). */
 export function enableWinograd4(on: boolean): void {
-  winograd4Enabled = on;
+  switches.winograd4 = on;
 }
 
 /**
@@ -777,12 +807,12 @@ export function enableWinograd4(on: boolean): void {
  * F(4×4, 5×5): 64 per 16, 6.25× fewer) or, with Winograd4 off, 2×2 (F(2×2, r×r): 2.25× and 2.78×).
  */
 function winogradTile(): 2 | 4 {
-  return winograd4Enabled ? 4 : 2;
+  return switches.winograd4 ? 4 : 2;
 }
 
 /** Turns the Winograd convolutions (3×3 and 5×5, stride 1) inside conv2dDirect and conv2dFilterGradDirect on or off (set by kernels/index.ts; lever Winograd). */
 export function enableWinograd(on: boolean): void {
-  winogradEnabled = on;
+  switches.winograd = on;
 }
 
 /**
@@ -856,11 +886,9 @@ function winogradFilterGrad(
   });
 }
 
-let channelPaddingEnabled = false;
-
 /** Turns the widening of channel counts that are not multiples of 4 on or off (set by kernels/index.ts; lever ChannelPadding). */
 export function enableChannelPadding(on: boolean): void {
-  channelPaddingEnabled = on;
+  switches.channelPadding = on;
 }
 
 const up4 = (c: number) => 4 * Math.ceil(c / 4);
@@ -882,7 +910,7 @@ function copyChannels(b: WasmBackendInternals, runner: Runner, t: TensorInfo, sh
  * axis is a slow generic loop).
  */
 export function resizeLastAxis(backend: tf.KernelBackend, x: TensorInfo, cd: number): TensorInfo | null {
-  if (!channelPaddingEnabled || x.dtype !== 'float32' || x.shape.length < 2 || cd < 1) return null;
+  if (!switches.channelPadding || x.dtype !== 'float32' || x.shape.length < 2 || cd < 1) return null;
   const b = backend as unknown as WasmBackendInternals;
   const runner = runnerOrNull(b);
   if (!runner || tf.util.sizeFromShape(x.shape) === 0) return null;
@@ -931,7 +959,7 @@ function withWideChannels(
 
 /** Turns the direct filter gradient for c_in, c_out multiples of 4 on or off (set by kernels/index.ts). */
 export function enableFilterGradDirect(on: boolean): void {
-  filterGradDirectEnabled = on;
+  switches.filterGradDirect = on;
 }
 
 /**
@@ -946,7 +974,7 @@ export function conv2dFilterGradDirect(
   dy: TensorInfo,
   info: ReturnType<typeof tf.backend_util.computeConv2DInfo>,
 ): TensorInfo | null {
-  if (!filterGradDirectEnabled) return null;
+  if (!switches.filterGradDirect) return null;
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1 || oh < 1 || ow < 1) return null;
@@ -957,7 +985,7 @@ export function conv2dFilterGradDirect(
   if (ci % 4 !== 0 || co % 4 !== 0) {
     // Not multiples of 4: the gradient of the widened convolution (zeros in the extra channels of
     // x and dy), its extra rows and columns dropped.
-    if (!channelPaddingEnabled || ci < 2) return null; // one input channel: FilterGradC1's case
+    if (!switches.channelPadding || ci < 2) return null; // one input channel: FilterGradC1's case
     const [ci4, co4] = [up4(ci), up4(co)];
     const xw = ci4 === ci ? x : copyChannels(b, runner, x, x.shape, ci4);
     const dyw = co4 === co ? dy : copyChannels(b, runner, dy, dy.shape, co4);
@@ -981,7 +1009,7 @@ export function conv2dFilterGradDirect(
   const px = pointer(b, x);
   const pdy = pointer(b, dy);
   const { top, left } = info.padInfo;
-  if (winogradEnabled && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
+  if (switches.winograd && sh === 1 && sw === 1 && fh === fw && (fh === 3 || fh === 5)) {
     winogradFilterGrad(runner, b, fh, { px, pdy, pdw: pointer(b, dw) }, [n, h, w, ci], [oh, ow, co], top, left);
     return dw;
   }
@@ -1003,7 +1031,7 @@ export function conv2dFilterGradDirect(
 
 /** Turns the direct one-input-channel filter gradient on or off (set by kernels/index.ts when it registers the wasm kernels). */
 export function enableFilterGradC1(on: boolean): void {
-  filterGradC1Enabled = on;
+  switches.filterGradC1 = on;
 }
 
 /** The kernel configs kernels/index.ts registers for the wasm backend, by lever name (FLOWTUNE_WASM_PATCHES_OFF). */
@@ -1040,7 +1068,7 @@ export function bnReluPool2Training(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Ten
   if (c % 4 !== 0) {
     // Channels not a multiple of 4: the block on x, γ and β widened with zeros (ChannelPadding);
     // the extra channels' outputs, statistics and gradients are dropped (pad and slice carry the gradient).
-    if (!channelPaddingEnabled) return null;
+    if (!switches.channelPadding) return null;
     const extra = up4(c) - c;
     const out = bnReluPool2Training(tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]]), tf.pad(gamma, [[0, extra]]), tf.pad(beta, [[0, extra]]), epsilon);
     if (!out) return null;
