@@ -10,18 +10,18 @@ FILE.json is a flowtune network spec: what a report prints under "Network as JSO
 `npx tsx bench/tfjs_bench.ts --network NAME --print-spec` prints for a named bench network
 (bench/compare.mjs writes these files itself).
 
-What is identical to src/training/bench.ts (trainer.ts's loop and evaluateUploaded):
+What is identical to src/training/bench.ts (loop.ts and evaluate.ts `evaluateUploaded`):
   - network: built layer by layer from the spec: conv (bias; 'same' padding as TensorFlow pads,
     the extra row/column at the bottom/right), batchnorm (eps 1e-5, running statistics updated as
-    trainer.ts's momentum 0.9 = PyTorch's momentum 0.1), relu, maxpool ('valid'), dropout, flatten
+    model.ts's momentum 0.9 = PyTorch's momentum 0.1), relu, maxpool ('valid'), dropout, flatten
     before the first fc; softmax cross-entropy from logits.
   - data: 4,096 Fashion-MNIST training images (/usr/share/datasets/fashion-mnist) scaled to 0..1,
     held in one tensor; every epoch a new permutation, batches taken with index_select. (flowtune
     takes a stratified subset, this the first images: which images does not change the speed.)
   - sgdm: learning rate 0.01, momentum 0.9 (PyTorch's and tfjs's momentum updates are the same
     while the rate is constant), L2 1e-4 on conv/fc weights only (weight_decay in a parameter
-    group = MATLAB's L2Regularization as trainer.ts applies it).
-  - per iteration the loss and the number of correct predictions are read back (trainer.ts syncs
+    group = MATLAB's L2Regularization as loop.ts applies it).
+  - per iteration the loss and the number of correct predictions are read back (loop.ts syncs
     once per iteration for the same numbers).
   - one warm-up epoch, then the timed epochs; images/s of the median epoch.
   - evaluation: model.eval() under torch.no_grad(), 10,000 images in batches of 1,000, per-image
