@@ -211,8 +211,10 @@ function machineWhy(entry: Entry, story: Story): string {
       const schedule = o?.learnRateSchedule === 'piecewise' ? `, rate ×${num(o.learnRateDropFactor)} every ${o.learnRateDropPeriod} epochs` : '';
       const about = m(/about ([\d.]+) epochs of/);
       const capped = m(/not the ([\d.]+) the time left affords/);
-      if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}: enough for this converged network (${capped[1]} affordable); the study ends early`;
-      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${left ? `: what the ${left[1]} s left afford` : ''}`;
+      const long = /augmented batches \(/.test(reason);
+      if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
+      const augmented = long ? ', augmented (a run this long overfits without)' : '';
+      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${augmented}${left ? `: what the ${left[1]} s left afford` : ''}`;
     }
     case 'fidelity': {
       const climb = m(/(\d+) epochs of all (\d+) images a run, annealed .*?; ([\d.]+) s of search time left\)/);

@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
 import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
+import { augments } from '../config/options.ts';
 import { deriveSeed, mulberry32 } from '../util/random.ts';
 import { imagesPerEpoch as imagesIn } from '../util/batching.ts';
 import { curveFromHistory, diagnoseRun } from '../diagnosis/index.ts';
@@ -29,7 +30,7 @@ import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
-import type { DataView, DecisionRecord, MachineDecisionKind, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord } from '../types.ts';
+import type { DataView, DecisionRecord, MachineDecisionKind, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord, TrainingOptions } from '../types.ts';
 import {
   iterationsPerEpoch,
   readPerImage,
@@ -103,8 +104,19 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
   const runsLeft = env.config.maxRuns === null ? null : env.config.maxRuns - env.store.study.budget.runsUsed;
   const budget = env.config.budgetSeconds;
   if (budget === null) return { searchSecondsLeft: null, secondsLeft: null, runsLeft };
-  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), evidenceSizes(env, standing));
+  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), evidenceSizes(env, standing), { longFinal: longFinalAugmentation(standing) !== null });
   return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), secondsLeft: budget - secondsUsed(env), runsLeft };
+}
+
+/**
+ * The augmentation a final run retraining `run` takes when it is the long run (budget.ts
+ * LONG_FINAL_EPOCHS): the registry's augmentData defaults, for a full-data rung's run that does
+ * not augment yet; null otherwise (a subset search's winner, or one that augments already).
+ */
+export function longFinalAugmentation(run: Pick<RunRecord, 'fidelity' | 'network' | 'options'>): Partial<TrainingOptions> | null {
+  if (run.fidelity?.kind !== 'full' || augments(run.options)) return null;
+  const { options } = applyDecision({ network: run.network, options: run.options }, { action: 'augmentData', params: {}, reason: 'the long final run' }, { lastLearnRate: run.options.initialLearnRate, bestEpoch: null, epochsTrained: 0 });
+  return { randXReflection: options.randXReflection, randXTranslation: options.randXTranslation, randYTranslation: options.randYTranslation };
 }
 
 /** What the machine keeps about a run: its configuration, speed, and the diagnosis its guards read. */

@@ -16,7 +16,7 @@ import { allowedActions, refusal, type RailState } from '../machine/rails.ts';
 import { COST_TOLERANCE, finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { RunRecord } from '../types.ts';
-import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, machineDecision, sizes, speedOf } from './adapters.ts';
+import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, longFinalAugmentation, machineDecision, sizes, speedOf } from './adapters.ts';
 import { formatNumber } from '../diagnosis/series.ts';
 import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';
 
@@ -181,6 +181,8 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
     standing: searchRun.options,
     epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
     evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
+    // A continued confirmation run keeps the data it trained on.
+    augmentation: input.continueFrom === null ? longFinalAugmentation(searchRun) : null,
   });
   // A run of the full-data rung is already a full-data model: retrain it from the start only when the time left affords a longer annealed run.
   const rungEpochs = searchRun.fidelity?.kind === 'full' ? searchRun.result.epochsCompleted : null;

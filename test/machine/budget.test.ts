@@ -1,6 +1,6 @@
 /** The pure budget plans (src/machine/budget.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
-import { FINAL_SPEED_MARGIN, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
+import { AUGMENT_SLOWDOWN, FINAL_SPEED_MARGIN, LONG_FINAL_EPOCHS, augmentationWords, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
 const sizes: DataSizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };
@@ -88,6 +88,52 @@ describe('planFinalRun', () => {
     expect(open.options.learnRateDropPeriod).toBe(Math.round(0.75 * open.plannedEpochs));
   });
 
+  describe('the long run: a rung winner retrained for LONG_FINAL_EPOCHS or more trains on augmented batches', () => {
+    const rung = resolveOptions({ maxEpochs: 8, learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropPeriod: 6 });
+    const augmentation = { randXReflection: true, randXTranslation: 2, randYTranslation: 2 };
+    const rungSizes = { ...sizes, searchTrain: 50_000 }; // a rung run's evidence is on the full split (adapters.ts evidenceSizes)
+    const at = (secondsLeft: number | null, given: typeof augmentation | null = augmentation, stillImproving = true, passes = 8) =>
+      planFinalRun({ secondsLeft, speed: speed(2110), sizes: rungSizes, standing: rung, epochsDone: 0, evidence: { imagesToMinimum: passes * 50_000, stillImproving, searchEpochs: 8 }, augmentation: given });
+    // 2,110 img/s (the 40→80 network), eval 3× that: 23.7 + 1.6 s an epoch; augmented 27.3 + 1.6 s.
+    test.each([
+      // seconds left → augmented, planned epochs
+      [555, false, 21], // the seed-0 study's final run: 20.7 epochs, not long
+      [900, true, 30], // 30 augmented epochs (34.3 at the plain speed)
+      [1400, true, 47],
+    ])('%i s left → augmented %s, %i epochs planned', (left, augmented, planned) => {
+      const p = at(left);
+      expect(p.plannedEpochs).toBe(planned);
+      if (augmented) {
+        expect(p.options).toMatchObject(augmentation);
+        expect(p.reason).toMatch(/augmented batches \(mirror left–right, shifts up to 2 pixels\): a run of 24 epochs or more, 3× the rung's, overfits without/);
+        // Planned at the augmented speed: the epochs fit the time.
+        expect(p.images / 50_000).toBeCloseTo((0.97 * left - (30_000 / 6330 + 5)) / (50_000 / (2110 / AUGMENT_SLOWDOWN) + 10_000 / 6330), 1);
+      } else {
+        expect(p.options.randXReflection).toBeUndefined();
+        expect(p.reason).not.toMatch(/augmented/);
+      }
+    });
+    test('no augmentation offered (a subset winner, or one that augments already): the plain speed, none added', () => {
+      const p = at(1400, null);
+      expect(p.options.randXReflection).toBeUndefined();
+      expect(p.plannedEpochs).toBeGreaterThan(at(1400).plannedEpochs);
+    });
+    test('a converged network whose useful length is under the long run is not augmented', () => {
+      // 3 passes asked → useful 18 epochs < 24: capped, plain.
+      const p = at(1400, augmentation, false, 3);
+      expect(p.plannedEpochs).toBe(18);
+      expect(p.options.randXReflection).toBeUndefined();
+      expect(at(1400, augmentation, false, 8).options).toMatchObject(augmentation); // useful 48
+    });
+    test('without a time budget there is no long run (nor a rung)', () => {
+      expect(at(null).options.randXReflection).toBeUndefined();
+    });
+    test('LONG_FINAL_EPOCHS is three rung runs', () => {
+      expect(LONG_FINAL_EPOCHS).toBe(24);
+      expect(augmentationWords({ randXTranslation: 3 })).toBe('horizontal shifts up to 3 pixels');
+    });
+  });
+
   test('without a time budget: the passes the evidence asks for', () => {
     const p = planFinalRun({ secondsLeft: null, speed: speed(1000), sizes, standing, epochsDone: 0, evidence: { imagesToMinimum: 6 * 8192, stillImproving: false, searchEpochs: 10 } });
     expect(p.maxEpochs).toBe(6);
@@ -99,6 +145,15 @@ describe('finalReserveSeconds', () => {
   test('at least 30% of the budget; more when a slow network needs it', () => {
     expect(finalReserveSeconds(1800, speed(10_000), 5 * 8192, sizes)).toBeCloseTo(540, 0);
     expect(finalReserveSeconds(1800, speed(500), 10 * 8192, sizes)).toBeGreaterThan(1000);
+  });
+  test('at the full-data rung it also keeps the long run: LONG_FINAL_EPOCHS augmented epochs', () => {
+    const rungSizes = { ...sizes, searchTrain: 50_000 };
+    const plain = finalReserveSeconds(1800, speed(2110), 8 * 50_000, rungSizes);
+    const long = finalReserveSeconds(1800, speed(2110), 8 * 50_000, rungSizes, { longFinal: true });
+    expect(plain).toBeCloseTo(540, 0);
+    // 24 × (50,000 / (2110 / 1.15) + 10,000 / 6330) + closing, over TIME_SAFETY.
+    expect(long).toBeCloseTo((24 * (50_000 / (2110 / AUGMENT_SLOWDOWN) + 10_000 / 6330) + 30_000 / 6330 + 5) / 0.97, 0);
+    expect(long).toBeGreaterThan(700);
   });
 });
 

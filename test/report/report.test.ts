@@ -159,6 +159,15 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(why[13]).toMatch(/^run 9's weights: validation accuracy 93\.60% vs 89\.00%, loss 0\.\d{4} vs 0\.\d{4} \(run 3\)$/);
   });
 
+  test('a long final run on augmented batches: its Why says so, within the word limit', () => {
+    const long = structuredClone(study);
+    const plan = long.decisions.find((d) => d.by === 'machine' && /^final run:/.test(d.decision.reason))!;
+    plan.decision.reason = plan.decision.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 24 epochs or more, 3× the rung\'s, overfits without; ');
+    const why = logTable(renderReport(long)).map((r) => r[4]);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs, augmented \(a run this long overfits without\): what the \d+ s left afford$/);
+    expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
+  });
+
   test('a larger finalist confirmed against the incumbent: its Why in short, within the word limit', () => {
     const larger = structuredClone(study);
     const finalists = larger.decisions.find((d) => d.by === 'machine' && /both train on all/.test(d.decision.reason))!;

@@ -229,6 +229,21 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(report).toMatch(/; on all 5,000 images \|/);
   });
 
+  test('the long run: a rung winner retrained for 24 epochs or more trains on augmented batches, and the report says why', async () => {
+    const { study } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    const parent = study.runs.find((r) => r.id === final.parentId)!;
+    const plan = study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason;
+    expect(parent.fidelity.kind).toBe('full');
+    expect(parent.options.randXReflection).toBeUndefined();
+    expect(final.options.maxEpochs).toBeGreaterThanOrEqual(24);
+    expect(final.options).toMatchObject({ randXReflection: true, randXTranslation: 2, randYTranslation: 2 });
+    expect(plan).toMatch(/augmented batches \(mirror left–right, shifts up to 2 pixels\): a run of 24 epochs or more, 3× the rung's, overfits without/);
+    const why = renderReport(study).split('\n').find((l) => /\| plan the final run /.test(l))!;
+    // This converged network's final run stops at its useful length (the cap's short Why); an uncapped one says why it augments (test/report).
+    expect(why).toMatch(/\| \d+ epochs of 5,000 images, rate ×0.1 every \d+ epochs, augmented: enough for this converged network/);
+  });
+
   test('a resumed study gets the rung it decided, whatever the time left says now', async () => {
     const { study, env, world } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     const climb = study.decisions.find((d) => d.machine === 'fidelity')!;

@@ -1,0 +1,2 @@
+/** Types of cpu.mjs, for the TypeScript benches. */
+export function cpuModel(): string;
