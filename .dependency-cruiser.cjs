@@ -80,6 +80,15 @@ module.exports = {
       to: { path: [...NODE_IO_PATHS, ...NPM_IO_PATHS, ...TFJS_PATHS], reachable: true },
     },
     {
+      name: 'no-circular',
+      severity: 'error',
+      comment:
+        'No import circles: a module and what it imports form a tree, so that each layer can be read (and tested) without the ones above it. ' +
+        'Break a circle by moving the shared piece down (a type to the module that owns the concept, a helper to src/util/).',
+      from: {},
+      to: { circular: true },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that does not resolve cannot be checked (optional backends excepted: src/training loads them dynamically).',

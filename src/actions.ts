@@ -73,14 +73,24 @@ export interface ActionDef<S extends Record<string, ParamSpec> = Record<string, 
   /** One line for documentation and reports. */
   doc: string;
   params: S;
-  /** True when the action trains a run; false for trimEpochs, revert and stop. */
+  /**
+   * What taking it does: `train` a run of the changed configuration; `edit` the standing
+   * configuration without a run (trimEpochs); `revert` (give a diverged candidate up); `stop`.
+   */
+  kind: ActionKind;
+  /** True when taking it, kept or not, ends its step for the standing configuration (addEpochs: epochs exhausted). */
+  exhaustsStep: boolean;
+  /** True when the action trains a run: `kind === 'train'`. */
   trains: boolean;
   /** The configuration after the action. Throws a UserError (from config/) for an impossible edit. */
   apply(subject: Configuration, params: ParamsOf<S>, context: ApplyContext): Change;
 }
 
-function action<const S extends Record<string, ParamSpec>>(def: ActionDef<S>): ActionDef<S> {
-  return def;
+/** What an action does when taken (the registry's `kind`). */
+export type ActionKind = 'train' | 'edit' | 'revert' | 'stop';
+
+function action<const S extends Record<string, ParamSpec>>(def: Omit<ActionDef<S>, 'trains' | 'exhaustsStep'> & { exhaustsStep?: boolean }): ActionDef<S> {
+  return { ...def, exhaustsStep: def.exhaustsStep ?? false, trains: def.kind === 'train' };
 }
 
 const option = <K extends keyof TrainingOptions>(name: K, doc: string, values?: readonly TrainingOptions[K][]): OptionParam<K> =>
@@ -102,14 +112,14 @@ export const ACTIONS = {
     step: 'stabilise',
     doc: "initialLearnRate down by a power of ten, from the last run's rate (NaN, divergence or circling)",
     params: { initialLearnRate: option('initialLearnRate', "the new rate (default: the last run's rate × 0.1)") },
-    trains: true,
+    kind: 'train',
     apply: (s, p, c) => same(s, { initialLearnRate: p.initialLearnRate ?? scaled(c.lastLearnRate, 0.1) }),
   }),
   raiseLearnRate: action({
     step: 'stabilise',
     doc: "initialLearnRate up by a power of ten, from the last run's rate (stable but very slow)",
     params: { initialLearnRate: option('initialLearnRate', "the new rate (default: the last run's rate × 10)") },
-    trains: true,
+    kind: 'train',
     apply: (s, p, c) => same(s, { initialLearnRate: p.initialLearnRate ?? scaled(c.lastLearnRate, 10) }),
   }),
   clipGradients: action({
@@ -119,7 +129,7 @@ export const ACTIONS = {
       gradientThreshold: option('gradientThreshold', 'the threshold (default 1)'),
       gradientThresholdMethod: option('gradientThresholdMethod', "how gradients are clipped (default: the subject's, MATLAB's 'l2norm')"),
     },
-    trains: true,
+    kind: 'train',
     apply: (s, p) =>
       same(s, {
         gradientThreshold: p.gradientThreshold ?? 1,
@@ -131,7 +141,8 @@ export const ACTIONS = {
     step: 'trainEnough',
     doc: "more epochs, continuing the subject's checkpoint (only the new epochs cost time)",
     params: { maxEpochs: option('maxEpochs', 'the new total (default: twice the epochs trained)') },
-    trains: true,
+    kind: 'train',
+    exhaustsStep: true,
     apply: (s, p, c) => {
       const maxEpochs = p.maxEpochs ?? Math.max(s.options.maxEpochs, c.epochsTrained) * 2;
       return { ...same(s, { maxEpochs }), continues: maxEpochs > c.epochsTrained };
@@ -144,7 +155,7 @@ export const ACTIONS = {
       solver: option('solver', "the new solver (default: 'adam' from sgdm, else 'sgdm')"),
       initialLearnRate: option('initialLearnRate', "its rate (default: MATLAB's default for the solver: 0.01 sgdm, 0.001 adam/rmsprop)"),
     },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => {
       const solver = p.solver ?? (s.options.solver === 'sgdm' ? 'adam' : 'sgdm');
       return same(s, { solver, initialLearnRate: p.initialLearnRate ?? defaultLearnRate(solver) });
@@ -155,7 +166,7 @@ export const ACTIONS = {
     step: 'trimEpochs',
     doc: 'maxEpochs at the smoothed validation-loss minimum; no run (the standing configuration changes)',
     params: { maxEpochs: option('maxEpochs', 'the new maxEpochs (default: the epoch of the smoothed validation-loss minimum)') },
-    trains: false,
+    kind: 'edit',
     apply: (s, p, c) => same(s, { maxEpochs: Math.max(1, Math.round(p.maxEpochs ?? c.bestEpoch ?? s.options.maxEpochs)) }),
   }),
   // ── 4. treat overfitting
@@ -166,14 +177,14 @@ export const ACTIONS = {
       rate: { kind: 'number', doc: 'drop probability (default 0.2)', min: 0, max: 1, open: true },
       afterLayer: { kind: 'number', doc: '0-based index of the layer it follows (default: the one before the final fc)', min: 0, max: 1000, integer: true },
     },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => ({ network: addDropout(s.network, { afterLayer: p.afterLayer, rate: p.rate ?? 0.2 }), options: s.options, continues: false }),
   }),
   addL2: action({
     step: 'regularise',
     doc: 'a larger l2Regularization (weight decay on convolution and fully connected weights)',
     params: { l2Regularization: option('l2Regularization', "the new factor (default: the subject's × 10, 1e-4 from 0)") },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => same(s, { l2Regularization: p.l2Regularization ?? (s.options.l2Regularization > 0 ? scaled(s.options.l2Regularization, 10) : 1e-4) }),
   }),
   addLearnRateSchedule: action({
@@ -184,7 +195,7 @@ export const ACTIONS = {
       learnRateDropFactor: option('learnRateDropFactor', 'the factor of each drop (default 0.1)'),
       learnRateDropPeriod: option('learnRateDropPeriod', 'epochs between drops (default: half of maxEpochs, at least 1)'),
     },
-    trains: true,
+    kind: 'train',
     apply: (s, p) =>
       same(s, {
         learnRateSchedule: 'piecewise',
@@ -200,7 +211,7 @@ export const ACTIONS = {
       randXTranslation: option('randXTranslation', 'horizontal shift drawn from [−N, N] pixels (default 2)'),
       randYTranslation: option('randYTranslation', 'vertical shift drawn from [−N, N] pixels (default 2)'),
     },
-    trains: true,
+    kind: 'train',
     apply: (s, p) =>
       same(s, {
         randXReflection: p.randXReflection ?? true,
@@ -213,28 +224,28 @@ export const ACTIONS = {
     step: 'capacity',
     doc: 'more filters in every convolution',
     params: { factor: { kind: 'number', doc: 'filters × factor, rounded (default 2)', min: 0, max: 16, open: true } },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => ({ network: widen(s.network, p.factor ?? 2), options: s.options, continues: false }),
   }),
   deepen: action({
     step: 'capacity',
     doc: 'one more convolution block (conv → batch norm → ReLU → 2×2 max pool) before the classifier',
     params: { filters: { kind: 'number', doc: "its filters (default: twice the last convolution's)", min: 1, max: 4096, integer: true } },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => ({ network: deepen(s.network, { filters: p.filters }), options: s.options, continues: false }),
   }),
   changeFilterSize: action({
     step: 'capacity',
     doc: 'another kernel size for every convolution',
     params: { kernelSize: { kind: 'number', doc: 'the new size (default 5)', min: 1, max: 15, integer: true } },
-    trains: true,
+    kind: 'train',
     apply: (s, p) => ({ network: changeFilterSize(s.network, p.kernelSize ?? 5), options: s.options, continues: false }),
   }),
   addBlockConv: action({
     step: 'capacity',
     doc: 'a second convolution (conv → batch norm → ReLU, same filters and kernel) in every block, before its pooling (VGG-style blocks)',
     params: {},
-    trains: true,
+    kind: 'train',
     apply: (s) => ({ network: addBlockConvolutions(s.network), options: s.options, continues: false }),
   }),
   // ── no step of its own
@@ -242,14 +253,14 @@ export const ACTIONS = {
     step: 'stabilise',
     doc: 'give up the diverged candidate: the standing configuration stays, and the study goes on from it',
     params: {},
-    trains: false,
+    kind: 'revert',
     apply: (s) => same(s),
   }),
   stop: action({
     step: 'finalise',
     doc: 'no further change: finalise the standing configuration',
     params: {},
-    trains: false,
+    kind: 'stop',
     apply: (s) => same(s),
   }),
 };

@@ -26,6 +26,7 @@ export {
   scaled,
   stepOf,
   type ActionDef,
+  type ActionKind,
   type Actions,
   type ApplyContext,
   type Change,

@@ -172,12 +172,13 @@ export const tuneMachine = setup({
       );
     },
     actionRefused: ({ context, event }) => decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
-    isStop: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'stop',
+    isStop: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'stop',
     // "Fidelity is a ladder": the subset's flowchart is done; the study may walk it again on all the training images.
-    subsetDoneCanClimb: ({ context, event }) => outputOf<DecideOutcome>(event).decision.action === 'stop' && context.fidelity === 'subset' && context.canClimb,
+    subsetDoneCanClimb: ({ context, event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'stop' && context.fidelity === 'subset' && context.canClimb,
     rungPlanned: ({ event }) => outputOf<RungOutcome>(event).pending !== null,
-    isRevert: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'revert',
-    isTrim: ({ event }) => outputOf<DecideOutcome>(event).decision.action === 'trimEpochs',
+    isRevert: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'revert',
+    // An edit of the standing configuration without a run (the registry's kind: trimEpochs).
+    isEdit: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'edit',
     actionOfStep: ({ event }, params: { step: Step }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].step === params.step,
     // ── judging
     closeCall: ({ context }) =>
@@ -305,7 +306,7 @@ export const tuneMachine = setup({
       const candidate = context.candidate!;
       return {
         subject: candidate.evidence.unstable ? subjectOf(candidate, false) : subjectOf(context.incumbent!, true),
-        epochsExhausted: context.epochsExhausted || context.decision?.action === 'addEpochs',
+        epochsExhausted: context.epochsExhausted || (context.decision !== null && ACTIONS[context.decision.action].exhaustsStep),
         pending: null,
       };
     }),
@@ -439,7 +440,7 @@ export const tuneMachine = setup({
           { guard: 'subsetDoneCanClimb', target: 'climbing', actions: 'recordDecision' },
           { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },
           { guard: 'isRevert', target: 'route', actions: ['recordDecision', 'revertSubject'] },
-          { guard: 'isTrim', target: 'trimEpochs', actions: 'recordDecision' },
+          { guard: 'isEdit', target: 'trimEpochs', actions: 'recordDecision' },
           { guard: { type: 'actionOfStep', params: { step: 'stabilise' } }, target: 'stabilise', actions: 'recordDecision' },
           { guard: { type: 'actionOfStep', params: { step: 'trainEnough' } }, target: 'trainEnough', actions: 'recordDecision' },
           { guard: { type: 'actionOfStep', params: { step: 'regularise' } }, target: 'regularise', actions: 'recordDecision' },

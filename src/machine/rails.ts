@@ -123,16 +123,16 @@ export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step
  * Why `action` is not allowed at this step, or null when it is. `stop` is always allowed.
  */
 export function refusal(action: ActionName, state: RailState): string | null {
-  if (action === 'stop') return null;
-  const step = ACTIONS[action].step;
+  const { kind, step } = ACTIONS[action];
+  if (kind === 'stop') return null;
   const subject = state.subject;
   const stabilising = subject?.unstable === true;
   if (stabilising) {
-    if (action === 'revert') return subject.isStanding ? 'there is no stable configuration to go back to: the standing one is the one that diverged' : null;
+    if (kind === 'revert') return subject.isStanding ? 'there is no stable configuration to go back to: the standing one is the one that diverged' : null;
     if (step === 'stabilise' && action !== 'raiseLearnRate') return null;
     return `run ${subject.runId} diverged: fix it first (lowerLearnRate, clipGradients), or give the candidate up (revert) — a NaN is fixed before anything else`;
   }
-  if (action === 'revert') return 'no diverged candidate to give up';
+  if (kind === 'revert') return 'no diverged candidate to give up';
   const at = rank(state.step);
   const full = state.fidelity === 'full';
   if (full && (step === 'trainEnough' || step === 'trimEpochs')) {

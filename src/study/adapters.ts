@@ -314,7 +314,7 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
   const subject = input.subject;
   const from = subject.isStanding ? input.standing : subject.configuration;
   const change =
-    def.trains || decision.action === 'trimEpochs'
+    def.kind === 'train' || def.kind === 'edit'
       ? applyDecision(from, decision, { lastLearnRate: subject.learnRate, bestEpoch: subject.bestEpoch, epochsTrained: subject.epochsTrained })
       : null;
   let estimatedSeconds: number | null = null;

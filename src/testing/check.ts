@@ -78,7 +78,7 @@ function ask(policy: Policy, context: PolicyContext): { decision: Decision } | {
 /** Why the decision does not apply to the configuration it changes, or null. */
 function applyProblem(decision: Decision, spec: ScenarioSpec, context: PolicyContext): string | null {
   const def = ACTIONS[decision.action];
-  if (!def.trains && decision.action !== 'trimEpochs') return null;
+  if (def.kind !== 'train' && def.kind !== 'edit') return null;
   const subjectRun = spec.runs.find((r) => r.id === (context.subjectRun ?? context.incumbent.id)) ?? context.incumbent;
   const from = context.subjectRun != null || !context.standing ? { network: subjectRun.network, options: subjectRun.options } : context.standing;
   const { bestEpoch } = evidenceOf(subjectRun.curve, subjectRun.diagnosis, resolveThresholds(spec.thresholds));
