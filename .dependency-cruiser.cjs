@@ -13,7 +13,8 @@
  *   - src/serve/ is `tune serve`'s HTTP server (I/O): it reads the stored studies and hands them to
  *     the pure page renderers; nothing pure imports it.
  *   - The package's public entries are pure: `flowtune` (src/index.ts: the types, the action
- *     registry, diagnosis, config and the built-in policies) and `flowtune/testing` (src/testing/:
+ *     registry, diagnosis and config), `flowtune/policies` (policies/index.ts: the built-in
+ *     policies, which import `flowtune`; no import circles) and `flowtune/testing` (src/testing/:
  *     the policy contract kit, which builds its contexts with the machine's rails, src/machine/rails.ts,
  *     pure functions of the evidence that live beside the machine that uses them).
  *

@@ -5,11 +5,12 @@ const source = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    // 'flowtune' and 'flowtune/testing' are the package's own sources here, as under tsx
+    // 'flowtune', 'flowtune/testing' and 'flowtune/policies' are the package's own sources here, as under tsx
     // (package.json "exports", condition "flowtune-source"): the built-in policies import them.
     alias: [
       { find: /^flowtune$/, replacement: source('./src/index.ts') },
       { find: /^flowtune\/testing$/, replacement: source('./src/testing/index.ts') },
+      { find: /^flowtune\/policies$/, replacement: source('./policies/index.ts') },
     ],
   },
   test: {

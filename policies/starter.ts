@@ -23,7 +23,8 @@
  *   import policy from './my-policy.ts';
  *   test('my-policy keeps the contract', () => expect(checkPolicy(policy).problems).toEqual([]));
  */
-import { accuracyGapAt, flowchartPolicy, formatNumber, type Decision, type Policy, type PolicyContext } from 'flowtune';
+import { accuracyGapAt, formatNumber, type Decision, type Policy, type PolicyContext } from 'flowtune';
+import { flowchartPolicy } from 'flowtune/policies';
 
 function decide(context: PolicyContext): Decision {
   // What the machine knows (all read-only): the step it is at and the actions that step allows,

@@ -5,14 +5,12 @@
  *   - the types: Policy, PolicyContext, RunSummary, Diagnosis, TrainingCurve, NetworkSpec, ...;
  *   - the action registry and the typed decisions: ACTIONS, Decision, decisionProblem, ...;
  *   - the diagnosis functions the machine uses: overfitting, accuracyGapAt, linearTrend, ...;
- *   - the network edits and training options: deepen, widen, resolveOptions, ...;
- *   - the built-in policies, to extend or wrap: flowchartPolicy, randomPolicy, ...
+ *   - the network edits and training options: deepen, widen, resolveOptions, ....
  *
- * The contract kit for a policy's tests is `flowtune/testing`. Running a study is the `tune`
- * command's job (src/cli.ts), not this module's.
- *
- * Order matters: the built-in policies import from 'flowtune' (this module) like a user's policy,
- * so they come last, after everything they use is evaluated.
+ * The built-in policies, to extend or wrap (flowchartPolicy, randomPolicy, ...), are
+ * `flowtune/policies`: they import this module like a user's policy, and this module imports none
+ * of them (no import circle). The contract kit for a policy's tests is `flowtune/testing`. Running
+ * a study is the `tune` command's job (src/cli.ts), not this module's.
  */
 export type * from './types.ts';
 export { UserError, isUserError } from './errors.ts';
@@ -53,8 +51,3 @@ export {
   outputUnits,
 } from './config/network.ts';
 export { DEFAULT_OPTIONS, OPTION_NAMES, augments, defaultLearnRate, optionProblem, resolveOptions, learnRateAt, toMatlabAugmenter, toMatlabCall } from './config/options.ts';
-// The built-in policies (last: they import this module).
-export { policy as flowchartPolicy, FLOWCHART_SETTINGS } from '../policies/flowchart.ts';
-export { policy as examplePolicy } from '../policies/example.ts';
-export { policy as randomPolicy, SPACE as RANDOM_SPACE, MAX_RANDOM_RUNS } from '../policies/random.ts';
-export { policy as noSearchPolicy } from '../policies/no-search.ts';

@@ -167,6 +167,9 @@ function syntaxLocation(file: string, cwd: string): string {
   return ` at ${displayPath(pathOf(m[1]), cwd)}:${m[2]}${caret >= 0 ? `:${caret + 1}` : ''}`;
 }
 
+/** What `flowtune/policies` exports (policies/index.ts): named in the message for a file that imports one of them from 'flowtune'. */
+const BUILT_IN_EXPORTS = ['flowchartPolicy', 'FLOWCHART_SETTINGS', 'examplePolicy', 'randomPolicy', 'RANDOM_SPACE', 'MAX_RANDOM_RUNS', 'noSearchPolicy'];
+
 /** The one-line message for a policy file that fails to import: what, where, and what to do. */
 function loadFailure(error: unknown, file: string, source: string, cwd: string): string {
   const e = (typeof error === 'object' && error !== null ? error : {}) as { name?: string; code?: string; message?: string; stack?: string };
@@ -182,7 +185,10 @@ function loadFailure(error: unknown, file: string, source: string, cwd: string):
     const from = /The requested module '([^']+)'/.exec(message)?.[1] ?? 'a module';
     const at = LOCATION.exec((e.stack ?? '').split('\n')[0] ?? '');
     const loc = at ? ` at ${displayPath(pathOf(at[1]), cwd)}:${at[2]}` : '';
-    const hint = from === 'flowtune' ? " (README.md, \"Your own policy\", lists what 'flowtune' exports)" : '';
+    if (from === 'flowtune' && BUILT_IN_EXPORTS.includes(missing[1])) {
+      return `Policy file ${source}: it imports ${missing[1]} from 'flowtune'${loc}, which 'flowtune' does not export: the built-in policies are 'flowtune/policies' (import { ${missing[1]} } from 'flowtune/policies').`;
+    }
+    const hint = from === 'flowtune' || from === 'flowtune/policies' ? ` (README.md, "Your own policy", lists what '${from}' exports)` : '';
     return `Policy file ${source}: it imports ${missing[1]} from '${from}'${loc}, which '${from}' does not export. Check the name${hint}.`;
   }
   // JavaScript that does not parse: Node's SyntaxError carries no place; `node --check` gives it.

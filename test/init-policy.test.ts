@@ -64,7 +64,8 @@ describe('tune init-policy FILE', () => {
     expect(text).toBe(starterPolicyText(path.join(dir, file)));
     expect(text).toContain(`name: 'mine'`);
     expect(text).toContain(`tune --data fashion --policy ${file}`);
-    expect(text).toMatch(/^import \{ accuracyGapAt, flowchartPolicy, formatNumber.* \} from 'flowtune';$/m);
+    expect(text).toMatch(/^import \{ accuracyGapAt, formatNumber.* \} from 'flowtune';$/m);
+    expect(text).toMatch(/^import \{ flowchartPolicy \} from 'flowtune\/policies';$/m);
     const { policy, source } = await loadPolicy(file, dir);
     expect(source).toBe(file);
     expect(policy.name).toBe('mine');

@@ -108,7 +108,8 @@ describe('flowtune installed from its tarball, outside the repository', () => {
         "import { test } from 'node:test';",
         "import assert from 'node:assert/strict';",
         "import { checkPolicy, SCENARIOS } from 'flowtune/testing';",
-        "import { flowchartPolicy, type Policy } from 'flowtune';",
+        "import type { Policy } from 'flowtune';",
+        "import { flowchartPolicy } from 'flowtune/policies';",
         "import policy from './my-policy.ts';",
         "test('my-policy keeps the contract', () => {",
         '  const check = checkPolicy(policy);',
@@ -150,7 +151,7 @@ describe('flowtune installed from its tarball, outside the repository', () => {
     expect(good.stdout + good.stderr).toBe('');
     expect(good.status).toBe(0);
     // Older projects resolve without "exports" (moduleResolution node10): "types" and "typesVersions" serve them.
-    writeFileSync(path.join(project, 'old.ts'), "import { flowchartPolicy, type Policy } from 'flowtune';\nimport { checkPolicy } from 'flowtune/testing';\nconst p: Policy = flowchartPolicy;\nexport const problems: string[] = checkPolicy(p).problems;\n");
+    writeFileSync(path.join(project, 'old.ts'), "import type { Policy } from 'flowtune';\nimport { flowchartPolicy } from 'flowtune/policies';\nimport { checkPolicy } from 'flowtune/testing';\nconst p: Policy = flowchartPolicy;\nexport const problems: string[] = checkPolicy(p).problems;\n");
     writeFileSync(path.join(project, 'tsconfig.node10.json'), JSON.stringify({ compilerOptions: { module: 'commonjs', moduleResolution: 'node10', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['old.ts'] }));
     const old = run(process.execPath, [TSC, '-p', 'tsconfig.node10.json'], project);
     expect(old.stdout + old.stderr).toBe('');

@@ -20,8 +20,8 @@ const FILES: Array<[string, string, string]> = [
   ['syntax.ts', 'const a = 1;\nexport default { name: "x", decide( => a };\n', "tune: Policy file syntax.ts: syntax error at syntax.ts:2:37: Expected identifier but found \"=>\". Fix the file there (it must be valid TypeScript or JavaScript)."],
   ['syntax.mjs', 'const a = 1;\nexport default { name: "x", decide( => a };\n', "tune: Policy file syntax.mjs: syntax error at syntax.mjs:2:37: Unexpected token '=>'. Fix the file there (it must be valid TypeScript or JavaScript)."],
   ['throws.ts', 'const settings: { rate?: number } = {};\nfunction read(): number {\n  if (settings.rate === undefined) throw new Error("settings.rate is missing");\n  return settings.rate;\n}\nexport default { name: "x", description: "", rate: read(), decide: () => ({ action: "stop", params: {}, reason: "1" }) };\n', 'tune: Policy file throws.ts: it threw while loading at throws.ts:3:42: settings.rate is missing. Fix the code that runs when the file is imported (its top level).'],
-  ['wrong-import.ts', "import { flowchartPolicy, overfit } from 'flowtune';\nexport default { ...flowchartPolicy, name: 'mine', overfit };\n", "tune: Policy file wrong-import.ts: it imports overfit from 'flowtune' at wrong-import.ts:1, which 'flowtune' does not export. Check the name (README.md, \"Your own policy\", lists what 'flowtune' exports)."],
-  ['no-export.ts', "import { flowchartPolicy } from 'flowtune';\nexport const mine = { ...flowchartPolicy, name: 'mine' };\n", 'tune: Policy file no-export.ts exports no policy (found exports: mine). Export a Policy as default or as `policy` (`tune init-policy FILE` writes a starter that does).'],
+  ['wrong-import.ts', "import { formatNumber, overfit } from 'flowtune';\nexport default { name: 'mine', formatNumber, overfit };\n", "tune: Policy file wrong-import.ts: it imports overfit from 'flowtune' at wrong-import.ts:1, which 'flowtune' does not export. Check the name (README.md, \"Your own policy\", lists what 'flowtune' exports)."],
+  ['no-export.ts', "import { flowchartPolicy } from 'flowtune/policies';\nexport const mine = { ...flowchartPolicy, name: 'mine' };\n", 'tune: Policy file no-export.ts exports no policy (found exports: mine). Export a Policy as default or as `policy` (`tune init-policy FILE` writes a starter that does).'],
   ['shape.mjs', "export default { name: 'mine', decide: 'stop' };\n", 'tune: Policy file shape.mjs: its default export is not a policy: it has no decide function. Export an object { name: string, description: string, thresholds?: {...}, decide(context) { return { action, params, reason } } }.'],
   ['missing-package.ts', "import leftPad from 'left-pad-not-installed';\nexport default leftPad;\n", `tune: Policy file missing-package.ts: it imports 'left-pad-not-installed', which is not installed where the file is. Install it: \`npm install left-pad-not-installed\` in ${dir} (or a folder above it).`],
 ];
@@ -38,7 +38,7 @@ describe('a broken policy file, through tune', () => {
   test("a policy in a folder where flowtune is not installed: what to install, and where", () => {
     const bare = mkdtempSync(path.join(tmpdir(), 'flowtune-bare-'));
     try {
-      writeFileSync(path.join(bare, 'mine.ts'), "import { flowchartPolicy } from 'flowtune';\nexport default { ...flowchartPolicy, name: 'mine' };\n");
+      writeFileSync(path.join(bare, 'mine.ts'), "import { formatNumber } from 'flowtune';\nexport default { name: 'mine', description: '', decide: () => ({ action: 'stop', params: {}, reason: formatNumber(1) }) };\n");
       writeFileSync(path.join(bare, 'history.json'), readFileSync(path.join(dir, 'history.json')));
       const { code, stderr } = tune(['diagnose', 'history.json', '--policy', 'mine.ts'], bare);
       expect(code).toBe(2);

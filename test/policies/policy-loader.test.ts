@@ -103,6 +103,7 @@ describe('loadPolicy: faults in one line: what, where, and what to do', () => {
     ['imports a package that is not installed', 'nopkg.mjs', 'import pad from "left-pad-not-installed";\nexport default pad;', /^Policy file \d+-nopkg\.mjs: it imports 'left-pad-not-installed', which is not installed where the file is\. Install it: `npm install left-pad-not-installed` in .+ \(or a folder above it\)\.$/],
     ['imports a file that is not there', 'nofile.ts', 'import { helper } from "./helper-not-here.ts";\nexport default helper;', /^Policy file \d+-nofile\.ts: it imports .*helper-not-here\.ts, which does not exist\. Fix the import's path\.$/],
     ['imports a name flowtune does not export', 'noname-import.mjs', 'import { flowchartPolicyy } from "flowtune";\nexport default flowchartPolicyy;', /^Policy file (\d+-noname-import\.mjs): it imports flowchartPolicyy from 'flowtune' at \1:1, which 'flowtune' does not export\. Check the name \(README\.md, "Your own policy", lists what 'flowtune' exports\)\.$/],
+    ['imports a built-in policy from flowtune (its entry is flowtune/policies)', 'moved-import.mjs', 'import { flowchartPolicy } from "flowtune";\nexport default flowchartPolicy;', /^Policy file (\d+-moved-import\.mjs): it imports flowchartPolicy from 'flowtune' at \1:1, which 'flowtune' does not export: the built-in policies are 'flowtune\/policies' \(import \{ flowchartPolicy \} from 'flowtune\/policies'\)\.$/],
     ['no export', 'noexport.mjs', 'export const something = 1;', /^Policy file \d+-noexport\.mjs exports no policy \(found exports: something\)\. Export a Policy as default or as `policy` \(`tune init-policy FILE` writes a starter that does\)\.$/],
     ['no decide', 'nodecide.mjs', 'export default { name: "x", description: "" };', /^Policy file \d+-nodecide\.mjs: its default export is not a policy: it has no decide function\. Export an object \{ name: string, description: string, thresholds\?: \{\.\.\.\}, decide\(context\)/],
     ['decide is not a function', 'decidestring.mjs', 'export const policy = { name: "x", decide: "stop" };', /its export `policy` is not a policy: it has no decide function/],
@@ -128,7 +129,7 @@ describe('loadPolicy: faults in one line: what, where, and what to do', () => {
     const clone = join(dir, 'unbuilt', 'node_modules', 'flowtune');
     mkdirSync(clone, { recursive: true });
     writeFileSync(join(clone, 'package.json'), readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url))));
-    writeFileSync(join(dir, 'unbuilt', 'p.ts'), "import { flowchartPolicy } from 'flowtune';\nexport default flowchartPolicy;\n");
+    writeFileSync(join(dir, 'unbuilt', 'p.ts'), "import { formatNumber } from 'flowtune';\nexport default formatNumber;\n");
     const error = await loadError('unbuilt/p.ts');
     expect(error.message).toBe(`Policy file unbuilt/p.ts: it imports flowtune, whose compiled dist/ is missing (${join(clone, 'dist/src/index.js')}): build it with \`npm run build\` in ${clone}.`);
   });

@@ -4,7 +4,8 @@
  * the contract — a check that passed everything would be worthless.
  */
 import { describe, expect, test } from 'vitest';
-import { flowchartPolicy, type Decision, type Policy, type PolicyContext } from 'flowtune';
+import type { Decision, Policy, PolicyContext } from 'flowtune';
+import { flowchartPolicy } from 'flowtune/policies';
 import { CURVES, SCENARIOS, checkPolicy, scenarioContext, scenarioRun, type Scenario } from 'flowtune/testing';
 
 describe('the scenarios', () => {
