@@ -1,6 +1,7 @@
-/** The pure budget plans (src/machine/budget.ts) on made-up numbers. */
+/** The pure budget plans (src/machine/budget.ts, final-run.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
-import { AUGMENT_SLOWDOWN, FINAL_SPEED_MARGIN, LONG_FINAL_EPOCHS, augmentationWords, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planFinalRun, type DataSizes } from '../../src/machine/budget.ts';
+import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, type DataSizes } from '../../src/machine/budget.ts';
+import { FINAL_SPEED_MARGIN, augmentationWords, planFinalRun } from '../../src/machine/final-run.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
 const sizes: DataSizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };

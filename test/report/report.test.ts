@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { accuracyInterval } from '../../src/diagnosis/paired.ts';
-import { confirmPlan, planFinalRun } from '../../src/machine/budget.ts';
+import { confirmPlan } from '../../src/machine/budget.ts';
+import { planFinalRun } from '../../src/machine/final-run.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 import { wordCount } from '../../src/report/format.ts';
 import { logRows } from '../../src/report/log.ts';

@@ -29,7 +29,8 @@ import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config
 import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
 import type { PerImage } from '../../../src/diagnosis/paired.ts';
 import { judge } from '../../../src/machine/verdict.ts';
-import { confirmOptions, confirmPlan, planFinalRun } from '../../../src/machine/budget.ts';
+import { confirmOptions, confirmPlan } from '../../../src/machine/budget.ts';
+import { planFinalRun } from '../../../src/machine/final-run.ts';
 
 export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
