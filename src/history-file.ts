@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { diagnoseRun } from './diagnosis/diagnose.ts';
 import { KERAS_EXPECTED, MATLAB_EXPECTED, parseHistory, type AccuracyUnit, type ParsedHistory } from './diagnosis/history-parse.ts';
-import { contextFromCurve, inferStage, type FileDiagnosis } from './diagnosis/standalone.ts';
+import { contextFromCurve, type FileDiagnosis } from './diagnosis/standalone.ts';
 import { resolveThresholds } from './diagnosis/thresholds.ts';
-import { allowedActions, evidenceOf, type RailState } from './machine/rails.ts';
+import { allowedActions, baselineRails, evidenceOf } from './machine/rails.ts';
 import { UserError } from './errors.ts';
 import { decideSafely } from './policy-loader.ts';
 import type { Policy, TrainingCurve } from './types.ts';
@@ -38,13 +38,6 @@ export function diagnoseFile(path: string, policy: Policy, source: string = poli
   const diagnosis = diagnoseRun(curve, policy.thresholds);
   // The actions the machine would allow after this run, had it been a study's baseline.
   const { bestEpoch: _bestEpoch, ...evidence } = evidenceOf(curve, diagnosis, resolveThresholds(policy.thresholds));
-  const rails: RailState = {
-    step: inferStage(diagnosis),
-    standing: evidence,
-    subject: { runId: 1, isStanding: true, unstable: evidence.unstable },
-    triedAtStanding: [],
-    trimmed: false,
-    epochsExhausted: false,
-  };
-  return { diagnosis, decision: decideSafely(policy, contextFromCurve(curve, diagnosis, allowedActions(rails)), source), accuracy };
+  const rails = baselineRails(evidence);
+  return { diagnosis, decision: decideSafely(policy, contextFromCurve(curve, diagnosis, rails.step, allowedActions(rails)), source), accuracy };
 }

@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { UserError } from '../src/errors.ts';
-import { curveFromHistory, detectAccuracyUnit, formatDiagnosis, inferStage, parseJsonWithNonFinite, splitCsv } from '../src/diagnosis/index.ts';
+import { curveFromHistory, detectAccuracyUnit, formatDiagnosis, parseJsonWithNonFinite, splitCsv } from '../src/diagnosis/index.ts';
+import { allowedActions } from '../src/machine/rails.ts';
+import { CURVES, scenarioRails, scenarioRun } from '../src/testing/index.ts';
 import { diagnoseFile, readHistoryFile } from '../src/history-file.ts';
 import { policy as flowchart } from '../policies/flowchart.ts';
-import type { TrainingHistory } from '../src/types.ts';
+import type { Policy, PolicyContext, TrainingCurve, TrainingHistory } from '../src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowtune-history-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -271,21 +273,33 @@ describe('diagnoseFile and formatDiagnosis', () => {
     expect(diagnoseFile(path, flowchart).decision).toMatchObject({ action: 'lowerLearnRate', params: { initialLearnRate: 0.001 } });
   });
 
-  test.each([
-    ['diverged', 'stabilise'],
-    ['oscillating', 'stabilise'],
-    ['tooSlow', 'stabilise'],
-    ['underfitting', 'trainEnough'],
-    ['converged', 'capacity'],
-  ] as const)('inferStage(%s) = %s', (label, stage) => {
-    expect(inferStage({ label, findings: [label], evidence: {}, summary: '' })).toBe(stage);
-  });
-
-  test('inferStage(overfitting): trimEpochs for a minimum before the end, regularise for a gap only', () => {
-    expect(inferStage({ label: 'overfitting', findings: ['overfitting'], evidence: { risingAfterMinimum: true }, summary: '' })).toBe('trimEpochs');
-    expect(inferStage({ label: 'overfitting', findings: ['overfitting'], evidence: { risingAfterMinimum: false, gapTooLarge: true }, summary: '' })).toBe('regularise');
+  // One rule routes a history: `tune diagnose` asks the policy at the step the machine's rails give
+  // after a study's baseline (rails.ts baselineRails → nextStep), the step the contract kit's
+  // scenarios are built with. For every curve of the kit, written as a Keras history file.
+  test.each(Object.keys(CURVES) as Array<keyof typeof CURVES>)('the %s curve: tune diagnose asks at the step the machine would', (kind) => {
+    const curve = CURVES[kind]();
+    const series = (pick: (e: TrainingCurve['epochs'][number]) => number | null) => [...curve.epochs.map((e) => pick(e) ?? 'NaN'), ...(curve.nonFinite ? ['NaN'] : [])].join(', ');
+    const path = file(`route-${kind}.json`, `{"loss": [${series((e) => e.loss)}], "accuracy": [${series((e) => e.accuracy)}], "val_loss": [${series((e) => e.valLoss)}], "val_accuracy": [${series((e) => e.valAccuracy)}]}`);
+    const seen: PolicyContext[] = [];
+    const spy: Policy = { ...flowchart, name: 'spy', decide: (context) => (seen.push(context), flowchart.decide(context)) };
+    diagnoseFile(path, spy);
+    const rails = scenarioRails({ runs: [scenarioRun(1, 'baseline', readHistoryFile(path))], fromFile: true });
+    expect(seen[0].stage).toBe(rails.step);
+    expect(seen[0].allowed).toEqual(allowedActions(rails));
+    expect(seen[0].stage).toBe(EXPECTED_STEP[kind] ?? seen[0].stage);
   });
 });
+
+/** The steps a person would name for the kit's curves (the rest follow from their evidence). */
+const EXPECTED_STEP: Partial<Record<keyof typeof CURVES, string>> = {
+  diverged: 'stabilise',
+  oscillating: 'stabilise',
+  tooSlow: 'stabilise',
+  underfitting: 'trainEnough',
+  overfittingRising: 'trimEpochs',
+  overfittingGap: 'regularise',
+  converged: 'capacity',
+};
 
 describe('curveFromHistory', () => {
   const history: TrainingHistory = {

@@ -44,4 +44,4 @@ export {
   type AccuracyColumn,
   type ParsedHistory,
 } from './history-parse.ts';
-export { contextFromCurve, formatDiagnosis, inferStage, runSummaryFromCurve, seededRandom, type FileDiagnosis } from './standalone.ts';
+export { contextFromCurve, formatDiagnosis, runSummaryFromCurve, seededRandom, type FileDiagnosis } from './standalone.ts';

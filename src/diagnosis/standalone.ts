@@ -1,8 +1,9 @@
 /**
  * A training history from outside a study (`tune diagnose FILE`: a Keras History JSON or MATLAB
  * training-info CSV, parsed by history-parse.ts) seen as the baseline run of a study, so that a
- * policy can be asked for the first step: the stage a diagnosis belongs to, the run summary a
- * policy reads, a seeded random stream, and the answer's text. Pure: the file is read by
+ * policy can be asked for the first step: the run summary a policy reads, its context (the step
+ * comes from the machine's rails: machine/rails.ts `baselineRails`), a seeded random stream, and the
+ * answer's text. Pure: the file is read by
  * src/history-file.ts.
  */
 import type { ActionName, Decision, Diagnosis, PolicyContext, RunSummary, Stage, TrainingCurve } from '../types.ts';
@@ -18,26 +19,6 @@ export interface FileDiagnosis {
   decision: Decision;
   /** How the file's accuracies were read: fractions or percentages, detected or given. */
   accuracy?: AccuracyReading;
-}
-
-/**
- * The flowchart stage a diagnosis belongs to: diverged/oscillating/tooSlow → stabilise,
- * underfitting → trainEnough, a validation-loss minimum well before the end → trimEpochs,
- * an accuracy gap only → regularise, converged → capacity.
- */
-export function inferStage(diagnosis: Diagnosis): Stage {
-  switch (diagnosis.label) {
-    case 'diverged':
-    case 'oscillating':
-    case 'tooSlow':
-      return 'stabilise';
-    case 'underfitting':
-      return 'trainEnough';
-    case 'overfitting':
-      return diagnosis.evidence.risingAfterMinimum === true ? 'trimEpochs' : 'regularise';
-    case 'converged':
-      return 'capacity';
-  }
 }
 
 /**
@@ -74,12 +55,13 @@ export function seededRandom(seed: number): () => number {
 
 /**
  * The context a policy decides in for a standalone history: its one run is both last and
- * incumbent, no budget limit; `allowed` are the actions the machine's rails allow after it.
+ * incumbent, no budget limit; `stage` and `allowed` are the step and the actions the machine's
+ * rails give after it as a study's baseline (machine/rails.ts `baselineRails`, `allowedActions`).
  */
-export function contextFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, allowed: readonly ActionName[]): PolicyContext {
+export function contextFromCurve(curve: TrainingCurve, diagnosis: Diagnosis, stage: Stage, allowed: readonly ActionName[]): PolicyContext {
   const run = runSummaryFromCurve(curve, diagnosis);
   return {
-    stage: inferStage(diagnosis),
+    stage,
     allowed,
     refused: [],
     last: run,

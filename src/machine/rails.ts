@@ -120,6 +120,24 @@ export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step
 }
 
 /**
+ * The rails after a study's baseline run, the learning-rate ladder closed and nothing tried: how a
+ * history from outside a study is routed (`tune diagnose FILE`), by the same rule as the machine's
+ * (`nextStep`), so the two cannot disagree.
+ */
+export function baselineRails(standing: RunEvidence, runId = 1): RailState {
+  const state = {
+    standing,
+    subject: { runId, isStanding: true, unstable: standing.unstable },
+    triedAtStanding: [],
+    trimmed: false,
+    epochsExhausted: false,
+    fidelity: 'subset' as const,
+    rateOpen: false,
+  };
+  return { ...state, step: nextStep({ ...state, step: 'baseline' }) };
+}
+
+/**
  * Why `action` is not allowed at this step, or null when it is. `stop` is always allowed.
  */
 export function refusal(action: ActionName, state: RailState): string | null {

@@ -31,7 +31,7 @@ const curve = { epochs: [{ epoch: 1, loss: 0.5, accuracy: 0.8, valLoss: 0.55, va
 const diagnosis = diagnoseRun(curve);
 const { bestEpoch: _bestEpoch, ...standing } = evidenceOf(curve, diagnosis, DEFAULT_THRESHOLDS);
 const allowed = allowedActions({ step: 'trainEnough', standing, subject: { runId: 1, isStanding: true, unstable: false }, triedAtStanding: [], trimmed: false, epochsExhausted: false });
-const context: PolicyContext = { ...contextFromCurve(curve, diagnosis, allowed), budget: { runsLeft: 10, secondsLeft: 600 } };
+const context: PolicyContext = { ...contextFromCurve(curve, diagnosis, 'trainEnough', allowed), budget: { runsLeft: 10, secondsLeft: 600 } };
 
 async function loadError(nameOrPath: string): Promise<UserError> {
   try {
