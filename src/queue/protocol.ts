@@ -16,7 +16,8 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { decodeNumber, encodeNumber } from '../store/study-store.ts';
-import type { DataView, NetworkSpec, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
 import type { RunResult } from '../store/records.ts';
 
 /** The queue's name in Redis (its keys are `bull:flowtune-train:*`). */

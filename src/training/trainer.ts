@@ -7,7 +7,8 @@
  *
  * Run `initBackend()` (backend.ts) before training; training uses whichever backend is active.
  */
-import type { DataView, NetworkSpec, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
 import type { RunResult } from '../store/records.ts';
 import { runLoop } from './loop.ts';
 
