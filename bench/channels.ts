@@ -17,7 +17,7 @@ import { toUnitFloats } from '../src/data/memory.ts';
 import { mulberry32 } from '../src/util/random.ts';
 import { initBackend, type BackendName } from '../src/training/backend.ts';
 import { benchEpochs } from '../src/training/speed.ts';
-import type { DataView, ImageSet } from '../src/types.ts';
+import type { DataView, ImageSet } from '../src/data/image-set.ts';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, images: { type: 'string', default: '4096' }, epochs: { type: 'string', default: '3' } } });
 const images = Number(values.images);

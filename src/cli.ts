@@ -10,7 +10,8 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError, isUserError } from './errors.ts';
 import { terminalProgress } from './progress.ts';
-import type { StudyConfig, TrainingOptions } from './types.ts';
+import type { TrainingOptions } from './types.ts';
+import type { StudyConfig } from './store/records.ts';
 
 const HELP = `tune — tunes a convolutional network the way an expert does, and explains every decision
 

@@ -2,7 +2,8 @@
  * `flowtune`: the public API a policy is written against. PURE (no I/O, no tfjs), so a policy and
  * its tests import it anywhere (the layering check in .dependency-cruiser.cjs keeps it so):
  *
- *   - the types: Policy, PolicyContext, RunSummary, Diagnosis, TrainingCurve, NetworkSpec, ...;
+ *   - the policy contract's types (src/types.ts): Policy, PolicyContext, RunSummary, Diagnosis,
+ *     TrainingCurve, NetworkSpec, ...; not the stored study's records (src/store/records.ts);
  *   - the action registry and the typed decisions: ACTIONS, Decision, decisionProblem, ...;
  *   - the diagnosis functions the machine uses: overfitting, accuracyGapAt, linearTrend, ...;
  *   - the network edits and training options: deepen, widen, resolveOptions, ....
@@ -12,7 +13,38 @@
  * of them (no import circle). The contract kit for a policy's tests is `flowtune/testing`. Running
  * a study is the `tune` command's job (src/cli.ts), not this module's.
  */
-export type * from './types.ts';
+// The policy contract's types, by name (the stored study's records, src/store/records.ts, are not part of it).
+export type {
+  // what a policy is, sees and returns
+  Policy,
+  PolicyContext,
+  RunSummary,
+  Stage,
+  Fidelity,
+  ActionName,
+  Decision,
+  // how a run was judged (a RunSummary carries it)
+  Verdict,
+  Judgement,
+  RunEvaluation,
+  Throughput,
+  // diagnosis
+  Diagnosis,
+  DiagnosisLabel,
+  DiagnosisThresholds,
+  TrainingCurve,
+  // the configuration a decision changes
+  NetworkSpec,
+  LayerSpec,
+  TrainingOptions,
+  Solver,
+  // a trainer's history (what curveFromHistory reads)
+  TrainingHistory,
+  IterationRecord,
+  ValidationRecord,
+  EpochRecord,
+  StopReason,
+} from './types.ts';
 export { UserError, isUserError } from './errors.ts';
 export {
   ACTIONS,

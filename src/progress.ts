@@ -6,7 +6,8 @@
 import { pct as percent } from './report/format.ts';
 import { verdictText } from './report/why.ts';
 import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
-import type { Decision, MachineDecisionKind, RunRecord, Stage } from './types.ts';
+import type { Decision, Stage } from './types.ts';
+import type { MachineDecisionKind, RunRecord } from './store/records.ts';
 
 export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;

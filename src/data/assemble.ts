@@ -6,7 +6,7 @@
  */
 import type { DataFormat, Dataset, DatasetInfo } from './dataset.ts';
 import { type MemoryPlan, storePixels } from './memory.ts';
-import type { ImageSet } from '../types.ts';
+import type { ImageSet } from './image-set.ts';
 
 /** One split as decoded: `count` images of bytes (channels last) and their labels. */
 export interface RawSplit {

@@ -17,7 +17,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { stat, realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import type { ImageSet } from '../types.ts';
+import type { ImageSet } from './image-set.ts';
 import { countLabels } from './assemble.ts';
 import { numberedClassNames, readClassesFile } from './classes.ts';
 import {

@@ -4,7 +4,7 @@
  * another image size) refuses the job instead of training on other images.
  */
 import { createHash } from 'node:crypto';
-import type { ImageSet } from '../types.ts';
+import type { ImageSet } from './image-set.ts';
 import type { Dataset } from './dataset.ts';
 
 const cache = new WeakMap<Dataset, string>();

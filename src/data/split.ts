@@ -7,7 +7,7 @@
  * Indices in every view are ascending.
  */
 import { UserError } from '../errors.ts';
-import type { DataView, ImageSet } from '../types.ts';
+import type { DataView, ImageSet } from './image-set.ts';
 import { type Random, deriveSeed, mulberry32, shuffleInPlace } from '../util/random.ts';
 
 export interface HoldoutOptions {

@@ -1,7 +1,8 @@
 /**
  * The study's training/validation split of a data set, and what the report says about the data.
  */
-import type { DatasetSummary, DataView } from '../types.ts';
+import type { DataView } from './image-set.ts';
+import type { DatasetSummary } from '../store/records.ts';
 import type { Dataset } from './dataset.ts';
 import { classCounts, fullView, holdoutSplit } from './split.ts';
 

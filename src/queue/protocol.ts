@@ -16,7 +16,9 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { decodeNumber, encodeNumber } from '../store/study-store.ts';
-import type { DataView, NetworkSpec, RunResult, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { RunResult } from '../store/records.ts';
 
 /** The queue's name in Redis (its keys are `bull:flowtune-train:*`). */
 export const QUEUE_NAME = 'flowtune-train';

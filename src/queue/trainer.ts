@@ -18,7 +18,7 @@ import type { Dataset } from '../data/dataset.ts';
 import { datasetFingerprint } from '../data/fingerprint.ts';
 import type { StudyTrainer } from '../study/env.ts';
 import type { TrainRequest } from '../training/trainer.ts';
-import type { RunResult, TrainProgress } from '../types.ts';
+import type { RunResult, TrainProgress } from '../store/records.ts';
 import {
   KEEP_FINISHED_SECONDS,
   PROTOCOL,

@@ -24,7 +24,8 @@ import { datasetFingerprint } from '../data/fingerprint.ts';
 import { isUserError } from '../errors.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { trainRun } from '../training/trainer.ts';
-import type { DataView, ImageSet, RunResult } from '../types.ts';
+import type { DataView, ImageSet } from '../data/image-set.ts';
+import type { RunResult } from '../store/records.ts';
 import {
   KEEP_FINISHED_SECONDS,
   PROTOCOL,

@@ -6,7 +6,7 @@
  * Studies stored before the summary existed get no section.
  */
 import { markdownTable } from 'markdown-table';
-import type { DatasetSummary, StudyRecord } from '../types.ts';
+import type { DatasetSummary, StudyRecord } from '../store/records.ts';
 import { int } from './format.ts';
 
 /** Skipped files listed by name in the report; the rest are counted. */

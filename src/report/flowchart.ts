@@ -11,7 +11,7 @@
  * the state's path joined by `_`, as the generator writes it; ids the diagram does not have are
  * left out (Mermaid would draw a new state for them).
  */
-import type { MachineDecisionKind, RunRecord, StudyRecord } from '../types.ts';
+import type { MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
 import { machineKind } from './story.ts';
 
 export interface StudyPath {

@@ -8,7 +8,8 @@
  */
 import { describeNetwork, paramCount } from '../config/network.ts';
 import { toMatlabCall } from '../config/options.ts';
-import type { Decision, NetworkSpec, RunRecord, TrainingOptions } from '../types.ts';
+import type { Decision, NetworkSpec, TrainingOptions } from '../types.ts';
+import type { RunRecord } from '../store/records.ts';
 
 /** What a missing value looks like in the report. */
 export const MISSING = '—';

@@ -7,7 +7,7 @@ import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { markdownTable } from 'markdown-table';
 import { parseStudy, STUDY_FILE } from '../store/study-store.ts';
-import type { InFlightRun, StudyRecord, StudyStatus } from '../types.ts';
+import type { InFlightRun, StudyRecord, StudyStatus } from '../store/records.ts';
 import { cell, MISSING, pct, time } from './format.ts';
 
 export interface StudyListRow {

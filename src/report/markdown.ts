@@ -8,7 +8,7 @@
  * study's settings; one section per run with its named numbers.
  */
 import { markdownTable } from 'markdown-table';
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from '../store/records.ts';
 import { dataSection } from './data-section.ts';
 import { cell, duration, int, loss, MISSING, pct, time } from './format.ts';
 import { logMarkdown, logRows } from './log.ts';

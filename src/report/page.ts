@@ -9,7 +9,7 @@
  * vega-embed from the same Vega-Lite specs as the SVG files, with hover.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { InFlightRun, StudyRecord, StudyStatus } from '../types.ts';
+import type { InFlightRun, StudyRecord, StudyStatus } from '../store/records.ts';
 import { highlightedDiagram, stateId, studyPath } from './flowchart.ts';
 import { duration, int, loss, MISSING, pct, time } from './format.ts';
 import { escapeHtml, markdownHtml } from './html.ts';

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { RunRecord, StudyRecord } from '../types.ts';
+import type { RunRecord, StudyRecord } from '../store/records.ts';
 import { changeText, num } from './format.ts';
 import { runPlotPath, STUDY_PLOT_PATH } from './paths.ts';
 

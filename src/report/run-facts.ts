@@ -7,7 +7,8 @@
  */
 import { accuracyGapAt, curveFromHistory, DEFAULT_THRESHOLDS, finitePoints, overfitting, tCritical, underfitting } from '../diagnosis/index.ts';
 import { FULL_RUNG_GAP } from '../machine/rails.ts';
-import type { RunRecord, TrainingCurve } from '../types.ts';
+import type { TrainingCurve } from '../types.ts';
+import type { RunRecord } from '../store/records.ts';
 
 export interface EpochValue {
   epoch: number;

@@ -5,7 +5,8 @@
  * after it, in full. PURE.
  */
 import { markdownTable } from 'markdown-table';
-import type { RunRecord, StopReason } from '../types.ts';
+import type { StopReason } from '../types.ts';
+import type { RunRecord } from '../store/records.ts';
 import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';

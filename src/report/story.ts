@@ -9,7 +9,8 @@
  * final run it planned; runs no decision produced (the baseline, a replicate, a confirmation) are
  * entries of their own. Older studies (before paired verdicts) render the same way.
  */
-import type { Decision, DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord, TrainingOptions } from '../types.ts';
+import type { Decision, TrainingOptions } from '../types.ts';
+import type { DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
 
 /** What a machine decision was about, read from its sentence (the store keeps it as prose). */
 export type MachineKind = MachineDecisionKind | 'other';

@@ -6,7 +6,7 @@
  */
 import { ACTIONS, applyDecision, type ActionName } from '../actions.ts';
 import { accuracyInterval } from '../diagnosis/paired.ts';
-import type { RunRecord, StudyRecord } from '../types.ts';
+import type { RunRecord, StudyRecord } from '../store/records.ts';
 import { describeChange, duration, int, loss, num, pct, pctInterval, pt } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Story } from './story.ts';

@@ -3,7 +3,7 @@
  * text within a terminal's width (100 columns by default). PURE: text wrapping and a table whose
  * long columns wrap inside their cells.
  */
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from '../store/records.ts';
 import { int } from './format.ts';
 import { LOG_HEADER, logRows } from './log.ts';
 import { tellStory } from './story.ts';

@@ -5,7 +5,7 @@
  * final run's internal settings. PURE.
  */
 import { toMatlabLayers } from '../config/network.ts';
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from '../store/records.ts';
 import { int, json, learnables, matlabCall, matlabMultiline, networkText, num } from './format.ts';
 import type { Story } from './story.ts';
 

@@ -8,7 +8,8 @@
  * The machine's decisions are stored as sentences; their key numbers are picked out here.
  */
 import { ACTIONS, type ActionName } from '../actions.ts';
-import type { RunRecord, Verdict } from '../types.ts';
+import type { Verdict } from '../types.ts';
+import type { RunRecord } from '../store/records.ts';
 import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, se, shorten, signed, signedPct, wordCount } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';

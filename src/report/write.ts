@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from '../store/records.ts';
 import { renderReport, type ReportOptions } from './markdown.ts';
 import { PLOTS_DIR, REPORT_PATH, runPlotPath, STUDY_PLOT_PATH } from './paths.ts';
 import { readFingerprint, renderRunPlot, renderStudyPlot, runPlotFingerprint } from './plots.ts';

@@ -22,7 +22,7 @@ import { contentHash } from '../report/plots.ts';
 import { escapeHtml } from '../report/html.ts';
 import { listPage, pageDocument, pageParts, pagePlotSpec, studyPage, type Page } from '../report/page.ts';
 import { readStudyFile, STUDY_FILE } from '../store/study-store.ts';
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from '../store/records.ts';
 import { contentType, fileSignature, readAsset, resolveInside, safeSegment } from './files.ts';
 
 export interface AppOptions {

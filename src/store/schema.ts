@@ -3,7 +3,7 @@
  * date. `readStudyFile`, `parseStudy` and `StudyStore` call `migrateStudyRecord` on everything they
  * read; the store writes the current version.
  *
- * When the shape of StudyRecord changes: bump STUDY_SCHEMA_VERSION, and add to MIGRATIONS the step
+ * When the shape of StudyRecord (records.ts) changes: bump STUDY_SCHEMA_VERSION, and add to MIGRATIONS the step
  * from the previous version (a pure function from the old record to the new one, written against
  * the old shape as plain JSON, so old files keep loading however far back they are).
  *
@@ -14,7 +14,7 @@
  *      readers, so no migration is needed either way.
  */
 import { UserError } from '../errors.ts';
-import type { StudyRecord } from '../types.ts';
+import type { StudyRecord } from './records.ts';
 
 /** The version this flowtune writes. */
 export const STUDY_SCHEMA_VERSION = 2;

@@ -14,7 +14,7 @@ import { DataFile } from 'lowdb/node';
 import { UserError } from '../errors.ts';
 import { StudyLock, type StaleLock } from './lock.ts';
 import { migrateStudyRecord, STUDY_SCHEMA_VERSION } from './schema.ts';
-import type { DecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../types.ts';
+import type { DecisionRecord, InFlightRun, RunRecord, StudyRecord } from './records.ts';
 
 export const STUDY_FILE = 'study.json';
 

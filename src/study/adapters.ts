@@ -30,7 +30,9 @@ import { judge, type Side } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
-import type { DataView, DecisionRecord, MachineDecisionKind, NetworkSpec, PolicyContext, RunRecord, Stage, StudyRecord, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, PolicyContext, Stage, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
 import {
   iterationsPerEpoch,
   readPerImage,

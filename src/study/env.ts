@@ -13,7 +13,9 @@ import type { EvaluateRequest, EvaluationResult } from '../training/evaluate.ts'
 import type { TrainRequest } from '../training/trainer.ts';
 import { iterationsPerEpoch as iterationsIn } from '../util/batching.ts';
 import { median } from '../util/stats.ts';
-import type { DataView, DiagnosisThresholds, NetworkSpec, Policy, RunRecord, RunResult, RunSummary, StudyConfig, Throughput, TrainingOptions } from '../types.ts';
+import type { DiagnosisThresholds, NetworkSpec, Policy, RunSummary, Throughput, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { RunRecord, RunResult, StudyConfig } from '../store/records.ts';
 
 /** The two things a study asks of training/: train a run, evaluate a network. Tests give a fake. */
 export interface StudyTrainer {

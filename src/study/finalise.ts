@@ -16,7 +16,7 @@ import { planFinalRun } from '../machine/final-run.ts';
 import { allowedActions, refusal, type RailState } from '../machine/rails.ts';
 import { COST_TOLERANCE, finalRunWins } from '../machine/verdict.ts';
 import { decideSafely } from '../policy-loader.ts';
-import type { RunRecord } from '../types.ts';
+import type { RunRecord } from '../store/records.ts';
 import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, longFinalAugmentation, machineDecision, sizes, speedOf } from './adapters.ts';
 import { formatNumber } from '../diagnosis/series.ts';
 import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';

@@ -10,7 +10,8 @@
  */
 import type { ProgressSink } from '../progress.ts';
 import type { StudyStore } from '../store/study-store.ts';
-import type { InFlightRun, Stage } from '../types.ts';
+import type { Stage } from '../types.ts';
+import type { InFlightRun } from '../store/records.ts';
 
 /** Progress is written at most this often (seconds), a run's first iteration excepted. */
 export const MIN_WRITE_SECONDS = 2;

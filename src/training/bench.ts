@@ -12,7 +12,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { DataView, NetworkSpec } from '../types.ts';
+import type { NetworkSpec } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
 import { UserError } from '../errors.ts';
 import { openDataset } from '../data/dataset.ts';
 import { fullView, stratifiedSubset } from '../data/split.ts';

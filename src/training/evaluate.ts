@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import type { DataView, ImageSet, NetworkSpec } from '../types.ts';
+import type { NetworkSpec } from '../types.ts';
+import type { DataView, ImageSet } from '../data/image-set.ts';
 import { loadSavedModel } from './checkpoint.ts';
 import { outputUnits, validateNetwork } from '../config/network.ts';
 import { type UploadedImages, sliceImages, uploadImages } from './upload.ts';

@@ -8,7 +8,9 @@ import { iterationsPerEpoch } from '../util/batching.ts';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
-import type { DataView, NetworkSpec, RunResult, StopReason, TrainProgress, TrainingHistory, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, StopReason, TrainingHistory, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { RunResult, TrainProgress } from '../store/records.ts';
 import { activeBackend } from './backend.ts';
 import {
   type CheckpointState,

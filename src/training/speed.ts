@@ -4,7 +4,8 @@
  * (`evaluationSpeed`), and a candidate's speed before its run (`probeSpeed`, for the search's budget).
  */
 import { performance } from 'node:perf_hooks';
-import type { DataView, EpochRecord, NetworkSpec, TrainingOptions } from '../types.ts';
+import type { EpochRecord, NetworkSpec, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
 import { runLoop } from './loop.ts';
 import { buildModel } from './model.ts';
 import { uploadImages } from './upload.ts';

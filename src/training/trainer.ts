@@ -7,10 +7,12 @@
  *
  * Run `initBackend()` (backend.ts) before training; training uses whichever backend is active.
  */
-import type { DataView, NetworkSpec, RunResult, TrainingOptions } from '../types.ts';
+import type { NetworkSpec, TrainingOptions } from '../types.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { RunResult } from '../store/records.ts';
 import { runLoop } from './loop.ts';
 
-import type { TrainProgress } from '../types.ts';
+import type { TrainProgress } from '../store/records.ts';
 export type { TrainProgress };
 
 export interface TrainRequest {

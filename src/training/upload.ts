@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { toUnitFloats } from '../data/memory.ts';
-import type { DataView, ImageSet } from '../types.ts';
+import type { DataView, ImageSet } from '../data/image-set.ts';
 
 export interface UploadedImages {
   /** [count, height, width, channels] float32 on the backend; absent when the set keeps its pixels as bytes. */

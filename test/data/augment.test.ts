@@ -12,7 +12,8 @@ import { applyDecision } from '../../src/actions.ts';
 import { defaultNetwork } from '../../src/config/network.ts';
 import { initBackend } from '../../src/training/backend.ts';
 import { trainRun } from '../../src/training/trainer.ts';
-import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
+import type { NetworkSpec } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
 
 /** A 3×3 single-channel image with pixel values 1..9, row-major. */
 const ramp = Float32Array.from({ length: 9 }, (_, i) => i + 1);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { classCounts, fullView, holdoutSplit, stratifiedQuotas, stratifiedSubset } from '../../src/data/split.ts';
-import type { DataView, ImageSet } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
 
 /** A set with the given number of items per class, labels interleaved; no pixels (splits never read them). */
 function setWithClasses(sizes: number[]): ImageSet {

@@ -12,7 +12,7 @@ import { openDataset } from '../../src/data/dataset.ts';
 import { writeIdxFile } from '../../src/data/idx.ts';
 import { stratifiedSubset, fullView } from '../../src/data/split.ts';
 import { readStudyFile } from '../../src/store/study-store.ts';
-import type { ImageSet } from '../../src/types.ts';
+import type { ImageSet } from '../../src/data/image-set.ts';
 import { HAVE_FASHION, tempReports, tune } from './helpers.ts';
 
 async function writeSubset(set: ImageSet, n: number, dir: string, prefix: 'train' | 't10k'): Promise<void> {

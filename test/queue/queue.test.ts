@@ -13,7 +13,7 @@ import { defaultNetwork } from '../../src/config/network.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 import { PROTOCOL, QUEUE_NAME, checkpointKey, decodeIndices, decodePayload, encodeIndices, encodePayload, jobIdFor, packFolder, redactUrl, unpackFolder, type TrainJob } from '../../src/queue/protocol.ts';
 import { parseStudy } from '../../src/store/study-store.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { VERSION } from '../../src/version.ts';
 import { HAVE_FASHION, ROOT, TUNE, tempReports, tune, tuneAsync } from '../e2e/helpers.ts';
 import { REDIS_SERVER, selfSignedCertificate, startRedis, type RedisServer } from './redis-server.ts';

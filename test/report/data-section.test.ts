@@ -1,7 +1,7 @@
 /** The report's Data section, from a stored study's dataset summary. */
 import { describe, expect, test } from 'vitest';
 import { dataSection, renderDataSummary } from '../../src/report/data-section.ts';
-import type { DatasetSummary, StudyRecord } from '../../src/types.ts';
+import type { DatasetSummary, StudyRecord } from '../../src/store/records.ts';
 
 const summary: DatasetSummary = {
   format: 'folder',

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { listStudies, renderStudyList } from '../../src/report/list.ts';
 import { stringifyStudy } from '../../src/store/study-store.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { budgetStoppedStudy, divergedStudy, finishedStudy } from './__fixtures__/studies.ts';
 
 let dir: string;

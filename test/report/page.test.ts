@@ -12,7 +12,7 @@ import { studyListRow } from '../../src/report/list.ts';
 import { reportSections } from '../../src/report/markdown.ts';
 import { listPage, pageDocument, pageParts, pagePlotSpec, studyPage } from '../../src/report/page.ts';
 import { runPlotSpec } from '../../src/report/plots.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { budgetStoppedStudy, divergedStudy, finishedStudy, inFlightRun, runningStudy } from './__fixtures__/studies.ts';
 
 const DIAGRAM = machineDiagram(tuneMachine);

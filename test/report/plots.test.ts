@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { decimate, renderPlots, renderRunPlot, renderStudyPlot, runPlotData, runPlotFingerprint, readFingerprint, smooth, studyPlotData } from '../../src/report/plots.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { budgetStoppedStudy, divergedStudy, emptyStudy, finishedStudy, longRun } from './__fixtures__/studies.ts';
 import { svgPaths, svgProblems, svgTexts } from './__fixtures__/svg.ts';
 

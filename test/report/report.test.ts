@@ -13,7 +13,7 @@ import { summaryItems } from '../../src/report/summary.ts';
 import { renderSummaryText, TERMINAL_WIDTH } from '../../src/report/terminal.ts';
 import { WHY_WORDS } from '../../src/report/why.ts';
 import { parseStudy, readStudyFile, stringifyStudy } from '../../src/store/study-store.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { budgetStoppedStudy, CLASS_NAMES, divergedStudy, emptyStudy, finishedStudy, runningStudy } from './__fixtures__/studies.ts';
 
 // The example study as committed before paired verdicts (schema version 1), kept as a fixture: an

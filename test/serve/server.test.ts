@@ -13,7 +13,7 @@ import { UserError } from '../../src/errors.ts';
 import { writeReport } from '../../src/report/write.ts';
 import { exposureWarning, isLoopback, startServer, type RunningServer } from '../../src/serve/server.ts';
 import { stringifyStudy } from '../../src/store/study-store.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 import { divergedStudy, finishedStudy, inFlightRun, runningStudy } from '../report/__fixtures__/studies.ts';
 
 const SECRET = 'TOP-SECRET-CONTENT';

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { STUDY_SCHEMA_VERSION, startingStudyRecord } from '../../src/store/schema.ts';
 import { parseStudy, readStudyFile, stringifyStudy, StudyStore } from '../../src/store/study-store.ts';
-import type { StudyRecord } from '../../src/types.ts';
+import type { StudyRecord } from '../../src/store/records.ts';
 
 function emptyStudy(): StudyRecord {
   return startingStudyRecord({

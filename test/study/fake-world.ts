@@ -22,7 +22,9 @@ import type { StudyEnv, StudyTrainer } from '../../src/study/env.ts';
 import { newStudyRecord, studyInput, studyMachine } from '../../src/study/run.ts';
 import type { EvaluateRequest, EvaluationResult } from '../../src/training/evaluate.ts';
 import type { TrainRequest } from '../../src/training/trainer.ts';
-import type { DataView, EpochRecord, ImageSet, NetworkSpec, Policy, RunResult, StudyConfig, StudyRecord, TrainingOptions } from '../../src/types.ts';
+import type { EpochRecord, NetworkSpec, Policy, TrainingOptions } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
+import type { RunResult, StudyConfig, StudyRecord } from '../../src/store/records.ts';
 
 const DEFAULT_FLOPS = networkFlops(defaultNetwork()).training;
 

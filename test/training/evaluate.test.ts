@@ -12,7 +12,8 @@ import { defaultNetwork } from '../../src/config/network.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 import { trainRun } from '../../src/training/trainer.ts';
 import { buildModel } from '../../src/training/model.ts';
-import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
+import type { NetworkSpec } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
 
 /** 8×8 images, 3 classes: a bright row at the top, middle or bottom, over noise. */
 function rowImages(n: number, seed: number): ImageSet {

@@ -17,7 +17,8 @@ import { conv2dC1, fusedKernelsAvailable } from '../../src/training/kernels/fuse
 import { trainRun } from '../../src/training/trainer.ts';
 import { gatherImages, sliceImages, uploadImages } from '../../src/training/upload.ts';
 import { buildModel, forwardTraining } from '../../src/training/model.ts';
-import type { DataView, ImageSet, NetworkSpec } from '../../src/types.ts';
+import type { NetworkSpec } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -17,7 +17,9 @@ import { type TrainProgress, trainRun } from '../../src/training/trainer.ts';
 import { benchEpochs } from '../../src/training/speed.ts';
 import { clipGradients } from '../../src/training/optimizer.ts';
 import { buildModel, forwardTraining } from '../../src/training/model.ts';
-import type { DataView, ImageSet, NetworkSpec, RunResult, TrainingHistory, TrainingOptions } from '../../src/types.ts';
+import type { NetworkSpec, TrainingHistory, TrainingOptions } from '../../src/types.ts';
+import type { DataView, ImageSet } from '../../src/data/image-set.ts';
+import type { RunResult } from '../../src/store/records.ts';
 
 // ───────────────────────────── fixtures ─────────────────────────────
 

@@ -10,21 +10,8 @@
  * them, and the final-weights choice.
  */
 import { startingStudyRecord } from '../../../src/store/schema.ts';
-import type {
-  Decision,
-  DecisionRecord,
-  FinalEvaluation,
-  InFlightRun,
-  Judgement,
-  NetworkSpec,
-  RunRecord,
-  Stage,
-  StopReason,
-  StudyRecord,
-  TrainingHistory,
-  TrainingOptions,
-  Verdict,
-} from '../../../src/types.ts';
+import type { Decision, Judgement, NetworkSpec, Stage, StopReason, TrainingHistory, TrainingOptions, Verdict } from '../../../src/types.ts';
+import type { DecisionRecord, FinalEvaluation, InFlightRun, RunRecord, StudyRecord } from '../../../src/store/records.ts';
 import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config/network.ts';
 import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
 import type { PerImage } from '../../../src/diagnosis/paired.ts';
