@@ -14,7 +14,8 @@ import { paramCount } from '../config/network.ts';
 import { confirmOptions, confirmPlan, imagesNeeded, type Finalist } from '../machine/budget.ts';
 import { planFinalRun } from '../machine/final-run.ts';
 import { allowedActions, refusal, type RailState } from '../machine/rails.ts';
-import { COST_TOLERANCE, finalRunWins } from '../machine/verdict.ts';
+import { finalRunWins } from '../machine/verdict.ts';
+import { finalistCandidates, type FinalistFacts } from '../machine/finalists.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { RunRecord } from '../store/records.ts';
 import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, longFinalAugmentation, machineDecision, sizes, speedOf } from './adapters.ts';
@@ -49,22 +50,19 @@ export async function chooseStudyFinalists(env: StudyEnv, input: { incumbentId: 
   // The full-data rung's verdicts were made on all the training images already: nothing to confirm.
   if (incumbent.fidelity?.kind === 'full') return { confirm: [], winner: incumbent.id };
   const finalist = (run: RunRecord): Finalist => ({ runId: run.id, ...speedOf(run), validationLoss: run.evaluation?.loss ?? Infinity });
-  const others = study.runs.filter(
-    (r) => r.id !== incumbent.id && r.evaluation && (r.verdict === 'baseline' || r.verdict === 'kept' || (r.verdict === 'tie' && r.judgement?.kept)) && !factsOf(env, r).evidence.unstable,
-  );
-  // Larger or costlier networks the subset did not reject (a tie the incumbent of the day stood on). Tied with
-  // the incumbent itself, nominally ahead, with more parameters: the subset could not tell them
-  // apart. Any other such tie that trains slower than the incumbent: only when the incumbent,
-  // converged, would leave most of the time unused (`confirmPlan`).
-  const incumbentSpeed = speedOf(incumbent).imagesPerSecond;
-  const larger = study.runs
-    .filter((r) => r.evaluation && r.verdict === 'tie' && r.judgement && !r.judgement.kept && !factsOf(env, r).evidence.unstable)
-    .map((r) => ({
-      run: r,
-      nominallyAhead: r.judgement!.against === incumbent.id && r.judgement!.z > 0 && paramCount(r.network) > paramCount(incumbent.network),
-      slower: JSON.stringify(r.network) !== JSON.stringify(incumbent.network) && speedOf(r).imagesPerSecond * (1 + COST_TOLERANCE) < incumbentSpeed,
-    }))
-    .filter((c) => c.nominallyAhead || c.slower);
+  const facts = (run: RunRecord): FinalistFacts => ({
+    runId: run.id,
+    verdict: run.verdict,
+    judgement: run.judgement ?? null,
+    evaluated: run.evaluation != null,
+    unstable: factsOf(env, run).evidence.unstable,
+    params: paramCount(run.network),
+    network: JSON.stringify(run.network),
+    imagesPerSecond: speedOf(run).imagesPerSecond,
+  });
+  const candidates = finalistCandidates(study.runs.map(facts), facts(incumbent));
+  const others = candidates.others.map((id) => env.store.run(id)!);
+  const larger = candidates.larger.map((c) => ({ run: env.store.run(c.runId)!, nominallyAhead: c.nominallyAhead }));
   const left = totalSecondsLeft(env);
   const plan =
     left === null
