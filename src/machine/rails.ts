@@ -107,15 +107,28 @@ const rank = (step: Stage): number => STEPS.indexOf(step);
 /** The regularise step's remedies, from the registry. */
 const REMEDIES: readonly ActionName[] = ACTION_NAMES.filter((a) => ACTIONS[a].step === 'regularise');
 
+/**
+ * Each step's precondition: the evidence that makes it due. One predicate per step, read by both
+ * `nextStep` (where the study goes) and `refusal` (a later step waits while an earlier one is due),
+ * so the two cannot disagree. At the full-data rung the run length is not searched, and the
+ * learning rate was settled on the subset.
+ */
+export const DUE = {
+  /** The learning rate needs work: a stable but too slow run, or the notes' ladder still open. */
+  stabilise: (state: Pick<RailState, 'standing' | 'fidelity' | 'rateOpen'>): boolean => state.fidelity !== 'full' && (state.standing.tooSlow || state.rateOpen === true),
+  /** Train enough: the standing run is still improving, and more epochs were not yet tried in vain. */
+  trainEnough: (state: Pick<RailState, 'standing' | 'fidelity' | 'epochsExhausted'>): boolean => state.fidelity !== 'full' && state.standing.stillImproving && !state.epochsExhausted,
+  /** Stop at the right time: validation loss rises after its minimum, and maxEpochs was not trimmed there. */
+  trimEpochs: (state: Pick<RailState, 'standing' | 'fidelity' | 'trimmed'>): boolean => state.fidelity !== 'full' && state.standing.valLossRising && !state.trimmed,
+  /** Regularise: the standing run overfits, and a remedy is left to try on it. */
+  regularise: (state: Pick<RailState, 'standing' | 'fidelity' | 'triedAtStanding'>): boolean => overfits(state) && REMEDIES.some((a) => !state.triedAtStanding.includes(a)),
+} as const;
+
 /** The step the evidence sends the study to next (never backwards, except stabilise). */
 export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step {
   if (state.subject?.unstable) return 'stabilise';
   const at = rank(state.step);
-  const full = state.fidelity === 'full';
-  if (!full && (state.standing.tooSlow || state.rateOpen) && at <= rank('stabilise')) return 'stabilise';
-  if (!full && state.standing.stillImproving && !state.epochsExhausted && at <= rank('trainEnough')) return 'trainEnough';
-  if (!full && state.standing.valLossRising && !state.trimmed && at <= rank('trimEpochs')) return 'trimEpochs';
-  if (overfits(state) && at <= rank('regularise') && REMEDIES.some((a) => !state.triedAtStanding.includes(a))) return 'regularise';
+  for (const step of ['stabilise', 'trainEnough', 'trimEpochs', 'regularise'] as const) if (at <= rank(step) && DUE[step](state)) return step;
   return 'capacity';
 }
 
@@ -174,10 +187,8 @@ export function refusal(action: ActionName, state: RailState): string | null {
           ? `the standing run does not overfit (a gap of ${FULL_RUNG_GAP * 100} points or less, validation loss not rising): regularisation is only revisited when it does`
           : 'the standing run shows no overfitting gap: regularisation is only revisited when one appears';
       }
-      if (!full && state.standing.stillImproving && !state.epochsExhausted) {
-        return 'the standing run is still improving: train enough first (addEpochs), unless more epochs were tried and did not help';
-      }
-      if (!full && state.standing.valLossRising && !state.trimmed) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
+      if (DUE.trainEnough(state)) return 'the standing run is still improving: train enough first (addEpochs), unless more epochs were tried and did not help';
+      if (DUE.trimEpochs(state)) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
       if (step === 'capacity' && overfits(state) && !REMEDIES.some((a) => state.triedAtStanding.includes(a))) {
         return `the standing run overfits: try a regularisation remedy (${REMEDIES.join(', ')}) before capacity`;
       }
