@@ -6,8 +6,9 @@
  *                 └──────────────────────────► finalise: finalists → confirm → plan → train → choose → test → save ─► done
  *
  * - `route` is the flowchart's diamond: the evidence about the standing run picks the step
- *   (named guards: runDiverged, runTooSlow, stillImproving, valLossRising, overfittingGap;
- *   searchBudgetSpent sends the study to finalise). Steps only go forward, except that a
+ *   (named guards: runDiverged, then routesToStabilise, routesToTrainEnough, routesToTrimEpochs,
+ *   routesToRegularise — each true when the rails' order, rails.ts nextStep over the steps' DUE
+ *   preconditions, picks that step; searchBudgetSpent sends the study to finalise). Steps only go forward, except that a
  *   diverged run always sends it back to stabilise.
  * - `deciding` asks the policy for one of the actions the step allows (rails.ts). An action the
  *   step does not allow, or that the search time left cannot pay for, is refused with the
@@ -153,10 +154,11 @@ export const tuneMachine = setup({
     // ── route: what the evidence about the standing run calls for
     searchBudgetSpent: ({ context }) => searchSpent(context),
     runDiverged: ({ context }) => !searchSpent(context) && context.subject?.evidence.unstable === true,
-    runTooSlow: routeTo('stabilise'),
-    stillImproving: routeTo('trainEnough'),
-    valLossRising: routeTo('trimEpochs'),
-    overfittingGap: routeTo('regularise'),
+    // The rails' order (rails.ts nextStep over each step's DUE precondition) sends the study to this step.
+    routesToStabilise: routeTo('stabilise'),
+    routesToTrainEnough: routeTo('trainEnough'),
+    routesToTrimEpochs: routeTo('trimEpochs'),
+    routesToRegularise: routeTo('regularise'),
     // ── deciding
     policyKeepsRefused: ({ context, event }) =>
       context.refused.length + 1 >= MAX_REFUSALS && decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
@@ -407,10 +409,10 @@ export const tuneMachine = setup({
       always: [
         { guard: 'searchBudgetSpent', target: 'finalise', actions: 'recordStop' },
         { guard: 'runDiverged', target: 'deciding', actions: { type: 'setStep', params: { step: 'stabilise' } } },
-        { guard: 'runTooSlow', target: 'deciding', actions: { type: 'setStep', params: { step: 'stabilise' } } },
-        { guard: 'stillImproving', target: 'deciding', actions: { type: 'setStep', params: { step: 'trainEnough' } } },
-        { guard: 'valLossRising', target: 'deciding', actions: { type: 'setStep', params: { step: 'trimEpochs' } } },
-        { guard: 'overfittingGap', target: 'deciding', actions: { type: 'setStep', params: { step: 'regularise' } } },
+        { guard: 'routesToStabilise', target: 'deciding', actions: { type: 'setStep', params: { step: 'stabilise' } } },
+        { guard: 'routesToTrainEnough', target: 'deciding', actions: { type: 'setStep', params: { step: 'trainEnough' } } },
+        { guard: 'routesToTrimEpochs', target: 'deciding', actions: { type: 'setStep', params: { step: 'trimEpochs' } } },
+        { guard: 'routesToRegularise', target: 'deciding', actions: { type: 'setStep', params: { step: 'regularise' } } },
         { target: 'deciding', actions: { type: 'setStep', params: { step: 'capacity' } } },
       ],
     },

@@ -288,7 +288,7 @@ describe('the machine reads as the flowchart', () => {
 
   test('the route is guarded by named evidence guards, in the flowchart order', () => {
     const guards = (tuneMachine.root.states.route.config.always as Array<{ guard?: string }>).map((t) => t.guard ?? 'otherwise');
-    expect(guards).toEqual(['searchBudgetSpent', 'runDiverged', 'runTooSlow', 'stillImproving', 'valLossRising', 'overfittingGap', 'otherwise']);
+    expect(guards).toEqual(['searchBudgetSpent', 'runDiverged', 'routesToStabilise', 'routesToTrainEnough', 'routesToTrimEpochs', 'routesToRegularise', 'otherwise']);
   });
 });
 
