@@ -142,6 +142,14 @@ export interface TuneContext {
   estimatedSeconds: number | null;
   /** Refusals since the policy last had an action accepted. */
   refused: Refusal[];
+  /** How many of `refused` were the budget's (budgetLeft), not the rails'. */
+  budgetRefusals?: number;
+  /**
+   * The policy's last answer, stored when it arrives with its refusal computed once (null: it
+   * stands): the `decided` state's guards read these, never the event.
+   */
+  outcome?: DecideOutcome | null;
+  outcomeRefusal?: { reason: string; byBudget: boolean } | null;
   tried: ActionName[];
   triedAtStanding: ActionName[];
   trimmed: boolean;

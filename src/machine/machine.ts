@@ -160,28 +160,21 @@ export const tuneMachine = setup({
     routesToTrimEpochs: routeTo('trimEpochs'),
     routesToRegularise: routeTo('regularise'),
     // ── deciding
-    policyKeepsRefused: ({ context, event }) =>
-      context.refused.length + 1 >= MAX_REFUSALS && decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
+    // ── decided: the policy's answer and its refusal, stored once (storeOutcome)
+    policyKeepsRefused: ({ context }) => context.refused.length + 1 >= MAX_REFUSALS && context.outcomeRefusal != null,
     // The streak's refusals were all the budget's, not the rails': the policy asks for sound
     // candidates the time left cannot pay for. That ends the search, not the study.
-    nothingAffordable: ({ context, event }) => {
-      const rails = railState(context);
-      const outcome = outputOf<DecideOutcome>(event);
-      return (
-        context.refused.length + 1 >= MAX_REFUSALS &&
-        decisionRefusal({ ...context, rails }, outcome) !== null &&
-        [...context.refused.map((r) => r.decision), outcome.decision].every((decision) => refusal(decision.action, rails) === null)
-      );
-    },
-    actionRefused: ({ context, event }) => decisionRefusal({ ...context, rails: railState(context) }, outputOf<DecideOutcome>(event)) !== null,
-    isStop: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'stop',
+    nothingAffordable: ({ context }) =>
+      context.refused.length + 1 >= MAX_REFUSALS && context.outcomeRefusal?.byBudget === true && (context.budgetRefusals ?? 0) === context.refused.length,
+    actionRefused: ({ context }) => context.outcomeRefusal != null,
+    isStop: ({ context }) => ACTIONS[context.outcome!.decision.action].kind === 'stop',
     // "Fidelity is a ladder": the subset's flowchart is done; the study may walk it again on all the training images.
-    subsetDoneCanClimb: ({ context, event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'stop' && context.fidelity === 'subset' && context.canClimb,
+    subsetDoneCanClimb: ({ context }) => ACTIONS[context.outcome!.decision.action].kind === 'stop' && context.fidelity === 'subset' && context.canClimb,
     rungPlanned: ({ event }) => outputOf<RungOutcome>(event).pending !== null,
-    isRevert: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'revert',
+    isRevert: ({ context }) => ACTIONS[context.outcome!.decision.action].kind === 'revert',
     // An edit of the standing configuration without a run (the registry's kind: trimEpochs).
-    isEdit: ({ event }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].kind === 'edit',
-    actionOfStep: ({ event }, params: { step: Step }) => ACTIONS[outputOf<DecideOutcome>(event).decision.action].step === params.step,
+    isEdit: ({ context }) => ACTIONS[context.outcome!.decision.action].kind === 'edit',
+    actionOfStep: ({ context }, params: { step: Step }) => ACTIONS[context.outcome!.decision.action].step === params.step,
     // ── judging
     closeCall: ({ context }) =>
       context.verdict !== null &&
@@ -206,13 +199,20 @@ export const tuneMachine = setup({
       const { facts, verdict, budget } = outputOf<EvaluateOutcome>(event);
       return { candidate: facts, verdict, budget };
     }),
-    recordRefusal: assign(({ context, event }) => {
+    /** The policy's answer arrives: stored with its refusal (rails, then budget), computed once. */
+    storeOutcome: assign(({ context, event }) => {
       const outcome = outputOf<DecideOutcome>(event);
-      return { refused: [...context.refused, { decision: outcome.decision, reason: decisionRefusal({ ...context, rails: railState(context) }, outcome)! }] };
+      const rails = railState(context);
+      const reason = decisionRefusal({ ...context, rails }, outcome);
+      return { outcome, outcomeRefusal: reason === null ? null : { reason, byBudget: refusal(outcome.decision.action, rails) === null } };
     }),
+    recordRefusal: assign(({ context }) => ({
+      refused: [...context.refused, { decision: context.outcome!.decision, reason: context.outcomeRefusal!.reason }],
+      budgetRefusals: (context.budgetRefusals ?? 0) + (context.outcomeRefusal!.byBudget ? 1 : 0),
+    })),
     /** The policy's accepted decision, and the run it leads to. */
-    recordDecision: assign(({ context, event }) => {
-      const { decision, change, estimatedSeconds } = outputOf<DecideOutcome>(event);
+    recordDecision: assign(({ context }) => {
+      const { decision, change, estimatedSeconds } = context.outcome!;
       const subject = context.subject ?? subjectOf(context.incumbent!, true);
       const runId = context.nextRunId;
       const full = context.fidelity === 'full' && context.rungEpochs !== null;
@@ -238,6 +238,7 @@ export const tuneMachine = setup({
         estimatedSeconds,
         pending,
         refused: [],
+        budgetRefusals: 0,
         replicated: false,
         nextRunId: pending ? runId + 1 : runId,
         tried: [...context.tried, decision.action],
@@ -270,6 +271,7 @@ export const tuneMachine = setup({
         trimmed: true,
         epochsExhausted: true,
         refused: [],
+        budgetRefusals: 0,
         pending: null,
       };
     }),
@@ -369,6 +371,9 @@ export const tuneMachine = setup({
     change: null,
     estimatedSeconds: null,
     refused: [],
+    budgetRefusals: 0,
+    outcome: null,
+    outcomeRefusal: null,
     tried: [],
     triedAtStanding: [],
     trimmed: false,
@@ -435,21 +440,25 @@ export const tuneMachine = setup({
             budget: context.budget,
           };
         },
-        onDone: [
-          { guard: 'nothingAffordable', target: 'finalise', actions: ['recordRefusal', 'searchUnaffordable'] },
-          { guard: 'policyKeepsRefused', target: 'failed', actions: ['recordRefusal', 'policyBroken'] },
-          { guard: 'actionRefused', target: 'deciding', reenter: true, actions: 'recordRefusal' },
-          { guard: 'subsetDoneCanClimb', target: 'climbing', actions: 'recordDecision' },
-          { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },
-          { guard: 'isRevert', target: 'route', actions: ['recordDecision', 'revertSubject'] },
-          { guard: 'isEdit', target: 'trimEpochs', actions: 'recordDecision' },
-          { guard: { type: 'actionOfStep', params: { step: 'stabilise' } }, target: 'stabilise', actions: 'recordDecision' },
-          { guard: { type: 'actionOfStep', params: { step: 'trainEnough' } }, target: 'trainEnough', actions: 'recordDecision' },
-          { guard: { type: 'actionOfStep', params: { step: 'regularise' } }, target: 'regularise', actions: 'recordDecision' },
-          { guard: { type: 'actionOfStep', params: { step: 'capacity' } }, target: 'capacity', actions: 'recordDecision' },
-        ],
+        onDone: { target: 'decided', actions: 'storeOutcome' },
         onError,
       },
+    },
+    decided: {
+      description: 'The answer, checked once against the rails and the budget: refused (and the policy asked again), or the step that tries it.',
+      always: [
+        { guard: 'nothingAffordable', target: 'finalise', actions: ['recordRefusal', 'searchUnaffordable'] },
+        { guard: 'policyKeepsRefused', target: 'failed', actions: ['recordRefusal', 'policyBroken'] },
+        { guard: 'actionRefused', target: 'deciding', actions: 'recordRefusal' },
+        { guard: 'subsetDoneCanClimb', target: 'climbing', actions: 'recordDecision' },
+        { guard: 'isStop', target: 'finalise', actions: ['recordDecision', 'recordStop'] },
+        { guard: 'isRevert', target: 'route', actions: ['recordDecision', 'revertSubject'] },
+        { guard: 'isEdit', target: 'trimEpochs', actions: 'recordDecision' },
+        { guard: { type: 'actionOfStep', params: { step: 'stabilise' } }, target: 'stabilise', actions: 'recordDecision' },
+        { guard: { type: 'actionOfStep', params: { step: 'trainEnough' } }, target: 'trainEnough', actions: 'recordDecision' },
+        { guard: { type: 'actionOfStep', params: { step: 'regularise' } }, target: 'regularise', actions: 'recordDecision' },
+        { guard: { type: 'actionOfStep', params: { step: 'capacity' } }, target: 'capacity', actions: 'recordDecision' },
+      ],
     },
     stabilise: tryCandidate(
       'stabilise',

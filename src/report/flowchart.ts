@@ -11,6 +11,7 @@
  * the state's path joined by `_`, as the generator writes it; ids the diagram does not have are
  * left out (Mermaid would draw a new state for them).
  */
+import { ACTIONS } from '../actions.ts';
 import type { MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
 import { machineKind } from './story.ts';
 
@@ -72,7 +73,8 @@ export function studyPath(study: StudyRecord): StudyPath {
     }
     states.add('route');
     states.add('deciding');
-    if (!d.refused && d.decision.action === 'trimEpochs') states.add('trimEpochs');
+    states.add('decided');
+    if (!d.refused && ACTIONS[d.decision.action]?.kind === 'edit') states.add('trimEpochs');
   }
   if (study.final) states.add('finalise_testing');
   if (study.final?.modelDir) states.add('finalise_saving');

@@ -14,6 +14,7 @@ test('the diagram shows every step, the route guards and the finalise sequence',
   for (const step of ['stabilise', 'trainEnough', 'trimEpochs', 'regularise', 'capacity', 'finalise']) expect(diagram).toContain(`state "${step}" as ${step}`);
   expect(diagram).toContain('route --> deciding: runDiverged → step stabilise');
   expect(diagram).toContain('route --> finalise: searchBudgetSpent');
-  expect(diagram).toContain('deciding --> deciding: decideNext done [actionRefused]');
+  expect(diagram).toContain('deciding --> decided: decideNext done');
+  expect(diagram).toContain('decided --> deciding: actionRefused');
   expect(diagram).toContain('finalise_testing --> finalise_saving: testFinal done');
 });
