@@ -168,7 +168,7 @@ function syntaxLocation(file: string, cwd: string): string {
 }
 
 /** What `flowtune/policies` exports (policies/index.ts): named in the message for a file that imports one of them from 'flowtune'. */
-const BUILT_IN_EXPORTS = ['flowchartPolicy', 'FLOWCHART_SETTINGS', 'examplePolicy', 'randomPolicy', 'RANDOM_SPACE', 'MAX_RANDOM_RUNS', 'noSearchPolicy'];
+export const BUILT_IN_EXPORTS = ['flowchartPolicy', 'FLOWCHART_SETTINGS', 'examplePolicy', 'randomPolicy', 'RANDOM_SPACE', 'MAX_RANDOM_RUNS', 'noSearchPolicy'];
 
 /** The one-line message for a policy file that fails to import: what, where, and what to do. */
 function loadFailure(error: unknown, file: string, source: string, cwd: string): string {

@@ -88,6 +88,20 @@ export function augments(options: Pick<TrainingOptions, 'randXReflection' | 'ran
   return options.randXReflection === true || (options.randXTranslation ?? 0) > 0 || (options.randYTranslation ?? 0) > 0;
 }
 
+/** "mirror left–right, shifts up to 2 pixels": an augmentation in words. */
+export function augmentationWords(options: Partial<TrainingOptions>): string {
+  const words: string[] = [];
+  if (options.randXReflection) words.push('mirror left–right');
+  const x = options.randXTranslation ?? 0;
+  const y = options.randYTranslation ?? 0;
+  if (x > 0 && x === y) words.push(`shifts up to ${x} pixels`);
+  else {
+    if (x > 0) words.push(`horizontal shifts up to ${x} pixels`);
+    if (y > 0) words.push(`vertical shifts up to ${y} pixels`);
+  }
+  return words.join(', ') || 'none';
+}
+
 /**
  * The MATLAB augmenter that sets the same augmentation, or null when there is none:
  * `imageDataAugmenter('RandXReflection', true, 'RandXTranslation', [-2 2], 'RandYTranslation', [-2 2])`.

@@ -51,7 +51,7 @@ export function usefulEpochs(imagesNeeded: number, sizes: Pick<DataSizes, 'fullT
 }
 /**
  * The long run of the notes: a final run that retrains a full-data rung's winner for this many
- * epochs or more (three times the rung's 8) trains on augmented batches — "change the training
+ * epochs or more (three times the rung's RUNG_MAX_EPOCHS) trains on augmented batches — "change the training
  * data", the remedy for a long run's overfitting that an 8-epoch rung run cannot show (it lost 3 of
  * 3 rung verdicts there) — and the rung leaves the final run the time for this many augmented
  * epochs (`finalReserveSeconds`). Measured (AMD EPYC, wasm, the 40→80 network a 30-minute study

@@ -5,10 +5,12 @@
  */
 import { formatNumber } from '../diagnosis/series.ts';
 import { iterationsPerEpoch } from '../util/batching.ts';
+import { augmentationWords } from '../config/options.ts';
 import type { TrainingOptions } from '../types.ts';
 import {
   AUGMENT_SLOWDOWN,
   LONG_FINAL_EPOCHS,
+  RUNG_MAX_EPOCHS,
   TIME_SAFETY,
   USEFUL_PASSES_FACTOR,
   augmentedSpeed,
@@ -43,20 +45,6 @@ function affordableEpochs(secondsLeft: number, speed: Speed, sizes: DataSizes): 
 
 function finalRunSeconds(secondsLeft: number, speed: Speed, sizes: DataSizes): number {
   return Math.max(fullEpochSeconds(speed, sizes) / 10, TIME_SAFETY * secondsLeft - closingSeconds(speed, sizes));
-}
-
-/** "mirror left–right, shifts up to 2 pixels": an augmentation in words. */
-export function augmentationWords(options: Partial<TrainingOptions>): string {
-  const words: string[] = [];
-  if (options.randXReflection) words.push('mirror left–right');
-  const x = options.randXTranslation ?? 0;
-  const y = options.randYTranslation ?? 0;
-  if (x > 0 && x === y) words.push(`shifts up to ${x} pixels`);
-  else {
-    if (x > 0) words.push(`horizontal shifts up to ${x} pixels`);
-    if (y > 0) words.push(`vertical shifts up to ${y} pixels`);
-  }
-  return words.join(', ') || 'none';
 }
 
 export interface FinalRunPlan {
@@ -147,7 +135,7 @@ export function planFinalRun(input: {
   if (long) {
     Object.assign(options, input.augmentation);
     notes.push(
-      `augmented batches (${augmentationWords(input.augmentation!)}): a run of ${LONG_FINAL_EPOCHS} epochs or more, ${formatNumber(LONG_FINAL_EPOCHS / 8)}× the rung's, overfits without ` +
+      `augmented batches (${augmentationWords(input.augmentation!)}): a run of ${LONG_FINAL_EPOCHS} epochs or more, ${formatNumber(LONG_FINAL_EPOCHS / RUNG_MAX_EPOCHS)}× the rung's, overfits without ` +
         `("change the training data"; measured, the 40→80 network over 40 epochs 93.02% validation accuracy), at ${formatNumber(speed.imagesPerSecond)} images/s (${AUGMENT_SLOWDOWN}× slower)`,
     );
   }

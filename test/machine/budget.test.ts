@@ -1,7 +1,8 @@
 /** The pure budget plans (src/machine/budget.ts, final-run.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
 import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, type DataSizes } from '../../src/machine/budget.ts';
-import { FINAL_SPEED_MARGIN, augmentationWords, planFinalRun } from '../../src/machine/final-run.ts';
+import { FINAL_SPEED_MARGIN, planFinalRun } from '../../src/machine/final-run.ts';
+import { augmentationWords } from '../../src/config/options.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
 const sizes: DataSizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };

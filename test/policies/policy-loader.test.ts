@@ -8,7 +8,8 @@ import { DEFAULT_THRESHOLDS, contextFromCurve, diagnoseRun } from '../../src/dia
 import { ACTIONS, ACTION_NAMES, decisionProblem, type OptionParam } from '../../src/actions.ts';
 import { optionProblem, resolveOptions } from '../../src/config/options.ts';
 import { allowedActions, evidenceOf } from '../../src/machine/rails.ts';
-import { BUILT_IN_POLICIES, decideSafely, loadPolicy } from '../../src/policy-loader.ts';
+import { BUILT_IN_EXPORTS, BUILT_IN_POLICIES, decideSafely, loadPolicy } from '../../src/policy-loader.ts';
+import * as builtInEntry from '../../policies/index.ts';
 import type { Policy, PolicyContext } from '../../src/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flowtune-policy-'));
@@ -258,4 +259,8 @@ describe('action parameters that set a training option follow the rule of src/co
     expect(() => resolveOptions({ seed: -1 })).toThrow(UserError);
     expect(decisionProblem({ action: 'changeSolver', params: { seed: 3 }, reason: 'slow at 0.01' })).toMatch(/^changeSolver has no parameter "seed"/);
   });
+});
+
+test("the loader's list of flowtune/policies' names (for the moved-import message) is the entry's exports", () => {
+  expect([...BUILT_IN_EXPORTS].sort()).toEqual(Object.keys(builtInEntry).sort());
 });
