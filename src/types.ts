@@ -85,6 +85,14 @@ export interface TrainingOptions {
   randXTranslation?: number;
   /** The same vertically (MATLAB RandYTranslation [-N N]). Default 0. */
   randYTranslation?: number;
+  /**
+   * flowtune's, not MATLAB's: with the 'piecewise' schedule and a run that has a deadline, the rate
+   * drops once, by learnRateDropFactor, at the first epoch that starts after this share (0..1) of
+   * the time from the run's start to its deadline — on the run's own clock, so a run faster or
+   * slower than planned still anneals for the same share of its time. Without a deadline
+   * learnRateDropPeriod applies as in MATLAB. Absent: off.
+   */
+  learnRateDropAtTime?: number;
 }
 
 // ───────────────────────────── a run's history ─────────────────────────────

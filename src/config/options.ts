@@ -81,6 +81,8 @@ const RULES: Record<Key, Rule> = {
   randXReflection: { range: 'true or false', ok: (v) => typeof v === 'boolean', matlab: null },
   randXTranslation: { range: 'a whole number of pixels in [0, 8]', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0 && v <= 8, matlab: null },
   randYTranslation: { range: 'a whole number of pixels in [0, 8]', ok: (v) => finite(v) && Number.isInteger(v) && v >= 0 && v <= 8, matlab: null },
+  // flowtune's drop on the run's clock (no MATLAB equivalent: LearnRateDropPeriod is its epoch-based plan).
+  learnRateDropAtTime: { range: 'a number in (0, 1) (a share of the time to the deadline)', ok: (v) => finite(v) && v > 0 && v < 1, matlab: null },
 };
 
 /** True when the options augment the training batches (reflection or a translation). */
@@ -176,11 +178,32 @@ export function resolveOptions(partial: Partial<TrainingOptions> | Record<string
  * 'piecewise', `initialLearnRate × learnRateDropFactor ^ floor((epoch − 1) / learnRateDropPeriod)`
  * (MATLAB drops the rate every LearnRateDropPeriod epochs).
  */
-export function learnRateAt(options: Pick<TrainingOptions, 'initialLearnRate' | 'learnRateSchedule' | 'learnRateDropFactor' | 'learnRateDropPeriod'>, epoch: number): number {
+export function learnRateAt(
+  options: Pick<TrainingOptions, 'initialLearnRate' | 'learnRateSchedule' | 'learnRateDropFactor' | 'learnRateDropPeriod'>,
+  epoch: number,
+  clock?: { dropped: boolean },
+): number {
   if (!Number.isInteger(epoch) || epoch < 1) throw new Error(`learnRateAt: epoch must be a 1-based integer, got ${epoch}`);
   if (options.learnRateSchedule !== 'piecewise') return options.initialLearnRate;
+  // The drop on the run's clock (learnRateDropAtTime with a deadline): once, when it is due.
+  if (clock) return clock.dropped ? options.initialLearnRate * options.learnRateDropFactor : options.initialLearnRate;
   const drops = Math.floor((epoch - 1) / options.learnRateDropPeriod);
   return options.initialLearnRate * options.learnRateDropFactor ** drops;
+}
+
+/**
+ * Whether a run's drop on its clock (learnRateDropAtTime) is due for an epoch starting at `now`:
+ * that share of the time from the run's start to its deadline has passed. Null when the run does
+ * not drop on its clock (no such option, no piecewise schedule, or no deadline): learnRateAt's
+ * epochs then apply.
+ */
+export function clockDropDue(
+  options: Pick<TrainingOptions, 'learnRateSchedule' | 'learnRateDropAtTime'>,
+  run: { startedAt: number; deadline: number | undefined; now: number },
+): boolean | null {
+  const share = options.learnRateDropAtTime;
+  if (share === undefined || options.learnRateSchedule !== 'piecewise' || run.deadline === undefined) return null;
+  return run.now >= run.startedAt + share * (run.deadline - run.startedAt);
 }
 
 function matlabValue(value: unknown): string {

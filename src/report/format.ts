@@ -207,6 +207,24 @@ export function changeText(run: RunRecord): string {
   return 'baseline';
 }
 
+/**
+ * A run's learning-rate schedule in words ('' without one): "×0.1 every 11 epochs", or for a drop
+ * on the run's clock (learnRateDropAtTime) "×0.1 once, after 75% of its time (in epoch 29)", the
+ * epoch read from its history.
+ */
+export function scheduleText(run: { options?: TrainingOptions | null; result?: Pick<RunRecord['result'], 'history'> | null }): string {
+  const o = run.options;
+  if (o?.learnRateSchedule !== 'piecewise') return '';
+  if (o.learnRateDropAtTime === undefined || o.learnRateDropAtTime === null) return `×${num(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs`;
+  const iterations = run.result?.history?.iterations ?? [];
+  // The drop follows the last iteration at the initial rate (a continued run's history starts with its parent's).
+  let last = iterations.length - 1;
+  while (last >= 0 && iterations[last].learnRate !== o.initialLearnRate) last--;
+  const dropped = last >= 0 ? iterations[last + 1] : undefined;
+  const when = !run.result ? '' : dropped ? ` (in epoch ${int(dropped.epoch)})` : ' (it stopped before it)';
+  return `×${num(o.learnRateDropFactor)} once, after ${Math.round(100 * o.learnRateDropAtTime)}% of its time${when}`;
+}
+
 /** Evidence of a diagnosis as "key=value, key=value". */
 export function describeEvidence(evidence: Record<string, number | string | boolean | null> | null | undefined): string {
   const entries = Object.entries(evidence ?? {});

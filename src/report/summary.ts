@@ -7,7 +7,7 @@
 import { ACTIONS, applyDecision, type ActionName } from '../actions.ts';
 import { accuracyInterval } from '../diagnosis/paired.ts';
 import type { RunRecord, StudyRecord } from '../store/records.ts';
-import { describeChange, duration, int, loss, num, pct, pctInterval, pt } from './format.ts';
+import { describeChange, duration, int, loss, num, pct, pctInterval, pt, scheduleText } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Story } from './story.ts';
 import { pairedText, whyOf } from './why.ts';
@@ -98,7 +98,8 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
     return null;
   }
   const o = run.options;
-  const schedule = o?.learnRateSchedule === 'piecewise' ? ` with the learning rate ×${num(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs` : '';
+  const scheduled = scheduleText(run);
+  const schedule = scheduled ? ` with the learning rate ${scheduled}` : '';
   const byMachine = story.entries.some((e) => e.machine === 'finalRun' && e.run === run);
   const stop = run.result?.stopReason;
   const length =

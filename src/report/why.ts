@@ -10,7 +10,7 @@
 import { ACTIONS, type ActionName } from '../actions.ts';
 import type { Verdict } from '../types.ts';
 import type { RunRecord } from '../store/records.ts';
-import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, se, shorten, signed, signedPct, wordCount } from './format.ts';
+import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, scheduleText, se, shorten, signed, signedPct, wordCount } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
 
@@ -95,7 +95,8 @@ function composeWhy(entry: Entry, story: Story): string {
 }
 
 function trainedText(run: RunRecord): string {
-  const schedule = run.options?.learnRateSchedule === 'piecewise' ? `, ×${num(run.options.learnRateDropFactor)} every ${run.options.learnRateDropPeriod}` : '';
+  const scheduled = scheduleText(run);
+  const schedule = scheduled ? `, ${scheduled}` : '';
   return `${run.fidelity?.kind === 'full' ? 'all ' : ''}${int(run.fidelity?.trainImages)} images × ${int(run.options?.maxEpochs)} epochs, learn rate ${num(run.options?.initialLearnRate)}${schedule}`;
 }
 
@@ -209,7 +210,8 @@ function machineWhy(entry: Entry, story: Story): string {
       if (!run) return reason.replace(/^final run:\s*/, '');
       const o = run.options;
       const left = m(/\(([\d.]+) s left/);
-      const schedule = o?.learnRateSchedule === 'piecewise' ? `, rate ×${num(o.learnRateDropFactor)} every ${o.learnRateDropPeriod} epochs` : '';
+      const scheduled = scheduleText(run);
+      const schedule = scheduled ? `, rate ${scheduled}` : '';
       const about = m(/about ([\d.]+) epochs of/);
       const capped = m(/not the ([\d.]+) the time left affords/);
       const long = /augmented batches \(/.test(reason);

@@ -106,17 +106,19 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
   const runsLeft = env.config.maxRuns === null ? null : env.config.maxRuns - env.store.study.budget.runsUsed;
   const budget = env.config.budgetSeconds;
   if (budget === null) return { searchSecondsLeft: null, secondsLeft: null, runsLeft };
-  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), evidenceSizes(env, standing), { longFinal: longFinalAugmentation(standing) !== null });
+  // Only a full-data rung's standing configuration reserves the long run: on the subset the reserve follows the evidence.
+  const longFinal = standing.fidelity?.kind === 'full' && longFinalAugmentation(standing) !== null;
+  const reserve = finalReserveSeconds(budget, speedOf(standing), imagesToMinimum(env, standing), evidenceSizes(env, standing), { longFinal });
   return { searchSecondsLeft: searchSecondsLeft(budget, secondsUsed(env), reserve), secondsLeft: budget - secondsUsed(env), runsLeft };
 }
 
 /**
  * The augmentation a final run retraining `run` takes when it is the long run (budget.ts
- * LONG_FINAL_EPOCHS): the registry's augmentData defaults, for a full-data rung's run that does
- * not augment yet; null otherwise (a subset search's winner, or one that augments already).
+ * LONG_FINAL_EPOCHS): the registry's augmentData defaults, for a configuration that does not
+ * augment yet (a full-data rung's winner or a subset search's); null when it augments already.
  */
-export function longFinalAugmentation(run: Pick<RunRecord, 'fidelity' | 'network' | 'options'>): Partial<TrainingOptions> | null {
-  if (run.fidelity?.kind !== 'full' || augments(run.options)) return null;
+export function longFinalAugmentation(run: Pick<RunRecord, 'network' | 'options'>): Partial<TrainingOptions> | null {
+  if (augments(run.options)) return null;
   const { options } = applyDecision({ network: run.network, options: run.options }, { action: 'augmentData', params: {}, reason: 'the long final run' }, { lastLearnRate: run.options.initialLearnRate, bestEpoch: null, epochsTrained: 0 });
   return { randXReflection: options.randXReflection, randXTranslation: options.randXTranslation, randYTranslation: options.randYTranslation };
 }

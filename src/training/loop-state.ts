@@ -99,6 +99,8 @@ export interface LoopState {
   history: TrainingHistory;
   lastValAccuracy: number | null;
   stop: StopReason | null;
+  /** Wall-clock ms when the run was set up (the start of the time learnRateDropAtTime shares out). */
+  startedAt: number;
 }
 
 /** The network is valid and fits the data (classes, image size); the training set is not empty. */
@@ -160,6 +162,7 @@ export function setUpLoop(config: LoopConfig, options: TrainingOptions, shape: L
     history,
     lastValAccuracy: history.validations.at(-1)?.accuracy ?? null,
     stop: null,
+    startedAt: Date.now(),
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { learnRateAt, resolveOptions, toMatlabCall } from '../../src/config/options.ts';
+import { clockDropDue, learnRateAt, resolveOptions, toMatlabCall } from '../../src/config/options.ts';
 
 describe('resolveOptions', () => {
   it("applies MATLAB's defaults", () => {
@@ -88,6 +88,34 @@ describe('learnRateAt', () => {
   ])('piecewise, period %s, factor %s: initial × factor^floor((epoch-1)/period)', (period, factor, multipliers) => {
     const o = resolveOptions({ initialLearnRate: 0.01, learnRateSchedule: 'piecewise', learnRateDropPeriod: period, learnRateDropFactor: factor });
     multipliers.forEach((m, i) => expect(learnRateAt(o, i + 1)).toBeCloseTo(0.01 * m, 15));
+  });
+});
+
+describe('the drop on the run\'s clock (learnRateDropAtTime)', () => {
+  const o = resolveOptions({ initialLearnRate: 0.01, learnRateSchedule: 'piecewise', learnRateDropPeriod: 2, learnRateDropAtTime: 0.75 });
+  test.each([
+    // start, deadline, now → due
+    [0, 1000, 749, false],
+    [0, 1000, 750, true],
+    [5000, 9000, 7999, false],
+    [5000, 9000, 8000, true],
+  ])('started %i, deadline %i, now %i → due %s', (startedAt, deadline, now, due) => {
+    expect(clockDropDue(o, { startedAt, deadline, now })).toBe(due);
+  });
+  it('is null (epochs apply) without the option, without a deadline or without the piecewise schedule', () => {
+    expect(clockDropDue(resolveOptions({ learnRateSchedule: 'piecewise' }), { startedAt: 0, deadline: 10, now: 9 })).toBeNull();
+    expect(clockDropDue(o, { startedAt: 0, deadline: undefined, now: 9 })).toBeNull();
+    expect(clockDropDue({ ...o, learnRateSchedule: 'none' }, { startedAt: 0, deadline: 10, now: 9 })).toBeNull();
+  });
+  it('drops once, by the factor, whatever the epoch; the period applies without the clock', () => {
+    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, { dropped: false }))).toEqual([0.01, 0.01, 0.01, 0.01]);
+    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, { dropped: true }))).toEqual([0.001, 0.001, 0.001, 0.001]);
+    expect(learnRateAt(o, 3)).toBeCloseTo(0.001, 15);
+  });
+  it('is checked: a share in (0, 1); not a MATLAB option', () => {
+    expect(() => resolveOptions({ learnRateDropAtTime: 1 })).toThrow(/learnRateDropAtTime must be a number in \(0, 1\)/);
+    expect(() => resolveOptions({ learnRateDropAtTime: 0 })).toThrow(UserError);
+    expect(toMatlabCall(o)).not.toMatch(/AtTime/);
   });
 });
 

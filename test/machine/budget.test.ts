@@ -1,7 +1,7 @@
 /** The pure budget plans (src/machine/budget.ts, final-run.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
 import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, type DataSizes } from '../../src/machine/budget.ts';
-import { FINAL_SPEED_MARGIN, planFinalRun } from '../../src/machine/final-run.ts';
+import { FINAL_SPEED_MARGIN, LONG_RUN_DROP_AT, planFinalRun } from '../../src/machine/final-run.ts';
 import { augmentationWords } from '../../src/config/options.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
@@ -107,7 +107,7 @@ describe('planFinalRun', () => {
       expect(p.plannedEpochs).toBe(planned);
       if (augmented) {
         expect(p.options).toMatchObject(augmentation);
-        expect(p.reason).toMatch(/augmented batches \(mirror left–right, shifts up to 2 pixels\): a run of 24 epochs or more, 3× the rung's, overfits without/);
+        expect(p.reason).toMatch(/augmented batches \(mirror left–right, shifts up to 2 pixels\): a run of 20 epochs or more, 2.5× the rung's, overfits without/);
         // Planned at the augmented speed: the epochs fit the time.
         expect(p.images / 50_000).toBeCloseTo((0.97 * left - (30_000 / 6330 + 5)) / (50_000 / (2110 / AUGMENT_SLOWDOWN) + 10_000 / 6330), 1);
       } else {
@@ -115,23 +115,38 @@ describe('planFinalRun', () => {
         expect(p.reason).not.toMatch(/augmented/);
       }
     });
-    test('no augmentation offered (a subset winner, or one that augments already): the plain speed, none added', () => {
+    test('no augmentation offered (a configuration that augments already): the plain speed, none added', () => {
       const p = at(1400, null);
       expect(p.options.randXReflection).toBeUndefined();
       expect(p.plannedEpochs).toBeGreaterThan(at(1400).plannedEpochs);
     });
     test('a converged network whose useful length is under the long run is not augmented', () => {
-      // 3 passes asked → useful 18 epochs < 24: capped, plain.
+      // 3 passes asked → useful 18 epochs < 20: capped, plain.
       const p = at(1400, augmentation, false, 3);
       expect(p.plannedEpochs).toBe(18);
       expect(p.options.randXReflection).toBeUndefined();
       expect(at(1400, augmentation, false, 8).options).toMatchObject(augmentation); // useful 48
     });
+    test('the long run drops its rate once, after 75% of its time, on its own clock (LearnRateDropPeriod keeps the planned epoch)', () => {
+      const p = at(900);
+      expect(p.options).toMatchObject({ learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropAtTime: LONG_RUN_DROP_AT, learnRateDropPeriod: 23, outputNetwork: 'last-iteration' });
+      expect(LONG_RUN_DROP_AT).toBe(0.75);
+      expect(p.reason).toMatch(/one drop ×0\.1 after 75% of its time, on its own clock \(about epoch 23 as planned\)/);
+      // One drop only, should it reach MaxEpochs: the period is over half of it.
+      expect(2 * p.options.learnRateDropPeriod!).toBeGreaterThan(p.maxEpochs);
+      // A plain final run keeps the standing schedule's epochs.
+      expect(at(555).options.learnRateDropAtTime).toBeUndefined();
+    });
+    test('a continued run counts its drop from the epochs it adds', () => {
+      const p = planFinalRun({ secondsLeft: 900, speed: speed(2110), sizes: rungSizes, standing: rung, epochsDone: 8, evidence: { imagesToMinimum: 8 * 50_000, stillImproving: true, searchEpochs: 8 }, augmentation });
+      expect(p.options.learnRateDropAtTime).toBe(0.75);
+      expect(p.options.learnRateDropPeriod).toBe(8 + Math.round(0.75 * (p.plannedEpochs - 8)));
+    });
     test('without a time budget there is no long run (nor a rung)', () => {
       expect(at(null).options.randXReflection).toBeUndefined();
     });
-    test('LONG_FINAL_EPOCHS is three rung runs', () => {
-      expect(LONG_FINAL_EPOCHS).toBe(24);
+    test('LONG_FINAL_EPOCHS is two and a half rung runs', () => {
+      expect(LONG_FINAL_EPOCHS).toBe(20);
       expect(augmentationWords({ randXTranslation: 3 })).toBe('horizontal shifts up to 3 pixels');
     });
   });
@@ -153,9 +168,9 @@ describe('finalReserveSeconds', () => {
     const plain = finalReserveSeconds(1800, speed(2110), 8 * 50_000, rungSizes);
     const long = finalReserveSeconds(1800, speed(2110), 8 * 50_000, rungSizes, { longFinal: true });
     expect(plain).toBeCloseTo(540, 0);
-    // 24 × (50,000 / (2110 / 1.15) + 10,000 / 6330) + closing, over TIME_SAFETY.
-    expect(long).toBeCloseTo((24 * (50_000 / (2110 / AUGMENT_SLOWDOWN) + 10_000 / 6330) + 30_000 / 6330 + 5) / 0.97, 0);
-    expect(long).toBeGreaterThan(700);
+    // 20 × (50,000 / (2110 / 1.15) + 10,000 / 6330) + closing, over TIME_SAFETY.
+    expect(long).toBeCloseTo((20 * (50_000 / (2110 / AUGMENT_SLOWDOWN) + 10_000 / 6330) + 30_000 / 6330 + 5) / 0.97, 0);
+    expect(long).toBeGreaterThan(600);
   });
 });
 

@@ -163,10 +163,27 @@ describe('renderReport: a finished study with every kind of decision', () => {
   test('a long final run on augmented batches: its Why says so, within the word limit', () => {
     const long = structuredClone(study);
     const plan = long.decisions.find((d) => d.by === 'machine' && /^final run:/.test(d.decision.reason))!;
-    plan.decision.reason = plan.decision.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 24 epochs or more, 3× the rung\'s, overfits without; ');
+    plan.decision.reason = plan.decision.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 20 epochs or more, 2.5× the rung\'s, overfits without; ');
     const why = logTable(renderReport(long)).map((r) => r[4]);
     expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs, augmented \(a run this long overfits without\): what the \d+ s left afford$/);
     expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
+  });
+
+  test('a long run dropping its rate on its own clock: the Why, the summary and the MATLAB note give the epoch it dropped in', () => {
+    const clocked = structuredClone(study);
+    const final = clocked.runs.find((r) => r.verdict === 'final')!;
+    Object.assign(final.options, { learnRateDropAtTime: 0.75, learnRateDropPeriod: 10 });
+    const dropAt = final.result.history.iterations.find((it) => it.epoch === 11)!.iteration;
+    for (const it of final.result.history.iterations) it.learnRate = it.iteration < dropAt ? final.options.initialLearnRate : final.options.initialLearnRate * 0.1;
+    const text = renderReport(clocked);
+    const why = logTable(text).map((r) => r[4]);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 once, after 75% of its time \(in epoch 11\): what the \d+ s left afford$/);
+    expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
+    expect(text).toMatch(/until its planned deadline in epoch 13 of 16 with the learning rate ×0\.1 once, after 75% of its time \(in epoch 11\), planned by the machine/);
+    expect(text).toMatch(/flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ×0\.1 once, after 75% of its time \(in epoch 11\)\./);
+    // A run its deadline stopped before the drop says so.
+    for (const it of final.result.history.iterations) it.learnRate = final.options.initialLearnRate;
+    expect(renderReport(clocked)).toMatch(/×0\.1 once, after 75% of its time \(it stopped before it\)/);
   });
 
   test('a larger finalist confirmed against the incumbent: its Why in short, within the word limit', () => {

@@ -279,6 +279,26 @@ describe('trainRun', () => {
     expect(r.history.epochs[1].valLoss).toBe(last.loss);
   });
 
+  it('learnRateDropAtTime drops the rate once, at the first epoch that starts past that share of the time to the deadline', async () => {
+    // LearnRateDropPeriod 100 never drops within 6 epochs: every drop seen is the clock's.
+    const options = { maxEpochs: 6, initialLearnRate: 0.01, learnRateSchedule: 'piecewise' as const, learnRateDropPeriod: 100, learnRateDropFactor: 0.1, learnRateDropAtTime: 0.5 };
+    const deadline = Date.now() + 4000;
+    // Epochs 1–2 start well before half the time; the last iteration of epoch 2 (iteration 12) blocks until past it.
+    const r = await run(cnn, options, {
+      deadline,
+      onProgress: (p) => {
+        if (p.iteration === 12) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(1, deadline - 1500 - Date.now()));
+      },
+    });
+    const rateOf = (epoch: number) => [...new Set(r.history.iterations.filter((it) => it.epoch === epoch).map((it) => it.learnRate))];
+    expect(rateOf(1)).toEqual([0.01]);
+    expect(rateOf(2)).toEqual([0.01]);
+    for (const epoch of [3, 4, 5, 6]) expect(rateOf(epoch)).toEqual([0.01 * 0.1]);
+    // Without a deadline the option does nothing: LearnRateDropPeriod's epochs apply.
+    const plain = await run(cnn, options, {});
+    expect(new Set(plain.history.iterations.map((it) => it.learnRate))).toEqual(new Set([0.01]));
+  });
+
   it('an abort signal rejects the run and frees its tensors', async () => {
     const controller = new AbortController();
     const promise = run(cnn, { maxEpochs: 5 }, { signal: controller.signal, onProgress: (p) => p.iteration === 3 && controller.abort(new Error('stop now')) });
