@@ -7,17 +7,17 @@ import { pct as percent } from './report/format.ts';
 import { verdictText } from './report/why.ts';
 import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
 import type { Decision, Stage } from './types.ts';
-import type { MachineDecisionKind, RunRecord } from './store/records.ts';
+import type { DecisionRecord, RunRecord } from './store/records.ts';
 
 export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;
   training(runId: number, stage: Stage, p: TrainingProgress, secondsLeft: number | null): void;
   runFinished(run: RunRecord): void;
   /**
-   * A decision: the policy's (`refused` when the machine refused it: the policy is asked again)
-   * or, with `machine`, the machine's own (its kind).
+   * A decision as stored: the policy's (`refused` when the machine refused it: the policy is asked
+   * again) or the machine's own (`by: 'machine'`, its kind and reason).
    */
-  decision(afterRun: number, decision: Decision, refused?: string, machine?: MachineDecisionKind): void;
+  decision(record: DecisionRecord): void;
   message(text: string): void;
   result(text: string): void;
 }
@@ -88,13 +88,13 @@ export function terminalProgress(stream: NodeJS.WriteStream, quiet: boolean): Pr
       }
     },
     runFinished: (run) => line(runLine(run)),
-    decision: (afterRun, d, refused, machine) =>
+    decision: (d) =>
       line(
-        refused
-          ? `✗ after run ${afterRun}: ${d.action} ${formatParams(d.params)} refused — ${refused}`
-          : machine
-            ? `→ the machine (${machine}): ${d.reason}`
-            : `→ after run ${afterRun}: ${d.action} ${formatParams(d.params)} — ${d.reason}`,
+        d.by === 'machine'
+          ? `→ the machine (${d.machine}): ${d.reason}`
+          : d.refused
+            ? `✗ after run ${d.afterRun}: ${d.decision.action} ${formatParams(d.decision.params)} refused — ${d.refused}`
+            : `→ after run ${d.afterRun}: ${d.decision.action} ${formatParams(d.decision.params)} — ${d.decision.reason}`,
       ),
     message: (text) => line(text),
     result(text) {

@@ -329,6 +329,13 @@ export type Verdict =
   /** The final run on the full training split. */
   | 'final';
 
+/**
+ * What a run was for, apart from its verdict: a step of the search (the baseline and the runs of
+ * the full-data rung included), a candidate's second seed, one side of a confirmation, or the
+ * final run.
+ */
+export type RunKind = 'search' | 'replicate' | 'confirm' | 'final';
+
 /** A run's output network on the study's fixed validation set (the one verdicts compare on). */
 export interface RunEvaluation {
   images: number;

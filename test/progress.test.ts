@@ -32,8 +32,9 @@ describe('progress output', () => {
     sink.training(1, 'baseline', p(1, 2, 0.5), null);
     sink.training(1, 'baseline', p(2, 3, 0.5), null);
     sink.training(1, 'baseline', p(2, 4, 0.6), null);
-    sink.decision(1, { action: 'addEpochs', params: { maxEpochs: 6 }, reason: 'still falling' });
-    sink.decision(1, { action: 'stop', params: {}, reason: 'both train on all 50000 images' }, undefined, 'finalists');
+    const at = '2026-12-01T10:00:00.000Z';
+    sink.decision({ afterRun: 1, stage: 'trainEnough', at, decision: { action: 'addEpochs', params: { maxEpochs: 6 }, reason: 'still falling' } });
+    sink.decision({ afterRun: 1, stage: 'finalise', at, by: 'machine', machine: 'finalists', reason: 'both train on all 50000 images' });
     expect(writes.join('')).toBe(
       [
         'run 1 baseline  epoch 1/3  iter 2  loss 0.5000  val acc 50.0%  1000 img/s',

@@ -4,7 +4,7 @@
  * the machine itself reads as the flowchart.
  */
 import type { ActionName, Change, Configuration, Decision } from '../actions.ts';
-import type { Stage } from '../types.ts';
+import type { RunKind, Stage } from '../types.ts';
 import { refusal, type RailState, type RunEvidence } from './rails.ts';
 
 // ───────────────────────────── what the actors exchange with the machine ─────────────────────────────
@@ -26,7 +26,7 @@ export interface PendingRun extends Configuration {
   runId: number;
   stage: Stage;
   /** search: a candidate on the search subset; replicate: a candidate's second seed; confirm and final: the full split. */
-  kind: 'search' | 'replicate' | 'confirm' | 'final';
+  kind: RunKind;
   /** The incumbent it is compared with (null for the baseline). */
   parentId: number | null;
   /** The run whose configuration it changes, when that is not the incumbent (a diverged candidate). */

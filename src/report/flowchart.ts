@@ -13,7 +13,6 @@
  */
 import { ACTIONS } from '../actions.ts';
 import type { MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
-import { machineKind } from './story.ts';
 
 export interface StudyPath {
   /** The state the study is in (or stopped or failed in), as a diagram id; null when unknown. */
@@ -47,15 +46,16 @@ const MACHINE_STEP: Record<MachineDecisionKind, string[]> = {
   noFinalFull: ['finalise_planning'],
   finalWeights: ['finalise_choosing'],
   fidelity: ['climbing', 'climbing_planning'],
+  other: [],
 };
 
 function runStates(run: RunRecord): string[] {
   const rungStart = run.stage === 'baseline' && run.fidelity?.kind === 'full' && run.parentId !== null && run.parentId !== undefined;
-  const state = run.verdict === 'confirm' ? 'finalise_confirming' : run.verdict === 'final' ? 'finalise' : rungStart ? 'climbing' : run.stage;
+  const state = run.kind === 'confirm' ? 'finalise_confirming' : run.kind === 'final' ? 'finalise' : rungStart ? 'climbing' : run.stage;
   const out = [`${state}_training`];
-  if (run.evaluation && run.verdict !== 'final') out.push(`${state}_evaluating`);
-  if (run.judgement && run.verdict !== 'confirm' && run.verdict !== 'final') out.push(`${state}_judging`);
-  if (run.verdict === 'confirm') out.push('finalise_choosingFinalists');
+  if (run.evaluation && run.kind !== 'final') out.push(`${state}_evaluating`);
+  if (run.judgement && run.kind !== 'confirm' && run.kind !== 'final') out.push(`${state}_judging`);
+  if (run.kind === 'confirm') out.push('finalise_choosingFinalists');
   return out;
 }
 
@@ -67,8 +67,7 @@ export function studyPath(study: StudyRecord): StudyPath {
   if (runs.length > 0 && runs[0].evaluation) states.add('route');
   for (const d of study.decisions ?? []) {
     if (d.by === 'machine') {
-      const kind = d.machine ?? machineKind(d.decision.reason);
-      for (const s of MACHINE_STEP[kind as MachineDecisionKind] ?? []) states.add(s);
+      for (const s of MACHINE_STEP[d.machine] ?? []) states.add(s);
       continue;
     }
     states.add('route');

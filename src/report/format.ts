@@ -203,7 +203,7 @@ export function describeChange(decision: Decision | null | undefined): string {
 export function changeText(run: RunRecord): string {
   const continues = run.continuedFrom !== null && run.continuedFrom !== undefined ? ` (continues run ${run.continuedFrom})` : '';
   if (run.change) return describeChange(run.change) + continues;
-  if (run.verdict === 'final') return `final retrain${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}` : ''}${continues}`;
+  if (run.kind === 'final') return `final retrain${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}` : ''}${continues}`;
   return 'baseline';
 }
 

@@ -268,7 +268,7 @@ export function studyPlotData(study: StudyRecord) {
       half = 2 * Math.sqrt((p * (1 - p)) / run.evaluation.images) * 100;
       bar = 'binomial';
     }
-    const searchRun = run.verdict !== 'final' && run.verdict !== 'confirm' && run.verdict !== 'replicate';
+    const searchRun = run.kind !== 'final' && run.kind !== 'confirm' && run.kind !== 'replicate';
     const stands = run.verdict === 'baseline' || run.verdict === 'kept' || (run.verdict === 'tie' && j?.kept === true);
     if (searchRun && stands && acc !== null) incumbent = acc;
     else if (searchRun && j && incumbent === null) incumbent = accuracyOf(byId.get(j.against));

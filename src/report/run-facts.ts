@@ -101,7 +101,7 @@ export function runFacts(run: RunRecord): RunFacts {
     tooShort: under?.tooShort === true,
     rise,
     // The gap the rails read: the notes' 10 points on the subset, FULL_RUNG_GAP at the full-data rung.
-    gap: g ? { ...g, threshold: run.fidelity?.kind === 'full' && run.verdict !== 'final' && run.verdict !== 'confirm' ? FULL_RUNG_GAP : DEFAULT_THRESHOLDS.gapThreshold } : null,
+    gap: g ? { ...g, threshold: run.fidelity?.kind === 'full' && run.kind !== 'final' && run.kind !== 'confirm' ? FULL_RUNG_GAP : DEFAULT_THRESHOLDS.gapThreshold } : null,
     nonFinite: stopReason?.kind === 'nonFinite' ? { iteration: stopReason.iteration, epoch: stopReason.epoch, what: stopReason.what } : null,
     validationImages: finite(run.fidelity?.validationImages) ? run.fidelity.validationImages : null,
   };

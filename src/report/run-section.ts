@@ -6,7 +6,7 @@
  */
 import { markdownTable } from 'markdown-table';
 import type { StopReason } from '../types.ts';
-import type { RunRecord } from '../store/records.ts';
+import { reasonOf, type RunRecord } from '../store/records.ts';
 import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';
@@ -39,7 +39,7 @@ export function describeStop(run: RunRecord): string {
     case 'validationPatience':
       return `validation patience (${num(reviveOptions(run.options).validationPatience)} validations without improvement) at epoch ${stop.epoch}`;
     case 'budget':
-      return run.verdict === 'final' || run.verdict === 'confirm'
+      return run.kind === 'final' || run.kind === 'confirm'
         ? `at its planned deadline, during epoch ${stop.epoch} (the partial epoch validated and kept)`
         : `the study's time budget ran out during epoch ${stop.epoch}`;
     default:
@@ -119,16 +119,16 @@ export function runNumbers(run: RunRecord, _story?: Story): Array<[string, strin
 }
 
 function whyThisRun(run: RunRecord, entry: Entry, story: Story): string {
-  if (run.verdict === 'replicate') {
+  if (run.kind === 'replicate') {
     return `a second seed (${run.options?.seed ?? MISSING}) of run ${run.replicateOf}'s configuration: run ${run.replicateOf}'s verdict on one seed was a close call, so the machine trained it again and judged the two seeds pooled`;
   }
-  if (run.verdict === 'confirm') {
+  if (run.kind === 'confirm') {
     const plan = story.entries.filter((e) => e.machine === 'finalists' && e.n < entry.n).at(-1);
-    return `a confirmation of run ${run.basedOn ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images${plan ? ` (#${plan.n}: ${plan.record!.decision.reason})` : ''}`;
+    return `a confirmation of run ${run.basedOn ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images${plan ? ` (#${plan.n}: ${plan.record?.reason ?? ''})` : ''}`;
   }
   const what = whatOf(entry, story);
   const base = run.basedOn ?? run.parentId;
-  const reason = entry.record?.decision.reason ?? run.change?.reason ?? null;
+  const reason = (entry.record ? reasonOf(entry.record) : null) ?? run.change?.reason ?? null;
   const applied = run.change && base !== null && base !== undefined ? ` applied to run ${base}${run.continuedFrom ? ', continuing its checkpoint' : ''}` : '';
   const label = entry.kind === 'machine' || entry.kind === 'baseline' ? what : `\`${what}\``;
   return `${label}${applied}${reason ? ` — ${reason}` : ''}`;
@@ -165,7 +165,7 @@ export function runSection(run: RunRecord, story: Story, plots: boolean): string
     for (const e of after) {
       const d = e.record!;
       const who = e.kind === 'refused' ? `refused (${d.refused})` : e.kind === 'machine' ? 'the machine' : 'the policy';
-      out.push(`- #${e.n} ${e.kind === 'machine' ? whatOf(e, story) : `\`${describeChange(d.decision)}\``}, ${who}: ${d.decision.reason}`);
+      out.push(`- #${e.n} ${e.kind === 'machine' ? whatOf(e, story) : `\`${describeChange(d.decision)}\``}, ${who}: ${reasonOf(d)}`);
     }
     out.push('');
   }

@@ -13,7 +13,6 @@ import type { Decision, TrainingOptions } from '../types.ts';
 import type { DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
 
 /** What a machine decision was about, read from its sentence (the store keeps it as prose). */
-export type MachineKind = MachineDecisionKind | 'other';
 
 export type EntryKind =
   /** The first run: the starting configuration. */
@@ -34,7 +33,7 @@ export interface Entry {
   /** ISO time it happened (the decision's, or the run's start). */
   at: string;
   record: DecisionRecord | null;
-  machine: MachineKind | null;
+  machine: MachineDecisionKind | null;
   /** The run it produced or is (null: a decision without a run). */
   run: RunRecord | null;
   /** The incumbent (standing run) when it was decided. */
@@ -77,17 +76,7 @@ export interface TimeSplit {
 
 const keyOf = (d: Pick<Decision, 'action' | 'params' | 'reason'>) => JSON.stringify([d.action, d.params ?? {}, d.reason]);
 
-/** What a machine decision was about, from its sentence: for records older than its `machine` field. */
-export function machineKind(reason: string): MachineKind {
-  if (/^budget:/.test(reason)) return 'budget';
-  if (/^final run:/.test(reason)) return 'finalRun';
-  if (/^final weights:/.test(reason)) return 'finalWeights';
-  if (/^--no-final-full/.test(reason)) return 'noFinalFull';
-  if (/confirmation|finalised|both train on all/.test(reason)) return 'finalists';
-  return 'other';
-}
-
-const isSearch = (r: RunRecord) => r.verdict !== 'final' && r.verdict !== 'confirm';
+const isSearch = (r: RunRecord) => r.kind !== 'final' && r.kind !== 'confirm';
 const seconds = (r: RunRecord) => (typeof r.result?.seconds === 'number' && Number.isFinite(r.result.seconds) ? r.result.seconds : 0);
 const time = (iso: string | null | undefined) => {
   const t = iso ? Date.parse(iso) : NaN;
@@ -111,8 +100,8 @@ export function tellStory(study: StudyRecord): Story {
   for (const rec of decisions) {
     if (rec.refused) continue;
     if (rec.by === 'machine') {
-      if ((rec.machine ?? machineKind(rec.decision.reason)) === 'finalRun') {
-        const run = runs.find((r) => r.verdict === 'final' && !claimed.has(r.id) && r.id > rec.afterRun && time(r.startedAt) >= time(rec.at) - 1000);
+      if (rec.machine === 'finalRun') {
+        const run = runs.find((r) => r.kind === 'final' && !claimed.has(r.id) && r.id > rec.afterRun && time(r.startedAt) >= time(rec.at) - 1000);
         if (run) {
           runOf.set(rec, run);
           claimed.add(run.id);
@@ -132,7 +121,7 @@ export function tellStory(study: StudyRecord): Story {
   const drafts: Draft[] = [];
   decisions.forEach((rec, i) => {
     const kind: EntryKind = rec.refused ? 'refused' : rec.by === 'machine' ? 'machine' : 'decision';
-    drafts.push({ kind, at: rec.at, record: rec, machine: rec.by === 'machine' ? rec.machine ?? machineKind(rec.decision.reason) : null, run: runOf.get(rec) ?? null, order: i });
+    drafts.push({ kind, at: rec.at, record: rec, machine: rec.by === 'machine' ? rec.machine : null, run: runOf.get(rec) ?? null, order: i });
   });
   runs.forEach((run, i) => {
     if (claimed.has(run.id)) return;
@@ -146,11 +135,11 @@ export function tellStory(study: StudyRecord): Story {
   const entries: Entry[] = drafts.map(({ order: _order, ...d }, i) => {
     const entry: Entry = { ...d, n: i + 1, incumbent };
     const run = d.run;
-    if (run && isSearch(run) && run.verdict !== 'replicate' && becameIncumbent(run)) incumbent = run.id;
+    if (run && isSearch(run) && run.kind !== 'replicate' && becameIncumbent(run)) incumbent = run.id;
     return entry;
   });
 
-  const finalRun = [...runs].reverse().find((r) => r.verdict === 'final') ?? null;
+  const finalRun = [...runs].reverse().find((r) => r.kind === 'final') ?? null;
   const chosenRun = study.final ? byId.get(study.final.runId) ?? null : null;
   const searchParent = (r: RunRecord | null): RunRecord | null => {
     for (let guard = 0; r && !isSearch(r) && guard < 100; guard++) {
@@ -171,9 +160,9 @@ export function tellStory(study: StudyRecord): Story {
     const next: number | null | undefined = r.basedOn ?? r.parentId;
     r = next === null || next === undefined ? null : byId.get(next) ?? null;
   }
-  const trims = entries.filter((e) => e.kind === 'decision' && e.record?.decision.action === 'trimEpochs' && e.incumbent !== null && inLineage.has(e.incumbent));
+  const trims = entries.filter((e) => e.kind === 'decision' && e.record?.decision?.action === 'trimEpochs' && e.incumbent !== null && inLineage.has(e.incumbent));
   const abandoned = runs.filter((r) => isSearch(r) && r.verdict !== 'baseline' && becameIncumbent(r) && !inLineage.has(r.id));
-  const finalistsEntry = entries.find((e) => e.machine === 'finalists' && /finalised instead/.test(e.record?.decision.reason ?? '')) ?? null;
+  const finalistsEntry = entries.find((e) => e.machine === 'finalists' && /finalised instead/.test(e.record?.reason ?? '')) ?? null;
 
   return {
     entries,
@@ -200,7 +189,7 @@ function userConfiguration(study: StudyRecord, run: RunRecord, trims: Entry[]) {
   const options: TrainingOptions = { ...run.options };
   for (const t of trims) {
     if (t.incumbent !== run.id) continue;
-    const maxEpochs = (t.record!.decision.params as { maxEpochs?: number }).maxEpochs;
+    const maxEpochs = (t.record?.decision?.params as { maxEpochs?: number } | undefined)?.maxEpochs;
     if (typeof maxEpochs === 'number') options.maxEpochs = maxEpochs;
   }
   const base = study.config?.baseOptions;
@@ -212,8 +201,8 @@ function timeSplit(study: StudyRecord): TimeSplit {
   const runs = study.runs ?? [];
   const sum = (rs: RunRecord[]) => ({ seconds: rs.reduce((s, r) => s + seconds(r), 0), runs: rs.length });
   const search = sum(runs.filter(isSearch));
-  const confirm = sum(runs.filter((r) => r.verdict === 'confirm'));
-  const final = sum(runs.filter((r) => r.verdict === 'final'));
+  const confirm = sum(runs.filter((r) => r.kind === 'confirm'));
+  const final = sum(runs.filter((r) => r.kind === 'final'));
   const used = study.budget?.secondsUsed ?? search.seconds + confirm.seconds + final.seconds;
   return { used, budget: study.config?.budgetSeconds ?? null, search, confirm, final, other: Math.max(0, used - search.seconds - confirm.seconds - final.seconds) };
 }

@@ -47,7 +47,7 @@ function boughtText(run: RunRecord, story: Story): string {
   const j = run.judgement;
   if (j && j.outcome !== 'unstable') {
     // A tie the incumbent stood on is in the lineage only when it won its confirmation on the full split.
-    const confirmed = run.verdict === 'tie' && !j.kept ? [...story.byId.values()].find((r) => r.verdict === 'confirm' && r.basedOn === run.id && r.judgement?.kept) : undefined;
+    const confirmed = run.verdict === 'tie' && !j.kept ? [...story.byId.values()].find((r) => r.kind === 'confirm' && r.basedOn === run.id && r.judgement?.kept) : undefined;
     const tie = run.verdict !== 'tie' ? '' : j.kept ? ', a tie: kept as the cheaper or simpler' : ', a tie on the search subset (the incumbent stood)';
     const won = confirmed ? `; then it won its equal-time confirmation on all ${int(confirmed.fidelity?.trainImages)} training images (run ${confirmed.id}): ${pairedText(confirmed.judgement!)}` : '';
     return `${head}: validation accuracy ${pct(j.incumbent.accuracy)} → ${pct(j.candidate.accuracy)} on ${int(j.images)} images${tie}; ${pairedText(j)}${won}`;
@@ -65,7 +65,7 @@ function changes(study: StudyRecord, story: Story): SummaryItem | null {
   if (!story.configRun) return null;
   const points = story.lineage.map((r) => boughtText(r, story));
   for (const t of story.trims) {
-    const d = t.record!.decision;
+    const d = t.record!.decision!; // a trim is the policy's
     const at = story.byId.get(t.incumbent!);
     const f = at ? runFacts(at) : null;
     const to = (d.params as { maxEpochs?: number }).maxEpochs;
@@ -74,7 +74,7 @@ function changes(study: StudyRecord, story: Story): SummaryItem | null {
         (f?.smoothedMinimum ? ` (${loss(f.smoothedMinimum.loss)} at epoch ${f.smoothedMinimum.epoch})` : ''),
     );
   }
-  const tried = study.runs.filter((r) => r.change && r.verdict !== 'replicate' && r.verdict !== 'final' && r.verdict !== 'confirm');
+  const tried = study.runs.filter((r) => r.change && r.kind !== 'replicate' && r.kind !== 'final' && r.kind !== 'confirm');
   const notKept = tried.filter((r) => !story.lineage.includes(r) && !story.abandoned.includes(r));
   const text =
     points.length === 0
@@ -160,11 +160,11 @@ function idleWhy(study: StudyRecord): string {
   if (!study.final || !budget || study.budget.secondsUsed >= (1 - IDLE_SHARE) * budget) return '';
   const left = 1 - study.budget.secondsUsed / budget;
   const reasons: string[] = [];
-  const plan = study.decisions.filter((d) => d.machine === 'finalRun').at(-1)?.decision.reason ?? '';
+  const plan = study.decisions.filter((d) => d.machine === 'finalRun').at(-1)?.reason ?? '';
   const capped = /(\d+) epochs of (\d+) images, not the ([\d.]+) the time left affords/.exec(plan);
   if (capped) reasons.push(`the final run stopped at ${capped[1]} epochs, what this converged network is worth (${capped[3]} affordable)`);
   if (/^final run: none/.test(plan)) reasons.push('the time left affords no final run much longer than the full-data rung\'s');
-  const climb = study.decisions.filter((d) => d.machine === 'fidelity').at(-1)?.decision.reason ?? '';
+  const climb = study.decisions.filter((d) => d.machine === 'fidelity').at(-1)?.reason ?? '';
   const noRung = /no full-data rung:? (.*)$/.exec(climb);
   if (noRung) reasons.push(`no full-data rung${noRung[1] ? `: ${noRung[1]}` : ''}`);
   else if (/policy would try nothing on all/.test(climb)) reasons.push('the policy would try nothing on all the training images either');

@@ -61,9 +61,9 @@ export function whatOf(entry: Entry, _story?: Story): string {
     case 'decision':
       return describeChange(entry.record!.decision);
     case 'run':
-      if (run?.verdict === 'replicate') return `replicate run ${run.replicateOf ?? '?'}, seed ${run.options?.seed ?? MISSING}`;
-      if (run?.verdict === 'confirm') return `confirm run ${run.basedOn ?? run.parentId ?? '?'}'s configuration`;
-      if (run?.verdict === 'final') return `final run${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}'s configuration` : ''}`;
+      if (run?.kind === 'replicate') return `replicate run ${run.replicateOf ?? '?'}, seed ${run.options?.seed ?? MISSING}`;
+      if (run?.kind === 'confirm') return `confirm run ${run.basedOn ?? run.parentId ?? '?'}'s configuration`;
+      if (run?.kind === 'final') return `final run${run.parentId !== null && run.parentId !== undefined ? ` of run ${run.parentId}'s configuration` : ''}`;
       return run?.change ? describeChange(run.change) : 'run';
   }
 }
@@ -85,9 +85,9 @@ function composeWhy(entry: Entry, story: Story): string {
     case 'machine':
       return machineWhy(entry, story);
     case 'run':
-      if (run?.verdict === 'replicate') return `run ${run.replicateOf ?? '?'}'s verdict on one seed was a close call: a second seed decides, the two pooled`;
-      if (run?.verdict === 'confirm') return `successive halving: finalists trained on all ${int(run.fidelity?.trainImages)} images for equal time`;
-      if (run?.verdict === 'final') return run.change?.reason ? run.change.reason : `the standing configuration retrained on all ${int(run.fidelity?.trainImages)} images`;
+      if (run?.kind === 'replicate') return `run ${run.replicateOf ?? '?'}'s verdict on one seed was a close call: a second seed decides, the two pooled`;
+      if (run?.kind === 'confirm') return `successive halving: finalists trained on all ${int(run.fidelity?.trainImages)} images for equal time`;
+      if (run?.kind === 'final') return run.change?.reason ? run.change.reason : `the standing configuration retrained on all ${int(run.fidelity?.trainImages)} images`;
       return run?.change?.reason ?? MISSING;
     case 'decision':
       return policyWhy(entry, story);
@@ -108,7 +108,7 @@ function subjectOf(entry: Entry, story: Story): RunRecord | null {
 }
 
 function policyWhy(entry: Entry, story: Story): string {
-  const d = entry.record!.decision;
+  const d = entry.record!.decision!;
   const action = d.action as ActionName;
   const def = ACTIONS[action];
   if (!def || action === 'stop' || action === 'revert') return withoutVerdictNotes(d.reason);
@@ -124,7 +124,7 @@ function policyWhy(entry: Entry, story: Story): string {
   }
   // A capacity step on a run without an overfitting gap: the gap is the reason step 4 has nothing to do.
   if (def.step === 'capacity' && facts.gap && facts.gap.gap <= facts.gap.threshold) {
-    const earlier = story.entries.filter((e) => e.n < entry.n && e.kind === 'decision').map((e) => ACTIONS[e.record!.decision.action as ActionName]?.step);
+    const earlier = story.entries.filter((e) => e.n < entry.n && e.kind === 'decision').map((e) => ACTIONS[e.record!.decision!.action as ActionName]?.step);
     const skipped = earlier.includes('regularise') || earlier.includes('capacity') ? '' : ' (step 4 skipped)';
     return `${notKept}run ${subject.id}: training − validation gap ${ptAbs(facts.gap.gap)} ≤ ${ptAbs(facts.gap.threshold)}, nothing to regularise${skipped} → ${step}`;
   }
@@ -200,7 +200,7 @@ export function evidencePhrase(run: RunRecord): string {
 }
 
 function machineWhy(entry: Entry, story: Story): string {
-  const reason = entry.record!.decision.reason;
+  const reason = entry.record!.reason ?? '';
   const m = (re: RegExp) => re.exec(reason);
   switch (entry.machine) {
     case 'budget':
@@ -256,7 +256,7 @@ export function verdictOf(entry: Entry, story: Story): string {
   const run = entry.run;
   if (entry.kind === 'refused') return 'refused: the policy was asked again';
   if (!run) {
-    const action = entry.record?.decision.action as ActionName | undefined;
+    const action = entry.record?.decision?.action as ActionName | undefined;
     if (entry.kind === 'decision' && action === 'trimEpochs') return 'applied without a run';
     if (story.running && entry === story.entries.at(-1) && entry.kind === 'decision' && action && ACTIONS[action]?.trains) return '… its run is training';
     return MISSING;
@@ -268,7 +268,7 @@ export function verdictOf(entry: Entry, story: Story): string {
 export function verdictText(run: RunRecord): string {
   const mark = VERDICT_MARK[run.verdict] ?? String(run.verdict);
   const j = run.judgement;
-  if (run.verdict === 'replicate') return `${mark}: pooled into run ${run.replicateOf ?? '?'}'s verdict`;
+  if (run.kind === 'replicate') return `${mark}: pooled into run ${run.replicateOf ?? '?'}'s verdict`;
   if (!j) {
     const stop = run.result?.stopReason;
     if (stop?.kind === 'nonFinite') return `${mark}: diverged (NaN ${stop.what} at iteration ${stop.iteration})`;
@@ -277,7 +277,7 @@ export function verdictText(run: RunRecord): string {
     return `${mark}${acc}`;
   }
   if (!Number.isFinite(j.lossDiff) || !Number.isFinite(j.lossSE)) return `${mark}: ${j.summary.replace(/: (kept|reverted)$/, '')}`;
-  const stands = run.verdict === 'tie' ? `, run ${j.kept ? run.id : j.against} stands` : run.verdict === 'confirm' ? ` against run ${j.against}` : '';
+  const stands = run.verdict === 'tie' ? `, run ${j.kept ? run.id : j.against} stands` : run.kind === 'confirm' ? ` against run ${j.against}` : '';
   if (j.outcome === 'unstable') return `${mark}${stands}: ${j.summary.replace(/^run \d+ /, '')}${fidelityText(run)}`;
   return `${mark}${stands}: ${pairedText(j)}${fidelityText(run)}`;
 }

@@ -1,6 +1,6 @@
 /**
  * The stored study: what the store keeps (reports/<study>/study.json) and what reports, `tune list`
- * and `tune serve` read. Types only, pure; not part of `flowtune`'s public contract (src/types.ts,
+ * and `tune serve` read. Types (and `reasonOf`), pure; not part of `flowtune`'s public contract (src/types.ts,
  * whose types these records embed). The format's version and migrations: schema.ts.
  */
 import type {
@@ -10,6 +10,7 @@ import type {
   Judgement,
   NetworkSpec,
   RunEvaluation,
+  RunKind,
   Stage,
   StopReason,
   Throughput,
@@ -93,6 +94,8 @@ export interface RunRecord {
   replicateOf?: number | null;
   result: RunResult;
   diagnosis: Diagnosis;
+  /** What the run was for (a search step, a replicate, a confirmation side, the final run); its verdict says how it came out. */
+  kind: RunKind;
   verdict: Verdict;
   throughput?: Throughput;
   /** The output network on the study's fixed validation set (null until evaluated). */
@@ -105,19 +108,41 @@ export interface RunRecord {
   valAccuracy: number | null;
 }
 
-/** One entry of the decision log: every decision, including those that need no run (trimEpochs, stop). */
-export interface DecisionRecord {
+/**
+ * One entry of the decision log: every decision, including those that need no run (trimEpochs,
+ * stop): the policy's (`by` absent or 'policy'), or the machine's own (`by: 'machine'`).
+ */
+export type DecisionRecord = PolicyDecisionRecord | MachineDecisionRecord;
+
+interface DecisionRecordBase {
   /** The run whose result prompted it. */
   afterRun: number;
   stage: Stage;
-  decision: Decision;
   at: string;
+}
+
+/** A decision of the policy: an action of the registry with its parameters and reason. */
+export interface PolicyDecisionRecord extends DecisionRecordBase {
+  by?: 'policy';
+  decision: Decision;
   /** Set when the machine refused the decision (the action is not allowed at this step): why. */
   refused?: string;
-  /** Who decided: the policy (default), or the machine itself (budget, final-run plan and choice). */
-  by?: 'policy' | 'machine';
-  /** For the machine's own decisions: which one (the reason says it in words). */
-  machine?: MachineDecisionKind;
+  machine?: never;
+  reason?: never;
+}
+
+/** A decision the machine takes itself (the budget, the finalists, the final run's plan and weights, the climb): which one, and why in words. */
+export interface MachineDecisionRecord extends DecisionRecordBase {
+  by: 'machine';
+  machine: MachineDecisionKind;
+  reason: string;
+  decision?: never;
+  refused?: never;
+}
+
+/** Why a decision of either kind was taken, in words. */
+export function reasonOf(record: DecisionRecord): string {
+  return record.by === 'machine' ? record.reason : record.decision.reason;
 }
 
 /** The machine's own decisions. */
@@ -133,7 +158,9 @@ export type MachineDecisionKind =
   /** --no-final-full: the search weights are final. */
   | 'noFinalFull'
   /** The search climbs to the full-data rung (or does not, and why). */
-  | 'fidelity';
+  | 'fidelity'
+  /** A decision of an older flowtune whose sentence names none of the above. */
+  | 'other';
 
 export interface FinalEvaluation {
   runId: number;

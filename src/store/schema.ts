@@ -12,12 +12,16 @@
  *   2  adds `schemaVersion`; the shape is otherwise that of version 1. Later, still version 2: the
  *      optional `inFlight` (the run being trained), absent in older records and ignored by older
  *      readers, so no migration is needed either way.
+ *   3  every run has a `kind` (search, replicate, confirm, final) apart from its verdict; older runs
+ *      take it from the verdict, which was both until then. The machine's own decisions are records
+ *      of their own ({ by: 'machine', machine, reason }) instead of posing as a policy's `stop`;
+ *      older ones without `machine` take it from their sentence ('other' when it names none).
  */
 import { UserError } from '../errors.ts';
 import type { StudyRecord } from './records.ts';
 
 /** The version this flowtune writes. */
-export const STUDY_SCHEMA_VERSION = 2;
+export const STUDY_SCHEMA_VERSION = 3;
 
 /**
  * A study before its first run, in the current version: the caller's configuration, dataset and
@@ -53,7 +57,38 @@ type StoredRecord = Record<string, unknown>;
 const MIGRATIONS: Record<number, (record: StoredRecord) => StoredRecord> = {
   // 1 → 2: nothing changes in the shape; the version is stamped.
   1: (record) => ({ ...record, schemaVersion: 2 }),
+  // 2 → 3: each run's kind, from the verdict that stood for it; the machine's decisions as records of their own.
+  2: (record) => ({
+    ...record,
+    schemaVersion: 3,
+    runs: Array.isArray(record.runs) ? record.runs.map((run: unknown) => (isObject(run) ? { ...run, kind: kindFromVerdict(run.verdict) } : run)) : record.runs,
+    decisions: Array.isArray(record.decisions) ? record.decisions.map((d: unknown) => (isObject(d) && d.by === 'machine' ? ownMachineRecord(d) : d)) : record.decisions,
+  }),
 };
+
+const isObject = (value: unknown): value is StoredRecord => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** A version-2 machine decision ({ decision: { action: 'stop', params, reason }, by, machine? }) as a record of its own. */
+function ownMachineRecord(d: StoredRecord): StoredRecord {
+  const { decision, refused: _, machine, ...rest } = d;
+  const reason = isObject(decision) && typeof decision.reason === 'string' ? decision.reason : '';
+  return { ...rest, machine: typeof machine === 'string' ? machine : machineKindOf(reason), reason };
+}
+
+/** What a machine decision written before its `machine` field was about, from its sentence. */
+function machineKindOf(reason: string): string {
+  if (/^budget:/.test(reason)) return 'budget';
+  if (/^final run:/.test(reason)) return 'finalRun';
+  if (/^final weights:/.test(reason)) return 'finalWeights';
+  if (/^--no-final-full/.test(reason)) return 'noFinalFull';
+  if (/confirmation|finalised|both train on all/.test(reason)) return 'finalists';
+  return 'other';
+}
+
+/** A version-2 run's kind: its verdict said it for replicates, confirmation sides and final runs. */
+function kindFromVerdict(verdict: unknown): string {
+  return verdict === 'replicate' || verdict === 'confirm' || verdict === 'final' ? verdict : 'search';
+}
 
 /** The version a stored record declares; a record without the field is version 1. */
 export function storedSchemaVersion(record: StoredRecord, source: string): number {

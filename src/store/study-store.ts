@@ -173,7 +173,7 @@ export class StudyStore {
       s.runs = s.runs.filter((r) => r.id !== run.id);
       s.runs.push(run);
       s.runs.sort((a, b) => a.id - b.id);
-      s.budget.runsUsed = s.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').length;
+      s.budget.runsUsed = s.runs.filter((r) => r.kind !== 'final' && r.kind !== 'confirm').length;
     });
   }
 
@@ -182,7 +182,8 @@ export class StudyStore {
    * policy again, and a deterministic policy answers the same) replaces the stored one.
    */
   saveDecision(decision: DecisionRecord): Promise<void> {
-    const key = (d: DecisionRecord) => JSON.stringify([d.afterRun, d.stage, d.decision, d.refused ?? null, d.by ?? 'policy']);
+    const key = (d: DecisionRecord) =>
+      JSON.stringify(d.by === 'machine' ? [d.afterRun, d.stage, d.machine, d.reason, 'machine'] : [d.afterRun, d.stage, d.decision, d.refused ?? null, 'policy']);
     return this.update((s) => {
       const same = s.decisions.findIndex((d) => key(d) === key(decision));
       if (same >= 0) s.decisions[same] = decision;

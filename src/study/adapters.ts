@@ -32,7 +32,7 @@ import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
 import type { NetworkSpec, PolicyContext, Stage, TrainingOptions } from '../types.ts';
 import type { DataView } from '../data/image-set.ts';
-import type { DecisionRecord, MachineDecisionKind, RunRecord, StudyRecord } from '../store/records.ts';
+import type { DecisionRecord, MachineDecisionKind, MachineDecisionRecord, PolicyDecisionRecord, RunRecord, StudyRecord } from '../store/records.ts';
 import {
   iterationsPerEpoch,
   readPerImage,
@@ -57,15 +57,16 @@ export async function writeStudyReport(env: StudyEnv, refreshRuns?: number[]): P
   }
 }
 
-export async function saveDecision(env: StudyEnv, record: Omit<DecisionRecord, 'at'>): Promise<void> {
-  await env.store.saveDecision({ ...record, at: new Date().toISOString() });
-  env.log.info(record, record.refused ? 'decision refused' : 'decision');
-  env.progress.decision(record.afterRun, record.decision, record.refused, record.machine);
+export async function saveDecision(env: StudyEnv, fields: Omit<PolicyDecisionRecord, 'at'> | Omit<MachineDecisionRecord, 'at'>): Promise<void> {
+  const record = { ...fields, at: new Date().toISOString() } as DecisionRecord;
+  await env.store.saveDecision(record);
+  env.log.info(fields, record.by !== 'machine' && record.refused ? 'decision refused' : 'decision');
+  env.progress.decision(record);
 }
 
-/** A decision the machine itself takes (budget, finalists, final plan, final weights). */
+/** A decision the machine itself takes (budget, finalists, final plan, final weights, the climb). */
 export function machineDecision(env: StudyEnv, afterRun: number, stage: Stage, kind: MachineDecisionKind, reason: string): Promise<void> {
-  return saveDecision(env, { afterRun, stage, decision: { action: 'stop', params: {}, reason }, by: 'machine', machine: kind });
+  return saveDecision(env, { afterRun, stage, by: 'machine', machine: kind, reason });
 }
 
 export function sizes(env: StudyEnv): DataSizes {
@@ -190,6 +191,7 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     replicateOf: p.replicateOf,
     result: { ...result, checkpointDir: path.relative(env.dir, result.checkpointDir) },
     diagnosis: diagnoseRun(curveFromHistory(result.history, result.stopReason), env.thresholds),
+    kind: p.kind,
     verdict: initialVerdict(p),
     evaluation: null,
     judgement: null,
@@ -271,9 +273,9 @@ export async function evaluateStudyRun(env: StudyEnv, input: EvaluateInput): Pro
     await env.store.update((s) => {
       const c = s.runs.find((x) => x.id === candidate.id)!;
       c.judgement = judgement;
-      if (c.verdict !== 'confirm') c.verdict = judgement.outcome === 'tie' ? 'tie' : judgement.kept ? 'kept' : 'reverted';
+      if (c.kind !== 'confirm') c.verdict = judgement.outcome === 'tie' ? 'tie' : judgement.kept ? 'kept' : 'reverted';
       if (input.replicateOf !== null) s.runs.find((x) => x.id === run.id)!.verdict = 'replicate';
-      if (c.verdict !== 'confirm') s.incumbentId = judgement.kept ? c.id : incumbent.id;
+      if (c.kind !== 'confirm') s.incumbentId = judgement.kept ? c.id : incumbent.id;
     });
     verdict = { kept: judgement.kept, close: judgement.close, replicateSeconds: candidate.result.seconds };
     if (!judgement.kept) standing = incumbent;
@@ -294,7 +296,7 @@ export async function evaluateStudyRun(env: StudyEnv, input: EvaluateInput): Pro
 /** Asks the policy for the next step among the allowed actions; returns the configuration it leads to. */
 export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promise<DecideOutcome> {
   const study = env.store.study;
-  const runs = study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
+  const runs = study.runs.filter((r) => r.kind !== 'final' && r.kind !== 'confirm').map(summariseRun);
   const last = runs.find((r) => r.id === input.lastRunId);
   const incumbent = runs.find((r) => r.id === input.incumbentId) ?? last;
   if (!last || !incumbent) throw new Error(`run ${input.lastRunId} is not in the store`);

@@ -17,7 +17,7 @@ import { allowedActions, refusal, type RailState } from '../machine/rails.ts';
 import { finalRunWins } from '../machine/verdict.ts';
 import { finalistCandidates, type FinalistFacts } from '../machine/finalists.ts';
 import { decideSafely } from '../policy-loader.ts';
-import type { RunRecord } from '../store/records.ts';
+import type { PolicyDecisionRecord, RunRecord } from '../store/records.ts';
 import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, longFinalAugmentation, machineDecision, sizes, speedOf } from './adapters.ts';
 import { formatNumber } from '../diagnosis/series.ts';
 import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';
@@ -123,13 +123,13 @@ async function recordNextWithMoreBudget(env: StudyEnv, incumbentId: number): Pro
  * throws (logged; a hypothetical question never fails the study).
  */
 export function askPolicyWithoutLimits(env: StudyEnv, incumbentId: number, rails: RailState, purpose: string, triedGiven?: readonly ActionName[]): { decision: Decision; allowed: boolean } | null | undefined {
-  const runs = env.store.study.runs.filter((r) => r.verdict !== 'final' && r.verdict !== 'confirm').map(summariseRun);
+  const runs = env.store.study.runs.filter((r) => r.kind !== 'final' && r.kind !== 'confirm').map(summariseRun);
   const incumbent = runs.find((r) => r.id === incumbentId);
   if (!incumbent) return undefined;
   // What was tried: at the full-data rung, since the study climbed to it (the policy sees the same at that rung).
   const decisions = env.store.study.decisions;
-  const climbed = decisions.map((d) => d.machine === 'fidelity' && /^fidelity: the flowchart again/.test(d.decision.reason)).lastIndexOf(true);
-  const tried = triedGiven ?? decisions.slice(rails.fidelity === 'full' ? climbed + 1 : 0).filter((d) => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
+  const climbed = decisions.map((d) => d.machine === 'fidelity' && /^fidelity: the flowchart again/.test(d.reason ?? '')).lastIndexOf(true);
+  const tried = triedGiven ?? decisions.slice(rails.fidelity === 'full' ? climbed + 1 : 0).filter((d): d is PolicyDecisionRecord => !d.refused && d.by !== 'machine').map((d) => d.decision.action);
   try {
     const decision = decideSafely(
       env.policy,
@@ -167,7 +167,7 @@ export const FINAL_OVER_RUNG = 1.5;
 /** The final run, planned in images from the time left and the search's evidence (or none). */
 export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promise<{ pending: PendingRun | null }> {
   const winner = env.store.run(input.winner)!;
-  const searchRun = winner.verdict === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
+  const searchRun = winner.kind === 'confirm' ? env.store.run(winner.basedOn!)! : winner;
   if (!env.config.finalFullData) {
     await machineDecision(env, searchRun.id, 'finalise', 'noFinalFull', `--no-final-full: the search weights of run ${searchRun.id} are final`);
     return { pending: null };
@@ -175,7 +175,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
   const facts = factsOf(env, searchRun);
   const plan = planFinalRun({
     secondsLeft: totalSecondsLeft(env),
-    speed: speedOf(winner.verdict === 'confirm' ? winner : searchRun),
+    speed: speedOf(winner.kind === 'confirm' ? winner : searchRun),
     sizes: evidenceSizes(env, searchRun),
     standing: searchRun.options,
     epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,

@@ -37,10 +37,11 @@ export async function planStudyRung(env: StudyEnv, input: { incumbentId: number;
   });
   if (stored) {
     // Resumed: the rung as it was decided (its epochs are in the stored reason), not as the time left would plan it now.
-    const epochs = stored.decision.reason.startsWith(CLIMB) ? Number(/: (\d+) epochs of all \d+ images a run/.exec(stored.decision.reason)?.[1]) : NaN;
+    const reason = stored.reason ?? '';
+    const epochs = reason.startsWith(CLIMB) ? Number(/: (\d+) epochs of all \d+ images a run/.exec(reason)?.[1]) : NaN;
     return Number.isInteger(epochs) && epochs > 0 ? { pending: pendingFor(epochs), epochs } : { pending: null, epochs: null };
   }
-  const runs = env.store.study.runs.filter((r) => r.fidelity?.kind !== 'full' && r.verdict !== 'final' && r.verdict !== 'confirm').length;
+  const runs = env.store.study.runs.filter((r) => r.fidelity?.kind !== 'full' && r.kind !== 'final' && r.kind !== 'confirm').length;
   if (plan.epochs === null) {
     await machineDecision(env, incumbent.id, 'finalise', 'fidelity', `fidelity: the subset's flowchart is done (${runs} runs), and no full-data rung: ${plan.reason}`);
     return { pending: null, epochs: null };

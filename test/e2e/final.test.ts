@@ -14,6 +14,7 @@ import { stratifiedSubset, fullView } from '../../src/data/split.ts';
 import { readStudyFile } from '../../src/store/study-store.ts';
 import type { ImageSet } from '../../src/data/image-set.ts';
 import { HAVE_FASHION, tempReports, tune } from './helpers.ts';
+import { reasonOf, type MachineDecisionRecord } from '../../src/store/records.ts';
 
 async function writeSubset(set: ImageSet, n: number, dir: string, prefix: 'train' | 't10k'): Promise<void> {
   const view = stratifiedSubset(fullView(set), n, 1);
@@ -44,11 +45,11 @@ describe.skipIf(!HAVE_FASHION)('finalise with a full-data retrain', () => {
     expect(final.fidelity).toEqual({ trainImages: 1200, validationImages: 300, kind: 'full' });
     expect(final.stage).toBe('finalise');
     // The final plan and the final-weights choice are the machine's decisions, with their numbers.
-    const plan = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final run'))!;
-    expect(plan.decision.reason).toMatch(/epochs of 1200 images/);
-    const choice = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final weights'))!;
-    expect(choice.decision.reason).toMatch(/paired difference .* on the same 300 images/);
-    const chosen = Number(/^final weights: run (\d+)/.exec(choice.decision.reason)![1]);
+    const plan = study.decisions.find((d) => d.by === 'machine' && reasonOf(d).startsWith('final run'))! as MachineDecisionRecord;
+    expect(plan.reason).toMatch(/epochs of 1200 images/);
+    const choice = study.decisions.find((d) => d.by === 'machine' && reasonOf(d).startsWith('final weights'))! as MachineDecisionRecord;
+    expect(choice.reason).toMatch(/paired difference .* on the same 300 images/);
+    const chosen = Number(/^final weights: run (\d+)/.exec(choice.reason)![1]);
     expect(study.final!.runId).toBe(chosen);
     expect([final.id, final.parentId]).toContain(chosen);
     expect(study.final!.testCount).toBe(500);

@@ -17,14 +17,14 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     const study = readStudyFile(path.join(dir, 'study.json'));
     expect(study.status).toBe('finished');
     expect(study.runs.filter((r) => r.verdict !== 'final')).toHaveLength(3);
-    expect(study.runs[0]).toMatchObject({ id: 1, stage: 'baseline', verdict: 'baseline', fidelity: { trainImages: 500, validationImages: 300, kind: 'subset' } });
+    expect(study.runs[0]).toMatchObject({ id: 1, stage: 'baseline', kind: 'search', verdict: 'baseline', fidelity: { trainImages: 500, validationImages: 300, kind: 'subset' } });
     for (const run of study.runs) {
       expect(run.result.history.epochs.length).toBeGreaterThan(0);
       expect(run.diagnosis.summary.length).toBeGreaterThan(0);
     }
     // Every decision is recorded with a reason; the machine's own stop says the budget ended the search.
     expect(study.decisions.length).toBeGreaterThanOrEqual(3);
-    expect(study.decisions.find((d) => d.by === 'machine' && d.decision.action === 'stop')!.decision.reason).toMatch(/budget: the run budget is used up/);
+    expect(study.decisions.find((d) => d.by === 'machine' && d.machine === 'budget')!.reason).toMatch(/budget: the run budget is used up/);
     // Every candidate was judged against its incumbent on the same validation images (the whole 2,000-image hold-out).
     for (const run of study.runs.slice(1)) {
       expect(run.evaluation?.images, `run ${run.id}`).toBe(2000);

@@ -195,7 +195,7 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
     expect(b.runs.some((r) => r.continuedFrom !== null)).toBe(true);
     // The same policy calls, step by step. (Which run a tie leaves standing can differ: a tie keeps the
     // cheaper, and cheaper is measured speed — timing, which differs between any two studies.)
-    const decisions = (s: StudyRecord) => s.decisions.map((d) => `${d.by} ${d.decision.action} ${JSON.stringify(d.decision.params)}`);
+    const decisions = (s: StudyRecord) => s.decisions.map((d) => (d.by === 'machine' ? `machine ${d.machine}` : `${d.by} ${d.decision.action} ${JSON.stringify(d.decision.params)}`));
     expect(decisions(b)).toEqual(decisions(a));
     expect(b.runs.map((r) => r.id)).toEqual(a.runs.map((r) => r.id));
     for (const run of b.runs) expect(run.result.backend, `run ${run.id}`).toMatch(/ on [^ ]+:\d+$/); // trained by the worker

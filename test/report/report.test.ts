@@ -15,6 +15,7 @@ import { WHY_WORDS } from '../../src/report/why.ts';
 import { parseStudy, readStudyFile, stringifyStudy } from '../../src/store/study-store.ts';
 import type { StudyRecord } from '../../src/store/records.ts';
 import { budgetStoppedStudy, CLASS_NAMES, divergedStudy, emptyStudy, finishedStudy, runningStudy } from './__fixtures__/studies.ts';
+import { reasonOf, type MachineDecisionRecord } from '../../src/store/records.ts';
 
 // The example study as committed before paired verdicts (schema version 1), kept as a fixture: an
 // older study must still render. (reports/example/ is now a current study.)
@@ -162,8 +163,8 @@ describe('renderReport: a finished study with every kind of decision', () => {
 
   test('a long final run on augmented batches: its Why says so, within the word limit', () => {
     const long = structuredClone(study);
-    const plan = long.decisions.find((d) => d.by === 'machine' && /^final run:/.test(d.decision.reason))!;
-    plan.decision.reason = plan.decision.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 20 epochs or more, 2.5× the rung\'s, overfits without; ');
+    const plan = long.decisions.find((d) => d.by === 'machine' && /^final run:/.test(reasonOf(d)))! as MachineDecisionRecord;
+    plan.reason = plan.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 20 epochs or more, 2.5× the rung\'s, overfits without; ');
     const why = logTable(renderReport(long)).map((r) => r[4]);
     expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs, augmented \(a run this long overfits without\): what the \d+ s left afford$/);
     expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
@@ -188,8 +189,8 @@ describe('renderReport: a finished study with every kind of decision', () => {
 
   test('a larger finalist confirmed against the incumbent: its Why in short, within the word limit', () => {
     const larger = structuredClone(study);
-    const finalists = larger.decisions.find((d) => d.by === 'machine' && /both train on all/.test(d.decision.reason))!;
-    finalists.decision.reason = confirmPlan(
+    const finalists = larger.decisions.find((d) => d.by === 'machine' && /both train on all/.test(reasonOf(d)))! as MachineDecisionRecord;
+    finalists.reason = confirmPlan(
       { runId: 3, imagesPerSecond: 6000, evalImagesPerSecond: 18_000, validationLoss: 0.34 },
       [],
       1670,
@@ -205,8 +206,8 @@ describe('renderReport: a finished study with every kind of decision', () => {
   test('a larger finalist confirmed because the converged incumbent cannot use the time, and a capped final run: their Whys in short', () => {
     const sizes = { searchTrain: 8192, fullTrain: 50_000, fullValidation: 10_000, test: 10_000 };
     const idle = structuredClone(study);
-    const finalists = idle.decisions.find((d) => d.by === 'machine' && /both train on all/.test(d.decision.reason))!;
-    finalists.decision.reason = confirmPlan(
+    const finalists = idle.decisions.find((d) => d.by === 'machine' && /both train on all/.test(reasonOf(d)))! as MachineDecisionRecord;
+    finalists.reason = confirmPlan(
       { runId: 3, imagesPerSecond: 8000, evalImagesPerSecond: 24_000, validationLoss: 0.36 },
       [],
       520,
@@ -215,8 +216,8 @@ describe('renderReport: a finished study with every kind of decision', () => {
       [{ runId: 2, imagesPerSecond: 5800, evalImagesPerSecond: 17_400, validationLoss: 0.377, imagesNeeded: 250_000, onlyWhenTimeIsIdle: true }],
       true,
     )!.reason;
-    const final = idle.decisions.find((d) => d.by === 'machine' && /^final run:/.test(d.decision.reason))!;
-    final.decision.reason = `final run: run 3's configuration on the full training split: ${
+    const final = idle.decisions.find((d) => d.by === 'machine' && /^final run:/.test(reasonOf(d)))! as MachineDecisionRecord;
+    final.reason = `final run: run 3's configuration on the full training split: ${
       planFinalRun({ secondsLeft: 600, speed: { imagesPerSecond: 13_000, evalImagesPerSecond: 39_000 }, sizes, standing: resolveOptions({}), epochsDone: 0, evidence: { imagesToMinimum: 5 * 8192, stillImproving: false, searchEpochs: 10 } }).reason
     }`;
     const rows = logRows(tellStory(idle));

@@ -250,7 +250,7 @@ describe('tune serve: live', () => {
     await stream.next('ready', 5000);
     const before = JSON.parse((await http('/api/studies/running')).body);
     const study = running();
-    study.decisions = [...study.decisions, { ...study.decisions[0], afterRun: 2, at: '2026-12-01T10:00:40.000Z', decision: { action: 'widen', params: { factor: 2 }, reason: 'capacity: run 2 converged (a test decision)' } }];
+    study.decisions = [...study.decisions, { afterRun: 2, stage: 'capacity', at: '2026-12-01T10:00:40.000Z', decision: { action: 'widen', params: { factor: 2 }, reason: 'capacity: run 2 converged (a test decision)' } }];
     study.inFlight = { ...study.inFlight!, epoch: 5 };
     const written = Date.now();
     await writeStudy('running', study);

@@ -62,11 +62,11 @@ describe('StudyStore', () => {
   test('saveRun replaces a run with the same id and counts search runs', async () => {
     const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'study-c');
     const store = await StudyStore.create(dir, emptyStudy());
-    const run = (id: number, verdict: string) => ({ id, verdict }) as never;
+    const run = (id: number, verdict: string, kind = 'search') => ({ id, kind, verdict }) as never;
     await store.saveRun(run(2, 'kept'));
     await store.saveRun(run(1, 'baseline'));
     await store.saveRun(run(2, 'reverted'));
-    await store.saveRun(run(3, 'final'));
+    await store.saveRun(run(3, 'final', 'final'));
     expect(store.study.runs.map((r) => [r.id, r.verdict])).toEqual([[1, 'baseline'], [2, 'reverted'], [3, 'final']]);
     expect(store.study.budget.runsUsed).toBe(2);
   });
@@ -89,19 +89,37 @@ describe('schemaVersion: the stored format', () => {
     const { dir, file } = await fileWith(version1());
     expect(readStudyFile(file)).toEqual({ ...version1(), schemaVersion: STUDY_SCHEMA_VERSION });
     const store = await StudyStore.open(dir);
-    expect(store.study.schemaVersion).toBe(2);
+    expect(store.study.schemaVersion).toBe(3);
     expect(JSON.parse(await readFile(file, 'utf8')).schemaVersion).toBeUndefined(); // reading does not write
     await store.update((s) => void (s.statusReason = 'resumed'));
     await store.close();
     const written = await readFile(file, 'utf8');
-    expect(written.startsWith('{\n  "schemaVersion": 2,\n')).toBe(true);
-    expect(parseStudy(written)).toMatchObject({ schemaVersion: 2, statusReason: 'resumed', runs: [] });
+    expect(written.startsWith('{\n  "schemaVersion": 3,\n')).toBe(true);
+    expect(parseStudy(written)).toMatchObject({ schemaVersion: 3, statusReason: 'resumed', runs: [] });
   });
 
   test('a version-1 study (the example as first committed) loads, upgraded', () => {
     const study = readStudyFile(path.resolve(import.meta.dirname, '../report/__fixtures__/example-v1-study.json'));
     expect(study.schemaVersion).toBe(STUDY_SCHEMA_VERSION);
     expect(study.runs.length).toBeGreaterThan(0);
+    // Its runs got their kind from their verdicts (schema 3).
+    expect(study.runs.every((r) => ['search', 'replicate', 'confirm', 'final'].includes(r.kind))).toBe(true);
+    expect(study.runs.filter((r) => r.verdict === 'final').map((r) => r.kind)).toEqual(['final']);
+  });
+
+  test('version 2 → 3: each run takes its kind from the verdict that stood for it', async () => {
+    const runs = ['baseline', 'kept', 'reverted', 'tie', 'pending', 'replicate', 'confirm', 'final'].map((verdict, i) => ({ id: i + 1, verdict }));
+    const { file } = await fileWith({ ...emptyStudy(), schemaVersion: 2, runs });
+    expect(readStudyFile(file).runs.map((r) => [r.verdict, r.kind])).toEqual([
+      ['baseline', 'search'],
+      ['kept', 'search'],
+      ['reverted', 'search'],
+      ['tie', 'search'],
+      ['pending', 'search'],
+      ['replicate', 'replicate'],
+      ['confirm', 'confirm'],
+      ['final', 'final'],
+    ]);
   });
 
   test('the committed example study loads', () => {
@@ -114,12 +132,12 @@ describe('schemaVersion: the stored format', () => {
     const dir = path.join(await mkdtemp(path.join(tmpdir(), 'store-')), 'fresh');
     const store = await StudyStore.create(dir, { ...emptyStudy(), schemaVersion: 1 });
     await store.close();
-    expect((await readFile(path.join(dir, 'study.json'), 'utf8')).startsWith('{\n  "schemaVersion": 2,\n')).toBe(true);
+    expect((await readFile(path.join(dir, 'study.json'), 'utf8')).startsWith('{\n  "schemaVersion": 3,\n')).toBe(true);
   });
 
   test('a file written by a newer flowtune is refused with what to do, before any lock is taken', async () => {
     const { dir, file } = await fileWith({ ...emptyStudy(), schemaVersion: STUDY_SCHEMA_VERSION + 1 });
-    const message = `${file} was written by a newer flowtune (study format version 3; this flowtune reads up to version 2): upgrade flowtune to use this study, or start a new study.`;
+    const message = `${file} was written by a newer flowtune (study format version 4; this flowtune reads up to version 3): upgrade flowtune to use this study, or start a new study.`;
     expect(() => readStudyFile(file)).toThrow(UserError);
     expect(() => readStudyFile(file)).toThrow(message);
     await expect(StudyStore.open(dir)).rejects.toThrow(message);

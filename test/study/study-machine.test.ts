@@ -13,6 +13,7 @@ import type { Policy, PolicyContext } from '../../src/types.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
 import { planStudyRung } from '../../src/study/rung.ts';
+import { reasonOf, type MachineDecisionRecord } from '../../src/store/records.ts';
 
 /** A scripted search on the subset; it has nothing to try at the full-data rung, so the study does not climb. */
 const scripted = (name: string, script: Array<Decision | ((c: PolicyContext) => Decision)>): Policy => ({
@@ -36,9 +37,9 @@ describe('the budget is spent where it pays', () => {
     expect(final.options.maxEpochs).toBeGreaterThan(20);
     expect(final.options.learnRateSchedule).toBe('piecewise');
     expect(final.options.validationFrequency).toBe(Math.floor(5000 / 128));
-    const plan = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('final run'))!;
+    const plan = study.decisions.find((d) => d.by === 'machine' && reasonOf(d).startsWith('final run'))! as MachineDecisionRecord;
     // Over 20 epochs: the long run, augmented and planned at the augmented speed (500 / 1.15), its one drop on its own clock.
-    expect(plan.decision.reason).toMatch(/epochs of 5000 images \(\d+ s left at 435 images\/s/);
+    expect(plan.reason).toMatch(/epochs of 5000 images \(\d+ s left at 435 images\/s/);
     expect(final.options).toMatchObject({ randXReflection: true, randXTranslation: 2, learnRateDropAtTime: 0.75, learnRateDropFactor: 0.1 });
     // At least 95% of the budget used, never more than it.
     expect(world.now / 1000).toBeGreaterThanOrEqual(0.95 * 600);
@@ -79,7 +80,7 @@ describe('the budget is spent where it pays', () => {
     const winner = confirms[1].judgement!.kept ? confirms[1] : confirms[0];
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.continuedFrom).toBe(winner.id);
-    expect(study.decisions.some((d) => /trains \d+(\.\d+)?× faster than run/.test(d.decision.reason))).toBe(true);
+    expect(study.decisions.some((d) => /trains \d+(\.\d+)?× faster than run/.test(reasonOf(d)))).toBe(true);
   });
 
   test('a larger network the subset called a tie is confirmed against the incumbent when the budget pays for its final run', async () => {
@@ -96,7 +97,7 @@ describe('the budget is spent where it pays', () => {
     // Each anneals like the final run it may become; equal time, whole epochs of the slower.
     for (const c of confirms) expect(c.options).toMatchObject({ learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, outputNetwork: 'last-iteration' });
     expect(Math.abs(confirms[0].result.seconds - confirms[1].result.seconds)).toBeLessThanOrEqual(confirms[1].result.seconds / confirms[1].result.epochsCompleted);
-    expect(study.decisions.some((d) => d.by === 'machine' && /run \d+'s configuration is larger than run 1's and tied with it/.test(d.decision.reason))).toBe(true);
+    expect(study.decisions.some((d) => d.by === 'machine' && /run \d+'s configuration is larger than run 1's and tied with it/.test(reasonOf(d)))).toBe(true);
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.continuedFrom).toBe((confirms[1].judgement!.kept ? confirms[1] : confirms[0]).id);
 
@@ -108,7 +109,7 @@ describe('the budget is spent where it pays', () => {
     expect(wideBehind.verdict).toBe('tie');
     expect(wideBehind.judgement!.z).toBeLessThan(0);
     expect(behind.study.runs.some((r) => r.verdict === 'confirm')).toBe(false);
-    expect(behind.study.decisions.some((d) => /is larger than run/.test(d.decision.reason))).toBe(false);
+    expect(behind.study.decisions.some((d) => /is larger than run/.test(reasonOf(d)))).toBe(false);
     expect(behind.study.runs.find((r) => r.verdict === 'final')!.parentId).toBe(1);
 
     // With an hour, the converged incumbent cannot use most of the time: the larger one the subset
@@ -117,13 +118,13 @@ describe('the budget is spent where it pays', () => {
     const wideIdle = idle.study.runs.find((r) => r.change?.action === 'widen')!;
     expect(wideIdle.judgement!.z).toBeLessThan(0);
     expect(idle.study.runs.filter((r) => r.verdict === 'confirm').map((r) => r.basedOn)).toEqual([1, wideIdle.id]);
-    expect(idle.study.decisions.some((d) => d.by === 'machine' && /did not reject it, and run 1's network, converged, is worth a final run of about \d+ of the \d+ s left/.test(d.decision.reason))).toBe(true);
+    expect(idle.study.decisions.some((d) => d.by === 'machine' && /did not reject it, and run 1's network, converged, is worth a final run of about \d+ of the \d+ s left/.test(reasonOf(d)))).toBe(true);
   });
 
   test('the final run of a converged network stops at the length it is worth: the study ends early', async () => {
     const { study, world } = await fakeStudy({ policy: noSearch, budgetSeconds: 3600 });
     const final = study.runs.find((r) => r.verdict === 'final')!;
-    const plan = study.decisions.find((d) => d.decision.reason.startsWith('final run'))!.decision.reason;
+    const plan = reasonOf(study.decisions.find((d) => reasonOf(d).startsWith('final run'))!);
     expect(plan).toMatch(/: (\d+) epochs of \d+ images, not the \d+(\.\d+)? the time left affords .*the study ends early/);
     const cap = Number(/: (\d+) epochs of/.exec(plan)![1]);
     expect(final.options.maxEpochs).toBe(cap);
@@ -133,8 +134,8 @@ describe('the budget is spent where it pays', () => {
 
   test('the final weights: the final run against the finalist it retrains, paired, recorded', async () => {
     const { study } = await fakeStudy({ policy: noSearch, budgetSeconds: 300 });
-    const choice = study.decisions.find((d) => d.decision.reason.startsWith('final weights'))!;
-    expect(choice.decision.reason).toMatch(/paired difference .* on the same 1000 images/);
+    const choice = study.decisions.find((d) => reasonOf(d).startsWith('final weights'))!;
+    expect(choice.reason).toMatch(/paired difference .* on the same 1000 images/);
     const final = study.runs.find((r) => r.verdict === 'final')!;
     // The fake final run (more data, more epochs, a schedule) is better: it is the model.
     expect(study.final?.runId).toBe(final.id);
@@ -156,8 +157,8 @@ describe('refusals and errors inside the machine', () => {
     const { study, value } = await fakeStudy({ policy: scripted('greedy', asks), budgetSeconds: 150 });
     expect(value).toBe('done');
     expect(study.decisions.filter((d) => d.refused)).toHaveLength(5);
-    const why = study.decisions.find((d) => d.by === 'machine' && d.decision.reason.startsWith('budget:'))!;
-    expect(why.decision.reason).toMatch(/the \d+ s of search time left pay for none of the candidates the policy asked for/);
+    const why = study.decisions.find((d) => d.by === 'machine' && reasonOf(d).startsWith('budget:'))! as MachineDecisionRecord;
+    expect(why.reason).toMatch(/the \d+ s of search time left pay for none of the candidates the policy asked for/);
     expect(study.final?.testCount).toBe(1000);
     expect(study.runs.some((r) => r.verdict === 'final')).toBe(true);
   });
@@ -195,7 +196,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     expect(value).toBe('done');
     const climb = study.decisions.find((d) => d.machine === 'fidelity')!;
-    expect(climb.decision.reason).toMatch(/^fidelity: the flowchart again on all 5000 images, from run 1's configuration \(the subset's flowchart is done after 1 runs; the policy would next try widen there\): (\d+) epochs of all 5000 images a run, annealed/);
+    expect(climb.reason).toMatch(/^fidelity: the flowchart again on all 5000 images, from run 1's configuration \(the subset's flowchart is done after 1 runs; the policy would next try widen there\): (\d+) epochs of all 5000 images a run, annealed/);
     const rung = study.runs.filter((r) => r.fidelity.kind === 'full' && r.verdict !== 'final' && r.verdict !== 'confirm');
     expect(rung.length).toBeGreaterThanOrEqual(2);
     const [first, ...candidates] = rung;
@@ -219,11 +220,11 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const final = study.runs.find((r) => r.verdict === 'final')!;
     expect(final.continuedFrom).toBeNull();
     expect(rung.map((r) => r.id)).toContain(final.parentId);
-    expect(study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason).toMatch(/from the start \(its full-data rung run trained \d+ epochs\)/);
+    expect(study.decisions.find((d) => d.machine === 'finalRun')!.reason).toMatch(/from the start \(its full-data rung run trained \d+ epochs\)/);
     // The time is spent, or the final run's plan says in numbers why a longer run is not worth it.
     const used = world.now / 1000;
     expect(used).toBeLessThanOrEqual(1800);
-    if (used < 0.9 * 1800) expect(study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason).toMatch(/not the [\d.]+ the time left affords/);
+    if (used < 0.9 * 1800) expect(study.decisions.find((d) => d.machine === 'finalRun')!.reason).toMatch(/not the [\d.]+ the time left affords/);
     // The report: the climb has its line in the log, with a short Why; verdicts say their rung.
     const report = renderReport(study);
     expect(report).toMatch(/\| climb to the full-data rung\s+\| subset flowchart done, [\d.]+ s of search left: the flowchart again on all 5,000 images, \d+ epochs a run, annealed\s+\|/);
@@ -235,7 +236,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const { study } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     const final = study.runs.find((r) => r.verdict === 'final')!;
     const parent = study.runs.find((r) => r.id === final.parentId)!;
-    const plan = study.decisions.find((d) => d.machine === 'finalRun')!.decision.reason;
+    const plan = study.decisions.find((d) => d.machine === 'finalRun')!.reason;
     expect(parent.fidelity.kind).toBe('full');
     expect(parent.options.randXReflection).toBeUndefined();
     expect(final.options.maxEpochs).toBeGreaterThanOrEqual(20);
@@ -259,7 +260,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
 
   test('no climb when the policy has nothing to try on all the images, nor when the time left cannot pay for the rung', async () => {
     const { study } = await fakeStudy({ policy: scripted('subset-only', []), budgetSeconds: 1800, baseImagesPerSecond: 20000 });
-    expect(study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/the policy would try nothing on all 5000 images either: no full-data rung/);
+    expect(study.decisions.find((d) => d.machine === 'fidelity')!.reason).toMatch(/the policy would try nothing on all 5000 images either: no full-data rung/);
     expect(study.runs.filter((r) => r.fidelity.kind === 'full').map((r) => r.verdict)).toEqual(['final']);
     // Most of the hour is left: the summary says why, in numbers (issue 21: no silent idle budget).
     expect(study.budget.secondsUsed).toBeLessThan(0.85 * 1800);
@@ -267,6 +268,6 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
       /\*\*With more budget:\*\* the policy would stop: nothing left to try; \d+% of the budget was left unspent: the final run stopped at \d+ epochs, what this converged network is worth \([\d.]+ affordable\); the policy would try nothing on all the training images either/,
     );
     const short = await fakeStudy({ policy: climber, budgetSeconds: 300, baseImagesPerSecond: 500 });
-    expect(short.study.decisions.find((d) => d.machine === 'fidelity')!.decision.reason).toMatch(/no full-data rung: the [\d.]+ s of search time left afford \d+ epochs a run .* under the 5 a full-data rung needs/);
+    expect(short.study.decisions.find((d) => d.machine === 'fidelity')!.reason).toMatch(/no full-data rung: the [\d.]+ s of search time left afford \d+ epochs a run .* under the 5 a full-data rung needs/);
   });
 });

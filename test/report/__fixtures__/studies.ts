@@ -11,7 +11,7 @@
  */
 import { startingStudyRecord } from '../../../src/store/schema.ts';
 import type { Decision, Judgement, NetworkSpec, Stage, StopReason, TrainingHistory, TrainingOptions, Verdict } from '../../../src/types.ts';
-import type { DecisionRecord, FinalEvaluation, InFlightRun, RunRecord, StudyRecord } from '../../../src/store/records.ts';
+import type { DecisionRecord, FinalEvaluation, MachineDecisionKind, PolicyDecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../../../src/store/records.ts';
 import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config/network.ts';
 import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
 import type { PerImage } from '../../../src/diagnosis/paired.ts';
@@ -207,6 +207,8 @@ export function makeRun(s: RunSpec): RunRecord {
       seconds: s.seconds,
     },
     diagnosis: diagnoseRun(curveFromHistory(h, stop)),
+    // The fixture's verdict says what the run was for, as stored runs before schema 3 did.
+    kind: s.verdict === 'replicate' || s.verdict === 'confirm' || s.verdict === 'final' ? s.verdict : 'search',
     verdict: s.verdict,
     throughput: { imagesPerSecond: s.imagesPerSecond, secondsPerEpoch: s.seconds / Math.max(1, h.epochs.length), evalImagesPerSecond: s.imagesPerSecond * 3 },
     evaluation: s.perImage ? { images: VERDICT_IMAGES, loss: mean(s.perImage.losses), accuracy: mean(s.perImage.correct), file: `runs/run-${s.id}/validation.bin` } : null,
@@ -269,14 +271,14 @@ const capacityHistory = (floor: number, wiggle: number, secondsPerEpoch: number)
 
 // ───────────── decisions ─────────────
 
-const decided = (afterRun: number, stage: Stage, decision: Decision, seconds: number, extra: Partial<DecisionRecord> = {}): DecisionRecord => ({
+const decided = (afterRun: number, stage: Stage, decision: Decision, seconds: number, extra: Partial<PolicyDecisionRecord> = {}): DecisionRecord => ({
   afterRun,
   stage,
   decision,
   at: at(seconds),
   ...extra,
 });
-const machine = (afterRun: number, reason: string, seconds: number) => decided(afterRun, 'finalise', { action: 'stop', params: {}, reason }, seconds, { by: 'machine' });
+const machine = (afterRun: number, kind: MachineDecisionKind, reason: string, seconds: number): DecisionRecord => ({ afterRun, stage: 'finalise', by: 'machine', machine: kind, reason, at: at(seconds) });
 
 const addEpochs: Decision = {
   action: 'addEpochs',
@@ -443,10 +445,10 @@ export function finishedStudy(): StudyRecord {
     decided(2, 'trimEpochs', deepen40, 39.8),
     decided(3, 'capacity', widen2, 79),
     decided(5, 'capacity', filter5, 274),
-    machine(3, `budget: the search's time is used up (338 s of 700 s; the rest is kept for the final run); finalising the best configuration so far (run 3)`, 338),
-    machine(3, plan.reason, 339),
-    machine(3, `final run: run 3's configuration on the full training split, continuing confirmation run 7: ${final.reason}`, afterConfirm),
-    machine(9, `final weights: run 9 (the final run) over run 3: validation loss ${run9.evaluation!.loss.toFixed(4)} vs ${run3.evaluation!.loss.toFixed(4)}, accuracy ${(run9.evaluation!.accuracy * 100).toFixed(2)}% vs ${(run3.evaluation!.accuracy * 100).toFixed(2)}% on the same ${VERDICT_IMAGES} images`, afterConfirm + 2 + run9.result.seconds + 3),
+    machine(3, 'budget', `budget: the search's time is used up (338 s of 700 s; the rest is kept for the final run); finalising the best configuration so far (run 3)`, 338),
+    machine(3, 'finalists', plan.reason, 339),
+    machine(3, 'finalRun', `final run: run 3's configuration on the full training split, continuing confirmation run 7: ${final.reason}`, afterConfirm),
+    machine(9, 'finalWeights', `final weights: run 9 (the final run) over run 3: validation loss ${run9.evaluation!.loss.toFixed(4)} vs ${run3.evaluation!.loss.toFixed(4)}, accuracy ${(run9.evaluation!.accuracy * 100).toFixed(2)}% vs ${(run3.evaluation!.accuracy * 100).toFixed(2)}% on the same ${VERDICT_IMAGES} images`, afterConfirm + 2 + run9.result.seconds + 3),
   ];
   const c = confusion();
   const end = afterConfirm + 2 + run9.result.seconds + 10;
