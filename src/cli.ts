@@ -10,8 +10,9 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError, isUserError } from './errors.ts';
 import { terminalProgress } from './progress.ts';
-import type { TrainingOptions } from './types.ts';
-import type { StudyConfig } from './store/records.ts';
+import { BACKENDS, checkedRedisUrl, intFlag, oneOf, reportsDirFrom, studyStartFrom } from './study/config.ts';
+
+export { parseDuration, parseImageSize, studyConfigFrom } from './study/config.ts';
 
 const HELP = `tune — tunes a convolutional network the way an expert does, and explains every decision
 
@@ -126,128 +127,15 @@ type Values = Partial<Record<keyof typeof OPTIONS, string | boolean>>;
 const SUBCOMMANDS = ['run', 'diagnose', 'report', 'show', 'list', 'serve', 'bench', 'init-policy', 'worker'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
-/** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
-export function parseDuration(text: string, flag = '--budget'): number | null {
-  const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) === 0 ? null : Number(t);
-  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(t);
-  if (!m || t === '') throw new UserError(`${flag} ${text} is not a duration: give e.g. 30m, 1h, 1h30m, 90s, or 0 for no budget.`);
-  const seconds = Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
-  return seconds === 0 ? null : seconds;
-}
-
-function intFlag(values: Values, flag: keyof typeof OPTIONS, fallback: number, min = 0): number {
-  const raw = values[flag];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`--${flag} ${raw} is not valid: give a whole number ≥ ${min}.`);
-  return n;
-}
-
-function numberFlag(values: Values, flag: keyof typeof OPTIONS): number | undefined {
-  const raw = values[flag];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`--${flag} ${raw} is not valid: give a positive number, e.g. 0.01.`);
-  return n;
-}
-
-function oneOf<T extends string>(values: Values, flag: keyof typeof OPTIONS, allowed: readonly T[]): T | undefined {
-  const raw = values[flag];
-  if (raw === undefined) return undefined;
-  if (!allowed.includes(raw as T)) throw new UserError(`--${flag} ${raw} is not valid: use one of ${allowed.join(', ')}.`);
-  return raw as T;
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-}
-
-/** Builds a study's configuration from the flags. */
-export async function studyConfigFrom(values: Values): Promise<StudyConfig> {
-  const { defaultNetwork } = await import('./config/network.ts');
-  const { resolveOptions } = await import('./config/options.ts');
-  const { DEFAULT_VALIDATION_SHARE, detectFormat, parseByteSize } = await import('./data/index.ts');
-  const data = typeof values.data === 'string' ? values.data : 'fashion';
-  const solver = oneOf(values, 'solver', ['sgdm', 'adam', 'rmsprop'] as const) ?? 'sgdm';
-  const partial: Partial<TrainingOptions> = {
-    solver,
-    maxEpochs: intFlag(values, 'max-epochs', 10, 1),
-    miniBatchSize: intFlag(values, 'mini-batch-size', 128, 1),
-    outputNetwork: 'best-validation-loss',
-    seed: intFlag(values, 'seed', 0),
-  };
-  const lr = numberFlag(values, 'initial-learn-rate');
-  if (lr !== undefined) partial.initialLearnRate = lr;
-  const name = typeof values.name === 'string' ? values.name : `${data === 'fashion' ? 'fashion' : path.basename(path.resolve(data)).replace(/\.csv(\.gz)?$/i, '')}-${timestamp()}`;
-  if (!/^[\w.-]+$/.test(name)) throw new UserError(`--name ${name} is not valid: use letters, digits, '.', '_' and '-' only (it becomes a folder name).`);
-  const subset = intFlag(values, 'subset', 8192);
-  const validationSubset = intFlag(values, 'validation-subset', 2000);
-  const maxRuns = intFlag(values, 'max-runs', 32);
-  return {
-    name,
-    data,
-    dataDir: typeof values['data-dir'] === 'string' ? values['data-dir'] : process.env.FASHION_MNIST_DIR || null,
-    validationSize: validationSizeFlag(values, detectFormat(data) === 'folder' || detectFormat(data) === 'csv' ? DEFAULT_VALIDATION_SHARE : 10_000),
-    searchSubset: subset === 0 ? null : subset,
-    searchValidationSubset: validationSubset === 0 ? null : validationSubset,
-    finalFullData: !values['no-final-full'],
-    seed: intFlag(values, 'seed', 0),
-    policy: typeof values.policy === 'string' ? values.policy : 'flowchart',
-    budgetSeconds: parseDuration(typeof values.budget === 'string' ? values.budget : '30m'),
-    maxRuns: maxRuns === 0 ? null : maxRuns,
-    backend: oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null,
-    baseNetwork: defaultNetwork(),
-    baseOptions: resolveOptions(partial),
-    imageSize: typeof values['image-size'] === 'string' ? parseImageSize(values['image-size']) : null,
-    testData: typeof values['test-data'] === 'string' ? values['test-data'] : null,
-    skipBad: Boolean(values['skip-bad']),
-    maxMemoryBytes: typeof values['max-memory'] === 'string' ? parseByteSize(values['max-memory']) : undefined,
-  };
-}
-
-/** --image-size HxW (also H×W or a single S for S×S), each side 1–4096. */
-export function parseImageSize(text: string): [number, number] {
-  const m = /^\s*(\d+)\s*(?:[x×X*]\s*(\d+))?\s*$/.exec(text);
-  const size = m ? ([Number(m[1]), Number(m[2] ?? m[1])] as [number, number]) : null;
-  if (!size || size.some((n) => n < 1 || n > 4096)) {
-    throw new UserError(`--image-size ${text} is not valid: give height x width in pixels, e.g. 32x32 or 28x28 (each 1–4096).`);
-  }
-  return size;
-}
-
-/** --validation-size: a whole number of images, or a share of the training images between 0 and 1. */
-function validationSizeFlag(values: Values, fallback: number): number {
-  const raw = values['validation-size'];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!(Number.isInteger(n) && n >= 1) && !(n > 0 && n < 1)) {
-    throw new UserError(`--validation-size ${raw} is not valid: give a whole number of images (e.g. 10000) or a share between 0 and 1 (e.g. 0.2).`);
-  }
-  return n;
-}
-
-function reportsDir(values: Values): string {
-  return path.resolve(typeof values.reports === 'string' ? values.reports : 'reports');
-}
-
 async function runCommand(values: Values): Promise<number> {
   const { runStudy } = await import('./study/index.ts');
   const progress = terminalProgress(process.stderr, Boolean(values.quiet));
-  const logLevel = oneOf(values, 'log-level', ['trace', 'debug', 'info', 'warn', 'error'] as const) ?? 'info';
-  const resume = typeof values.resume === 'string';
-  const target = resume ? (values.resume as string) : await studyConfigFrom(values);
-  const redis = typeof values.redis === 'string' ? await checkedRedisUrl(values.redis) : null;
-  const outcome = await runStudy(target, { reportsDir: reportsDir(values), resume, progress, logLevel, redis });
+  const { target, ...start } = await studyStartFrom(values);
+  const outcome = await runStudy(target, { ...start, progress });
   if (values.quiet && outcome.study.final) {
     process.stdout.write(`${(outcome.study.final.testAccuracy * 100).toFixed(2)}% test accuracy — ${path.join(outcome.dir, 'report.md')}\n`);
   }
   return outcome.exitCode;
-}
-
-async function checkedRedisUrl(url: string): Promise<string> {
-  const { checkRedisUrl } = await import('./queue/redis.ts');
-  return checkRedisUrl(url);
 }
 
 /** `tune worker --redis URL`: trains the queue's jobs until stopped (src/queue/worker.ts). */
@@ -260,7 +148,7 @@ async function workerCommand(values: Values): Promise<number> {
   return runWorker({
     url,
     concurrency: intFlag(values, 'concurrency', 1, 1),
-    backend: oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null,
+    backend: oneOf(values, 'backend', BACKENDS) ?? null,
     lockSeconds: intFlag(values, 'lock-seconds', DEFAULT_LOCK_SECONDS, 1),
     version: VERSION,
     say: (line) => process.stderr.write(`tune worker: ${line}\n`),
@@ -290,7 +178,7 @@ async function readNamedStudy(positionals: string[], values: Values, command: st
   const name = positionals[0];
   if (!name) throw new UserError(`tune ${command} needs a study name: tune ${command} NAME (see \`tune list\`).`);
   const { readStudyFile, STUDY_FILE } = await import('./store/study-store.ts');
-  const dir = path.join(reportsDir(values), name);
+  const dir = path.join(reportsDirFrom(values), name);
   return { dir, study: readStudyFile(path.join(dir, STUDY_FILE)) }; // read-only: no lock, works while the study runs
 }
 
@@ -312,7 +200,7 @@ async function showCommand(positionals: string[], values: Values): Promise<numbe
 
 async function listCommand(values: Values): Promise<number> {
   const { listStudies, renderStudyList } = await import('./report/index.ts');
-  const dir = reportsDir(values);
+  const dir = reportsDirFrom(values);
   const rows = existsSync(dir) ? await listStudies(dir) : [];
   process.stdout.write(renderStudyList(rows, dir) + '\n');
   return 0;
@@ -330,7 +218,7 @@ async function serveCommand(values: Values): Promise<number> {
     throw new UserError(`--port ${values.port} is not valid: give a whole number from 1 to 65535 (e.g. 8080), or 0 for any free port.`);
   }
   const host = typeof values.host === 'string' && values.host !== '' ? values.host : DEFAULT_HOST;
-  const dir = reportsDir(values);
+  const dir = reportsDirFrom(values);
   const server = await startServer({ reportsDir: dir, host, port });
   const warning = exposureWarning(host, server.port);
   if (warning) process.stderr.write(`${warning}\n`);
@@ -352,7 +240,7 @@ async function initPolicyCommand(positionals: string[]): Promise<number> {
 
 async function benchCommand(values: Values): Promise<number> {
   const { benchNetwork, runBench } = await import('./training/bench.ts');
-  const backend = oneOf(values, 'backend', ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const) ?? null;
+  const backend = oneOf(values, 'backend', BACKENDS) ?? null;
   const network = benchNetwork(typeof values.network === 'string' ? values.network : 'default');
   await runBench({
     backend,
