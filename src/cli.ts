@@ -132,6 +132,7 @@ async function runCommand(values: Values): Promise<number> {
   const progress = terminalProgress(process.stderr, Boolean(values.quiet));
   const { target, ...start } = await studyStartFrom(values);
   const outcome = await runStudy(target, { ...start, progress });
+  if (outcome.error) throw outcome.error; // the study failed: a UserError exits 2, a bug 1
   if (values.quiet && outcome.study.final) {
     process.stdout.write(`${(outcome.study.final.testAccuracy * 100).toFixed(2)}% test accuracy — ${path.join(outcome.dir, 'report.md')}\n`);
   }

@@ -44,11 +44,17 @@ export function displayPath(file: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
 
+/** A policy ready to run, and where it came from: its file as messages show it, or the object passed to runStudy. */
+export interface LoadedPolicy {
+  policy: Policy;
+  source: string;
+}
+
 /**
  * Load a policy. `nameOrPath` is a built-in name ('flowchart', 'example', 'random') or a path
  * (relative to `cwd`). `source` names where it came from (the file, as shown in messages).
  */
-export async function loadPolicy(nameOrPath: string = 'flowchart', cwd: string = process.cwd()): Promise<{ policy: Policy; source: string }> {
+export async function loadPolicy(nameOrPath: string = 'flowchart', cwd: string = process.cwd()): Promise<LoadedPolicy> {
   const builtIn = (BUILT_IN_POLICIES as readonly string[]).includes(nameOrPath) ? (nameOrPath as BuiltInPolicy) : null;
   const file = builtIn ? builtInFile(builtIn) : resolve(cwd, nameOrPath);
   const source = builtIn ? `policies/${builtIn}${extname(file)}` : displayPath(file, cwd);
@@ -102,16 +108,37 @@ export async function loadPolicy(nameOrPath: string = 'flowchart', cwd: string =
   }
   const problem = policyProblem(candidate);
   if (problem) throw new UserError(`Policy file ${source}: ${what} is not a policy: ${problem}. Export an object ${POLICY_SHAPE}.`);
-  const p = candidate as Policy;
+  return { policy: ready(candidate as Policy), source };
+}
+
+/**
+ * A policy object passed to runStudy ('flowtune/study'), checked like a file's export; its source
+ * (what the report and messages name) is "the policy object 'NAME' passed to runStudy".
+ */
+export function policyObject(candidate: unknown): LoadedPolicy {
+  const problem = policyProblem(candidate);
+  if (problem) {
+    throw new UserError(`The policy passed to runStudy is not a policy: ${problem}. Pass an object ${POLICY_SHAPE} (e.g. flowchartPolicy from 'flowtune/policies'), a built-in policy's name or a policy file's path.`);
+  }
+  const policy = ready(candidate as Policy);
+  return { policy, source: `${OBJECT_SOURCE}'${policy.name}' passed to runStudy` };
+}
+
+const OBJECT_SOURCE = 'the policy object ';
+
+/** How messages name a policy by its source: "Policy file FILE", or "The policy object 'NAME' passed to runStudy". */
+function policyLabel(source: string): string {
+  return source.startsWith(OBJECT_SOURCE) ? `T${source.slice(1)}` : `Policy file ${source}`;
+}
+
+/** A checked policy as the study runs it: its own fields copied, `decide` called on the object given. */
+function ready(p: Policy): Policy {
   const decide = p.decide;
   return {
-    policy: {
-      name: p.name,
-      description: p.description ?? '',
-      ...(p.thresholds ? { thresholds: { ...p.thresholds } } : {}),
-      decide: (context: PolicyContext) => decide.call(candidate, context),
-    },
-    source,
+    name: p.name,
+    description: p.description ?? '',
+    ...(p.thresholds ? { thresholds: { ...p.thresholds } } : {}),
+    decide: (context: PolicyContext) => decide.call(p, context),
   };
 }
 
@@ -230,12 +257,12 @@ export function decideSafely(policy: Policy, context: PolicyContext, source: str
   try {
     result = policy.decide(context);
   } catch (error) {
-    throw new UserError(`Policy file ${source}: decide() threw: ${messageOf(error)}`);
+    throw new UserError(`${policyLabel(source)}: decide() threw: ${messageOf(error)}`);
   }
   const problem = decisionProblem(result);
   if (problem) {
     throw new UserError(
-      `Policy file ${source}: decide() returned an invalid decision: ${problem}. ` +
+      `${policyLabel(source)}: decide() returned an invalid decision: ${problem}. ` +
         `Expected { action: one of ${ACTION_NAMES.join(', ')}; params: that action's parameters (see the action table in README.md); reason: a non-empty string }.`,
     );
   }

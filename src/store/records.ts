@@ -36,8 +36,13 @@ export interface StudyConfig {
   /** Whether the final model retrains on the full training split. */
   finalFullData: boolean;
   seed: number;
-  /** Policy file path, or a built-in name ('flowchart', 'random', 'example'). */
+  /** Policy file path, or a built-in name ('flowchart', 'random', 'example'); with `policyObject`, the object's name. */
   policy: string;
+  /**
+   * The policy was an object passed to runStudy ('flowtune/study'), named `policy`: a resume must
+   * be given it again. Absent (older records too) = false: a built-in name or a file.
+   */
+  policyObject?: boolean;
   /** Wall-clock budget in seconds; null = none. */
   budgetSeconds: number | null;
   /** Maximum training runs; null = none. */

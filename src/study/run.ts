@@ -14,7 +14,7 @@ import { fitNetworkToData } from '../config/network.ts';
 import { DEFAULT_THRESHOLDS } from '../diagnosis/index.ts';
 import { UserError } from '../errors.ts';
 import { tuneMachine, type PendingRun, type TuneInput } from '../machine/machine.ts';
-import { loadPolicy } from '../policy-loader.ts';
+import { loadPolicy, type LoadedPolicy } from '../policy-loader.ts';
 import { formatDuration, type ProgressSink } from '../progress.ts';
 import { startingStudyRecord } from '../store/schema.ts';
 import { StudyStore } from '../store/study-store.ts';
@@ -41,13 +41,26 @@ export interface StudyRunOptions {
   logLevel: string;
   /** Send the training runs to `tune worker`s through this Redis (src/queue/); null or absent: train in this process. */
   redis?: string | null;
+  /**
+   * The policy as an object (runStudy of 'flowtune/study'), already checked (policyObject in
+   * src/policy-loader.ts), instead of loading `config.policy`; the study's `config.policyObject`
+   * says which a study was started with, and a resume must be given the same.
+   */
+  policy?: LoadedPolicy;
+  /** Aborting it stops the study as SIGINT does: resumable (status "stopped", exit code 130). */
+  signal?: AbortSignal;
 }
 
 export interface StudyOutcome {
   study: StudyRecord;
   dir: string;
-  /** 0 finished, 3 stopped by budget with a result, 130 interrupted (resumable). */
+  /** 0 finished, 3 stopped by budget with a result, 130 interrupted (resumable); 2 or 1 failed (`error`). */
   exitCode: number;
+  /**
+   * Why the study failed (status "failed", its finished runs kept): a UserError (exit code 2; e.g.
+   * the policy's decide() threw) or a bug (exit code 1; an Error whose `logFile` holds the stack).
+   */
+  error?: Error;
 }
 
 /** The machine with the study's adapters as its actors. */
@@ -105,6 +118,36 @@ export function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { t
   });
 }
 
+/** How a stopped study is continued, for its status reason and messages. */
+function resumeHint(config: StudyConfig): string {
+  return config.policyObject
+    ? `runStudy({ resume: '${config.name}', policy }) with the same policy object`
+    : `\`tune --resume ${config.name}\` (or runStudy({ resume: '${config.name}' }))`;
+}
+
+/**
+ * The study's policy: the object it was given (runStudy of 'flowtune/study'), or the built-in or
+ * file its configuration names, loaded. A resume is given what the study was started with.
+ */
+async function studyPolicy(config: StudyConfig, given: LoadedPolicy | undefined): Promise<LoadedPolicy> {
+  const name = config.name;
+  if (!config.policyObject) {
+    if (given) {
+      throw new UserError(`Study "${name}" was started with the policy ${config.policy}, not a policy object: resume it without one, and that policy is loaded again.`);
+    }
+    return loadPolicy(config.policy, process.cwd());
+  }
+  if (!given) {
+    throw new UserError(
+      `Study "${name}" was started by runStudy ('flowtune/study') with the policy object '${config.policy}', which only a script can pass: resume it with ${resumeHint(config)}.`,
+    );
+  }
+  if (given.policy.name !== config.policy) {
+    throw new UserError(`Study "${name}" was started with the policy object '${config.policy}'; the policy passed is '${given.policy.name}'. Resume it with the same policy, or start a new study.`);
+  }
+  return given;
+}
+
 /** The study this process is running, for the interrupt handler. */
 let activeEnv: StudyEnv | null = null;
 
@@ -133,20 +176,29 @@ async function stopStudy(env: StudyEnv, why: string, statusReason: string): Prom
 }
 
 /**
- * Runs (or resumes) a study to its end. User errors throw UserError; the study on disk is kept.
+ * Runs (or resumes) a study to its end. A mistake in its inputs throws UserError before it runs; a
+ * study that ran and failed is an outcome with its `error`; the study on disk is kept either way.
  * The study's lock, taken when its store is opened, is released when this returns or throws.
  */
 export async function runStudy(configOrName: StudyConfig | string, opts: StudyRunOptions): Promise<StudyOutcome> {
-  const opened: { store: StudyStore | null; queue?: QueueTrainer | null } = { store: null, queue: null };
+  const opened: Opened = { store: null, queue: null, unlisten: null };
   try {
     return await runLockedStudy(configOrName, opts, opened);
   } finally {
+    opened.unlisten?.();
     await opened.queue?.close().catch(() => undefined);
     await opened.store?.close().catch(() => undefined);
   }
 }
 
-async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRunOptions, opened: { store: StudyStore | null; queue?: QueueTrainer | null }): Promise<StudyOutcome> {
+/** What a study holds open while it runs, released by runStudy however it ends: the store (and its lock), the queue, the caller's signal. */
+interface Opened {
+  store: StudyStore | null;
+  queue?: QueueTrainer | null;
+  unlisten: (() => void) | null;
+}
+
+async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRunOptions, opened: Opened): Promise<StudyOutcome> {
   const name = typeof configOrName === 'string' ? configOrName : configOrName.name;
   const dir = path.resolve(opts.reportsDir, name);
   let store: StudyStore | null = null;
@@ -162,7 +214,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   }
 
   // Inputs are checked before any training: the policy loads, the data (all four files) is sound, a backend loads.
-  const { policy, source: policySource } = await loadPolicy(config.policy, process.cwd());
+  const { policy, source: policySource } = await studyPolicy(config, opts.policy);
   // The queue's modules (bullmq) load only for a study that uses one.
   const queueing = opts.redis
     ? { ...(await import('../queue/trainer.ts')), ...(await import('../queue/protocol.ts')), ...(await import('../queue/redis.ts')), ...(await import('../version.ts')) }
@@ -220,6 +272,13 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   activeEnv = env;
   let queueLost: Error | null = null;
   let stopping: Promise<void> | null = null;
+  // The caller's signal stops the study as SIGINT does, resumable.
+  const signalled = () => {
+    stopping ??= stopStudy(env, 'aborted by the caller\'s signal', `stopped by the caller's signal; continue with ${resumeHint(config)}`);
+  };
+  if (opts.signal?.aborted) signalled();
+  else opts.signal?.addEventListener('abort', signalled, { once: true });
+  opened.unlisten = () => opts.signal?.removeEventListener('abort', signalled);
   if (opts.redis && queueing) {
     const redis = opts.redis;
     const { openQueueTrainer, studyKeyOf, redactUrl, VERSION } = queueing;
@@ -241,7 +300,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
       onLost: (error) => {
         queueLost = error;
         log.error({ err: error }, 'Redis lost');
-        stopping = stopStudy(env, error.message, `${error.message}: stopped; ${resume}`);
+        stopping ??= stopStudy(env, error.message, `${error.message}: stopped; ${resume}`);
       },
       say: (line) => opts.progress.message(`queue: ${line}`),
     }));
@@ -278,6 +337,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   });
   actor.start();
   await finished;
+  opened.unlisten?.(); // from here the study ends as it ended
   await store.flush();
   activeEnv = null;
 
@@ -287,7 +347,10 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     await stopping;
     throw new UserError(`${lost.message}: study "${name}" stopped; every finished run is saved in ${dir}. Continue with \`tune --resume ${name} --redis ${queueing!.redactUrl(opts.redis!)}\` when Redis answers again.`);
   }
-  if (env.abort.signal.aborted) return { study: store.study as StudyRecord, dir, exitCode: 130 };
+  if (env.abort.signal.aborted) {
+    await stopping; // the status and the report are written (SIGINT's stop is awaited by its handler)
+    return { study: store.study as StudyRecord, dir, exitCode: 130 };
+  }
   const failed = state.value === 'failed' || state.status === 'error';
   const error = state.context.error ?? (state.status === 'error' ? { message: String(state.error), user: false } : null);
   await store.update((s) => {
@@ -299,10 +362,10 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   const study = store.study as StudyRecord;
   if (failed) {
     const kept = study.runs.length > 0 ? ` ${study.runs.length} finished run(s) are kept in ${dir}.` : '';
-    if (error?.user) throw new UserError(`${error.message}${kept}`);
+    if (error?.user) return { study, dir, exitCode: 2, error: new UserError(`${error.message}${kept}`) };
     const logFile = path.join(dir, 'log.ndjson');
     log.error({ err: env.failure ?? state.error, error }, 'study failed (a bug)');
-    throw Object.assign(new Error(`study "${name}" failed: ${error?.message ?? 'unknown error'}.${kept}`), { logFile });
+    return { study, dir, exitCode: 1, error: Object.assign(new Error(`study "${name}" failed: ${error?.message ?? 'unknown error'}.${kept}`), { logFile }) };
   }
   const final = study.final;
   if (final) {
