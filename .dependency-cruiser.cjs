@@ -17,6 +17,8 @@
  *     policies, which import `flowtune`; no import circles) and `flowtune/testing` (src/testing/:
  *     the policy contract kit, which builds its contexts with the machine's rails, src/machine/rails.ts,
  *     pure functions of the evidence that live beside the machine that uses them).
+ *   - `flowtune/study` (src/study/api.ts: runStudy) is the one entry that does I/O: it runs a study,
+ *     as `tune` does, so it lives with the study runner (src/study/) and nothing pure imports it.
  *
  * Dependencies are those of the code that runs: type-only imports (`import type`) do not count
  * (tsPreCompilationDeps: false), dynamic `import()` does.

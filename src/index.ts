@@ -11,7 +11,8 @@
  * The built-in policies, to extend or wrap (flowchartPolicy, randomPolicy, ...), are
  * `flowtune/policies`: they import this module like a user's policy, and this module imports none
  * of them (no import circle). The contract kit for a policy's tests is `flowtune/testing`. Running
- * a study is the `tune` command's job (src/cli.ts), not this module's.
+ * a study is the `tune` command's job (src/cli.ts) and `flowtune/study`'s (runStudy, src/study/api.ts),
+ * not this module's: a study does I/O.
  */
 // The policy contract's types, by name (the stored study's records, src/store/records.ts, are not part of it).
 export type {

@@ -5,9 +5,8 @@
  */
 import { pct as percent } from './report/format.ts';
 import { verdictText } from './report/why.ts';
-import type { TrainProgress as TrainingProgress } from './training/trainer.ts';
 import type { Decision, Stage } from './types.ts';
-import type { DecisionRecord, RunRecord } from './store/records.ts';
+import type { DecisionRecord, RunRecord, TrainProgress as TrainingProgress } from './store/records.ts';
 
 export interface ProgressSink {
   runStarted(runId: number, stage: Stage, what: string): void;

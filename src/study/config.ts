@@ -1,14 +1,15 @@
 /**
  * A study's options as the command line gives them (`--max-runs 3`: the flag's name without "--"
  * and its text), checked and turned into what the study runner takes: the one place that does it,
- * for `tune` (src/cli.ts) and for `runStudy` of 'flowtune/study' (src/study/api.ts, next), which
- * hands its typed options over as the same flags. A bad value is a UserError naming the flag and saying
+ * for `tune` (src/cli.ts) and for `runStudy` of 'flowtune/study' (src/study/api.ts), which hands
+ * its typed options over as the same flags. A bad value is a UserError naming the flag and saying
  * what to give instead. The flag readers (intFlag, oneOf, ...) serve the CLI's other commands too.
  */
 import path from 'node:path';
 import { UserError } from '../errors.ts';
 import type { StudyConfig } from '../store/records.ts';
 import type { TrainingOptions } from '../types.ts';
+import { BACKENDS, LOG_LEVELS, SOLVERS } from './api-types.ts';
 
 /** Flags as parsed: a value's text, or true for a flag without a value. */
 export type Flags<K extends string = string> = Partial<Record<K, string | boolean>>;
@@ -41,9 +42,7 @@ export type ConfigFlag = (typeof CONFIG_FLAGS)[number];
 /** The flags of a study's start: its configuration, or --resume NAME, and how this process runs it. */
 export type StudyFlag = ConfigFlag | 'resume' | 'reports' | 'log-level' | 'redis';
 
-export const SOLVERS = ['sgdm', 'adam', 'rmsprop'] as const;
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export { BACKENDS, LOG_LEVELS, SOLVERS } from './api-types.ts';
 
 /** Parses a duration like 30m, 1h30m, 90s or 45 (seconds). 0 means no budget. */
 export function parseDuration(text: string, flag = '--budget'): number | null {

@@ -36,7 +36,7 @@ const tune = (args: string[], timeout?: number) => run(path.join(project, 'node_
 function pack(): string {
   const stage = path.join(work, 'flowtune');
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
-  for (const entry of [...pkg.files.filter((f) => f !== 'dist'), 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md']) {
+  for (const entry of [...pkg.files.filter((f) => f !== 'dist'), 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tsconfig.study.json', 'README.md']) {
     cpSync(path.join(ROOT, entry), path.join(stage, entry), { recursive: true });
   }
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(stage, 'node_modules'), 'dir');
@@ -85,7 +85,7 @@ beforeAll(() => {
 describe('flowtune installed from its tarball, outside the repository', () => {
   test('the tarball holds the built JavaScript and declarations, the sources and the CLI, and nothing of the tests', () => {
     const files = run('tar', ['tzf', path.join(project, readFileSync(path.join(project, 'package.json'), 'utf8').match(/file:([^"]+)/)![1])], project).stdout.split('\n');
-    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/policies/flowchart.js', 'src/index.ts', 'src/cli.ts', 'policies/starter.ts', 'bin/tune.js', 'bin/flowtune-source.mjs']) {
+    for (const f of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'dist/policies/flowchart.js', 'dist/src/study/public.d.ts', 'src/index.ts', 'src/cli.ts', 'src/study/api.ts', 'policies/starter.ts', 'bin/tune.js', 'bin/flowtune-source.mjs', 'bin/flowtune-study.mjs']) {
       expect(files).toContain(`package/${f}`);
     }
     expect(files.some((f) => f.startsWith('package/test/'))).toBe(false);
