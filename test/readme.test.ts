@@ -2,6 +2,8 @@
  * README.md's "Your own policy" stays true: its action table is the registry's, and its worked
  * example (a policy and its vitest file) type-checks against 'flowtune', loads through the CLI's
  * loader, keeps the contract, and its test passes when run by vitest in a folder of its own.
+ * Its "Scripting studies" example type-checks against 'flowtune/study' (test/study/run-study.test.ts
+ * runs real studies through the same runStudy).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,15 @@ import { loadPolicy } from '../src/policy-loader.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+/** `tsc --noEmit` of `files` in `dir`, strict, 'flowtune' resolving to its sources as under tsx: what it says. */
+function typecheck(dir: string, files: string[], extra: string[] = []) {
+  return spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--customConditions', 'flowtune-source', '--allowImportingTsExtensions', '--skipLibCheck', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), ...extra, ...files],
+    { cwd: dir, encoding: 'utf8', timeout: 120_000 },
+  );
+}
 
 /** The first fenced code block after `marker`. */
 function blockAfter(marker: string): string {
@@ -50,11 +61,7 @@ describe('README.md, "Your own policy"', () => {
     });
 
     test('type-checks, the policy and its test, against flowtune', () => {
-      const tsc = spawnSync(
-        process.execPath,
-        [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--customConditions', 'flowtune-source', '--allowImportingTsExtensions', '--skipLibCheck', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'adam-when-slow.ts', 'adam-when-slow.test.ts'],
-        { cwd: dir, encoding: 'utf8', timeout: 120_000 },
-      );
+      const tsc = typecheck(dir, ['adam-when-slow.ts', 'adam-when-slow.test.ts']);
       expect(tsc.stdout + tsc.stderr).toBe('');
       expect(tsc.status).toBe(0);
     });
@@ -71,5 +78,35 @@ describe('README.md, "Your own policy"', () => {
       expect(r.stdout).toMatch(/✓ .*a slow sgdm run tries adam/);
       expect(r.stdout).toMatch(/Tests\s+2 passed/);
     });
+  });
+});
+
+describe('README.md, "Scripting studies"', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'flowtune-readme-script-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }));
+  mkdirSync(path.join(dir, 'node_modules'));
+  symlinkSync(ROOT, path.join(dir, 'node_modules', 'flowtune'), 'dir');
+  const script = blockAfter('<!-- readme-example:script');
+
+  test('the example calls runStudy from flowtune/study with a policy object', () => {
+    expect(script).toMatch(/^\/\/ study\.mts/);
+    expect(script).toContain("import { runStudy } from 'flowtune/study';");
+    expect(script).toMatch(/await runStudy\(\{/);
+  });
+
+  test('type-checks against flowtune/study (its options, its result)', () => {
+    writeFileSync(path.join(dir, 'study.mts'), script);
+    // The library the repository's code is checked with (tsconfig.json): ES2022 and Node's types.
+    const tsc = typecheck(dir, ['study.mts'], ['--lib', 'es2022']);
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+  });
+
+  test('a misspelt option does not type-check', () => {
+    writeFileSync(path.join(dir, 'typo.mts'), script.replace('maxRuns:', 'maxRun:'));
+    const tsc = typecheck(dir, ['typo.mts'], ['--lib', 'es2022']);
+    expect(tsc.status).not.toBe(0);
+    expect(tsc.stdout).toMatch(/typo\.mts\(\d+,\d+\): error TS2561: Object literal may only specify known properties, but 'maxRun' does not exist in type 'RunStudyOptions'/);
   });
 });
