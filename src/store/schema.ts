@@ -11,7 +11,9 @@
  *   1  files written before `schemaVersion` existed (no field).
  *   2  adds `schemaVersion`; the shape is otherwise that of version 1. Later, still version 2: the
  *      optional `inFlight` (the run being trained), absent in older records and ignored by older
- *      readers, so no migration is needed either way.
+ *      readers, so no migration is needed either way; so is the optional `config.policyObject` (the
+ *      study was started by runStudy with a policy object; an older flowtune resuming it looks for
+ *      a policy file of that name, and says it is not found).
  *   3  every run has a `kind` (search, replicate, confirm, final) apart from its verdict; older runs
  *      take it from the verdict, which was both until then. The machine's own decisions are records
  *      of their own ({ by: 'machine', machine, reason }) instead of posing as a policy's `stop`;
