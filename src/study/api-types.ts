@@ -114,6 +114,9 @@ export interface StudyResult {
   reportPath: string | null;
   /** With status 'failed': a UserError (a mistake, e.g. the policy's decide() threw) or a bug (an Error). */
   error?: Error;
-  /** The whole stored record (reports/NAME/study.json): runs, decisions, the final evaluation. */
+  /**
+   * The whole stored record (reports/NAME/study.json): runs, decisions, the final evaluation. Its
+   * format is internal to flowtune (not exported by 'flowtune'), and may change between versions.
+   */
   study: StudyRecord;
 }
