@@ -10,6 +10,7 @@
  *   - src/report/ renders a stored study without I/O: only its writer (write.ts), `tune list`
  *     (list.ts) and its index touch files; Markdown, terminal text, plots and the HTML pages of
  *     `tune serve` (page.ts, html.ts, flowchart.ts) are pure.
+ *   - src/store/records.ts (the stored study's types, and `reasonOf`) is pure; the rest of src/store/ does I/O.
  *   - src/serve/ is `tune serve`'s HTTP server (I/O): it reads the stored studies and hands them to
  *     the pure page renderers; nothing pure imports it.
  *   - The package's public entries are pure: `flowtune` (src/index.ts: the types, the action
@@ -30,7 +31,8 @@ const NODE_IO = ['fs', 'fs/promises', 'child_process', 'net', 'http', 'https', '
 const NPM_IO = ['pino', 'lowdb', 'steno', 'tsx', '@hono/node-server', 'playwright-core', 'bullmq', 'ioredis'];
 /** flowtune's own modules that do I/O (read or write files, load code, train, drive a study). */
 const PROJECT_IO = [
-  '^src/store/',
+  // The store reads and writes studies; its record types (records.ts, with the pure reasonOf) are pure.
+  '^src/store/(?!records\\.ts$)',
   '^src/data/',
   '^src/training/',
   // The machine drives a study; its rails (which actions each step allows) are pure functions.
@@ -53,7 +55,7 @@ const NODE_IO_PATHS = NODE_IO.map((m) => `^(node:)?${escape(m)}$`);
 const NPM_IO_PATHS = NPM_IO.map((m) => `(^|/)node_modules/${escape(m)}/|^${escape(m)}(/|$)`);
 const TFJS_PATHS = ['(^|/)node_modules/@tensorflow/', '^@tensorflow/'];
 
-const PURE = '^(src/diagnosis/|src/config/|src/testing/|src/util/|policies/|src/(index|actions|types|errors|policy-shape)\\.ts$|src/machine/rails\\.ts$)|^src/report/(?!(index|write|list)\\.ts$)';
+const PURE = '^(src/diagnosis/|src/config/|src/testing/|src/util/|policies/|src/(index|actions|types|errors|policy-shape)\\.ts$|src/machine/rails\\.ts$|src/store/records\\.ts$)|^src/report/(?!(index|write|list)\\.ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -9,7 +9,7 @@
  *   node bench/compare.mjs [--runs 3] [--networks default,deep2,k5deep] [--network FILE.json]
  *                          [--backend wasm] [--threads 2] [--epochs 1] [--eval-images 10000] [--json]
  *
- * --networks takes names of src/training/bench.ts's BENCH_NETWORKS (or "all"); --network FILE adds a
+ * --networks takes names of src/bench.ts's BENCH_NETWORKS (or "all"); --network FILE adds a
  * network spec file (a report's "Network as JSON"); both can be given. Environment passes through
  * (e.g. FLOWTUNE_WASM_THREADS, FLOWTUNE_WASM_PATCHES_OFF, FLOWTUNE_FUSED_THREADS to measure a
  * lever). Results are also appended to bench/results/compare.jsonl (git-ignored).

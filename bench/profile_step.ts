@@ -10,7 +10,8 @@
 import { parseArgs } from 'node:util';
 import { fullView, openDataset, stratifiedSubset } from '../src/data/index.ts';
 import { initBackend, parseBackendName } from '../src/training/backend.ts';
-import { benchNetwork, benchOptions } from '../src/training/bench.ts';
+import { benchNetwork } from '../src/bench.ts';
+import { benchOptions } from '../src/training/speed.ts';
 import { benchEpochs } from '../src/training/speed.ts';
 
 const { values } = parseArgs({

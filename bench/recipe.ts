@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { openDataset, trainValidationSplit } from '../src/data/index.ts';
 import { resolveOptions } from '../src/config/options.ts';
 import { initBackend, parseBackendName } from '../src/training/backend.ts';
-import { benchNetwork } from '../src/training/bench.ts';
+import { benchNetwork } from '../src/bench.ts';
 import { trainRun } from '../src/training/trainer.ts';
 import { cpuModel } from './cpu.mjs';
 

@@ -1,12 +1,12 @@
 /**
- * Runs `runBench` (src/training/bench.ts) once and prints its JSON line(s); what `tune bench
+ * Runs `runBench` (src/bench.ts) once and prints its JSON line(s); what `tune bench
  * --json` prints, without the CLI. Used by bench/compare.mjs.
  *
  *   npx tsx bench/tfjs_bench.ts [--backend wasm] [--network NAME|FILE] [--epochs N] [--images N] [--eval-images N]
  *   npx tsx bench/tfjs_bench.ts --network NAME --print-spec      (the network's spec as JSON, for torch_reference.py)
  */
 import { parseArgs } from 'node:util';
-import { benchNetwork, runBench } from '../src/training/bench.ts';
+import { benchNetwork, runBench } from '../src/bench.ts';
 import { parseBackendName } from '../src/training/backend.ts';
 
 const { values } = parseArgs({

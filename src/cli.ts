@@ -240,7 +240,7 @@ async function initPolicyCommand(positionals: string[]): Promise<number> {
 }
 
 async function benchCommand(values: Values): Promise<number> {
-  const { benchNetwork, runBench } = await import('./training/bench.ts');
+  const { benchNetwork, runBench } = await import('./bench.ts');
   const backend = oneOf(values, 'backend', BACKENDS) ?? null;
   const network = benchNetwork(typeof values.network === 'string' ? values.network : 'default');
   await runBench({

@@ -1,6 +1,6 @@
 /**
  * Speed measurements with the product's own parts: training throughput of the real loop
- * (`benchEpochs`, for `tune bench` and bench/), the agent's evaluation throughput
+ * (`benchEpochs`, and `timedTraining` with `benchOptions` for `tune bench` and bench/), the agent's evaluation throughput
  * (`evaluationSpeed`), and a candidate's speed before its run (`probeSpeed`, for the search's budget).
  */
 import { performance } from 'node:perf_hooks';
@@ -11,6 +11,8 @@ import { buildModel } from './model.ts';
 import { uploadImages } from './upload.ts';
 import { EVAL_BATCH_SIZE, evaluateUploaded } from './evaluate.ts';
 import { outputUnits } from '../config/network.ts';
+import { resolveOptions } from '../config/options.ts';
+import { imagesPerEpoch } from '../util/batching.ts';
 
 export interface BenchResult {
   backend: string;
@@ -86,3 +88,29 @@ export async function probeSpeed(
     evalImagesPerSecond: evalView.indices.length > 0 ? await evaluationSpeed(network, evalView) : NaN,
   };
 }
+
+/** The bench's training options: MATLAB's defaults (sgdm, rate 0.01, momentum 0.9, L2 1e-4), reshuffled every epoch. */
+export function benchOptions(miniBatchSize: number) {
+  return resolveOptions({ solver: 'sgdm', initialLearnRate: 0.01, momentum: 0.9, miniBatchSize, shuffle: 'every-epoch' });
+}
+
+/**
+ * For `tune bench`: a warm-up epoch, then `epochs` timed epochs of loop.ts's loop. Wall seconds per epoch come from
+ * the loop's own epoch records; CPU seconds are the process's over the timed call, per epoch.
+ */
+export async function timedTraining(
+  spec: NetworkSpec,
+  train: DataView,
+  options: { miniBatchSize: number; epochs: number },
+): Promise<{ seconds: number[]; cpuSeconds: number[] }> {
+  const trainingOptions = benchOptions(options.miniBatchSize);
+  await benchEpochs(spec, trainingOptions, train, 1); // warm-up: JIT, kernel setup, memory
+  const cpuStarted = process.cpuUsage();
+  const result = await benchEpochs(spec, trainingOptions, train, options.epochs);
+  const cpu = process.cpuUsage(cpuStarted);
+  const images = imagesPerEpoch(train.indices.length, options.miniBatchSize);
+  const seconds = result.epochs.map((e) => images / e.imagesPerSecond);
+  const cpuPerEpoch = (cpu.user + cpu.system) / 1e6 / options.epochs;
+  return { seconds, cpuSeconds: seconds.map(() => cpuPerEpoch) };
+}
+

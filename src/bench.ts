@@ -1,29 +1,27 @@
 /**
- * `tune bench`: training and evaluation throughput (images/s and GFLOP/s) per backend, for a named
+ * `tune bench` (the command; the CLI layer): training and evaluation throughput (images/s and GFLOP/s) per backend, for a named
  * network or any network spec (the JSON a report prints under "Network as JSON"), measured the
  * way bench/torch_reference.py measures PyTorch.
  *
  * Everything runs through the product's own parts: the data comes from src/data (the same data
  * set a study opens, a stratified seeded subset of its training images), training is loop.ts's
- * loop (speed.ts `benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
+ * loop (training/speed.ts `timedTraining`, `benchEpochs`: the tf.layers model, L2 1e-4 on the weights as MATLAB's default,
  * every-epoch shuffle; one warm-up epoch, then the timed epochs), and evaluation is the one the
  * agent runs after every search run (evaluate.ts `evaluateUploaded`: inference mode, no tape, batches
  * of EVAL_BATCH_SIZE). Flops per image come from the spec (config/network.ts `networkFlops`).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { NetworkSpec } from '../types.ts';
-import type { DataView } from '../data/image-set.ts';
-import { UserError } from '../errors.ts';
-import { openDataset } from '../data/dataset.ts';
-import { fullView, stratifiedSubset } from '../data/split.ts';
-import { BACKEND_NAMES, initBackend, type BackendName } from './backend.ts';
-import { fusedKernelsBuild } from './kernels/fused.ts';
-import { benchEpochs, evaluationSpeed } from './speed.ts';
-import { EVAL_BATCH_SIZE } from './evaluate.ts';
-import { resolveOptions } from '../config/options.ts';
-import { median } from '../util/stats.ts';
-import { imagesPerEpoch } from '../util/batching.ts';
+import type { NetworkSpec } from './types.ts';
+import { UserError } from './errors.ts';
+import { openDataset } from './data/dataset.ts';
+import { fullView, stratifiedSubset } from './data/split.ts';
+import { BACKEND_NAMES, initBackend, type BackendName } from './training/backend.ts';
+import { fusedKernelsBuild } from './training/kernels/fused.ts';
+import { evaluationSpeed, timedTraining } from './training/speed.ts';
+import { EVAL_BATCH_SIZE } from './training/evaluate.ts';
+import { median } from './util/stats.ts';
+import { imagesPerEpoch } from './util/batching.ts';
 import {
   addDropout,
   changeFilterSize,
@@ -34,7 +32,7 @@ import {
   outputUnits,
   validateNetwork,
   widen,
-} from '../config/network.ts';
+} from './config/network.ts';
 
 /**
  * The networks the bench knows by name: the default network and the ones the flowchart's capacity
@@ -167,7 +165,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const backend of backends) {
     const active = await initBackend(backend);
-    const { seconds: epochSeconds, cpuSeconds } = await benchTraining(network.spec, train, { miniBatchSize, epochs });
+    const { seconds: epochSeconds, cpuSeconds } = await timedTraining(network.spec, train, { miniBatchSize, epochs });
     const trained = imagesPerEpoch(train.indices.length, miniBatchSize);
     const imagesPerSecond = trained / median(epochSeconds);
     const evalPerSecond = evaluation ? await evaluationSpeed(network.spec, evaluation) : null;
@@ -224,29 +222,3 @@ async function loadableBackends(): Promise<BackendName[]> {
   }
   return out.length > 0 ? out : ['cpu'];
 }
-
-/** The bench's training options: MATLAB's defaults (sgdm, rate 0.01, momentum 0.9, L2 1e-4), reshuffled every epoch. */
-export function benchOptions(miniBatchSize: number) {
-  return resolveOptions({ solver: 'sgdm', initialLearnRate: 0.01, momentum: 0.9, miniBatchSize, shuffle: 'every-epoch' });
-}
-
-/**
- * Warm-up epoch, then `epochs` timed epochs of loop.ts's loop. Wall seconds per epoch come from
- * the loop's own epoch records; CPU seconds are the process's over the timed call, per epoch.
- */
-async function benchTraining(
-  spec: NetworkSpec,
-  train: DataView,
-  options: { miniBatchSize: number; epochs: number },
-): Promise<{ seconds: number[]; cpuSeconds: number[] }> {
-  const trainingOptions = benchOptions(options.miniBatchSize);
-  await benchEpochs(spec, trainingOptions, train, 1); // warm-up: JIT, kernel setup, memory
-  const cpuStarted = process.cpuUsage();
-  const result = await benchEpochs(spec, trainingOptions, train, options.epochs);
-  const cpu = process.cpuUsage(cpuStarted);
-  const images = imagesPerEpoch(train.indices.length, options.miniBatchSize);
-  const seconds = result.epochs.map((e) => images / e.imagesPerSecond);
-  const cpuPerEpoch = (cpu.user + cpu.system) / 1e6 / options.epochs;
-  return { seconds, cpuSeconds: seconds.map(() => cpuPerEpoch) };
-}
-

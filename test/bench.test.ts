@@ -1,5 +1,5 @@
 /**
- * `tune bench` (src/training/bench.ts): the networks it knows, `--network FILE`, and one real run
+ * `tune bench` (src/bench.ts): the networks it knows, `--network FILE`, and one real run
  * on a small IDX folder through the product's data module, training loop and evaluation. No speed
  * is asserted: only that the figures are there and consistent with the spec's flops.
  */
@@ -7,10 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, test } from 'vitest';
-import { writeIdxFile } from '../../src/data/idx.ts';
-import { UserError } from '../../src/errors.ts';
-import { BENCH_NETWORKS, benchNetwork, runBench } from '../../src/training/bench.ts';
-import { describeNetwork, networkFlops } from '../../src/config/network.ts';
+import { writeIdxFile } from '../src/data/idx.ts';
+import { UserError } from '../src/errors.ts';
+import { BENCH_NETWORKS, benchNetwork, runBench } from '../src/bench.ts';
+import { describeNetwork, networkFlops } from '../src/config/network.ts';
 
 let dir: string;
 beforeAll(() => {
