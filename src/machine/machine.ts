@@ -7,7 +7,7 @@
  *
  * - `route` is the flowchart's diamond: the evidence about the standing run picks the step
  *   (named guards: runDiverged, then routesToStabilise, routesToTrainEnough, routesToTrimEpochs,
- *   routesToRegularise — each true when the rails' order, rails.ts nextStep over the steps' DUE
+ *   routesToRegularise — each true when the rails' order, rails.ts nextStep over the steps' RULES
  *   preconditions, picks that step; searchBudgetSpent sends the study to finalise). Steps only go forward, except that a
  *   diverged run always sends it back to stabilise.
  * - `deciding` asks the policy for one of the actions the step allows (rails.ts). An action the
@@ -154,7 +154,7 @@ export const tuneMachine = setup({
     // ── route: what the evidence about the standing run calls for
     searchBudgetSpent: ({ context }) => searchSpent(context),
     runDiverged: ({ context }) => !searchSpent(context) && context.subject?.evidence.unstable === true,
-    // The rails' order (rails.ts nextStep over each step's DUE precondition) sends the study to this step.
+    // The rails' order (rails.ts nextStep over each step's RULES precondition) sends the study to this step.
     routesToStabilise: routeTo('stabilise'),
     routesToTrainEnough: routeTo('trainEnough'),
     routesToTrimEpochs: routeTo('trimEpochs'),

@@ -108,27 +108,88 @@ const rank = (step: Stage): number => STEPS.indexOf(step);
 const REMEDIES: readonly ActionName[] = ACTION_NAMES.filter((a) => ACTIONS[a].step === 'regularise');
 
 /**
- * Each step's precondition: the evidence that makes it due. One predicate per step, read by both
- * `nextStep` (where the study goes) and `refusal` (a later step waits while an earlier one is due),
- * so the two cannot disagree. At the full-data rung the run length is not searched, and the
- * learning rate was settled on the subset.
+ * One rule per step of the flowchart: its precondition (`due`: the evidence that makes it due,
+ * read by `nextStep` for where the study goes and by the later steps' refusals, which wait while
+ * an earlier step is due, so the two cannot disagree) and `refuse`: why an action of the step is
+ * not allowed now, or null (after the rules that hold at every step: a diverged run is fixed
+ * first, revert gives up a diverged candidate only). At the full-data rung the run length is not
+ * searched and the learning rate was settled on the subset. Capacity has no precondition of its
+ * own: the study goes there when no earlier step is due.
  */
-export const DUE = {
-  /** The learning rate needs work: a stable but too slow run, or the notes' ladder still open. */
-  stabilise: (state: Pick<RailState, 'standing' | 'fidelity' | 'rateOpen'>): boolean => state.fidelity !== 'full' && (state.standing.tooSlow || state.rateOpen === true),
-  /** Train enough: the standing run is still improving, and more epochs were not yet tried in vain. */
-  trainEnough: (state: Pick<RailState, 'standing' | 'fidelity' | 'epochsExhausted'>): boolean => state.fidelity !== 'full' && state.standing.stillImproving && !state.epochsExhausted,
-  /** Stop at the right time: validation loss rises after its minimum, and maxEpochs was not trimmed there. */
-  trimEpochs: (state: Pick<RailState, 'standing' | 'fidelity' | 'trimmed'>): boolean => state.fidelity !== 'full' && state.standing.valLossRising && !state.trimmed,
-  /** Regularise: the standing run overfits, and a remedy is left to try on it. */
-  regularise: (state: Pick<RailState, 'standing' | 'fidelity' | 'triedAtStanding'>): boolean => overfits(state) && REMEDIES.some((a) => !state.triedAtStanding.includes(a)),
-} as const;
+interface StepRule {
+  due?: (state: RailState) => boolean;
+  refuse: (action: ActionName, state: RailState) => string | null;
+}
+
+const FULL_LENGTH_SETTLED =
+  "at the full-data rung every run trains the rung's epochs on all the training images, annealed: the length is not searched here (the final run is planned from the time left)";
+
+export const RULES: Readonly<Record<Step, StepRule>> = {
+  stabilise: {
+    /** The learning rate needs work: a stable but too slow run, or the notes' ladder still open. */
+    due: (state) => state.fidelity !== 'full' && (state.standing.tooSlow || state.rateOpen === true),
+    refuse: (_, state) => {
+      if (state.fidelity === 'full') return 'the learning rate was settled on the search subset; at the full-data rung stabilise actions follow a diverged run only';
+      return rank(state.step) <= rank('stabilise') ? null : `the learning rate is settled (the study is at step ${state.step}); stabilise actions follow a diverged run only`;
+    },
+  },
+  trainEnough: {
+    /** The standing run is still improving, and more epochs were not yet tried in vain. */
+    due: (state) => state.fidelity !== 'full' && state.standing.stillImproving && !state.epochsExhausted,
+    refuse: (_, state) => {
+      if (state.fidelity === 'full') return FULL_LENGTH_SETTLED;
+      return rank(state.step) <= rank('trainEnough') ? null : `training length is settled (the study is at step ${state.step}); the final run is planned from the time left`;
+    },
+  },
+  trimEpochs: {
+    /** Validation loss rises after its minimum, and maxEpochs was not trimmed there. */
+    due: (state) => state.fidelity !== 'full' && state.standing.valLossRising && !state.trimmed,
+    refuse: (_, state) => {
+      if (state.fidelity === 'full') return FULL_LENGTH_SETTLED;
+      if (!state.standing.valLossRising) return 'validation loss does not rise after its minimum beyond its noise: nothing to trim';
+      if (state.trimmed) return 'maxEpochs is already at the validation-loss minimum';
+      return null;
+    },
+  },
+  regularise: {
+    /** The standing run overfits, and a remedy is left to try on it. */
+    due: (state) => overfits(state) && REMEDIES.some((a) => !state.triedAtStanding.includes(a)),
+    refuse: (action, state) => {
+      const full = state.fidelity === 'full';
+      if (full && action === 'addLearnRateSchedule') return "every run of the full-data rung is annealed (×0.1 at two thirds): its schedule is the rung's";
+      if (rank(state.step) > rank('regularise') && !overfits(state)) {
+        return full
+          ? `the standing run does not overfit (a gap of ${FULL_RUNG_GAP * 100} points or less, validation loss not rising): regularisation is only revisited when it does`
+          : 'the standing run shows no overfitting gap: regularisation is only revisited when one appears';
+      }
+      return earlierStepDue(state);
+    },
+  },
+  capacity: {
+    refuse: (_, state) => {
+      const waiting = earlierStepDue(state);
+      if (waiting) return waiting;
+      if (overfits(state) && !REMEDIES.some((a) => state.triedAtStanding.includes(a))) {
+        return `the standing run overfits: try a regularisation remedy (${REMEDIES.join(', ')}) before capacity`;
+      }
+      return null;
+    },
+  },
+  finalise: { refuse: () => null },
+};
+
+/** Regularise and capacity wait while training enough or trimming is due (their rules' preconditions). */
+function earlierStepDue(state: RailState): string | null {
+  if (RULES.trainEnough.due!(state)) return 'the standing run is still improving: train enough first (addEpochs), unless more epochs were tried and did not help';
+  if (RULES.trimEpochs.due!(state)) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
+  return null;
+}
 
 /** The step the evidence sends the study to next (never backwards, except stabilise). */
 export function nextStep(state: Omit<RailState, 'step'> & { step: Stage }): Step {
   if (state.subject?.unstable) return 'stabilise';
   const at = rank(state.step);
-  for (const step of ['stabilise', 'trainEnough', 'trimEpochs', 'regularise'] as const) if (at <= rank(step) && DUE[step](state)) return step;
+  for (const step of ['stabilise', 'trainEnough', 'trimEpochs', 'regularise'] as const) if (at <= rank(step) && RULES[step].due!(state)) return step;
   return 'capacity';
 }
 
@@ -151,52 +212,21 @@ export function baselineRails(standing: RunEvidence, runId = 1): RailState {
 }
 
 /**
- * Why `action` is not allowed at this step, or null when it is. `stop` is always allowed.
+ * Why `action` is not allowed at this step, or null when it is. `stop` is always allowed; a
+ * diverged run is fixed first; revert gives up a diverged candidate only; otherwise the rule of
+ * the action's step says (RULES).
  */
 export function refusal(action: ActionName, state: RailState): string | null {
   const { kind, step } = ACTIONS[action];
   if (kind === 'stop') return null;
   const subject = state.subject;
-  const stabilising = subject?.unstable === true;
-  if (stabilising) {
+  if (subject?.unstable === true) {
     if (kind === 'revert') return subject.isStanding ? 'there is no stable configuration to go back to: the standing one is the one that diverged' : null;
     if (step === 'stabilise' && action !== 'raiseLearnRate') return null;
     return `run ${subject.runId} diverged: fix it first (lowerLearnRate, clipGradients), or give the candidate up (revert) — a NaN is fixed before anything else`;
   }
   if (kind === 'revert') return 'no diverged candidate to give up';
-  const at = rank(state.step);
-  const full = state.fidelity === 'full';
-  if (full && (step === 'trainEnough' || step === 'trimEpochs')) {
-    return 'at the full-data rung every run trains the rung\'s epochs on all the training images, annealed: the length is not searched here (the final run is planned from the time left)';
-  }
-  if (full && action === 'addLearnRateSchedule') return 'every run of the full-data rung is annealed (×0.1 at two thirds): its schedule is the rung\'s';
-  if (full && step === 'stabilise') return 'the learning rate was settled on the search subset; at the full-data rung stabilise actions follow a diverged run only';
-  switch (step) {
-    case 'stabilise':
-      return at <= rank('stabilise') ? null : `the learning rate is settled (the study is at step ${state.step}); stabilise actions follow a diverged run only`;
-    case 'trainEnough':
-      return at <= rank('trainEnough') ? null : `training length is settled (the study is at step ${state.step}); the final run is planned from the time left`;
-    case 'trimEpochs':
-      if (!state.standing.valLossRising) return 'validation loss does not rise after its minimum beyond its noise: nothing to trim';
-      if (state.trimmed) return 'maxEpochs is already at the validation-loss minimum';
-      return null;
-    case 'regularise':
-    case 'capacity': {
-      if (step === 'regularise' && at > rank('regularise') && !overfits(state)) {
-        return full
-          ? `the standing run does not overfit (a gap of ${FULL_RUNG_GAP * 100} points or less, validation loss not rising): regularisation is only revisited when it does`
-          : 'the standing run shows no overfitting gap: regularisation is only revisited when one appears';
-      }
-      if (DUE.trainEnough(state)) return 'the standing run is still improving: train enough first (addEpochs), unless more epochs were tried and did not help';
-      if (DUE.trimEpochs(state)) return 'validation loss rises after its minimum: trim maxEpochs first (trimEpochs)';
-      if (step === 'capacity' && overfits(state) && !REMEDIES.some((a) => state.triedAtStanding.includes(a))) {
-        return `the standing run overfits: try a regularisation remedy (${REMEDIES.join(', ')}) before capacity`;
-      }
-      return null;
-    }
-    case 'finalise':
-      return null;
-  }
+  return RULES[step].refuse(action, state);
 }
 
 /** The actions allowed now, in the registry's order. */
