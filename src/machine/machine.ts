@@ -27,17 +27,15 @@
  *   is worth),
  *   train it, choose the final weights, evaluate once on the sealed test set, save the model.
  *
- * Work is done by invoked actors, one-line wrappers in the study (study/adapters.ts) around
+ * Its context updates (the assign actions) are pure functions in updates.ts. Work is done by invoked actors, one-line wrappers in the study (study/adapters.ts) around
  * plain async functions; tests swap them with `machine.provide({ actors })`. The context is
  * small and JSON-safe: full run records live in the study store.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import { ACTIONS, type ActionName, type Step } from '../actions.ts';
+import { ACTIONS, type Step } from '../actions.ts';
 import type { Stage } from '../types.ts';
 import {
-  EPOCHS_CAP,
   MAX_REFUSALS,
-  decisionRefusal,
   railState,
   type DecideInput,
   type DecideOutcome,
@@ -46,31 +44,17 @@ import {
   type FinalInput,
   type FinalistsOutcome,
   type PendingRun,
-  type RunFacts,
   type RungOutcome,
   type TuneContext,
   type TuneInput,
 } from './context.ts';
-import { rungOptions } from './budget.ts';
-import { nextStep, refusal } from './rails.ts';
+import { allowedActions, nextStep } from './rails.ts';
+import { UPDATES, initialContext, outputOf, searchSpent, subjectOf } from './updates.ts';
 
 export * from './context.ts';
 
-function outputOf<T>(event: unknown): T {
-  return (event as { output: T }).output;
-}
-
 function routeTo(step: Step) {
   return ({ context }: { context: TuneContext }) => !searchSpent(context) && nextStep(railState(context)) === step;
-}
-
-function searchSpent(context: TuneContext): boolean {
-  const { searchSecondsLeft, runsLeft } = context.budget;
-  return (searchSecondsLeft !== null && searchSecondsLeft <= 0) || (runsLeft !== null && runsLeft <= 0);
-}
-
-function subjectOf(facts: RunFacts, isStanding: boolean): RunFacts & { isStanding: boolean } {
-  return { ...facts, isStanding };
 }
 
 /** Any actor failing ends the study in `failed`, its error recorded (finished runs stay in the store). */
@@ -190,207 +174,30 @@ export const tuneMachine = setup({
   },
   actions: {
     setStep: assign((_, params: { step: Stage }) => ({ step: params.step })),
-    /** The baseline's facts: it is the first incumbent (and the subject when it diverged). */
-    recordBaseline: assign(({ event }) => {
-      const { facts, budget } = outputOf<EvaluateOutcome>(event);
-      return { incumbent: facts, candidate: facts, budget, subject: subjectOf(facts, true) };
-    }),
-    recordEvaluation: assign(({ event }) => {
-      const { facts, verdict, budget } = outputOf<EvaluateOutcome>(event);
-      return { candidate: facts, verdict, budget };
-    }),
-    /** The policy's answer arrives: stored with its refusal (rails, then budget), computed once. */
-    storeOutcome: assign(({ context, event }) => {
-      const outcome = outputOf<DecideOutcome>(event);
-      const rails = railState(context);
-      const reason = decisionRefusal({ ...context, rails }, outcome);
-      return { outcome, outcomeRefusal: reason === null ? null : { reason, byBudget: refusal(outcome.decision.action, rails) === null } };
-    }),
-    recordRefusal: assign(({ context }) => ({
-      refused: [...context.refused, { decision: context.outcome!.decision, reason: context.outcomeRefusal!.reason }],
-      budgetRefusals: (context.budgetRefusals ?? 0) + (context.outcomeRefusal!.byBudget ? 1 : 0),
-    })),
-    /** The policy's accepted decision, and the run it leads to. */
-    recordDecision: assign(({ context }) => {
-      const { decision, change, estimatedSeconds } = context.outcome!;
-      const subject = context.subject ?? subjectOf(context.incumbent!, true);
-      const runId = context.nextRunId;
-      const full = context.fidelity === 'full' && context.rungEpochs !== null;
-      const pending: PendingRun | null = change && ACTIONS[decision.action].trains
-        ? {
-            network: change.network,
-            // At the full-data rung every run trains the rung's epochs, annealed, whatever the change.
-            options: full ? { ...change.options, ...rungOptions(context.rungEpochs!) } : change.options,
-            fidelity: context.fidelity,
-            runId,
-            stage: ACTIONS[decision.action].step,
-            kind: 'search',
-            parentId: context.incumbent?.runId ?? null,
-            basedOn: subject.isStanding ? null : subject.runId,
-            change: decision,
-            continueFrom: change.continues ? subject.runId : null,
-            replicateOf: null,
-          }
-        : null;
-      return {
-        decision,
-        change,
-        estimatedSeconds,
-        pending,
-        refused: [],
-        budgetRefusals: 0,
-        replicated: false,
-        nextRunId: pending ? runId + 1 : runId,
-        tried: [...context.tried, decision.action],
-        triedAtStanding: [...context.triedAtStanding, decision.action],
-        // A stabilise action on a stable run is a step of the learning-rate ladder.
-        ladderRuns: (context.ladderRuns ?? 0) + (pending && ACTIONS[decision.action].step === 'stabilise' && !subject.evidence.unstable ? 1 : 0),
-      };
-    }),
-    /** The full-data rung: its epochs, and its first run (the standing configuration on all the training images). */
-    recordRungPlan: assign(({ context, event }) => {
-      const { pending, epochs } = outputOf<RungOutcome>(event);
-      return { pending, rungEpochs: epochs, nextRunId: pending ? pending.runId + 1 : context.nextRunId };
-    }),
-    /**
-     * The rung's first run is its incumbent: the flowchart starts again from it (nothing tried at
-     * this rung yet; the length is the rung's, so epochs are settled and nothing is to trim).
-     */
-    recordRungBaseline: assign(({ event }) => {
-      const { facts, budget } = outputOf<EvaluateOutcome>(event);
-      return {
-        fidelity: 'full' as const,
-        step: 'regularise' as const,
-        incumbent: facts,
-        candidate: facts,
-        standing: facts.configuration,
-        subject: subjectOf(facts, true),
-        budget,
-        tried: [],
-        triedAtStanding: [],
-        trimmed: true,
-        epochsExhausted: true,
-        refused: [],
-        budgetRefusals: 0,
-        pending: null,
-      };
-    }),
-    /** A close call: the same candidate again with another seed. */
-    prepareReplicate: assign(({ context }) => {
-      const original = context.pending!;
-      const runId = context.nextRunId;
-      return {
-        replicated: true,
-        nextRunId: runId + 1,
-        pending: {
-          ...original,
-          options: { ...original.options, seed: original.options.seed + 1000 },
-          runId,
-          kind: 'replicate' as const,
-          continueFrom: null,
-          replicateOf: original.replicateOf ?? original.runId,
-        },
-      };
-    }),
-    /** Kept: the candidate becomes the incumbent and its configuration stands. */
-    promoteCandidate: assign(({ context }) => {
-      const candidate = context.candidate!;
-      return {
-        incumbent: candidate,
-        standing: candidate.configuration,
-        subject: subjectOf(candidate, true),
-        triedAtStanding: [],
-        trimmed: false,
-        epochsExhausted: candidate.configuration.options.maxEpochs >= EPOCHS_CAP,
-        pending: null,
-      };
-    }),
-    /** Reverted: the incumbent stands; a diverged candidate becomes the subject to fix first. */
-    revertCandidate: assign(({ context }) => {
-      const candidate = context.candidate!;
-      return {
-        subject: candidate.evidence.unstable ? subjectOf(candidate, false) : subjectOf(context.incumbent!, true),
-        epochsExhausted: context.epochsExhausted || (context.decision !== null && ACTIONS[context.decision.action].exhaustsStep),
-        pending: null,
-      };
-    }),
-    /** revert: give the diverged candidate up; the standing run is the subject again. */
-    revertSubject: assign(({ context }) => ({ subject: subjectOf(context.incumbent!, true) })),
-    /** trimEpochs needs no run: the standing maxEpochs moves to the smoothed validation-loss minimum. */
-    applyTrim: assign(({ context }) => ({
-      standing: { network: context.standing.network, options: context.change?.options ?? context.standing.options },
-      trimmed: true,
-    })),
-    recordStop: assign(({ context }) => ({ budgetExhausted: searchSpent(context) })),
-    /** The policy's last candidates all cost more than the search time left: the search is over. */
-    searchUnaffordable: assign(() => ({ budgetExhausted: true })),
-    recordFinalists: assign(({ context, event }) => {
-      const { confirm, winner } = outputOf<FinalistsOutcome>(event);
-      const last = confirm.at(-1);
-      return { confirm, confirmIndex: 0, winner, nextRunId: last ? last.runId + 1 : context.nextRunId };
-    }),
-    nextFinalist: assign(({ context }) => ({ confirmIndex: context.confirmIndex + 1 })),
-    /** The second finalist's verdict against the first decides which goes on to the final run. */
-    pickWinner: assign(({ context, event }) => {
-      const { verdict } = outputOf<EvaluateOutcome>(event);
-      const [first, second] = context.confirm;
-      return { winner: second && verdict?.kept ? second.runId : first.runId };
-    }),
-    recordFinalRun: assign(({ context, event }) => {
-      const { pending } = outputOf<{ pending: PendingRun | null }>(event);
-      return { pending, finalRunId: pending?.runId ?? null, nextRunId: pending ? pending.runId + 1 : context.nextRunId };
-    }),
-    recordFailure: assign(({ event }) => {
-      const error = (event as { error?: unknown }).error;
-      const user = error instanceof Error && error.name === 'UserError';
-      return { error: { message: error instanceof Error ? error.message : String(error), user } };
-    }),
-    policyBroken: assign(({ context }) => ({
-      error: {
-        user: true,
-        message:
-          `the policy asked for ${MAX_REFUSALS} actions in a row that the flowchart does not allow at step ${context.step}: ` +
-          context.refused.map((r) => `${r.decision.action} (${r.reason})`).join('; ') +
-          `. Allowed there: see the report; return one of context.allowed`,
-      },
-    })),
+    recordBaseline: assign(UPDATES.recordBaseline),
+    recordEvaluation: assign(UPDATES.recordEvaluation),
+    storeOutcome: assign(UPDATES.storeOutcome),
+    recordRefusal: assign(UPDATES.recordRefusal),
+    recordDecision: assign(UPDATES.recordDecision),
+    recordRungPlan: assign(UPDATES.recordRungPlan),
+    recordRungBaseline: assign(UPDATES.recordRungBaseline),
+    prepareReplicate: assign(UPDATES.prepareReplicate),
+    promoteCandidate: assign(UPDATES.promoteCandidate),
+    revertCandidate: assign(UPDATES.revertCandidate),
+    revertSubject: assign(UPDATES.revertSubject),
+    applyTrim: assign(UPDATES.applyTrim),
+    recordStop: assign(UPDATES.recordStop),
+    searchUnaffordable: assign(UPDATES.searchUnaffordable),
+    recordFinalists: assign(UPDATES.recordFinalists),
+    nextFinalist: assign(UPDATES.nextFinalist),
+    pickWinner: assign(UPDATES.pickWinner),
+    recordFinalRun: assign(UPDATES.recordFinalRun),
+    recordFailure: assign(UPDATES.recordFailure),
+    policyBroken: assign(UPDATES.policyBroken),
   },
 }).createMachine({
   id: 'tune',
-  context: ({ input }) => ({
-    step: 'baseline',
-    nextRunId: 2,
-    standing: input.standing,
-    incumbent: null,
-    subject: null,
-    candidate: null,
-    verdict: null,
-    replicated: false,
-    pending: { ...input.standing, runId: 1, stage: 'baseline', kind: 'search', parentId: null, basedOn: null, change: null, continueFrom: null, replicateOf: null },
-    decision: null,
-    change: null,
-    estimatedSeconds: null,
-    refused: [],
-    budgetRefusals: 0,
-    outcome: null,
-    outcomeRefusal: null,
-    tried: [],
-    triedAtStanding: [],
-    trimmed: false,
-    epochsExhausted: false,
-    budget: input.budget,
-    budgetExhausted: false,
-    confirm: [],
-    confirmIndex: 0,
-    winner: null,
-    finalRunId: null,
-    error: null,
-    fidelity: 'subset',
-    canClimb: input.canClimb ?? false,
-    rateLadder: input.rateLadder ?? false,
-    rungEpochs: null,
-    ladderRuns: 0,
-  }),
+  context: ({ input }) => initialContext(input),
   initial: 'baseline',
   states: {
     baseline: {
@@ -425,12 +232,12 @@ export const tuneMachine = setup({
       description: 'The policy picks one of the actions this step allows, with its parameters and why. Anything else is refused, recorded with the reason, and the policy is asked again.',
       invoke: {
         id: 'decideNext',
-            src: 'decideNext',
+        src: 'decideNext',
         input: ({ context }) => {
           const rails = railState(context);
           return {
             rails,
-            allowed: (Object.keys(ACTIONS) as ActionName[]).filter((a) => refusal(a, rails) === null),
+            allowed: allowedActions(rails),
             refused: context.refused,
             standing: context.standing,
             incumbentId: context.incumbent!.runId,
