@@ -137,16 +137,15 @@ export interface TuneContext {
   verdict: VerdictFacts | null;
   replicated: boolean;
   pending: PendingRun | null;
-  decision: Decision | null;
-  change: Change | null;
-  estimatedSeconds: number | null;
   /** Refusals since the policy last had an action accepted. */
   refused: Refusal[];
   /** How many of `refused` were the budget's (budgetLeft), not the rails'. */
   budgetRefusals?: number;
   /**
    * The policy's last answer, stored when it arrives with its refusal computed once (null: it
-   * stands): the `decided` state's guards read these, never the event.
+   * stands): the `decided` state's guards read these, never the event. Once accepted it is the
+   * decision whose candidate the step tries (its change, its estimated cost), until the policy is
+   * asked again.
    */
   outcome?: DecideOutcome | null;
   outcomeRefusal?: { reason: string; byBudget: boolean } | null;

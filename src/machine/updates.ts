@@ -52,9 +52,6 @@ export function initialContext(input: TuneInput): TuneContext {
     verdict: null,
     replicated: false,
     pending: { ...input.standing, runId: 1, stage: 'baseline', kind: 'search', parentId: null, basedOn: null, change: null, continueFrom: null, replicateOf: null },
-    decision: null,
-    change: null,
-    estimatedSeconds: null,
     refused: [],
     budgetRefusals: 0,
     outcome: null,
@@ -101,7 +98,7 @@ export const UPDATES = {
   }),
   /** The policy's accepted decision, and the run it leads to. */
   recordDecision: ({ context }: Args): Partial<TuneContext> => {
-    const { decision, change, estimatedSeconds } = context.outcome!;
+    const { decision, change } = context.outcome!;
     const subject = context.subject ?? subjectOf(context.incumbent!, true);
     const runId = context.nextRunId;
     const full = context.fidelity === 'full' && context.rungEpochs !== null;
@@ -122,9 +119,6 @@ export const UPDATES = {
         }
       : null;
     return {
-      decision,
-      change,
-      estimatedSeconds,
       pending,
       refused: [],
       budgetRefusals: 0,
@@ -199,7 +193,8 @@ export const UPDATES = {
     const candidate = context.candidate!;
     return {
       subject: candidate.evidence.unstable ? subjectOf(candidate, false) : subjectOf(context.incumbent!, true),
-      epochsExhausted: context.epochsExhausted || (context.decision !== null && ACTIONS[context.decision.action].exhaustsStep),
+      // The candidate's decision is the accepted outcome (the policy is not asked again until the next step).
+      epochsExhausted: context.epochsExhausted || (context.outcome != null && ACTIONS[context.outcome.decision.action].exhaustsStep),
       pending: null,
     };
   },
@@ -207,7 +202,7 @@ export const UPDATES = {
   revertSubject: ({ context }: Args): Partial<TuneContext> => ({ subject: subjectOf(context.incumbent!, true) }),
   /** trimEpochs needs no run: the standing maxEpochs moves to the smoothed validation-loss minimum. */
   applyTrim: ({ context }: Args): Partial<TuneContext> => ({
-    standing: { network: context.standing.network, options: context.change?.options ?? context.standing.options },
+    standing: { network: context.standing.network, options: context.outcome?.change?.options ?? context.standing.options },
     trimmed: true,
   }),
   recordStop: ({ context }: Args): Partial<TuneContext> => ({ budgetExhausted: searchSpent(context) }),

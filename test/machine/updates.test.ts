@@ -44,7 +44,7 @@ describe('the machine context updates', () => {
   });
 
   test('reverted: a diverged candidate becomes the subject to fix; a stable one leaves the standing run the subject', () => {
-    const base: TuneContext = { ...start(), incumbent: facts(1), decision: { action: 'widen', params: {}, reason: '' } };
+    const base: TuneContext = { ...start(), incumbent: facts(1), outcome: { decision: { action: 'widen', params: {}, reason: '' }, change: null, estimatedSeconds: null } };
     expect(UPDATES.revertCandidate({ context: { ...base, candidate: facts(2, true) }, event: null }).subject).toMatchObject({ runId: 2, isStanding: false });
     expect(UPDATES.revertCandidate({ context: { ...base, candidate: facts(2) }, event: null }).subject).toMatchObject({ runId: 1, isStanding: true });
   });
@@ -52,5 +52,15 @@ describe('the machine context updates', () => {
   test('the rung baseline starts the flowchart again at regularise, on all the images, nothing tried', () => {
     const next = UPDATES.recordRungBaseline({ context: start(), event: event({ facts: facts(9), budget: { searchSecondsLeft: 300, runsLeft: null } }) });
     expect(next).toMatchObject({ fidelity: 'full', step: 'regularise', tried: [], triedAtStanding: [], trimmed: true, epochsExhausted: true, incumbent: { runId: 9 } });
+  });
+});
+
+describe('the accepted outcome is the step\'s decision', () => {
+  test('a reverted addEpochs exhausts the train-enough step; a reverted widen does not', () => {
+    const base: TuneContext = { ...start(), incumbent: facts(1), candidate: facts(2) };
+    const after = (action: 'addEpochs' | 'widen') =>
+      UPDATES.revertCandidate({ context: { ...base, outcome: { decision: { action, params: {}, reason: '' }, change: null, estimatedSeconds: null } }, event: null }).epochsExhausted;
+    expect(after('addEpochs')).toBe(true);
+    expect(after('widen')).toBe(false);
   });
 });
