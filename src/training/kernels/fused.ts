@@ -45,16 +45,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { type BatchNormLayerLike, batchNormLayerParts, updateMovingStatistics } from './batchNorm.ts';
+import { Runner as ThreadRunner, type WasmMemory } from './threads.ts';
 
 type TensorInfo = tf.TensorInfo;
 
 /** The WebAssembly API as used here (tsconfig's lib has no WebAssembly types). */
-interface WasmMemory {
-  buffer: ArrayBufferLike;
-}
 const WasmApi = (globalThis as unknown as {
   WebAssembly: {
     Module: new (bytes: Uint8Array) => object;
@@ -96,6 +93,8 @@ const FUNCTIONS = [
 ] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 type Fn = (...args: number[]) => void;
+/** The kernels on one backend memory, with their helper threads (threads.ts). */
+type Runner = ThreadRunner<FunctionName>;
 
 /** The block's kernel names (registered for the wasm backend unless FLOWTUNE_WASM_PATCHES_OFF has FusedBlock). */
 export const BLOCK_KERNEL_NAMES = ['FlowtuneChannelMoments', 'FlowtuneBnReluPool2', 'FlowtuneBnReluPool2Grad'] as const;
@@ -147,102 +146,6 @@ export const kernelSwitches: Readonly<KernelSwitches> = switches;
 
 const WASM_DIR = new URL('./wasm/', import.meta.url);
 
-/**
- * The module instantiated on one backend memory, and helper threads (Node workers with their own
- * instance on the same memory) that run a share of each parallel step: with the threaded wasm
- * build (shared memory), one helper per XNNPACK thread beyond the first, so that these kernels use
- * the cores XNNPACK's kernels use (its pool idles meanwhile). FLOWTUNE_FUSED_THREADS overrides
- * the count (1 = the calling thread only).
- */
-class Runner {
-  private readonly helpers: Helper[] = [];
-  constructor(
-    readonly fns: Record<FunctionName, Fn>,
-    module: object,
-    memory: WasmMemory,
-    threads: number,
-  ) {
-    for (let i = 1; i < threads; i++) this.helpers.push(new Helper(module, memory));
-  }
-
-  get parts(): number {
-    return this.helpers.length + 1;
-  }
-
-  /** Runs fn with argsOf(part) for every part, part 0 on this thread, the others on the helpers; returns when all are done. */
-  parallel(fn: FunctionName, argsOf: (part: number) => number[]): void {
-    const started = this.helpers.map((helper, i) => helper.start(FUNCTIONS.indexOf(fn), argsOf(i + 1)));
-    this.fns[fn](...argsOf(0));
-    this.helpers.forEach((helper, i) => helper.finish(started[i]));
-  }
-}
-
-/** The code of a helper thread: waits for a job (a sequence number in ctrl[0]), runs it, reports ctrl[1] = that number. */
-const HELPER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctrl, args, names } = workerData;
-const c = new Int32Array(ctrl);
-const a = new Float64Array(args);
-let fns;
-try {
-  const instance = new WebAssembly.Instance(module, { env: { memory } });
-  fns = names.map((name) => instance.exports[name]);
-} catch (error) {
-  Atomics.store(c, 4, 1);
-}
-let seen = 0;
-for (;;) {
-  Atomics.wait(c, 0, seen);
-  seen = Atomics.load(c, 0);
-  if (Atomics.load(c, 4) === 0) {
-    try {
-      const argv = [];
-      for (let i = 0; i < c[3]; i++) argv.push(a[i]);
-      fns[c[2]](...argv);
-    } catch (error) {
-      Atomics.store(c, 4, 1);
-    }
-  }
-  Atomics.store(c, 1, seen);
-  Atomics.notify(c, 1);
-}
-`;
-
-class Helper {
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(5 * 4)); // [job, done, fn, argc, failed]
-  private readonly args = new Float64Array(new SharedArrayBuffer(32 * 8));
-  private seq = 0;
-  constructor(module: object, memory: WasmMemory) {
-    const worker = new Worker(HELPER_SOURCE, {
-      eval: true,
-      workerData: { module, memory, ctrl: this.ctrl.buffer, args: this.args.buffer, names: FUNCTIONS },
-    });
-    worker.unref();
-  }
-
-  start(fn: number, argv: number[]): number {
-    if (Atomics.load(this.ctrl, 4) !== 0) throw new Error('fused kernels: a helper thread failed');
-    this.args.set(argv);
-    this.ctrl[2] = fn;
-    this.ctrl[3] = argv.length;
-    this.seq++;
-    Atomics.store(this.ctrl, 0, this.seq);
-    Atomics.notify(this.ctrl, 0);
-    return this.seq;
-  }
-
-  finish(seq: number): void {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const done = Atomics.load(this.ctrl, 1);
-      if (done === seq) break;
-      Atomics.wait(this.ctrl, 1, done, 100);
-      if (Date.now() > deadline) throw new Error('fused kernels: a helper thread did not answer within 60 s');
-    }
-    if (Atomics.load(this.ctrl, 4) !== 0) throw new Error('fused kernels: a helper thread failed');
-  }
-}
-
 let runners = new WeakMap<WasmMemory, Runner>();
 
 /** The backend's heap (tfjs's threaded build keeps it as wasmMemory, the single-threaded one in asm.memory). */
@@ -277,7 +180,7 @@ function runnerFor(backend: WasmBackendInternals): Runner | null {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const module = compileKernels(shared);
     const instance = new WasmApi.Instance(module, { env: { memory } });
-    runner = new Runner(instance.exports as unknown as Record<FunctionName, Fn>, module, memory, threadCount(backend, shared));
+    runner = new ThreadRunner(instance.exports as unknown as Record<FunctionName, Fn>, FUNCTIONS, module, memory, threadCount(backend, shared));
     runners.set(memory, runner);
   }
   return runner;
