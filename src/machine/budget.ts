@@ -51,7 +51,7 @@ export function usefulEpochs(imagesNeeded: number, sizes: Pick<DataSizes, 'fullT
 }
 /**
  * The long run of the notes: a final run that trains this many new epochs or more (2.5 times the
- * rung's RUNG_MAX_EPOCHS) of a configuration that does not augment yet trains on augmented
+ * rung's RUNG_MAX_EPOCHS) of a full-data rung's winner that does not augment yet trains on augmented
  * batches — "change the training data", the remedy for a long run's overfitting that an 8-epoch
  * rung run cannot show (it lost 3 of 3 rung verdicts there) — and the full-data rung leaves the
  * final run the time for this many augmented epochs (`finalReserveSeconds`). Measured (AMD EPYC,

@@ -38,9 +38,10 @@ describe('the budget is spent where it pays', () => {
     expect(final.options.learnRateSchedule).toBe('piecewise');
     expect(final.options.validationFrequency).toBe(Math.floor(5000 / 128));
     const plan = study.decisions.find((d) => d.by === 'machine' && reasonOf(d).startsWith('final run'))! as MachineDecisionRecord;
-    // Over 20 epochs: the long run, augmented and planned at the augmented speed (500 / 1.15), its one drop on its own clock.
-    expect(plan.reason).toMatch(/epochs of 5000 images \(\d+ s left at 435 images\/s/);
-    expect(final.options).toMatchObject({ randXReflection: true, randXTranslation: 2, learnRateDropAtTime: 0.75, learnRateDropFactor: 0.1 });
+    // Over 20 epochs, but of a subset search's configuration: not the long run (only a full-data rung's winner is), so plain, at the measured speed.
+    expect(plan.reason).toMatch(/epochs of 5000 images \(\d+ s left at 500 images\/s/);
+    expect(final.options.randXReflection).toBeUndefined();
+    expect(final.options.learnRateDropAtTime).toBeUndefined();
     // At least 95% of the budget used, never more than it.
     expect(world.now / 1000).toBeGreaterThanOrEqual(0.95 * 600);
     expect(world.now / 1000).toBeLessThanOrEqual(600);
