@@ -180,7 +180,7 @@ export async function planStudyFinalRun(env: StudyEnv, input: FinalInput): Promi
     standing: searchRun.options,
     epochsDone: input.continueFrom === null ? 0 : winner.result.epochsCompleted,
     evidence: { imagesToMinimum: imagesToMinimum(env, searchRun), stillImproving: facts.evidence.stillImproving, searchEpochs: searchRun.result.epochsCompleted },
-    // A continued confirmation run is the long run too when its new epochs are (augmented from there on).
+    // The long run is a rung winner's (a confirmation, continued or not, follows a subset search: none).
     augmentation: longFinalAugmentation(searchRun),
   });
   // A run of the full-data rung is already a full-data model: retrain it from the start only when the time left affords a longer annealed run.
