@@ -83,7 +83,7 @@ export function planFinalRun(input: {
   speed: Speed;
   sizes: DataSizes;
   standing: TrainingOptions;
-  /** Epochs already trained by a confirmation run this one continues (0: a fresh run). */
+  /** Epochs already trained by the run this one continues (a confirmation run, or the full-data rung's winner; 0: a fresh run). */
   epochsDone: number;
   /** Images the search's incumbent needed to its smoothed validation minimum, and whether it was still improving. */
   evidence: { imagesToMinimum: number; stillImproving: boolean; searchEpochs: number };

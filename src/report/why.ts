@@ -216,8 +216,9 @@ function machineWhy(entry: Entry, story: Story): string {
       const capped = m(/not the ([\d.]+) the time left affords/);
       const long = /augmented batches \(/.test(reason);
       if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
-      const augmented = long ? ', augmented (a run this long overfits without)' : '';
-      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${augmented}${left ? `: what the ${left[1]} s left afford` : ''}`;
+      // Within the word limit for the longest case (a continued, augmented run dropping on its clock); the full plan is the run's reason.
+      const continuing = run.continuedFrom !== null && run.continuedFrom !== undefined ? `, continuing run ${run.continuedFrom}` : '';
+      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${continuing}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
     }
     case 'fidelity': {
       const climb = m(/(\d+) epochs of all (\d+) images a run, annealed .*?; ([\d.]+) s of search time left\)/);

@@ -157,7 +157,7 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(why[4]).toBe('run 2: training − validation gap 1.45 pt ≤ 10.00 pt, nothing to regularise (step 4 skipped) → step 5, more capacity');
     expect(why[8]).toBe("the search's time is used up (338 s of 700 s; the rest is kept for the final run)");
     expect(why[9]).toMatch(/^run 2's configuration trains 2\.5× faster than run 3's: both train on all 50,000 images for/);
-    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs: what the \d+ s left afford$/);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, continuing run 7, rate ×0\.1 every 5 epochs: \d+ s left$/);
     expect(why[13]).toMatch(/^run 9's weights: validation accuracy 93\.60% vs 89\.00%, loss 0\.\d{4} vs 0\.\d{4} \(run 3\)$/);
   });
 
@@ -166,19 +166,23 @@ describe('renderReport: a finished study with every kind of decision', () => {
     const plan = long.decisions.find((d) => d.by === 'machine' && /^final run:/.test(reasonOf(d)))! as MachineDecisionRecord;
     plan.reason = plan.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 20 epochs or more, 2.5× the rung\'s, overfits without; ');
     const why = logTable(renderReport(long)).map((r) => r[4]);
-    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 every 5 epochs, augmented \(a run this long overfits without\): what the \d+ s left afford$/);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, continuing run 7, rate ×0\.1 every 5 epochs, augmented: \d+ s left$/);
     expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
   });
 
   test('a long run dropping its rate on its own clock: the Why, the summary and the MATLAB note give the epoch it dropped in', () => {
     const clocked = structuredClone(study);
     const final = clocked.runs.find((r) => r.verdict === 'final')!;
+    // The longest Why: a continued run (a rung winner's), augmented, dropping on its clock.
+    final.continuedFrom = final.parentId;
+    const plan = clocked.decisions.find((d) => d.by === 'machine' && /^final run:/.test(reasonOf(d)))! as MachineDecisionRecord;
+    plan.reason = plan.reason.replace(/; /, '; augmented batches (mirror left–right, shifts up to 2 pixels): a run of 20 epochs or more, 2.5× the rung\'s, overfits without; ');
     Object.assign(final.options, { learnRateDropAtTime: 0.75, learnRateDropPeriod: 10 });
     const dropAt = final.result.history.iterations.find((it) => it.epoch === 11)!.iteration;
     for (const it of final.result.history.iterations) it.learnRate = it.iteration < dropAt ? final.options.initialLearnRate : final.options.initialLearnRate * 0.1;
     const text = renderReport(clocked);
     const why = logTable(text).map((r) => r[4]);
-    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, rate ×0\.1 once, after 75% of its time \(in epoch 11\): what the \d+ s left afford$/);
+    expect(why[12]).toMatch(/^about 12\.8 epochs of 50,000 images, continuing run \d+, rate ×0\.1 once, after 75% of its time \(in epoch 11\), augmented: \d+ s left$/);
     expect(wordCount(why[12])).toBeLessThanOrEqual(WHY_WORDS);
     expect(text).toMatch(/until its planned deadline in epoch 13 of 16 with the learning rate ×0\.1 once, after 75% of its time \(in epoch 11\), planned by the machine/);
     expect(text).toMatch(/flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ×0\.1 once, after 75% of its time \(in epoch 11\)\./);

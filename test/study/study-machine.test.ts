@@ -193,7 +193,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     },
   };
 
-  test('with time left the study climbs: every rung run trains the same annealed epochs on all the images, judged against the rung\'s first run, and the winner is retrained from the start', async () => {
+  test('with time left the study climbs: every rung run trains the same annealed epochs on all the images, judged against the rung\'s first run, and the final run continues the winner\'s rung run', async () => {
     const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     expect(value).toBe('done');
     const climb = study.decisions.find((d) => d.machine === 'fidelity')!;
@@ -216,12 +216,17 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
       first.network.layers.filter((l) => l.type === 'conv').map((l) => 2 * (l as { filters: number }).filters),
     );
     expect(widened.judgement).toMatchObject({ against: first.id, images: 1000 });
-    // No confirmation: the rung's verdicts were made on all the images. The final run starts afresh.
+    // No confirmation: the rung's verdicts were made on all the images. The final run continues the winner's rung run (its epochs are not trained again).
     expect(study.runs.some((r) => r.verdict === 'confirm')).toBe(false);
     const final = study.runs.find((r) => r.verdict === 'final')!;
-    expect(final.continuedFrom).toBeNull();
     expect(rung.map((r) => r.id)).toContain(final.parentId);
-    expect(study.decisions.find((d) => d.machine === 'finalRun')!.reason).toMatch(/from the start \(its full-data rung run trained \d+ epochs\)/);
+    expect(final).toMatchObject({ continuedFrom: final.parentId, basedOn: final.parentId });
+    const parent = study.runs.find((r) => r.id === final.parentId)!;
+    expect(final.result.epochsCompleted).toBeGreaterThanOrEqual(1.5 * parent.result.epochsCompleted);
+    expect(final.result.history.epochs.slice(0, parent.result.epochsCompleted)).toEqual(parent.result.history.epochs);
+    expect(study.decisions.find((d) => d.machine === 'finalRun')!.reason).toMatch(
+      new RegExp(`continuing its full-data rung run from its ${parent.result.epochsCompleted} epochs \\(weights and momentum; the rate restarts at 0.01\\)`),
+    );
     // The time is spent, or the final run's plan says in numbers why a longer run is not worth it.
     const used = world.now / 1000;
     expect(used).toBeLessThanOrEqual(1800);

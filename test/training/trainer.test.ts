@@ -381,6 +381,33 @@ describe('warm start (continueFrom)', () => {
   );
 });
 
+test('the final run continuing a rung run: a warm restart at the initial rate, on augmented batches, its one drop on its own clock', async () => {
+  // The rung run: 2 annealed epochs (×0.1 after epoch 1), plain batches.
+  const rung = await run(cnn, { maxEpochs: 2, initialLearnRate: 0.01, learnRateSchedule: 'piecewise', learnRateDropPeriod: 1, outputNetwork: 'last-iteration' });
+  expect([...new Set(rung.history.iterations.filter((it) => it.epoch === 2).map((it) => it.learnRate))]).toEqual([0.001]);
+  const continueFrom = { checkpointDir: rung.checkpointDir, result: rung };
+  const long = { maxEpochs: 6, initialLearnRate: 0.01, learnRateSchedule: 'piecewise', learnRateDropPeriod: 5, learnRateDropAtTime: 0.5, outputNetwork: 'last-iteration' } as const;
+  const deadline = Date.now() + 4000;
+  const augmented = await run(cnn, { ...long, randXReflection: true, randXTranslation: 2, randYTranslation: 2 }, {
+    continueFrom,
+    deadline,
+    // Epochs 3–4 start before half the time; the last iteration of epoch 4 (iteration 24) blocks until past it.
+    onProgress: (p) => {
+      if (p.iteration === 24) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.max(1, deadline - 1500 - Date.now()));
+    },
+  });
+  const rateOf = (epoch: number) => [...new Set(augmented.history.iterations.filter((it) => it.epoch === epoch).map((it) => it.learnRate))];
+  expect(augmented.history.iterations.slice(0, 12)).toEqual(rung.history.iterations);
+  expect(rateOf(3)).toEqual([0.01]);
+  expect(rateOf(4)).toEqual([0.01]);
+  for (const epoch of [5, 6]) expect(rateOf(epoch)).toEqual([0.001]);
+  expect(augmented).toMatchObject({ epochsCompleted: 6, stopReason: { kind: 'completed' } });
+  // The same continuation on plain batches (same weights, same order) sees other images: augmentation applies to continued runs.
+  const plain = await run(cnn, long, { continueFrom });
+  const lossesOf = (r: RunResult) => r.history.iterations.filter((it) => it.epoch === 3).map((it) => it.loss);
+  expect(lossesOf(plain)).not.toEqual(lossesOf(augmented));
+});
+
 describe('memory', () => {
   it('numTensors returns to its baseline after every run: completed, non-finite, continued, best-validation', async () => {
     const counts: number[] = [];
