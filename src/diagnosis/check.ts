@@ -1,6 +1,6 @@
 /** What every label test returns, and helpers the tests share. */
 import type { TrainingCurve } from '../types.ts';
-import { formatNumber } from './series.ts';
+import { formatNumber } from '../util/format.ts';
 
 export type Evidence = Record<string, number | string | boolean | null>;
 

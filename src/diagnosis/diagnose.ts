@@ -6,7 +6,8 @@ import type { Diagnosis, DiagnosisLabel, DiagnosisThresholds, TrainingCurve } fr
 import type { Evidence, LabelCheck } from './check.ts';
 import { overfitting, underfitting } from './fit.ts';
 import { diverged, oscillating, tooSlow } from './stability.ts';
-import { formatNumber, lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
+import { lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
+import { formatNumber } from '../util/format.ts';
 import { resolveThresholds } from './thresholds.ts';
 
 /** The tested labels, strongest first (the flowchart's order: stabilise, train enough, stop in time / regularise). */

@@ -5,7 +5,8 @@
 import type { DiagnosisThresholds } from '../types.ts';
 import type { Curve, LabelCheck } from './check.ts';
 import { DEFAULT_THRESHOLDS } from './thresholds.ts';
-import { finitePoints, formatAgainst, formatChange, formatNumber, lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
+import { finitePoints, lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
+import { formatAgainst, formatChange, formatNumber } from '../util/format.ts';
 import { lastWindow, linearTrend, significantlyFalling, significantlyRising, smoothedMinimum, tCritical, trendWindowSize } from './trend.ts';
 
 // ───────────────────────────── underfitting ─────────────────────────────

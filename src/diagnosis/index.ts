@@ -23,13 +23,10 @@ export {
   slope,
   minimumPoint,
   lastEpochOf,
-  formatNumber,
-  formatAgainst,
-  formatChange,
-  formatPercent,
   type Point,
   type WatchedLoss,
 } from './series.ts';
+export { formatNumber, formatAgainst, formatChange, formatPercent } from '../util/format.ts';
 export {
   parseHistory,
   parseHistoryText,

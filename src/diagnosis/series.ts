@@ -1,6 +1,6 @@
 /**
- * Small numeric helpers over a TrainingCurve: finite series, trends and number formatting
- * for summaries. Pure.
+ * Small numeric helpers over a TrainingCurve: finite series and trends. Pure. (Numbers in words
+ * are util/format.ts's.)
  */
 import type { TrainingCurve } from '../types.ts';
 
@@ -64,42 +64,4 @@ export function minimumPoint(points: readonly Point[]): Point | null {
 /** The last epoch number of the curve (0 for an empty curve). */
 export function lastEpochOf(curve: Readonly<TrainingCurve>): number {
   return curve.epochs.length === 0 ? 0 : curve.epochs[curve.epochs.length - 1].epoch;
-}
-
-/** A number for a sentence: 3 significant digits, no trailing zeros (0.312, 27, 0.0001, 1e-7). */
-export function formatNumber(value: number | null | undefined): string {
-  if (value === null || value === undefined) return 'n/a';
-  if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
-  return String(Number(value.toPrecision(3)));
-}
-
-/**
- * A value compared with a limit: like formatNumber, with one more digit when the two would
- * print the same (a gap of 0.1004 against 0.1 reads "0.1004 > 0.1", not "0.1 > 0.1").
- */
-export function formatAgainst(value: number, limit: number): string {
-  const text = formatNumber(value);
-  if (value === limit || !Number.isFinite(value) || text !== formatNumber(limit)) return text;
-  for (let digits = 4; digits <= 12; digits++) {
-    const finer = String(Number(value.toPrecision(digits)));
-    if (finer !== formatNumber(limit)) return finer;
-  }
-  return text;
-}
-
-/** A relative change as a signed percentage: 0.22 → "+22%", −0.0976 → "−9.8%". */
-export function formatChange(fraction: number): string {
-  if (!Number.isFinite(fraction)) return String(fraction);
-  const percent = Math.abs(fraction * 100);
-  const digits = percent >= 100 ? String(Math.round(percent)) : String(Number(percent.toPrecision(2)));
-  if (digits === '0') return '0%';
-  return `${fraction < 0 ? '−' : '+'}${digits}%`;
-}
-
-/** A fraction as an unsigned percentage: 0.5 → "50%". */
-export function formatPercent(fraction: number): string {
-  if (!Number.isFinite(fraction)) return String(fraction);
-  const percent = Math.abs(fraction * 100);
-  return `${percent >= 100 ? Math.round(percent) : Number(percent.toPrecision(2))}%`;
 }

@@ -6,7 +6,8 @@
 import type { DiagnosisThresholds } from '../types.ts';
 import { atRate, type Curve, type LabelCheck } from './check.ts';
 import { DEFAULT_THRESHOLDS, TREND_EPSILON } from './thresholds.ts';
-import { finitePoints, formatChange, formatNumber, formatPercent, mean, slope, standardDeviation, watchedLoss } from './series.ts';
+import { finitePoints, mean, slope, standardDeviation, watchedLoss } from './series.ts';
+import { formatChange, formatNumber, formatPercent } from '../util/format.ts';
 
 // ───────────────────────────── diverged ─────────────────────────────
 

@@ -13,7 +13,7 @@
  * at most about as many passes, and with the decaying schedule of the final run the upper bound is
  * the one that keeps a final run from ending still improving for lack of time.
  */
-import { formatNumber } from '../diagnosis/series.ts';
+import { formatNumber } from '../util/format.ts';
 import type { TrainingOptions } from '../types.ts';
 
 /** The final run keeps at least this share of a time budget, whatever the search would like. */

@@ -3,7 +3,7 @@
  * is worth), its learning-rate schedule, and the long run's augmentation. PURE: seconds, images
  * and measured throughputs in, a plan with its reason out (the time primitives are budget.ts's).
  */
-import { formatNumber } from '../diagnosis/series.ts';
+import { formatNumber } from '../util/format.ts';
 import { iterationsPerEpoch } from '../util/batching.ts';
 import { augmentationWords } from '../config/options.ts';
 import type { TrainingOptions } from '../types.ts';

@@ -17,7 +17,7 @@
  *   candidate beats a diverged incumbent.
  */
 import { pairedDifference, poolReplicates, type PerImage } from '../diagnosis/paired.ts';
-import { formatNumber } from '../diagnosis/series.ts';
+import { formatNumber } from '../util/format.ts';
 import type { Judgement } from '../types.ts';
 
 /** Standard errors an improvement must exceed to count. */

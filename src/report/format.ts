@@ -10,6 +10,7 @@ import { describeNetwork, paramCount } from '../config/network.ts';
 import { toMatlabCall } from '../config/options.ts';
 import type { Decision, NetworkSpec, TrainingOptions } from '../types.ts';
 import type { RunRecord } from '../store/records.ts';
+import { formatNumber } from '../util/format.ts';
 
 /** What a missing value looks like in the report. */
 export const MISSING = '—';
@@ -22,18 +23,6 @@ function nonFinite(x: number | null | undefined): string | null {
   if (x === Infinity) return 'Inf';
   if (x === -Infinity) return '-Inf';
   return null;
-}
-
-/** A number with `digits` significant digits, without trailing zeros: 0.25612 → "0.2561". */
-export function num(x: number | null | undefined, digits = 4): string {
-  const bad = nonFinite(x);
-  if (bad !== null) return bad;
-  const v = x as number;
-  if (v === 0) return '0';
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
-  const abs = Math.abs(v);
-  if (abs >= 1e-4 && abs < 1e15) return String(Number(v.toPrecision(digits)));
-  return v.toExponential(digits - 1).replace(/\.?0+e/, 'e');
 }
 
 /** A 0..1 fraction as a percentage: 0.91234 → "91.23%". */
@@ -188,7 +177,7 @@ export function cell(text: string): string {
 
 /** A parameter value as written in decisions: numbers short, strings bare. */
 export function paramValue(v: number | string | boolean | null | undefined): string {
-  if (typeof v === 'number' || v === null || v === undefined) return num(v, 6);
+  if (typeof v === 'number' || v === null || v === undefined) return formatNumber(v, 6, MISSING);
   return String(v);
 }
 
@@ -215,14 +204,14 @@ export function changeText(run: RunRecord): string {
 export function scheduleText(run: { options?: TrainingOptions | null; result?: Pick<RunRecord['result'], 'history'> | null }): string {
   const o = run.options;
   if (o?.learnRateSchedule !== 'piecewise') return '';
-  if (o.learnRateDropAtTime === undefined || o.learnRateDropAtTime === null) return `×${num(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs`;
+  if (o.learnRateDropAtTime === undefined || o.learnRateDropAtTime === null) return `×${formatNumber(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs`;
   const iterations = run.result?.history?.iterations ?? [];
   // The drop follows the last iteration at the initial rate (a continued run's history starts with its parent's).
   let last = iterations.length - 1;
   while (last >= 0 && iterations[last].learnRate !== o.initialLearnRate) last--;
   const dropped = last >= 0 ? iterations[last + 1] : undefined;
   const when = !run.result ? '' : dropped ? ` (in epoch ${int(dropped.epoch)})` : ' (it stopped before it)';
-  return `×${num(o.learnRateDropFactor)} once, after ${Math.round(100 * o.learnRateDropAtTime)}% of its time${when}`;
+  return `×${formatNumber(o.learnRateDropFactor)} once, after ${Math.round(100 * o.learnRateDropAtTime)}% of its time${when}`;
 }
 
 /** Evidence of a diagnosis as "key=value, key=value". */

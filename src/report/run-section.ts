@@ -7,7 +7,8 @@
 import { markdownTable } from 'markdown-table';
 import type { StopReason } from '../types.ts';
 import { reasonOf, type RunRecord } from '../store/records.ts';
-import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, num, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
+import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
+import { formatNumber } from '../util/format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
@@ -37,7 +38,7 @@ export function describeStop(run: RunRecord): string {
     case 'nonFinite':
       return `diverged: the ${stop.what} became non-finite (NaN/Inf) at iteration ${stop.iteration}, epoch ${stop.epoch}; no further batch was spent`;
     case 'validationPatience':
-      return `validation patience (${num(reviveOptions(run.options).validationPatience)} validations without improvement) at epoch ${stop.epoch}`;
+      return `validation patience (${formatNumber(reviveOptions(run.options).validationPatience)} validations without improvement) at epoch ${stop.epoch}`;
     case 'budget':
       return run.kind === 'final' || run.kind === 'confirm'
         ? `at its planned deadline, during epoch ${stop.epoch} (the partial epoch validated and kept)`
@@ -82,8 +83,8 @@ export function runNumbers(run: RunRecord, _story?: Story): Array<[string, strin
       f.trend.t === null
         ? ''
         : Math.abs(f.trend.t) >= f.trend.tCritical
-          ? `: t ${signed(f.trend.t, 3)}, beyond its noise (|t| ≥ ${num(f.trend.tCritical, 3)})`
-          : `: t ${signed(f.trend.t, 3)}, within its noise (|t| < ${num(f.trend.tCritical, 3)})`;
+          ? `: t ${signed(f.trend.t, 3)}, beyond its noise (|t| ≥ ${formatNumber(f.trend.tCritical)})`
+          : `: t ${signed(f.trend.t, 3)}, within its noise (|t| < ${formatNumber(f.trend.tCritical)})`;
     rows.push([`Validation-loss trend, epochs ${f.trend.from}–${f.trend.to}`, `${signed(f.trend.slope)} ± ${loss(f.trend.se)} per epoch${t}`]);
   } else if (f.tooShort) {
     rows.push(['Trend', 'too few epochs for a fit']);
@@ -110,7 +111,7 @@ export function runNumbers(run: RunRecord, _story?: Story): Array<[string, strin
     rows.push([`Verdict against run ${j.against} (same ${int(j.images)} images${pooled})`, verdictText(run)]);
     rows.push([
       'Speed',
-      `${int(j.imagesPerSecond.candidate)} vs ${int(j.imagesPerSecond.incumbent)} images/s (${num(j.imagesPerSecond.candidate / Math.max(1e-9, j.imagesPerSecond.incumbent), 3)}× run ${j.against}'s)`,
+      `${int(j.imagesPerSecond.candidate)} vs ${int(j.imagesPerSecond.incumbent)} images/s (${formatNumber(j.imagesPerSecond.candidate / Math.max(1e-9, j.imagesPerSecond.incumbent))}× run ${j.against}'s)`,
     ]);
   } else {
     rows.push(['Verdict', verdictText(run)]);

@@ -7,7 +7,7 @@
 import { ACTIONS, applyDecision, type ActionName } from '../actions.ts';
 import { accuracyInterval } from '../diagnosis/paired.ts';
 import type { RunRecord, StudyRecord } from '../store/records.ts';
-import { describeChange, duration, int, loss, num, pct, pctInterval, pt, scheduleText } from './format.ts';
+import { describeChange, duration, int, loss, pct, pctInterval, pt, scheduleText } from './format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Story } from './story.ts';
 import { pairedText, whyOf } from './why.ts';

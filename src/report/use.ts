@@ -6,7 +6,8 @@
  */
 import { toMatlabLayers } from '../config/network.ts';
 import type { StudyRecord } from '../store/records.ts';
-import { int, json, learnables, matlabCall, matlabMultiline, networkText, num, scheduleText } from './format.ts';
+import { int, json, learnables, matlabCall, matlabMultiline, networkText, scheduleText } from './format.ts';
+import { formatNumber } from '../util/format.ts';
 import type { Story } from './story.ts';
 
 /** The classify script for a saved model (tested by running it on a real saved model). */
@@ -83,7 +84,7 @@ export function useSection(study: StudyRecord, story: Story): string[] {
   const final = story.finalRun;
   if (final) {
     const o = final.options;
-    const schedule = o?.learnRateSchedule === 'piecewise' ? `, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', ${num(o.learnRateDropFactor)}, 'LearnRateDropPeriod', ${o.learnRateDropPeriod}` : '';
+    const schedule = o?.learnRateSchedule === 'piecewise' ? `, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', ${formatNumber(o.learnRateDropFactor)}, 'LearnRateDropPeriod', ${o.learnRateDropPeriod}` : '';
     out.push(
       `The final run (run ${final.id}) trained it on all ${int(final.fidelity?.trainImages)} training images with \`'MaxEpochs', ${o?.maxEpochs}${schedule}\`: a length the machine planned from the time left, not part of the configuration.` +
         (o?.learnRateDropAtTime != null ? ` flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ${scheduleText(final)}.` : ''),

@@ -10,7 +10,8 @@
 import { ACTIONS, type ActionName } from '../actions.ts';
 import type { Verdict } from '../types.ts';
 import type { RunRecord } from '../store/records.ts';
-import { describeChange, int, loss, MISSING, num, pct, pt, ptAbs, scheduleText, se, shorten, signed, signedPct, wordCount } from './format.ts';
+import { describeChange, int, loss, MISSING, pct, pt, ptAbs, scheduleText, se, shorten, signed, signedPct, wordCount } from './format.ts';
+import { formatNumber } from '../util/format.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
 
@@ -97,7 +98,7 @@ function composeWhy(entry: Entry, story: Story): string {
 function trainedText(run: RunRecord): string {
   const scheduled = scheduleText(run);
   const schedule = scheduled ? `, ${scheduled}` : '';
-  return `${run.fidelity?.kind === 'full' ? 'all ' : ''}${int(run.fidelity?.trainImages)} images × ${int(run.options?.maxEpochs)} epochs, learn rate ${num(run.options?.initialLearnRate)}${schedule}`;
+  return `${run.fidelity?.kind === 'full' ? 'all ' : ''}${int(run.fidelity?.trainImages)} images × ${int(run.options?.maxEpochs)} epochs, learn rate ${formatNumber(run.options?.initialLearnRate, 3, MISSING)}${schedule}`;
 }
 
 /** The subject of a policy decision: the run whose configuration its change applies to. */
@@ -295,5 +296,5 @@ export function pairedText(j: NonNullable<RunRecord['judgement']>): string {
   const z = j.z;
   const dir = !Number.isFinite(z) ? (z > 0 ? 'better' : 'worse') : Math.abs(z) < 0.05 ? 'no difference' : z > 0 ? 'better' : 'worse';
   const size = Number.isFinite(z) ? `${se(Math.abs(z))} SE ${dir}` : dir;
-  return `loss ${signed(j.lossDiff)} ± ${loss(j.lossSE)} (${size}; margin ${num(j.margin)} SE), accuracy ${pt(j.accuracyDiff).replace(/ pt$/, '')} ± ${ptAbs(j.accuracySE)}`;
+  return `loss ${signed(j.lossDiff)} ± ${loss(j.lossSE)} (${size}; margin ${formatNumber(j.margin)} SE), accuracy ${pt(j.accuracyDiff).replace(/ pt$/, '')} ± ${ptAbs(j.accuracySE)}`;
 }

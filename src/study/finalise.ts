@@ -19,7 +19,7 @@ import { finalistCandidates, type FinalistFacts } from '../machine/finalists.ts'
 import { decideSafely } from '../policy-loader.ts';
 import type { PolicyDecisionRecord, RunRecord } from '../store/records.ts';
 import { budgetNow, evaluated, evidenceSizes, factsOf, imagesToMinimum, longFinalAugmentation, machineDecision, sizes, speedOf } from './adapters.ts';
-import { formatNumber } from '../diagnosis/series.ts';
+import { formatNumber } from '../util/format.ts';
 import { iterationsPerEpoch, readPerImage, secondsUsed, summariseRun, totalSecondsLeft, type StudyEnv } from './env.ts';
 
 // ───────────────────────────── finalise ─────────────────────────────
