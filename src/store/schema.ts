@@ -21,6 +21,7 @@
  */
 import { UserError } from '../errors.ts';
 import type { StudyRecord } from './records.ts';
+import type { RunKind } from '../types.ts';
 
 /** The version this flowtune writes. */
 export const STUDY_SCHEMA_VERSION = 3;
@@ -88,7 +89,7 @@ function machineKindOf(reason: string): string {
 }
 
 /** A version-2 run's kind: its verdict said it for replicates, confirmation sides and final runs. */
-function kindFromVerdict(verdict: unknown): string {
+export function kindFromVerdict(verdict: unknown): RunKind {
   return verdict === 'replicate' || verdict === 'confirm' || verdict === 'final' ? verdict : 'search';
 }
 

@@ -9,7 +9,7 @@
  * a reverted candidate, the budget stop, two confirmation runs, the final run continuing one of
  * them, and the final-weights choice.
  */
-import { startingStudyRecord } from '../../../src/store/schema.ts';
+import { kindFromVerdict, startingStudyRecord } from '../../../src/store/schema.ts';
 import type { Decision, Judgement, NetworkSpec, Stage, StopReason, TrainingHistory, TrainingOptions, Verdict } from '../../../src/types.ts';
 import type { DecisionRecord, FinalEvaluation, MachineDecisionKind, PolicyDecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../../../src/store/records.ts';
 import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config/network.ts';
@@ -208,7 +208,7 @@ export function makeRun(s: RunSpec): RunRecord {
     },
     diagnosis: diagnoseRun(curveFromHistory(h, stop)),
     // The fixture's verdict says what the run was for, as stored runs before schema 3 did.
-    kind: s.verdict === 'replicate' || s.verdict === 'confirm' || s.verdict === 'final' ? s.verdict : 'search',
+    kind: kindFromVerdict(s.verdict),
     verdict: s.verdict,
     throughput: { imagesPerSecond: s.imagesPerSecond, secondsPerEpoch: s.seconds / Math.max(1, h.epochs.length), evalImagesPerSecond: s.imagesPerSecond * 3 },
     evaluation: s.perImage ? { images: VERDICT_IMAGES, loss: mean(s.perImage.losses), accuracy: mean(s.perImage.correct), file: `runs/run-${s.id}/validation.bin` } : null,
