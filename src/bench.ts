@@ -17,7 +17,7 @@ import { UserError } from './errors.ts';
 import { openDataset } from './data/dataset.ts';
 import { fullView, stratifiedSubset } from './data/split.ts';
 import { BACKEND_NAMES, initBackend, type BackendName } from './training/backend.ts';
-import { fusedKernelsBuild } from './training/kernels/fused.ts';
+import { fusedKernelsBuild } from './training/kernels/runtime.ts';
 import { evaluationSpeed, timedTraining } from './training/speed.ts';
 import { EVAL_BATCH_SIZE } from './training/evaluate.ts';
 import { median } from './util/stats.ts';

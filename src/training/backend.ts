@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
 import { registerWasmKernels } from './kernels/index.ts';
-import { startThreadedWasm, threadedWasmStarted, unrefWasmWorkers } from './kernels/patches.ts';
+import { startThreadedWasm, threadedWasmStarted, unrefWasmWorkers } from './kernels/threaded-wasm.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 

@@ -15,21 +15,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../../src/training/backend.ts';
 import { buildModel, forwardTraining } from '../../src/training/model.ts';
 import type { NetworkSpec } from '../../src/types.ts';
-import {
-  bnReluPool2Training,
-  bnReluPoolLayersTraining,
-  conv2dC1,
-  conv2dC1Grad,
-  conv2dDirect,
-  conv2dFilterGradC1,
-  conv2dFilterGradDirect,
-  enableChannelPadding,
-  enableRelaxedSimd,
-  enableWinograd,
-  enableWinograd4,
-  fusedKernelsAvailable,
-  fusedKernelsBuild,
-} from '../../src/training/kernels/fused.ts';
+import { bnReluPool2Training, bnReluPoolLayersTraining, conv2dC1, conv2dC1Grad, conv2dFilterGradC1 } from '../../src/training/kernels/fused.ts';
+import { conv2dDirect, conv2dFilterGradDirect } from '../../src/training/kernels/direct.ts';
+import { fusedKernelsAvailable, fusedKernelsBuild, setKernelSwitches } from '../../src/training/kernels/runtime.ts';
 
 /** Deterministic values in [-1, 1) + offset; `ties` rounds them to 0.25 steps so that equal values occur. */
 function values(n: number, seed: number, offset = 0, ties = false): Float32Array {
@@ -102,9 +90,9 @@ async function compute(backend: BackendName, shape: number[], offset: number, ti
 describe.each(['relaxed-simd', 'simd'] as const)('%s build', (build) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableRelaxedSimd(build === 'relaxed-simd');
+    setKernelSwitches({ relaxedSimd: build === 'relaxed-simd' });
   });
-  afterAll(() => enableRelaxedSimd(true));
+  afterAll(() => setKernelSwitches({ relaxedSimd: true }));
   test('is the build that runs', () => {
     expect(fusedKernelsAvailable()).toBe(true);
     expect(fusedKernelsBuild()).toBe(build);
@@ -137,11 +125,11 @@ describe('bnReluPool2Training (wasm) against tfjs ops on cpu', () => {
     expect(bnReluPool2Training(tf.zeros([1, 2, 2, 4]), tf.ones([4]), tf.zeros([4]), 1e-5)).toBeNull();
     await initBackend('wasm');
     expect(fusedKernelsAvailable()).toBe(true);
-    enableChannelPadding(false);
+    setKernelSwitches({ channelPadding: false });
     try {
       expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).toBeNull();
     } finally {
-      enableChannelPadding(true);
+      setKernelSwitches({ channelPadding: true });
     }
     expect(bnReluPool2Training(tf.zeros([1, 2, 2, 3]), tf.ones([3]), tf.zeros([3]), 1e-5)).not.toBeNull();
   });
@@ -256,12 +244,12 @@ describe('conv2dFilterGradC1 and conv2dC1Grad', () => {
 describe.each(['4×4', '2×2', 'off'] as const)('conv2dFilterGradDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd !== 'off');
-    enableWinograd4(winograd === '4×4');
+    setKernelSwitches({ winograd: winograd !== 'off' });
+    setKernelSwitches({ winograd4: winograd === '4×4' });
   });
   afterAll(() => {
-    enableWinograd(true);
-    enableWinograd4(true);
+    setKernelSwitches({ winograd: true });
+    setKernelSwitches({ winograd4: true });
   });
   test.each([
     [[3, 14, 14, 20], [3, 3, 20, 40], 1, 'same'],
@@ -301,12 +289,12 @@ describe.each(['4×4', '2×2', 'off'] as const)('conv2dFilterGradDirect (Winogra
 describe.each(['4×4', '2×2', 'off'] as const)('conv2dDirect (Winograd tiles for 3×3 and 5×5 stride 1: %s)', (winograd) => {
   beforeAll(async () => {
     await initBackend('wasm');
-    enableWinograd(winograd !== 'off');
-    enableWinograd4(winograd === '4×4');
+    setKernelSwitches({ winograd: winograd !== 'off' });
+    setKernelSwitches({ winograd4: winograd === '4×4' });
   });
   afterAll(() => {
-    enableWinograd(true);
-    enableWinograd4(true);
+    setKernelSwitches({ winograd: true });
+    setKernelSwitches({ winograd4: true });
   });
   test.each([
     [[2, 7, 9, 8], [3, 3, 8, 20], 1, 'same'],

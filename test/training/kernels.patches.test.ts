@@ -12,9 +12,9 @@ import {
   PATCHED_WASM_KERNELS,
   originalFusedBatchNormGradient,
   originalWasmKernel,
-  threadedWasmStarted,
   wasmPatchesApplied,
 } from '../../src/training/kernels/patches.ts';
+import { threadedWasmStarted } from '../../src/training/kernels/threaded-wasm.ts';
 
 /** Deterministic values in [-1, 1); `ties` rounds them to 0.5 steps so that equal values occur. */
 function values(n: number, seed: number, ties = false): Float32Array {
@@ -189,7 +189,7 @@ describe('replaced wasm kernels match the cpu backend', () => {
     [[2, 5, 7], [2, 3, 7], false, true],
     [[200, 3], [4, 200], true, true], // the transposed product is cheaper to move
     [[60, 5], [60, 3], true, false],
-    // ≤ 12 outputs: kernels/fused.ts's fully connected loops (and their fallbacks at 13, k % 4 ≠ 0)
+    // ≤ 12 outputs: kernels/direct.ts's fully connected loops (and their fallbacks at 13, k % 4 ≠ 0)
     [[16, 12], [16, 12], true, false],
     [[9, 12], [20, 12], false, true],
     [[7, 13], [13, 13], false, false],

@@ -19,13 +19,14 @@
  * equal on deeper layers — XNNPACK repacks its weight operand on every call, and here that is dy,
  * which it packs as a plain GEMM operand rather than as a huge convolution filter.
  *
- * On the wasm backend two direct SIMD loops of flowtune's own (kernels/fused.ts, wasm/fused.c) come
+ * On the wasm backend two direct SIMD loops of flowtune's own (kernels/fused.ts and direct.ts, wasm/fused.c) come
  * first when they apply: one input channel with at most 25 taps (the first layer on grey images),
  * and channel counts that are multiples of 4 (deeper layers). They replace im2col + GEMM there
  * (about 3× faster measured on the bench networks); im2col stays for every other case.
  */
 import * as tf from '@tensorflow/tfjs';
-import { conv2dFilterGradC1, conv2dFilterGradDirect } from './fused.ts';
+import { conv2dFilterGradC1 } from './fused.ts';
+import { conv2dFilterGradDirect } from './direct.ts';
 
 type TensorInfo = tf.TensorInfo;
 interface WasmBackend extends tf.KernelBackend {
@@ -78,7 +79,7 @@ export function conv2DBackpropFilterIm2col(args: {
     false,
     format,
   );
-  // Direct SIMD loops (kernels/fused.ts): one input channel (the first layer on grey images), or
+  // Direct SIMD loops (kernels/fused.ts, direct.ts): one input channel (the first layer on grey images), or
   // channel counts that are multiples of 4; im2col otherwise.
   return (
     conv2dFilterGradC1(args.backend, x, dy, info) ??

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { wasmConv2DBackpropFilterConfig } from './conv2dBackpropFilter.ts';
-import { FUSED_KERNELS, enableChannelPadding, enableConvDirect, enableElementwise, enableFilterGradC1, enableFilterGradDirect, enableRelaxedSimd, enableSmallDense, enableWinograd, enableWinograd4 } from './fused.ts';
+import { FUSED_KERNELS } from './fused.ts';
+import { setKernelSwitches } from './runtime.ts';
 import { applyWasmPatches } from './patches.ts';
 
 /** Kernels tfjs-backend-wasm 4.22 lacks, registered by flowtune. */
@@ -12,9 +13,9 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [wasmConv2DBackpropFilte
 
 /**
  * Registers the missing kernels, applies the speed patches (kernels/patches.ts) and registers
- * flowtune's own kernels (kernels/fused.ts). The environment variable FLOWTUNE_WASM_PATCHES_OFF
+ * flowtune's own kernels (kernels/fused.ts, kernels/direct.ts). The environment variable FLOWTUNE_WASM_PATCHES_OFF
  * (comma-separated: patched kernel names; "FusedBlock", "ConvC1", "FilterGradC1",
- * "FilterGradDirect", "ConvDirect", "SmallDense", "RelaxedSimd", "Winograd", "Winograd4", "Elementwise", "ChannelPadding" for kernels/fused.ts; or "all") leaves chosen
+ * "FilterGradDirect", "ConvDirect", "SmallDense", "RelaxedSimd", "Winograd", "Winograd4", "Elementwise", "ChannelPadding" for kernels/fused.ts and direct.ts; or "all") leaves chosen
  * levers out, for measuring each one with the bench.
  */
 export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv = process.env): void {
@@ -24,15 +25,17 @@ export function registerWasmKernels(wasmVersion: string, env: NodeJS.ProcessEnv 
   const off = patchesOff(env);
   if (off.has('all')) return;
   applyWasmPatches(wasmVersion, off);
-  enableFilterGradC1(!off.has('FilterGradC1'));
-  enableFilterGradDirect(!off.has('FilterGradDirect'));
-  enableConvDirect(!off.has('ConvDirect'));
-  enableSmallDense(!off.has('SmallDense'));
-  enableRelaxedSimd(!off.has('RelaxedSimd'));
-  enableWinograd(!off.has('Winograd'));
-  enableWinograd4(!off.has('Winograd4'));
-  enableElementwise(!off.has('Elementwise'));
-  enableChannelPadding(!off.has('ChannelPadding'));
+  setKernelSwitches({
+    filterGradC1: !off.has('FilterGradC1'),
+    filterGradDirect: !off.has('FilterGradDirect'),
+    convDirect: !off.has('ConvDirect'),
+    smallDense: !off.has('SmallDense'),
+    relaxedSimd: !off.has('RelaxedSimd'),
+    winograd: !off.has('Winograd'),
+    winograd4: !off.has('Winograd4'),
+    elementwise: !off.has('Elementwise'),
+    channelPadding: !off.has('ChannelPadding'),
+  });
   for (const [lever, configs] of Object.entries(FUSED_KERNELS)) {
     if (off.has(lever)) continue;
     for (const config of configs) {

@@ -1,5 +1,7 @@
 /**
- * EVERY change flowtune makes to the behaviour of a tfjs dependency lives in this module.
+ * EVERY change flowtune makes to the behaviour of a tfjs dependency lives in this module and its
+ * parts: patches-matmul.ts (BatchMatMul, _FusedMatMul, GatherV2), patches-conv.ts (MaxPoolGrad,
+ * Conv2DBackpropInput, FusedConv2D) and threaded-wasm.ts (the threaded build's start-up in Node).
  *
  * These replace kernels of @tensorflow/tfjs-backend-wasm 4.22 that are correct but pathologically
  * slow for training (measured with the bench: see bench/README.md), and one tfjs-core gradient.
@@ -21,10 +23,10 @@
  *    is computed transposed, (op(b)ᵀ·op(a)ᵀ)ᵀ, and only it is transposed (the fc filter gradient
  *    aᵀ·dy: a [128, 3920] stays, the [10, 3920] product is transposed).
  *  - FusedConv2D without activation, channels last, channel counts multiples of 4 (the deeper
- *    convolutions' forward pass): flowtune's direct SIMD convolution (kernels/fused.ts
+ *    convolutions' forward pass): flowtune's direct SIMD convolution (kernels/direct.ts
  *    `conv2dDirect`), 25–40% faster than XNNPACK's on the bench networks' layers. Else the original.
  *  - _FusedMatMul and BatchMatMul of a fully connected layer with ≤ 12 outputs (the logits): the
- *    product, aᵀ·dy and dy·wᵀ are flowtune's direct SIMD loops (kernels/fused.ts); XNNPACK packed
+ *    product, aᵀ·dy and dy·wᵀ are flowtune's direct SIMD loops (kernels/direct.ts); XNNPACK packed
  *    the weights on every call and left most of its 8-wide tiles empty. Other shapes as before.
  *  - GatherV2 along axis 0 (a mini-batch taken from the uploaded images): wasm's C++ loop copied
  *    element by element with index arithmetic (~4 ms for 128 images); now one copy per row.
@@ -33,31 +35,19 @@
  *    cpu backend).
  *  - Conv2DBackpropInput with stride 1: wasm used a naive C++ loop; now it is the forward
  *    convolution of dy with the flipped, transposed filter: flowtune's direct SIMD loop
- *    (kernels/fused.ts `conv2dDirect`) when the channel counts are multiples of 4, else XNNPACK's.
+ *    (kernels/direct.ts `conv2dDirect`) when the channel counts are multiples of 4, else XNNPACK's.
  *    Other strides keep the original.
- *  - Threads: tfjs starts only the single-threaded wasm build under Node; `startThreadedWasm`
- *    starts the threaded SIMD build (XNNPACK with a pool of N threads). See its comment.
+ *  - Threads: tfjs starts only the single-threaded wasm build under Node; threaded-wasm.ts
+ *    `startThreadedWasm` starts the threaded SIMD build (XNNPACK with a pool of N threads).
  *  - FusedBatchNorm gradient (tfjs-core, all backends): the original tiles 1/σ to the activation
  *    shape; this one broadcasts. Same formula otherwise.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os, { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { callKernel } from './conv2dBackpropFilter.ts';
-import { conv2dC1Inference, conv2dDirect, denseSmallN, reluDirect, resizeLastAxis, scaleShiftDirect, denseSmallNGradInput, denseSmallNGradWeights } from './fused.ts';
-
-type TensorInfo = tf.TensorInfo;
-
-/** The wasm backend as these kernels use it (its public-but-untyped internals). */
-interface WasmBackend extends tf.KernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: object, force?: boolean): boolean;
-  incRef(dataId: object): void;
-}
+import { reluDirect, resizeLastAxis, scaleShiftDirect } from './direct.ts';
+import { conv2DBackpropInputStride1, fusedConv2DDirect, maxPoolGrad } from './patches-conv.ts';
+import { batchMatMulTransposed, fusedMatMulSmallN, gatherRows } from './patches-matmul.ts';
+import type { TensorInfo, WasmBackendInternals as WasmBackend } from './runtime.ts';
 
 /** The versions these patches were written and checked against. */
 export const PATCHED_VERSIONS = { 'tfjs-core': '4.22.0', 'tfjs-backend-wasm': '4.22.0' } as const;
@@ -162,6 +152,7 @@ export function applyWasmPatches(wasmVersion: string, skip: ReadonlySet<string> 
   if (!skip.has('FusedBatchNorm')) tf.registerGradient(fusedBatchNormGradConfig);
   applied = true;
 }
+
 
 // ───────────────────────────── Identity, Cast ─────────────────────────────
 
@@ -270,7 +261,7 @@ function fusedBatchNormBroadcast(original: tf.KernelConfig) {
         av[j] = g ? Math.fround(g[j] * inv) : inv;
         bv[j] = (o ? o[j] : 0) - Math.fround(m[j] * av[j]);
       }
-      // One threaded SIMD pass (kernels/fused.ts, lever Elementwise) where it applies, else Multiply then Add.
+      // One threaded SIMD pass (kernels/direct.ts, lever Elementwise) where it applies, else Multiply then Add.
       const direct = scaleShiftDirect(backend, x, a, b);
       if (direct) return direct;
       const scaled = callKernel('Multiply', backend, { a: x, b: a }, {});
@@ -288,7 +279,7 @@ function fusedBatchNormBroadcast(original: tf.KernelConfig) {
 
 // ───────────────────────────── Relu ─────────────────────────────
 
-/** Relu in one threaded SIMD pass (kernels/fused.ts `reluDirect`, lever Elementwise; wasm's is a single-threaded loop), else the original. */
+/** Relu in one threaded SIMD pass (kernels/direct.ts `reluDirect`, lever Elementwise; wasm's is a single-threaded loop), else the original. */
 function reluThreaded(original: tf.KernelConfig) {
   return (args: { inputs: { x: TensorInfo }; backend: WasmBackend }): TensorInfo =>
     reluDirect(args.backend, args.inputs.x) ?? (original.kernelFunc(args as never) as TensorInfo);
@@ -296,7 +287,7 @@ function reluThreaded(original: tf.KernelConfig) {
 
 // ───────────────────────────── Slice, PadV2 of the last axis ─────────────────────────────
 
-/** Slice keeping every leading axis whole and the first entries of the last (the channel padding's narrowing): one threaded pass (kernels/fused.ts `resizeLastAxis`), else the original. */
+/** Slice keeping every leading axis whole and the first entries of the last (the channel padding's narrowing): one threaded pass (kernels/direct.ts `resizeLastAxis`), else the original. */
 function sliceLastAxis(original: tf.KernelConfig) {
   return (args: { inputs: { x: TensorInfo }; attrs: { begin: number | number[]; size: number | number[] }; backend: WasmBackend }): TensorInfo => {
     const { x } = args.inputs;
@@ -323,415 +314,6 @@ function padLastAxis(original: tf.KernelConfig) {
     if (constantValue === 0 && rank >= 2 && paddings.length === rank && paddings.every(([a, b], i) => a === 0 && (b === 0 || i === rank - 1)) && paddings[rank - 1][1] > 0) {
       const y = resizeLastAxis(args.backend, x, x.shape[rank - 1] + paddings[rank - 1][1]);
       if (y) return y;
-    }
-    return original.kernelFunc(args as never) as TensorInfo;
-  };
-}
-
-// ───────────────────────────── BatchMatMul ─────────────────────────────
-
-function batchMatMulTransposed(original: tf.KernelConfig) {
-  return (args: {
-    inputs: { a: TensorInfo; b: TensorInfo };
-    attrs: { transposeA: boolean; transposeB: boolean };
-    backend: WasmBackend;
-  }): TensorInfo => {
-    const { a, b } = args.inputs;
-    const { transposeA, transposeB } = args.attrs;
-    const backend = args.backend;
-    const batchA = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-    const batchB = b.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-    if (batchA !== 1 || batchB !== 1 || a.dtype !== 'float32' || b.dtype !== 'float32') {
-      return original.kernelFunc(args as never) as TensorInfo;
-    }
-    const [ra, ca] = a.shape.slice(-2);
-    const [rb, cb] = b.shape.slice(-2);
-    const [k, m] = transposeA ? [ra, ca] : [ca, ra];
-    const n = transposeB ? rb : cb;
-    const outShape = [...(a.shape.length > b.shape.length ? a.shape : b.shape).slice(0, -2), m, n];
-    // A fully connected layer with few outputs (kernels/fused.ts): its product, weight gradient
-    // aᵀ·dy and input gradient dy·wᵀ as direct SIMD loops.
-    const a2 = { dataId: a.dataId, shape: [ra, ca], dtype: a.dtype };
-    const b2 = { dataId: b.dataId, shape: [rb, cb], dtype: b.dtype };
-    const small =
-      !transposeA && !transposeB
-        ? denseSmallN(backend, a2, b2, null)
-        : transposeA && !transposeB
-          ? denseSmallNGradWeights(backend, a2, b2)
-          : !transposeA && transposeB
-            ? denseSmallNGradInput(backend, a2, b2)
-            : null;
-    if (small) return { ...small, shape: outShape };
-    if (!transposeA && !transposeB) return original.kernelFunc(args as never) as TensorInfo;
-    const temps: TensorInfo[] = [];
-    // Elements moved by transposes: out = op(a)·op(b) directly, or out = (op(b)ᵀ·op(a)ᵀ)ᵀ, where
-    // op(b)ᵀ is b itself when transposeB (likewise a) and only the small product is transposed.
-    const direct = (transposeA ? k * m : 0) + (transposeB ? k * n : 0);
-    const swapped = (transposeB ? 0 : k * n) + (transposeA ? 0 : k * m) + m * n;
-    try {
-      if (swapped < direct) {
-        const lhs = transpose2d(backend, b, !transposeB, temps); // [n, k]
-        const rhs = transpose2d(backend, a, !transposeA, temps); // [k, m]
-        const outT = original.kernelFunc({ inputs: { a: lhs, b: rhs }, attrs: { transposeA: false, transposeB: false }, backend } as never) as TensorInfo;
-        temps.push(outT);
-        const out = transpose2d(backend, { dataId: outT.dataId, shape: [n, m], dtype: outT.dtype }, true, []); // [m, n]
-        return { ...out, shape: outShape };
-      }
-      const as2 = transpose2d(backend, a, transposeA, temps);
-      const bs2 = transpose2d(backend, b, transposeB, temps);
-      const out = original.kernelFunc({
-        inputs: { a: as2, b: bs2 },
-        attrs: { transposeA: false, transposeB: false },
-        backend,
-      } as never) as TensorInfo;
-      return { ...out, shape: outShape };
-    } finally {
-      for (const t of temps) backend.disposeData(t.dataId);
-    }
-  };
-}
-
-/** The 2-D matrix of a batch-1 operand, transposed when asked (JS loop: small matrices, no wasm call). */
-function transpose2d(backend: WasmBackend, t: TensorInfo, transpose: boolean, temps: TensorInfo[]): TensorInfo {
-  const rows = t.shape[t.shape.length - 2];
-  const cols = t.shape[t.shape.length - 1];
-  if (!transpose) return { dataId: t.dataId, shape: [rows, cols], dtype: t.dtype };
-  const out = backend.makeOutput([cols, rows], 'float32');
-  temps.push(out);
-  const src = backend.typedArrayFromHeap(t);
-  const dst = backend.typedArrayFromHeap(out);
-  // Blocked transpose for cache friendliness.
-  const block = 32;
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const r1 = Math.min(rows, r0 + block);
-    for (let c0 = 0; c0 < cols; c0 += block) {
-      const c1 = Math.min(cols, c0 + block);
-      for (let r = r0; r < r1; r++) {
-        const base = r * cols;
-        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[base + c];
-      }
-    }
-  }
-  return out;
-}
-
-// ───────────────────────────── _FusedMatMul ─────────────────────────────
-
-/** a·b + bias with few outputs (no transposes, no activation): kernels/fused.ts `denseSmallN`; else the original. */
-function fusedMatMulSmallN(original: tf.KernelConfig) {
-  return (args: {
-    inputs: { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
-    attrs: { transposeA: boolean; transposeB: boolean; activation?: string };
-    backend: WasmBackend;
-  }): TensorInfo => {
-    const { a, b, bias, preluActivationWeights } = args.inputs;
-    const { transposeA, transposeB, activation } = args.attrs;
-    const batchA = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-    const batchB = b.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-    if (!transposeA && !transposeB && preluActivationWeights == null && (activation == null || activation === 'linear') && batchA === 1 && batchB === 1) {
-      const [m, k] = a.shape.slice(-2);
-      const [k2, n] = b.shape.slice(-2);
-      const y = denseSmallN(
-        args.backend,
-        { dataId: a.dataId, shape: [m, k], dtype: a.dtype },
-        { dataId: b.dataId, shape: [k2, n], dtype: b.dtype },
-        bias ?? null,
-      );
-      if (y) return { ...y, shape: [...(a.shape.length > b.shape.length ? a.shape : b.shape).slice(0, -2), m, n] };
-    }
-    return original.kernelFunc(args as never) as TensorInfo;
-  };
-}
-
-// ───────────────────────────── GatherV2 ─────────────────────────────
-
-function gatherRows(original: tf.KernelConfig) {
-  return (args: {
-    inputs: { x: TensorInfo; indices: TensorInfo };
-    attrs: { axis: number; batchDims: number };
-    backend: WasmBackend;
-  }): TensorInfo => {
-    const { x, indices } = args.inputs;
-    const backend = args.backend;
-    const axis = tf.util.parseAxisParam(args.attrs.axis, x.shape)[0];
-    if (axis !== 0 || (args.attrs.batchDims ?? 0) !== 0 || x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32') {
-      return original.kernelFunc(args as never) as TensorInfo;
-    }
-    const rows = x.shape[0];
-    const row = x.shape.slice(1).reduce((a, b) => a * b, 1);
-    const idx = backend.typedArrayFromHeap(indices);
-    for (let i = 0; i < idx.length; i++) {
-      // The original's check and message.
-      if (!(idx[i] <= rows - 1 && idx[i] >= 0)) throw new Error(`GatherV2: the index value ${idx[i]} is not in [0, ${rows - 1}]`);
-    }
-    const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
-    const src = backend.typedArrayFromHeap(x);
-    const dst = backend.typedArrayFromHeap(out);
-    const at = backend.typedArrayFromHeap(indices); // re-read: makeOutput may have moved the heap
-    for (let i = 0; i < at.length; i++) dst.set(src.subarray(at[i] * row, (at[i] + 1) * row), i * row);
-    return out;
-  };
-}
-
-// ───────────────────────────── MaxPoolGrad ─────────────────────────────
-
-function maxPoolGrad(args: {
-  inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
-  attrs: {
-    filterSize: [number, number] | number;
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  };
-  backend: WasmBackend;
-}): TensorInfo {
-  const { dy, input } = args.inputs;
-  const { filterSize, strides, pad, dimRoundingMode } = args.attrs;
-  const backend = args.backend;
-  const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
-    filterSize,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  const dx = backend.makeOutput(input.shape, 'float32');
-  const x = backend.typedArrayFromHeap(input);
-  const g = backend.typedArrayFromHeap(dy);
-  const out = backend.typedArrayFromHeap(dx);
-  const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth, strideHeight, strideWidth } = info;
-  const fh = info.effectiveFilterHeight;
-  const fw = info.effectiveFilterWidth;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  if (fh === 2 && fw === 2 && strideHeight === 2 && strideWidth === 2 && inHeight === 2 * outHeight && inWidth === 2 * outWidth) {
-    maxPoolGrad2x2(x, g, out, batchSize * outHeight, outWidth, c);
-    return dx;
-  }
-  out.fill(0);
-  let gi = 0;
-  for (let b = 0; b < batchSize; b++) {
-    const xb = b * inHeight * inWidth * c;
-    for (let oh = 0; oh < outHeight; oh++) {
-      const r0 = oh * strideHeight - top;
-      const rMin = Math.max(0, r0);
-      const rMax = Math.min(inHeight, r0 + fh);
-      for (let ow = 0; ow < outWidth; ow++) {
-        const c0 = ow * strideWidth - left;
-        const cMin = Math.max(0, c0);
-        const cMax = Math.min(inWidth, c0 + fw);
-        for (let d = 0; d < c; d++, gi++) {
-          // First maximum in row-major window order, as tfjs's cpu backend (pool_utils.maxPoolPositions).
-          let best = Number.NEGATIVE_INFINITY;
-          let at = -1;
-          for (let r = rMin; r < rMax; r++) {
-            let i = xb + (r * inWidth + cMin) * c + d;
-            for (let col = cMin; col < cMax; col++, i += c) {
-              const v = x[i];
-              if (v > best) {
-                best = v;
-                at = i;
-              }
-            }
-          }
-          if (at >= 0) out[at] += g[gi];
-        }
-      }
-    }
-  }
-  return dx;
-}
-
-/**
- * The common 2×2 / stride 2 pool tiling its input exactly: each input position belongs to one
- * window, so every output value is written once (no zero fill, no accumulation). First maximum
- * in row-major order, as the general path; a window with a NaN takes the general rule too.
- */
-function maxPoolGrad2x2(
-  x: Float32Array | Int32Array | Uint8Array,
-  g: Float32Array | Int32Array | Uint8Array,
-  out: Float32Array | Int32Array | Uint8Array,
-  rows: number, // batch × outHeight
-  outWidth: number,
-  c: number,
-): void {
-  const rowStride = 2 * outWidth * c; // one input row
-  let gi = 0;
-  for (let r = 0; r < rows; r++) {
-    const base = 2 * r * rowStride;
-    for (let ow = 0; ow < outWidth; ow++) {
-      const i0 = base + 2 * ow * c;
-      for (let d = 0; d < c; d++, gi++) {
-        const i00 = i0 + d;
-        const i01 = i00 + c;
-        const i10 = i00 + rowStride;
-        const i11 = i10 + c;
-        const a = x[i00];
-        const b = x[i01];
-        const e = x[i10];
-        const f = x[i11];
-        const v = g[gi];
-        // Strict ">" from the first element: the first maximum wins, NaN never does.
-        let at = a > Number.NEGATIVE_INFINITY ? 0 : -1;
-        let best = at === 0 ? a : Number.NEGATIVE_INFINITY;
-        if (b > best) {
-          best = b;
-          at = 1;
-        }
-        if (e > best) {
-          best = e;
-          at = 2;
-        }
-        if (f > best) at = 3;
-        out[i00] = at === 0 ? v : 0;
-        out[i01] = at === 1 ? v : 0;
-        out[i10] = at === 2 ? v : 0;
-        out[i11] = at === 3 ? v : 0;
-      }
-    }
-  }
-}
-
-// ───────────────────────────── Conv2DBackpropInput ─────────────────────────────
-
-function conv2DBackpropInputStride1(original: tf.KernelConfig) {
-  return (args: {
-    inputs: { dy: TensorInfo; filter: TensorInfo };
-    attrs: {
-      strides: [number, number] | number;
-      pad: 'valid' | 'same' | number | number[][];
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
-      inputShape: [number, number, number, number];
-    };
-    backend: WasmBackend;
-  }): TensorInfo => {
-    const { dy, filter } = args.inputs;
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs;
-    const backend = args.backend;
-    const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad as 'same',
-      dimRoundingMode,
-      false,
-      format,
-    );
-    if (info.strideHeight !== 1 || info.strideWidth !== 1 || format !== 'channelsLast' || dy.dtype !== 'float32') {
-      return original.kernelFunc(args as never) as TensorInfo;
-    }
-    const { filterHeight: fh, filterWidth: fw, inChannels: ci, outChannels: co } = info;
-    const { top, bottom, left, right } = info.padInfo;
-    if (Math.min(fh - 1 - top, fh - 1 - bottom, fw - 1 - left, fw - 1 - right) < 0) {
-      return original.kernelFunc(args as never) as TensorInfo;
-    }
-    // wFlipped[kh, kw, co, ci] = w[fh-1-kh, fw-1-kw, ci, co]
-    const flipped = backend.makeOutput([fh, fw, co, ci], 'float32');
-    try {
-      const w = backend.typedArrayFromHeap(filter);
-      const f = backend.typedArrayFromHeap(flipped);
-      for (let kh = 0; kh < fh; kh++) {
-        for (let kw = 0; kw < fw; kw++) {
-          const src = ((fh - 1 - kh) * fw + (fw - 1 - kw)) * ci * co;
-          const dst = (kh * fw + kw) * co * ci;
-          for (let i = 0; i < ci; i++) {
-            for (let o = 0; o < co; o++) f[dst + o * ci + i] = w[src + i * co + o];
-          }
-        }
-      }
-      // flowtune's direct SIMD convolution when it applies (kernels/fused.ts), else XNNPACK's.
-      const direct = conv2dDirect(backend, dy, flipped, {
-        height: inputShape[1],
-        width: inputShape[2],
-        strideHeight: 1,
-        strideWidth: 1,
-        top: fh - 1 - top,
-        left: fw - 1 - left,
-      });
-      if (direct) return direct;
-      const dx = callKernel(
-        'Conv2D',
-        backend,
-        { x: dy, filter: flipped },
-        {
-          strides: [1, 1],
-          dilations: [1, 1],
-          pad: [
-            [0, 0],
-            [fh - 1 - top, fh - 1 - bottom],
-            [fw - 1 - left, fw - 1 - right],
-            [0, 0],
-          ],
-          dataFormat: 'NHWC',
-        },
-      );
-      if (dx.shape.join() !== inputShape.join()) {
-        backend.disposeData(dx.dataId);
-        return original.kernelFunc(args as never) as TensorInfo;
-      }
-      return dx;
-    } finally {
-      backend.disposeData(flipped.dataId);
-    }
-  };
-}
-
-// ───────────────────────────── FusedConv2D ─────────────────────────────
-
-/** conv2d + bias without activation, channels last, dilation 1: kernels/fused.ts `conv2dDirect` when it applies; else the original. */
-function fusedConv2DDirect(original: tf.KernelConfig) {
-  return (args: {
-    inputs: { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
-    attrs: {
-      strides: [number, number] | number;
-      pad: 'valid' | 'same' | number | number[][];
-      dataFormat: 'NHWC' | 'NCHW';
-      dilations: [number, number] | number;
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
-      activation?: string;
-    };
-    backend: WasmBackend;
-  }): TensorInfo => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs;
-    const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } = args.attrs;
-    const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-    if (format === 'channelsLast' && preluActivationWeights == null && (activation == null || activation === 'linear') && x.shape.length === 4) {
-      const info = tf.backend_util.computeConv2DInfo(
-        x.shape as [number, number, number, number],
-        filter.shape as [number, number, number, number],
-        strides,
-        dilations ?? 1,
-        pad as 'same',
-        dimRoundingMode,
-        false,
-        format,
-      );
-      if (info.dilationHeight === 1 && info.dilationWidth === 1 && info.inChannels === 1 && typeof pad === 'string') {
-        // One input channel (the first layer on grey images, in evaluation): flowtune's loop (ConvC1).
-        const y = conv2dC1Inference(args.backend, x, filter, bias ?? null, { strides, pad, dilations });
-        if (y) return y;
-      }
-      if (info.dilationHeight === 1 && info.dilationWidth === 1) {
-        const y = conv2dDirect(
-          args.backend,
-          x,
-          filter,
-          {
-            height: info.outHeight,
-            width: info.outWidth,
-            strideHeight: info.strideHeight,
-            strideWidth: info.strideWidth,
-            top: info.padInfo.top,
-            left: info.padInfo.left,
-          },
-          bias ?? null,
-        );
-        if (y) return y;
-      }
     }
     return original.kernelFunc(args as never) as TensorInfo;
   };
@@ -764,104 +346,3 @@ const fusedBatchNormGradConfig: tf.GradConfig = {
     };
   },
 };
-
-// ───────────────────────────── threaded wasm in Node ─────────────────────────────
-
-/**
- * Starts tfjs-backend-wasm's threaded SIMD build under Node and registers it as the 'wasm'
- * backend, in place of the single-threaded one tfjs picks in Node. Resolves to the number of
- * threads XNNPACK got.
- *
- * tfjs 4.22 does not do this itself (flags_wasm.js: WASM_HAS_MULTITHREAD_SUPPORT is false under
- * Node, tfjs issue #3830) because its `init()` hands emscripten the pthread worker script and the
- * main script as `blob:` URLs, which Node's worker_threads refuse. Here the same emscripten
- * factory (wasm-out/tfjs-backend-wasm-threaded-simd.js, shipped in the package) gets file paths
- * instead: the worker script (shipped as a string in wasm-out/…worker.js) is written once to the
- * temp folder. Three more adjustments, all local to this start-up:
- *  - emscripten sizes the pool from `os.cpus().length / 2` (it assumes two hyper-threads per
- *    core) and caps the requested count there; `os.cpus` is widened during the factory call only.
- *  - a timer keeps Node's event loop alive while the (unref'd) workers load.
- *  - the module's HEAPU8 view is refreshed when the shared memory has grown (tfjs reads it
- *    directly; emscripten refreshes it only inside its own accessors).
- * The pool's running workers are unref'd after start (see `unrefWasmWorkers`) so the process
- * can still exit when it is done.
- */
-export async function startThreadedWasm(threads: number, wasmDir: string): Promise<void> {
-  const require = createRequire(import.meta.url);
-  const factoryPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
-  const workerSource = (require('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js') as {
-    wasmWorkerContents: string;
-  }).wasmWorkerContents;
-  // As tfjs's init(): the template string turned "\n" escapes into newlines inside string literals.
-  const workerCode = workerSource.replace(/\n/g, '\\n');
-  const hash = createHash('sha256').update(workerCode).digest('hex').slice(0, 12);
-  const workerPath = join(tmpdir(), `flowtune-tfjs-wasm-${PATCHED_VERSIONS['tfjs-backend-wasm']}-${hash}.worker.cjs`);
-  if (!existsSync(workerPath) || readFileSync(workerPath, 'utf8') !== workerCode) {
-    const partial = `${workerPath}.${process.pid}.tmp`;
-    writeFileSync(partial, workerCode);
-    renameSync(partial, workerPath);
-  }
-  const factory = require(factoryPath) as (config: Record<string, unknown>) => Promise<EmscriptenModule>;
-  const wasmBinary = join(wasmDir, 'tfjs-backend-wasm-threaded-simd.wasm');
-  const realCpus = os.cpus;
-  const keepAlive = setInterval(() => undefined, 1000);
-  let mod: EmscriptenModule;
-  try {
-    os.cpus = () => {
-      const cpus = realCpus();
-      return Array.from({ length: Math.max(cpus.length, 2 * threads) }, (_, i) => cpus[i % cpus.length]);
-    };
-    mod = await factory({
-      locateFile: (path: string, prefix: string) =>
-        path.endsWith('.worker.js') ? workerPath : path.endsWith('.wasm') ? wasmBinary : prefix + path,
-      mainScriptUrlOrBlob: factoryPath,
-    });
-  } finally {
-    os.cpus = realCpus;
-    clearInterval(keepAlive);
-  }
-  let heap = mod.HEAPU8;
-  Object.defineProperty(mod, 'HEAPU8', {
-    configurable: true,
-    get: () => (heap.buffer === mod.wasmMemory.buffer ? heap : (heap = new Uint8Array(mod.wasmMemory.buffer))),
-    set: (value: Uint8Array) => {
-      heap = value;
-    },
-  });
-  mod.tfjs = {
-    init: mod.cwrap('init', null, []),
-    initWithThreadsCount: mod.cwrap('init_with_threads_count', null, ['number']),
-    getThreadsCount: mod.cwrap('get_threads_count', 'number', []),
-    registerTensor: mod.cwrap('register_tensor', null, ['number', 'number', 'number']),
-    disposeData: mod.cwrap('dispose_data', null, ['number']),
-    dispose: mod.cwrap('dispose', null, []),
-  };
-  const wasm = require('@tensorflow/tfjs-backend-wasm') as {
-    BackendWasm: new (module: unknown) => tf.KernelBackend;
-    setThreadsCount(n: number): void;
-  };
-  wasm.setThreadsCount(threads);
-  threadedModule = mod;
-  tf.removeBackend('wasm');
-  tf.registerBackend('wasm', () => new wasm.BackendWasm(mod), 2);
-}
-
-/** Lets the process exit although XNNPACK's pool threads (Node workers) wait for work forever. */
-export function unrefWasmWorkers(): void {
-  for (const worker of threadedModule?.PThread.runningWorkers ?? []) worker.unref();
-}
-
-/** Whether the 'wasm' backend is the threaded build started by `startThreadedWasm`. */
-export function threadedWasmStarted(): boolean {
-  return threadedModule !== null;
-}
-
-interface EmscriptenModule {
-  HEAPU8: Uint8Array;
-  wasmMemory: { buffer: ArrayBufferLike };
-  PThread: { runningWorkers: Array<{ unref(): void }> };
-  cwrap(name: string, returnType: string | null, argTypes: string[]): (...args: number[]) => number;
-  tfjs?: Record<string, unknown>;
-}
-
-let threadedModule: EmscriptenModule | null = null;
