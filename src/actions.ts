@@ -9,7 +9,8 @@
  * passes a wrong parameter (`{ action: 'addDropout', params: { rat: 0.5 } }`) fails to type-check,
  * and a JavaScript policy that does so is stopped by `decisionProblem` with exit 2.
  */
-import { addBlockConvolutions, addDropout, changeFilterSize, deepen, networkFlops, widen } from './config/network.ts';
+import { networkFlops } from './config/network.ts';
+import { addBlockConvolutions, addDropout, changeFilterSize, deepen, widen } from './config/network-edits.ts';
 import { defaultLearnRate, optionProblem, optionRange } from './config/options.ts';
 import type { NetworkSpec, Stage, TrainingOptions } from './types.ts';
 

@@ -22,21 +22,12 @@ import { evaluationSpeed, timedTraining } from './training/speed.ts';
 import { EVAL_BATCH_SIZE } from './training/evaluate.ts';
 import { median } from './util/stats.ts';
 import { imagesPerEpoch } from './util/batching.ts';
-import {
-  addDropout,
-  changeFilterSize,
-  deepen,
-  defaultNetwork,
-  describeNetwork,
-  networkFlops,
-  outputUnits,
-  validateNetwork,
-  widen,
-} from './config/network.ts';
+import { defaultNetwork, describeNetwork, networkFlops, outputUnits, validateNetwork } from './config/network.ts';
+import { addDropout, changeFilterSize, deepen, widen } from './config/network-edits.ts';
 
 /**
  * The networks the bench knows by name: the default network and the ones the flowchart's capacity
- * and regularisation steps make from it most often (built with the same edits, config/network.ts).
+ * and regularisation steps make from it most often (built with the same edits, config/network-edits.ts).
  */
 export const BENCH_NETWORKS = {
   /** conv 3×3×20 → bn → relu → maxpool → fc 10: the default network of a study. */

@@ -70,13 +70,9 @@ export {
   type Step,
 } from './actions.ts';
 export * from './diagnosis/index.ts';
+export { addDropout, widen, deepen, changeFilterSize, addBlockConvolutions } from './config/network-edits.ts';
 export {
   defaultNetwork,
-  addDropout,
-  widen,
-  deepen,
-  changeFilterSize,
-  addBlockConvolutions,
   paramCount,
   describeNetwork,
   networkFlops,

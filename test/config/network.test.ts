@@ -1,17 +1,7 @@
 import { describe, expect, it, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import {
-  addDropout,
-  changeFilterSize,
-  deepen,
-  defaultNetwork,
-  describeNetwork,
-  outputUnits,
-  paramCount,
-  networkFlops,
-  validateNetwork,
-  widen,
-} from '../../src/config/network.ts';
+import { defaultNetwork, describeNetwork, outputUnits, paramCount, networkFlops, validateNetwork } from '../../src/config/network.ts';
+import { addDropout, changeFilterSize, deepen, widen } from '../../src/config/network-edits.ts';
 import type { NetworkSpec } from '../../src/types.ts';
 
 const base = defaultNetwork();

@@ -12,7 +12,8 @@
 import { kindFromVerdict, startingStudyRecord } from '../../../src/store/schema.ts';
 import type { Decision, Judgement, NetworkSpec, Stage, StopReason, TrainingHistory, TrainingOptions, Verdict } from '../../../src/types.ts';
 import type { DecisionRecord, FinalEvaluation, MachineDecisionKind, PolicyDecisionRecord, InFlightRun, RunRecord, StudyRecord } from '../../../src/store/records.ts';
-import { deepen, paramCount, widen, changeFilterSize } from '../../../src/config/network.ts';
+import { paramCount } from '../../../src/config/network.ts';
+import { deepen, widen, changeFilterSize } from '../../../src/config/network-edits.ts';
 import { curveFromHistory, diagnoseRun } from '../../../src/diagnosis/index.ts';
 import type { PerImage } from '../../../src/diagnosis/paired.ts';
 import { judge } from '../../../src/machine/verdict.ts';
