@@ -3,7 +3,9 @@
  * workers. A job carries a configuration, never code: the network spec, the training options,
  * which images (indices into the data set both sides open), the data set's content hash, the
  * flowtune version, and for a warm start the parent's checkpoint files. The result carries the
- * run's record (history, stop reason, counters) and its checkpoint files.
+ * run's record (history, stop reason, counters) and its checkpoint files. A speed probe (job name
+ * 'probe') carries the same configuration and returns the worker's measured speed: the budget
+ * prices a candidate's run at the speed of the machines that will train it.
  *
  * Checkpoints travel through Redis, as keys of their own beside the job (`flowtune:checkpoint:ID`,
  * base64 files, expiring with the job): workers on other machines need no shared file system, a
@@ -22,8 +24,8 @@ import type { RunResult } from '../store/records.ts';
 
 /** The queue's name in Redis (its keys are `bull:flowtune-train:*`). */
 export const QUEUE_NAME = 'flowtune-train';
-/** Bumped when a job's or a result's shape changes: a worker refuses a job of another protocol. */
-export const PROTOCOL = 1;
+/** Bumped when a job's or a result's shape changes: a worker refuses a job of another protocol. (2: speed probes.) */
+export const PROTOCOL = 2;
 /** Finished (and failed) jobs are kept this long, for a coordinator that resumes. */
 export const KEEP_FINISHED_SECONDS = 7 * 24 * 3600;
 
@@ -44,12 +46,12 @@ export interface ViewSpec {
   indices: string;
 }
 
-export interface TrainJob {
+/** What every job carries: who sent it, and the data and configuration it is about. */
+export interface JobHeader {
   protocol: number;
   /** flowtune's version on the coordinator: a worker of another version refuses the job. */
   version: string;
   study: string;
-  runId: number;
   data: DataSource;
   /** datasetFingerprint of the coordinator's data set. */
   fingerprint: string;
@@ -57,10 +59,26 @@ export interface TrainJob {
   options: TrainingOptions;
   train: ViewSpec;
   validation: ViewSpec;
+}
+
+export interface TrainJob extends JobHeader {
+  runId: number;
   /** A warm start: the parent run's record and the key of its checkpoint files (checkpointKey). */
   continueFrom: { result: RunResult; key: string } | null;
   deadline?: number;
   deadlineMidEpoch?: boolean;
+}
+
+/** A speed probe (job name 'probe'): two epochs of `images` training images, as training/speed.ts `probeSpeed`. */
+export interface ProbeJob extends JobHeader {
+  images: number;
+}
+
+/** The worker's measured speeds (its evaluation speed is informational: the coordinator evaluates). */
+export interface ProbeJobResult {
+  imagesPerSecond: number;
+  evalImagesPerSecond: number;
+  worker: string;
 }
 
 export interface TrainJobResult {
@@ -72,11 +90,11 @@ export interface TrainJobResult {
 }
 
 /** A job or result as the queue stores it: JSON keeping NaN and ±Infinity (a diverged loss, an unset gradient threshold). */
-export function encodePayload(value: TrainJob | TrainJobResult): string {
+export function encodePayload(value: TrainJob | TrainJobResult | ProbeJob | ProbeJobResult): string {
   return JSON.stringify(value, encodeNumber);
 }
 
-export function decodePayload<T extends TrainJob | TrainJobResult>(text: string): T {
+export function decodePayload<T extends TrainJob | TrainJobResult | ProbeJob | ProbeJobResult>(text: string): T {
   return JSON.parse(text, decodeNumber) as T;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The study's trainer when it has a queue (`tune --redis URL`): each training run is a BullMQ job
- * that a worker (`tune worker`) trains; evaluations and speed probes stay in this process (the
- * coordinator holds the data and the validation images every verdict compares on).
+ * that a worker (`tune worker`) trains, and so is a candidate's speed probe (the budget prices a
+ * run at the speed of the machines that train it); evaluations, and the evaluation part of a
+ * probe, stay in this process (the coordinator holds the validation images every verdict compares on).
  *
  * - A run's job id is its study's key and its run folder: adding it again finds the same job, so a
  *   coordinator that was stopped and resumed adopts a job that finished (or is still running)
@@ -12,11 +13,14 @@
  * - A worker that refuses a job (another version, other data) writes why in the job's log; the
  *   coordinator prints it while it waits for a worker that can take it.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Dataset } from '../data/dataset.ts';
 import { datasetFingerprint } from '../data/fingerprint.ts';
 import type { StudyTrainer } from '../study/env.ts';
+import type { DataView } from '../data/image-set.ts';
+import type { NetworkSpec } from '../types.ts';
 import type { TrainRequest } from '../training/trainer.ts';
 import type { RunResult, TrainProgress } from '../store/records.ts';
 import {
@@ -32,6 +36,9 @@ import {
   unpackFolder,
   viewSpec,
   type DataSource,
+  type JobHeader,
+  type ProbeJob,
+  type ProbeJobResult,
   type TrainJob,
   type TrainJobResult,
 } from './protocol.ts';
@@ -52,8 +59,8 @@ export interface QueueTrainerOptions {
   dataset: Dataset;
   source: DataSource;
   version: string;
-  /** Evaluation and speed probes, in this process. */
-  local: Pick<StudyTrainer, 'evaluate' | 'probeSpeed'>;
+  /** Evaluation, and a probe's evaluation speed (training/speed.ts probeEvaluationSpeed), in this process. */
+  local: Pick<StudyTrainer, 'evaluate'> & { evaluationSpeed(network: NetworkSpec, validation: DataView): Promise<number> };
   /** Redis stopped answering while the study waited for a job. */
   onLost: (error: Error) => void;
   /** A line for the user (a worker refused a job). */
@@ -64,9 +71,12 @@ export interface QueueTrainer extends StudyTrainer {
   close(): Promise<void>;
 }
 
-/** The parts of a job that make it the same run (the deadline, set from the clock, does not). */
-function sameRun(a: TrainJob, b: TrainJob): boolean {
-  const strip = (j: TrainJob) => encodePayload({ ...j, deadline: undefined, deadlineMidEpoch: undefined, version: '', continueFrom: j.continueFrom ? { ...j.continueFrom, key: '' } : null });
+/** The parts of a job that make it the same run or probe (the deadline, set from the clock, does not). */
+function sameJob(a: TrainJob | ProbeJob, b: TrainJob | ProbeJob): boolean {
+  const strip = (j: TrainJob | ProbeJob) => {
+    const t = j as Partial<TrainJob>;
+    return encodePayload({ ...j, deadline: undefined, deadlineMidEpoch: undefined, version: '', ...(t.continueFrom ? { continueFrom: { ...t.continueFrom, key: '' } } : {}) } as TrainJob);
+  };
   return strip(a) === strip(b);
 }
 
@@ -102,18 +112,34 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
   }, WATCH_EVERY_MS);
   watch.unref();
 
+  const header = (network: NetworkSpec, trainingOptions: TrainRequest['options'], train: DataView, validation: DataView): JobHeader => ({
+    protocol: PROTOCOL,
+    version: options.version,
+    study: options.study,
+    data: options.source,
+    fingerprint,
+    network,
+    options: trainingOptions,
+    train: viewSpec(train, sets),
+    validation: viewSpec(validation, sets),
+  });
+
+  /** Adds the job under `id`, or adopts the one there when it is the same and has not failed. */
+  async function add(name: 'train' | 'probe', job: TrainJob | ProbeJob, id: string): Promise<Job> {
+    const existing = await queue.getJob(id);
+    if (existing) {
+      const state = await existing.getState();
+      const same = existing.name === name && sameJob(decodePayload<TrainJob | ProbeJob>(existing.data.payload), job);
+      if (same && state !== 'failed') return existing; // adopted: finished, running or waiting
+      await existing.remove().catch(() => undefined);
+    }
+    return queue.add(name, { payload: encodePayload(job) }, { jobId: id, attempts: ATTEMPTS, removeOnComplete: { age: KEEP_FINISHED_SECONDS }, removeOnFail: { age: KEEP_FINISHED_SECONDS } });
+  }
+
   async function submit(request: TrainRequest, runId: number, id: string): Promise<Job> {
     const job: TrainJob = {
-      protocol: PROTOCOL,
-      version: options.version,
-      study: options.study,
+      ...header(request.network, request.options, request.train, request.validation),
       runId,
-      data: options.source,
-      fingerprint,
-      network: request.network,
-      options: request.options,
-      train: viewSpec(request.train, sets),
-      validation: viewSpec(request.validation, sets),
       continueFrom: null,
       deadline: request.deadline,
       deadlineMidEpoch: request.deadlineMidEpoch,
@@ -123,18 +149,19 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       await connection.set(key, JSON.stringify(await packFolder(request.continueFrom.checkpointDir, ['validation.bin'])), 'EX', KEEP_FINISHED_SECONDS);
       job.continueFrom = { result: request.continueFrom.result, key };
     }
-    const existing = await queue.getJob(id);
-    if (existing) {
-      const state = await existing.getState();
-      const same = sameRun(decodePayload<TrainJob>(existing.data.payload), job);
-      if (same && state !== 'failed') return existing; // adopted: finished, running or waiting
-      await existing.remove().catch(() => undefined);
-    }
-    return queue.add('train', { payload: encodePayload(job) }, { jobId: id, attempts: ATTEMPTS, removeOnComplete: { age: KEEP_FINISHED_SECONDS }, removeOnFail: { age: KEEP_FINISHED_SECONDS } });
+    return add('train', job, id);
+  }
+
+  /** The finished job's return value, decoded. */
+  async function answerOf<T extends TrainJobResult | ProbeJobResult>(id: string): Promise<T> {
+    const done = await queue.getJob(id);
+    const value = done?.returnvalue as string | undefined;
+    if (typeof value !== 'string') throw new Error(`job ${id} finished without a result`);
+    return decodePayload<T>(value);
   }
 
   /** Waits for the job to finish: its result, or its failure, or the study's interrupt, or Redis lost. */
-  function finished(job: Job, request: TrainRequest): Promise<string> {
+  function finished(job: Job, request: Pick<TrainRequest, 'onProgress' | 'signal'>): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       const id = String(job.id);
       const seenLogs = { count: 0 };
@@ -171,7 +198,7 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
           cleanup();
           resolve(id);
         },
-        (error: Error) => fail(new Error(`training job ${id} failed on its worker: ${error.message}`)),
+        (error: Error) => fail(new Error(`${job.name === 'probe' ? 'speed probe' : 'training'} job ${id} failed on its worker: ${error.message}`)),
       );
     });
   }
@@ -184,17 +211,23 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       const id = jobIdFor(options.studyKey, folder);
       const job = await submit(request, runId, id);
       await finished(job, request);
-      const done = await queue.getJob(id);
-      const value = done?.returnvalue as string | undefined;
-      if (typeof value !== 'string') throw new Error(`training job ${id} finished without a result`);
-      const answer = decodePayload<TrainJobResult>(value);
+      const answer = await answerOf<TrainJobResult>(id);
       const files = await connection.get(answer.key);
       if (files === null) throw new Error(`training job ${id}: its checkpoint ${answer.key} is gone from Redis`);
       await unpackFolder(request.checkpointDir, JSON.parse(files) as Record<string, string>);
       return { ...answer.result, checkpointDir: request.checkpointDir };
     },
     evaluate: (request) => options.local.evaluate(request),
-    probeSpeed: (...args) => options.local.probeSpeed(...args),
+    // On a worker: the speed of the machines that train the run. Its id is the configuration's,
+    // so a resumed study adopts a probe that finished.
+    async probeSpeed(network, trainingOptions, train, validation, images = 512) {
+      if (lost) throw lost;
+      const job: ProbeJob = { ...header(network, trainingOptions, train, validation), images };
+      const id = jobIdFor(options.studyKey, `probe-${createHash('sha256').update(encodePayload({ ...job, version: '' })).digest('hex').slice(0, 16)}`);
+      await finished(await add('probe', job, id), {});
+      const answer = await answerOf<ProbeJobResult>(id);
+      return { imagesPerSecond: answer.imagesPerSecond, evalImagesPerSecond: await options.local.evaluationSpeed(network, validation) };
+    },
     async close() {
       clearInterval(watch);
       // Closing waits for Redis; a lost Redis must not hold the study's exit.

@@ -1,6 +1,7 @@
 /**
  * `tune worker --redis URL`: takes training jobs from the queue and trains them with the same
- * training loop a local study uses (trainRun), then returns the run's record and checkpoint.
+ * training loop a local study uses (trainRun), then returns the run's record and checkpoint; a
+ * speed probe (job 'probe') is measured as a local study measures it (probeSpeed), on this machine.
  *
  * - The data set is this machine's own copy, opened as the job says (Fashion-MNIST from its usual
  *   places; a user's folder or CSV file at the same absolute path) and checked against the
@@ -24,6 +25,7 @@ import { datasetFingerprint } from '../data/fingerprint.ts';
 import { isUserError } from '../errors.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { trainRun } from '../training/trainer.ts';
+import { probeSpeed } from '../training/speed.ts';
 import type { DataView, ImageSet } from '../data/image-set.ts';
 import type { RunResult } from '../store/records.ts';
 import {
@@ -38,6 +40,8 @@ import {
   redactUrl,
   unpackFolder,
   type DataSource,
+  type ProbeJob,
+  type ProbeJobResult,
   type TrainJob,
   type TrainJobResult,
   type ViewSpec,
@@ -113,7 +117,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
   const processor = async (job: Job<{ payload: string }>, token?: string): Promise<string> => {
     if (stop) return giveBack(job, token); // stopping: taken between the signal and the close
-    const request = decodePayload<TrainJob>(job.data.payload);
+    const request = decodePayload<TrainJob | ProbeJob>(job.data.payload);
     if (request.protocol !== PROTOCOL || request.version !== options.version) {
       return refuse(job, token, `the job was sent by flowtune ${request.version} (protocol ${request.protocol}), this worker runs flowtune ${options.version} (protocol ${PROTOCOL}): run the same flowtune version on the coordinator and every worker`);
     }
@@ -135,30 +139,37 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       if (indices.some((i) => i >= set.count)) throw new Error(`job ${job.id}: an index beyond the ${set.count} images of the ${spec.set} set`);
       return { set, indices };
     };
+    if (job.name === 'probe') {
+      const probe = request as ProbeJob;
+      const speed = await probeSpeed(probe.network, probe.options, view(probe.train), view(probe.validation), probe.images);
+      options.say(`probed job ${job.id} (study ${probe.study}): ${Math.round(speed.imagesPerSecond)} images/s`);
+      return encodePayload({ ...speed, worker: me } satisfies ProbeJobResult);
+    }
+    const run = request as TrainJob;
     const scratch = await mkdtemp(path.join(tmpdir(), 'flowtune-worker-'));
     const controller = new AbortController();
     running.set(String(job.id), controller);
-    options.say(`training job ${job.id} (study ${request.study}, run ${request.runId}, ${request.options.maxEpochs} epochs)`);
+    options.say(`training job ${job.id} (study ${run.study}, run ${run.runId}, ${run.options.maxEpochs} epochs)`);
     try {
       let continueFrom: { checkpointDir: string; result: RunResult } | null = null;
-      if (request.continueFrom) {
-        const files = await store.get(request.continueFrom.key);
-        if (files === null) throw new Error(`job ${job.id}: the warm-start checkpoint ${request.continueFrom.key} is gone from Redis`);
+      if (run.continueFrom) {
+        const files = await store.get(run.continueFrom.key);
+        if (files === null) throw new Error(`job ${job.id}: the warm-start checkpoint ${run.continueFrom.key} is gone from Redis`);
         const dir = path.join(scratch, 'parent');
         await unpackFolder(dir, JSON.parse(files) as Record<string, string>);
-        continueFrom = { checkpointDir: dir, result: { ...request.continueFrom.result, checkpointDir: dir } };
+        continueFrom = { checkpointDir: dir, result: { ...run.continueFrom.result, checkpointDir: dir } };
       }
       let lastProgress = 0;
       const checkpointDir = path.join(scratch, 'run');
       const result = await trainRun({
-        network: request.network,
-        options: request.options,
-        train: view(request.train),
-        validation: view(request.validation),
+        network: run.network,
+        options: run.options,
+        train: view(run.train),
+        validation: view(run.validation),
         checkpointDir,
         continueFrom,
-        deadline: request.deadline,
-        deadlineMidEpoch: request.deadlineMidEpoch,
+        deadline: run.deadline,
+        deadlineMidEpoch: run.deadlineMidEpoch,
         signal: controller.signal,
         onProgress: (progress) => {
           const now = Date.now();

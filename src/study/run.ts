@@ -21,7 +21,7 @@ import { StudyStore } from '../store/study-store.ts';
 import { initBackend } from '../training/backend.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 import { trainRun } from '../training/trainer.ts';
-import { probeSpeed } from '../training/speed.ts';
+import { probeEvaluationSpeed, probeSpeed } from '../training/speed.ts';
 import type { NetworkSpec, Policy } from '../types.ts';
 import type { DataView } from '../data/image-set.ts';
 import type { StudyConfig, StudyRecord } from '../store/records.ts';
@@ -296,7 +296,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
         maxMemoryBytes: config.maxMemoryBytes,
       },
       version: VERSION,
-      local: env.trainer,
+      local: { evaluate: env.trainer.evaluate, evaluationSpeed: probeEvaluationSpeed },
       onLost: (error) => {
         queueLost = error;
         log.error({ err: error }, 'Redis lost');

@@ -82,11 +82,19 @@ export async function probeSpeed(
   const count = Math.min(train.indices.length, Math.max(options.miniBatchSize, images));
   const result = await benchEpochs(network, { ...options, shuffle: 'never' }, { set: train.set, indices: train.indices.subarray(0, count) }, 2);
   const last = result.epochs.at(-1);
-  const evalView = { set: validation.set, indices: validation.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, validation.indices.length)) };
   return {
     imagesPerSecond: last && last.imagesPerSecond > 0 ? last.imagesPerSecond : result.imagesPerSecond,
-    evalImagesPerSecond: evalView.indices.length > 0 ? await evaluationSpeed(network, evalView) : NaN,
+    evalImagesPerSecond: await probeEvaluationSpeed(network, validation),
   };
+}
+
+/**
+ * probeSpeed's evaluation part: images per second evaluating a batch of the validation images
+ * (NaN without any). A study that trains on queue workers measures it where it evaluates.
+ */
+export async function probeEvaluationSpeed(network: NetworkSpec, validation: DataView): Promise<number> {
+  const evalView = { set: validation.set, indices: validation.indices.subarray(0, Math.min(EVAL_BATCH_SIZE, validation.indices.length)) };
+  return evalView.indices.length > 0 ? evaluationSpeed(network, evalView) : NaN;
 }
 
 /** The bench's training options: MATLAB's defaults (sgdm, rate 0.01, momentum 0.9, L2 1e-4), reshuffled every epoch. */

@@ -182,7 +182,7 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
     await redis?.stop();
   });
 
-  test('through one worker a study makes the decisions it makes in process, warm starts included; the worker trains every run and stops cleanly on SIGTERM', async () => {
+  test('through one worker a study makes the decisions it makes in process, warm starts included; the worker trains every run and probes every candidate\'s speed, and stops cleanly on SIGTERM', async () => {
     const reports = await tempReports();
     const longer = [...STUDY, '--subset', '4096', '--max-runs', '6']; // its run 5 continues run 1's checkpoint (addEpochs): a warm start through Redis
     const local = tune([...longer, '--name', 'local', '--reports', reports]);
@@ -211,6 +211,8 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
     expect(epochs(warm).slice(0, epochs(parent).length)).toEqual(epochs(parent));
     expect(epochs(warm).length).toBeGreaterThan(epochs(parent).length);
     expect(count(w.stderr(), 'finished job')).toBe(b.runs.length);
+    // The candidates' speed probes ran on the worker too: the budget prices a run at the speed of the machines that train it.
+    expect(w.stderr()).toMatch(/probed job [\w.-]+-probe-[0-9a-f]{16} \(study queued\): \d+ images\/s/);
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
   }, 300_000);
