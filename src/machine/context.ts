@@ -39,6 +39,12 @@ export interface PendingRun extends Configuration {
   seconds?: number | null;
   /** The rung a search run (or replicate) trains at: the search subset, or all the training images (absent: subset). */
   fidelity?: 'subset' | 'full';
+  /**
+   * Runs that may train at the same time as this one, when the trainer has room for more than one
+   * (queue workers): the other sides of a confirmation. Each is still stored, evaluated and judged
+   * when the machine comes to it, so the decisions are the same as one at a time.
+   */
+  alongside?: PendingRun[];
 }
 
 /** The full-data rung's plan: its first run (the standing configuration on all the training images), or none. */

@@ -339,7 +339,12 @@ export const tuneMachine = setup({
         confirming: {
           initial: 'training',
           states: {
-            training: trainThen(({ context }: { context: TuneContext }) => context.confirm[context.confirmIndex], 'evaluating'),
+            // The first side may start the others beside it (equal time, on other queue workers).
+            training: trainThen(
+              ({ context }: { context: TuneContext }) =>
+                context.confirmIndex === 0 ? { ...context.confirm[0], alongside: context.confirm.slice(1) } : context.confirm[context.confirmIndex],
+              'evaluating',
+            ),
             evaluating: {
               invoke: {
                 id: 'evaluateRun',

@@ -228,6 +228,11 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       const answer = await answerOf<ProbeJobResult>(id);
       return { imagesPerSecond: answer.imagesPerSecond, evalImagesPerSecond: await options.local.evaluationSpeed(network, validation) };
     },
+    /** The workers connected now: how many runs (the sides of a confirmation) may train at once. */
+    async parallelRuns() {
+      if (lost) return 1;
+      return Math.max(1, await queue.getWorkersCount().catch(() => 1));
+    },
     async close() {
       clearInterval(watch);
       // Closing waits for Redis; a lost Redis must not hold the study's exit.

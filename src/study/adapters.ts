@@ -43,6 +43,7 @@ import {
   totalSecondsLeft,
   writePerImage,
   type StudyEnv,
+  type TrainedRun,
 } from './env.ts';
 
 // ───────────────────────────── shared ─────────────────────────────
@@ -152,18 +153,14 @@ function initialVerdict(p: PendingRun): RunRecord['verdict'] {
   return p.kind;
 }
 
-/** Trains one run (or returns it when it is already stored: resume after a crash). */
-export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
-  if (env.store.run(p.runId)) return { runId: p.runId };
-  const full = p.kind === 'confirm' || p.kind === 'final' || p.fidelity === 'full';
+/** Starts a run's training (its folder cleared, its deadline from the time left now). */
+async function startRun(env: StudyEnv, p: PendingRun, watched: boolean): Promise<TrainedRun> {
   // The full-data rung trains on all the training images and keeps the search's per-epoch validation subset for its curve.
   const data = p.kind === 'confirm' || p.kind === 'final' ? env.full : p.fidelity === 'full' ? { train: env.full.train, validation: env.search.validation } : env.search;
   const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
   // One validation series: once per epoch, at its end.
   const options = { ...p.options, validationFrequency: iterationsPerEpoch(data.train, p.options.miniBatchSize) };
-  const what = p.change ? `${p.change.action} ${formatParams(p.change.params)}`.trim() : p.kind === 'search' ? 'baseline' : p.kind;
-  env.progress.runStarted(p.runId, p.stage, what);
-  env.log.info({ runId: p.runId, stage: p.stage, kind: p.kind, change: p.change, network: p.network, options }, 'run started');
+  env.log.info({ runId: p.runId, stage: p.stage, kind: p.kind, change: p.change, network: p.network, options, beside: !watched }, 'run started');
   const startedAt = new Date().toISOString();
   const checkpointDir = runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
@@ -179,9 +176,39 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     continueFrom: parent ? { checkpointDir: path.resolve(env.dir, parent.result.checkpointDir), result: parent.result } : null,
     deadline: deadlineSeconds === null ? undefined : env.clock() + Math.max(1, deadlineSeconds) * 1000,
     deadlineMidEpoch: planned !== null,
-    onProgress: (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)),
+    // A run trained beside another reports no progress of its own (the terminal follows one run).
+    onProgress: watched ? (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)) : undefined,
     signal: env.abort.signal,
   });
+  return { result, startedAt, options, data, parent };
+}
+
+/**
+ * Trains one run (or returns it when it is already stored: resume after a crash). Its `alongside`
+ * runs start now too when the trainer has room for them (queue workers); each is stored when the
+ * machine comes to it.
+ */
+export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
+  if (env.store.run(p.runId)) return { runId: p.runId };
+  const beside = (p.alongside ?? []).filter((o) => !env.store.run(o.runId) && !env.besideRuns.has(o.runId));
+  if (beside.length > 0 && env.trainer.parallelRuns && (await env.trainer.parallelRuns()) > 1) {
+    for (const other of beside) {
+      const started = startRun(env, other, false);
+      started.catch(() => undefined); // its failure is reported when the machine comes to it
+      env.besideRuns.set(other.runId, started);
+    }
+  }
+  const what = p.change ? `${p.change.action} ${formatParams(p.change.params)}`.trim() : p.kind === 'search' ? 'baseline' : p.kind;
+  env.progress.runStarted(p.runId, p.stage, what);
+  const early = env.besideRuns.get(p.runId);
+  let trained: TrainedRun;
+  try {
+    trained = await (early ?? startRun(env, p, true));
+  } finally {
+    env.besideRuns.delete(p.runId);
+  }
+  const { result, startedAt, options, data, parent } = trained;
+  const full = p.kind === 'confirm' || p.kind === 'final' || p.fidelity === 'full';
   const record: RunRecord = {
     id: p.runId,
     stage: p.stage,

@@ -23,6 +23,17 @@ export interface StudyTrainer {
   evaluate(request: EvaluateRequest): Promise<EvaluationResult>;
   /** A candidate network's training and evaluation speed, from a few real batches. */
   probeSpeed(network: NetworkSpec, options: TrainingOptions, train: DataView, validation: DataView, images?: number): Promise<{ imagesPerSecond: number; evalImagesPerSecond: number }>;
+  /** How many runs it can train at once (queue workers connected); absent: one. */
+  parallelRuns?(): Promise<number>;
+}
+
+/** A run's training, started: what its record needs when it finishes. */
+export interface TrainedRun {
+  result: RunResult;
+  startedAt: string;
+  options: TrainingOptions;
+  data: { train: DataView; validation: DataView };
+  parent: RunRecord | null;
 }
 
 export interface StudyEnv {
@@ -49,6 +60,8 @@ export interface StudyEnv {
   clock: () => number;
   /** Probed speeds of candidate networks, by their one-line description (a probe costs a few seconds). */
   speeds: Map<string, { imagesPerSecond: number; evalImagesPerSecond: number }>;
+  /** Runs started beside another (PendingRun.alongside), by id, until the machine comes to them. */
+  besideRuns: Map<number, Promise<TrainedRun>>;
   /** The error that failed the study (kept whole: a user's mistake exits 2, a bug 1). */
   failure: unknown;
 }

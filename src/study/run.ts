@@ -267,6 +267,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     trainer: { trainRun, evaluate: evaluateModel, probeSpeed },
     clock: Date.now,
     speeds: new Map(),
+    besideRuns: new Map(),
     failure: null,
   };
   activeEnv = env;

@@ -37,6 +37,8 @@ export interface FakeWorld {
   networkNoise: number;
   /** Fake wall clock, ms. */
   now: number;
+  /** What the trainer was asked for, in order (the parallel trainer records it). */
+  events?: string[];
 }
 
 function speed(world: FakeWorld, network: NetworkSpec): number {
@@ -143,6 +145,47 @@ function trainer(world: FakeWorld): StudyTrainer {
   };
 }
 
+/**
+ * The fake trainer with room for `parallel` runs at once (queue workers): a run trains from the
+ * clock's time when it was asked for, beside any other in flight, and the clock ends at the later
+ * of their ends. `world.events` records 'train N' and 'evaluate N' in the order they are asked for.
+ */
+function parallelTrainer(world: FakeWorld, parallel: number): StudyTrainer {
+  const base = trainer(world);
+  const runOf = (dir: string | null | undefined) => /run-(\d+)$/.exec(dir ?? '')?.[1] ?? '?';
+  const waiting: Array<() => void> = [];
+  return {
+    ...base,
+    parallelRuns: async () => parallel,
+    async trainRun(request) {
+      world.events?.push(`train ${runOf(request.checkpointDir)}`);
+      const started = world.now;
+      // Trains once `parallel` runs were asked for (they start together), or alone after 200 ms of real time.
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length >= parallel) for (const go of waiting.splice(0)) go();
+        else
+          setTimeout(() => {
+            const at = waiting.indexOf(resolve);
+            if (at >= 0) waiting.splice(at, 1);
+            resolve();
+          }, 200);
+      });
+      const reached = world.now;
+      world.now = started;
+      try {
+        return await base.trainRun(request);
+      } finally {
+        world.now = Math.max(world.now, reached);
+      }
+    },
+    async evaluate(request) {
+      world.events?.push(`evaluate ${runOf(request.checkpointDir)}`);
+      return base.evaluate(request);
+    },
+  };
+}
+
 function fakeSet(count: number): ImageSet {
   return { name: 'fake', images: new Float32Array(0), labels: new Uint8Array(count), count, height: 28, width: 28, channels: 1, classNames: Array.from({ length: 10 }, (_, i) => `c${i}`) };
 }
@@ -159,9 +202,19 @@ export interface FakeStudy {
 }
 
 /** Runs a whole study with the real machine and adapters on the fake trainer. */
-export async function fakeStudy(options: { policy: Policy; budgetSeconds: number | null; maxRuns?: number | null; baseImagesPerSecond?: number; capacityGain?: number; networkNoise?: number; sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number } }): Promise<FakeStudy> {
+export async function fakeStudy(options: {
+  policy: Policy;
+  budgetSeconds: number | null;
+  maxRuns?: number | null;
+  baseImagesPerSecond?: number;
+  capacityGain?: number;
+  networkNoise?: number;
+  sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number };
+  /** Runs the trainer can train at once (queue workers): runs started together share the clock's time. */
+  parallel?: number;
+}): Promise<FakeStudy> {
   const sizes = options.sizes ?? { train: 5000, validation: 1000, search: 1000, searchValidation: 300, test: 1000 };
-  const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, capacityGain: options.capacityGain ?? 0.035, networkNoise: options.networkNoise ?? 0, now: 0 };
+  const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, capacityGain: options.capacityGain ?? 0.035, networkNoise: options.networkNoise ?? 0, now: 0, events: [] };
   const dir = path.join(await mkdtemp(path.join(tmpdir(), 'flowtune-fake-')), 'study');
   const config: StudyConfig = {
     name: 'fake',
@@ -210,9 +263,10 @@ export async function fakeStudy(options: { policy: Policy; budgetSeconds: number
     sessionStart: 0,
     secondsBefore: 0,
     abort: new AbortController(),
-    trainer: trainer(world),
+    trainer: options.parallel ? parallelTrainer(world, options.parallel) : trainer(world),
     clock: () => world.now,
     speeds: new Map(),
+    besideRuns: new Map(),
     failure: null,
   };
   const actor = createActor(studyMachine(env), { input: studyInput(config, config.baseNetwork) }).start();

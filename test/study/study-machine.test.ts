@@ -84,6 +84,30 @@ describe('the budget is spent where it pays', () => {
     expect(study.decisions.some((d) => /trains \d+(\.\d+)?× faster than run/.test(reasonOf(d)))).toBe(true);
   });
 
+  test('with room for two runs at once (queue workers) both sides of a confirmation train together; the decisions are those of one at a time', async () => {
+    const deepen: Decision = { action: 'deepen', params: { filters: 40 }, reason: 'test: deepen' };
+    const one = await fakeStudy({ policy: scripted('deepen-once', [deepen]), budgetSeconds: 3600 });
+    const two = await fakeStudy({ policy: scripted('deepen-once', [deepen]), budgetSeconds: 3600, parallel: 2 });
+    const confirms = two.study.runs.filter((r) => r.kind === 'confirm');
+    expect(confirms).toHaveLength(2);
+    const [a, b] = confirms.map((r) => r.id);
+    // The second side was asked for before the first was evaluated: they trained together.
+    const events = two.world.events!;
+    expect(events.indexOf(`train ${b}`)).toBeLessThan(events.indexOf(`evaluate ${a}`));
+    expect(events.indexOf(`train ${a}`)).toBeLessThan(events.indexOf(`evaluate ${a}`));
+    // Equal time still: the same deadline for both.
+    expect(Math.abs(confirms[0].result.seconds - confirms[1].result.seconds)).toBeLessThanOrEqual((confirms[0].result.seconds / confirms[0].result.epochsCompleted) * 1.01);
+    // Each stored, evaluated and judged in turn, as one at a time: the same decisions and verdicts.
+    const decisions = (s: typeof one.study) => s.decisions.map((d) => (d.by === 'machine' ? `machine ${d.machine}` : `policy ${d.decision.action}`));
+    expect(decisions(two.study)).toEqual(decisions(one.study));
+    expect(two.study.runs.map((r) => `${r.id} ${r.kind} ${r.verdict}`)).toEqual(one.study.runs.map((r) => `${r.id} ${r.kind} ${r.verdict}`));
+    expect(confirms[1].judgement).toMatchObject({ against: confirms[0].id, kept: one.study.runs.find((r) => r.id === b)!.judgement!.kept });
+    // The time the overlap saved: a longer final run, or (this converged network's final run stops at its useful length) an earlier end.
+    const finalOf = (s: typeof one.study) => s.runs.find((r) => r.kind === 'final')!.result.epochsCompleted;
+    expect(finalOf(two.study)).toBeGreaterThanOrEqual(finalOf(one.study));
+    expect(finalOf(two.study) > finalOf(one.study) || two.study.budget.secondsUsed < one.study.budget.secondsUsed - 1).toBe(true);
+  });
+
   test('a larger network the subset called a tie is confirmed against the incumbent when the budget pays for its final run', async () => {
     const widen: Decision = { action: 'widen', params: { factor: 2 }, reason: 'test: widen' };
     // Capacity barely helps and networks err on different images: the subset cannot tell them apart.
