@@ -58,10 +58,10 @@ export interface JobHeader {
   network: NetworkSpec;
   options: TrainingOptions;
   train: ViewSpec;
-  validation: ViewSpec;
 }
 
 export interface TrainJob extends JobHeader {
+  validation: ViewSpec;
   runId: number;
   /** A warm start: the parent run's record and the key of its checkpoint files (checkpointKey). */
   continueFrom: { result: RunResult; key: string } | null;
@@ -69,15 +69,14 @@ export interface TrainJob extends JobHeader {
   deadlineMidEpoch?: boolean;
 }
 
-/** A speed probe (job name 'probe'): two epochs of `images` training images, as training/speed.ts `probeSpeed`. */
+/** A speed probe (job name 'probe'): two epochs of `images` training images, as training/speed.ts `probeTrainingSpeed` (the coordinator measures the evaluation part where it evaluates). */
 export interface ProbeJob extends JobHeader {
   images: number;
 }
 
-/** The worker's measured speeds (its evaluation speed is informational: the coordinator evaluates). */
+/** The worker's measured training speed. */
 export interface ProbeJobResult {
   imagesPerSecond: number;
-  evalImagesPerSecond: number;
   worker: string;
 }
 

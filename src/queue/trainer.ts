@@ -71,13 +71,13 @@ export interface QueueTrainer extends StudyTrainer {
   close(): Promise<void>;
 }
 
-/** The parts of a job that make it the same run or probe (the deadline, set from the clock, does not). */
-function sameJob(a: TrainJob | ProbeJob, b: TrainJob | ProbeJob): boolean {
-  const strip = (j: TrainJob | ProbeJob) => {
-    const t = j as Partial<TrainJob>;
-    return encodePayload({ ...j, deadline: undefined, deadlineMidEpoch: undefined, version: '', ...(t.continueFrom ? { continueFrom: { ...t.continueFrom, key: '' } } : {}) } as TrainJob);
-  };
-  return strip(a) === strip(b);
+/**
+ * What makes a job the same run or probe: all of it but its deadline (set from the clock), the
+ * sender's version and its warm start's Redis key. Adoption compares it; a probe's id is its hash.
+ */
+function jobIdentity(job: TrainJob | ProbeJob): string {
+  const warm = 'continueFrom' in job && job.continueFrom ? { continueFrom: { ...job.continueFrom, key: '' } } : {};
+  return encodePayload({ ...job, deadline: undefined, deadlineMidEpoch: undefined, version: '', ...warm } as TrainJob);
 }
 
 export async function openQueueTrainer(options: QueueTrainerOptions): Promise<QueueTrainer> {
@@ -112,7 +112,7 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
   }, WATCH_EVERY_MS);
   watch.unref();
 
-  const header = (network: NetworkSpec, trainingOptions: TrainRequest['options'], train: DataView, validation: DataView): JobHeader => ({
+  const header = (network: NetworkSpec, trainingOptions: TrainRequest['options'], train: DataView): JobHeader => ({
     protocol: PROTOCOL,
     version: options.version,
     study: options.study,
@@ -121,7 +121,6 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
     network,
     options: trainingOptions,
     train: viewSpec(train, sets),
-    validation: viewSpec(validation, sets),
   });
 
   /** Adds the job under `id`, or adopts the one there when it is the same and has not failed. */
@@ -129,7 +128,7 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
     const existing = await queue.getJob(id);
     if (existing) {
       const state = await existing.getState();
-      const same = existing.name === name && sameJob(decodePayload<TrainJob | ProbeJob>(existing.data.payload), job);
+      const same = existing.name === name && jobIdentity(decodePayload<TrainJob | ProbeJob>(existing.data.payload)) === jobIdentity(job);
       if (same && state !== 'failed') return existing; // adopted: finished, running or waiting
       await existing.remove().catch(() => undefined);
     }
@@ -138,7 +137,8 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
 
   async function submit(request: TrainRequest, runId: number, id: string): Promise<Job> {
     const job: TrainJob = {
-      ...header(request.network, request.options, request.train, request.validation),
+      ...header(request.network, request.options, request.train),
+      validation: viewSpec(request.validation, sets),
       runId,
       continueFrom: null,
       deadline: request.deadline,
@@ -222,8 +222,8 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
     // so a resumed study adopts a probe that finished.
     async probeSpeed(network, trainingOptions, train, validation, images = 512) {
       if (lost) throw lost;
-      const job: ProbeJob = { ...header(network, trainingOptions, train, validation), images };
-      const id = jobIdFor(options.studyKey, `probe-${createHash('sha256').update(encodePayload({ ...job, version: '' })).digest('hex').slice(0, 16)}`);
+      const job: ProbeJob = { ...header(network, trainingOptions, train), images };
+      const id = jobIdFor(options.studyKey, `probe-${createHash('sha256').update(jobIdentity(job)).digest('hex').slice(0, 16)}`);
       await finished(await add('probe', job, id), {});
       const answer = await answerOf<ProbeJobResult>(id);
       return { imagesPerSecond: answer.imagesPerSecond, evalImagesPerSecond: await options.local.evaluationSpeed(network, validation) };

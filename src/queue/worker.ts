@@ -1,7 +1,7 @@
 /**
  * `tune worker --redis URL`: takes training jobs from the queue and trains them with the same
  * training loop a local study uses (trainRun), then returns the run's record and checkpoint; a
- * speed probe (job 'probe') is measured as a local study measures it (probeSpeed), on this machine.
+ * speed probe (job 'probe') is measured as a local study measures its training part (probeTrainingSpeed), on this machine.
  *
  * - The data set is this machine's own copy, opened as the job says (Fashion-MNIST from its usual
  *   places; a user's folder or CSV file at the same absolute path) and checked against the
@@ -25,7 +25,7 @@ import { datasetFingerprint } from '../data/fingerprint.ts';
 import { isUserError } from '../errors.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { trainRun } from '../training/trainer.ts';
-import { probeSpeed } from '../training/speed.ts';
+import { probeTrainingSpeed } from '../training/speed.ts';
 import type { DataView, ImageSet } from '../data/image-set.ts';
 import type { RunResult } from '../store/records.ts';
 import {
@@ -141,9 +141,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     };
     if (job.name === 'probe') {
       const probe = request as ProbeJob;
-      const speed = await probeSpeed(probe.network, probe.options, view(probe.train), view(probe.validation), probe.images);
-      options.say(`probed job ${job.id} (study ${probe.study}): ${Math.round(speed.imagesPerSecond)} images/s`);
-      return encodePayload({ ...speed, worker: me } satisfies ProbeJobResult);
+      const imagesPerSecond = await probeTrainingSpeed(probe.network, probe.options, view(probe.train), probe.images);
+      options.say(`probed job ${job.id} (study ${probe.study}): ${Math.round(imagesPerSecond)} images/s`);
+      return encodePayload({ imagesPerSecond, worker: me } satisfies ProbeJobResult);
     }
     const run = request as TrainJob;
     const scratch = await mkdtemp(path.join(tmpdir(), 'flowtune-worker-'));

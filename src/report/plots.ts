@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { parse, View } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { RunRecord, StudyRecord } from '../store/records.ts';
-import { changeText } from './format.ts';
+import { changeText, MISSING } from './format.ts';
 import { formatNumber } from '../util/format.ts';
 import { runPlotPath, STUDY_PLOT_PATH } from './paths.ts';
 import { ACCURACY_COLORS, DIVERGED_COLOR, LOSS_COLORS, PANEL_HEIGHT, STOPPED_COLOR, VALIDATION_COLOR, WIDTH, finite, type SpecOptions } from './plot-style.ts';
@@ -215,7 +215,7 @@ export function runPlotSpec(run: RunRecord, opts: SpecOptions = {}): TopLevelSpe
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `Run ${run.id}: ${run.stage}${change === run.stage ? '' : ` — ${change}`}`,
-      subtitle: `diagnosis: ${run.diagnosis?.label ?? '—'}; ${run.options?.solver ?? ''} initialLearnRate ${formatNumber(run.options?.initialLearnRate, 3, '—')}`,
+      subtitle: `diagnosis: ${run.diagnosis?.label ?? '—'}; ${run.options?.solver ?? ''} initialLearnRate ${formatNumber(run.options?.initialLearnRate, 3, MISSING)}`,
       anchor: 'start',
     },
     background: 'white',

@@ -79,13 +79,18 @@ export async function probeSpeed(
   validation: DataView,
   images = 512,
 ): Promise<{ imagesPerSecond: number; evalImagesPerSecond: number }> {
+  return { imagesPerSecond: await probeTrainingSpeed(network, options, train, images), evalImagesPerSecond: await probeEvaluationSpeed(network, validation) };
+}
+
+/**
+ * probeSpeed's training part: training images per second over two epochs of `images` images (the
+ * first warms up). A queue worker measures it on its own machine.
+ */
+export async function probeTrainingSpeed(network: NetworkSpec, options: TrainingOptions, train: DataView, images = 512): Promise<number> {
   const count = Math.min(train.indices.length, Math.max(options.miniBatchSize, images));
   const result = await benchEpochs(network, { ...options, shuffle: 'never' }, { set: train.set, indices: train.indices.subarray(0, count) }, 2);
   const last = result.epochs.at(-1);
-  return {
-    imagesPerSecond: last && last.imagesPerSecond > 0 ? last.imagesPerSecond : result.imagesPerSecond,
-    evalImagesPerSecond: await probeEvaluationSpeed(network, validation),
-  };
+  return last && last.imagesPerSecond > 0 ? last.imagesPerSecond : result.imagesPerSecond;
 }
 
 /**
