@@ -58,8 +58,12 @@ export interface TrainingOptions {
   gradientThreshold: number;
   /** Default 'l2norm'. */
   gradientThresholdMethod: 'l2norm' | 'global-l2norm' | 'absolute-value';
-  /** Default 'none'. */
-  learnRateSchedule: 'none' | 'piecewise';
+  /**
+   * Default 'none'. 'piecewise' drops the rate by learnRateDropFactor every learnRateDropPeriod
+   * epochs; 'cosine' (MATLAB R2024b's LearnRateSchedule "cosine": cosineLearnRate over MaxEpochs,
+   * updated every epoch) anneals it from initialLearnRate towards 0 along half a cosine.
+   */
+  learnRateSchedule: 'none' | 'piecewise' | 'cosine';
   /** Default 0.1. */
   learnRateDropFactor: number;
   /** Epochs between drops. Default 10. */

@@ -1,5 +1,5 @@
 /**
- * MATLAB `trainingOptions`, camelCase: defaults, validation, the piecewise learning-rate schedule,
+ * MATLAB `trainingOptions`, camelCase: defaults, validation, the learning-rate schedules,
  * and the equivalent MATLAB call for reports. PURE (no tfjs).
  */
 import { UserError } from '../errors.ts';
@@ -62,7 +62,7 @@ const RULES: Record<Key, Rule> = {
     ok: oneOf('l2norm', 'global-l2norm', 'absolute-value'),
     matlab: 'GradientThresholdMethod',
   },
-  learnRateSchedule: { range: "'none' or 'piecewise'", ok: oneOf('none', 'piecewise'), matlab: 'LearnRateSchedule' },
+  learnRateSchedule: { range: "'none', 'piecewise' or 'cosine'", ok: oneOf('none', 'piecewise', 'cosine'), matlab: 'LearnRateSchedule' },
   learnRateDropFactor: { range: 'a number in [0, 1]', ok: (v) => finite(v) && v >= 0 && v <= 1, matlab: 'LearnRateDropFactor' },
   learnRateDropPeriod: { range: 'a positive integer (epochs)', ok: positiveInteger, matlab: 'LearnRateDropPeriod' },
   validationFrequency: { range: 'a positive integer (iterations)', ok: positiveInteger, matlab: 'ValidationFrequency' },
@@ -176,34 +176,43 @@ export function resolveOptions(partial: Partial<TrainingOptions> | Record<string
 /**
  * The learning rate of a 1-based epoch: `initialLearnRate` with schedule 'none'; with
  * 'piecewise', `initialLearnRate × learnRateDropFactor ^ floor((epoch − 1) / learnRateDropPeriod)`
- * (MATLAB drops the rate every LearnRateDropPeriod epochs).
+ * (MATLAB drops the rate every LearnRateDropPeriod epochs); with 'cosine',
+ * `initialLearnRate × ½(1 + cos(π·τ))` where τ = (epoch − 1) / maxEpochs (MATLAB R2024b's
+ * "cosine": cosineLearnRate with its period the training's length, updated every epoch).
+ *
+ * `clock` is the share (0..1) of the run's time to its deadline that has passed at the epoch's
+ * start (`clockShare`): a piecewise run with learnRateDropAtTime drops once, by the factor, from
+ * that share on, instead of every LearnRateDropPeriod epochs.
+ *
+ * The agent's final runs keep 'piecewise': measured (AMD EPYC, bench/recipe.ts, the 40→80 network
+ * on seed 0's split, augmented, 18 epochs), cosine reached 92.07% validation accuracy against
+ * 92.32% for one ×0.1 drop at epoch 15.
  */
 export function learnRateAt(
-  options: Pick<TrainingOptions, 'initialLearnRate' | 'learnRateSchedule' | 'learnRateDropFactor' | 'learnRateDropPeriod'>,
+  options: Pick<TrainingOptions, 'initialLearnRate' | 'learnRateSchedule' | 'learnRateDropFactor' | 'learnRateDropPeriod' | 'maxEpochs' | 'learnRateDropAtTime'>,
   epoch: number,
-  clock?: { dropped: boolean },
+  clock?: number | null,
 ): number {
   if (!Number.isInteger(epoch) || epoch < 1) throw new Error(`learnRateAt: epoch must be a 1-based integer, got ${epoch}`);
+  if (options.learnRateSchedule === 'cosine') return options.initialLearnRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, (epoch - 1) / options.maxEpochs)));
   if (options.learnRateSchedule !== 'piecewise') return options.initialLearnRate;
   // The drop on the run's clock (learnRateDropAtTime with a deadline): once, when it is due.
-  if (clock) return clock.dropped ? options.initialLearnRate * options.learnRateDropFactor : options.initialLearnRate;
+  const dropAt = options.learnRateDropAtTime;
+  if (clock !== undefined && clock !== null && dropAt !== undefined && dropAt !== null) return clock >= dropAt ? options.initialLearnRate * options.learnRateDropFactor : options.initialLearnRate;
   const drops = Math.floor((epoch - 1) / options.learnRateDropPeriod);
   return options.initialLearnRate * options.learnRateDropFactor ** drops;
 }
 
 /**
- * Whether a run's drop on its clock (learnRateDropAtTime) is due for an epoch starting at `now`:
- * that share of the time from the run's start to its deadline has passed. Null when the run does
- * not drop on its clock (no such option, no piecewise schedule, or no deadline): learnRateAt's
- * epochs then apply.
+ * The share (0..1) of a run's time, from its start to its deadline, that has passed at `now`:
+ * what learnRateAt reads for a schedule on the run's clock. Null without a deadline (the
+ * schedule's epochs then apply).
  */
-export function clockDropDue(
-  options: Pick<TrainingOptions, 'learnRateSchedule' | 'learnRateDropAtTime'>,
-  run: { startedAt: number; deadline: number | undefined; now: number },
-): boolean | null {
-  const share = options.learnRateDropAtTime;
-  if (share === undefined || options.learnRateSchedule !== 'piecewise' || run.deadline === undefined) return null;
-  return run.now >= run.startedAt + share * (run.deadline - run.startedAt);
+export function clockShare(run: { startedAt: number; deadline: number | undefined; now: number }): number | null {
+  if (run.deadline === undefined) return null;
+  const span = run.deadline - run.startedAt;
+  if (!(span > 0)) return 1;
+  return Math.min(1, Math.max(0, (run.now - run.startedAt) / span));
 }
 
 function matlabValue(value: unknown): string {

@@ -199,10 +199,11 @@ export function changeText(run: RunRecord): string {
 /**
  * A run's learning-rate schedule in words ('' without one): "×0.1 every 11 epochs", or for a drop
  * on the run's clock (learnRateDropAtTime) "×0.1 once, after 75% of its time (in epoch 29)", the
- * epoch read from its history.
+ * epoch read from its history; a cosine "cosine to 0 over 40 epochs".
  */
 export function scheduleText(run: { options?: TrainingOptions | null; result?: Pick<RunRecord['result'], 'history'> | null }): string {
   const o = run.options;
+  if (o?.learnRateSchedule === 'cosine') return `cosine to 0 over ${int(o.maxEpochs)} epochs`;
   if (o?.learnRateSchedule !== 'piecewise') return '';
   if (o.learnRateDropAtTime === undefined || o.learnRateDropAtTime === null) return `×${formatNumber(o.learnRateDropFactor)} every ${int(o.learnRateDropPeriod)} epochs`;
   const iterations = run.result?.history?.iterations ?? [];

@@ -84,10 +84,15 @@ export function useSection(study: StudyRecord, story: Story): string[] {
   const final = story.finalRun;
   if (final) {
     const o = final.options;
-    const schedule = o?.learnRateSchedule === 'piecewise' ? `, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', ${formatNumber(o.learnRateDropFactor)}, 'LearnRateDropPeriod', ${o.learnRateDropPeriod}` : '';
+    const schedule =
+      o?.learnRateSchedule === 'piecewise'
+        ? `, 'LearnRateSchedule', 'piecewise', 'LearnRateDropFactor', ${formatNumber(o.learnRateDropFactor)}, 'LearnRateDropPeriod', ${o.learnRateDropPeriod}`
+        : o?.learnRateSchedule === 'cosine'
+          ? `, 'LearnRateSchedule', 'cosine'`
+          : '';
     out.push(
       `The final run (run ${final.id}) trained it on all ${int(final.fidelity?.trainImages)} training images with \`'MaxEpochs', ${o?.maxEpochs}${schedule}\`: a length the machine planned from the time left, not part of the configuration.` +
-        (o?.learnRateDropAtTime != null ? ` flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ${scheduleText(final)}.` : ''),
+        (o?.learnRateSchedule === 'piecewise' && o.learnRateDropAtTime != null ? ` flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ${scheduleText(final)}.` : ''),
       '',
     );
   }

@@ -29,7 +29,7 @@
  *   w ← w + v: identical while the rate is constant, they differ only in how momentum carries
  *   across a piecewise drop); adam (β1 0.9, β2 0.999, ε 1e-8: MATLAB's defaults); rmsprop (decay
  *   0.9, ε 1e-8). The rate of each epoch comes from `learnRateAt` (on the run's clock with
- *   learnRateDropAtTime and a deadline: `clockDropDue`).
+ *   learnRateDropAtTime and a deadline: `clockShare`).
  * - Mini-batches: the training images are uploaded once per run into one tensor; each batch is a
  *   `tf.gather` with a slice of the epoch's order tensor. The last partial batch of an epoch is
  *   DISCARDED, as MATLAB does; a batch size larger than the training set is reduced to its size.
@@ -74,7 +74,7 @@ import {
   setUpLoop,
   writeLoopCheckpoint,
 } from './loop-state.ts';
-import { augments, clockDropDue, learnRateAt, resolveOptions } from '../config/options.ts';
+import { augments, clockShare, learnRateAt, resolveOptions } from '../config/options.ts';
 
 /**
  * The whole run, as named steps: check the inputs, set up (fresh, or restored from the checkpoint
@@ -115,8 +115,7 @@ async function runEpoch(s: LoopState): Promise<void> {
   const epoch = ++s.epoch;
   const epochStart = performance.now();
   let validationMs = 0;
-  const due = clockDropDue(options, { startedAt: s.startedAt, deadline: config.deadline, now: Date.now() });
-  const rate = learnRateAt(options, epoch, due === null ? undefined : { dropped: due });
+  const rate = learnRateAt(options, epoch, clockShare({ startedAt: s.startedAt, deadline: config.deadline, now: Date.now() }));
   setLearnRate(s.optimizer, rate);
   if (options.shuffle === 'every-epoch' || (options.shuffle === 'once' && !s.shuffled)) {
     shuffleInPlace(s.order, () => s.prng.next());

@@ -1,6 +1,6 @@
 import { describe, expect, it, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { clockDropDue, learnRateAt, resolveOptions, toMatlabCall } from '../../src/config/options.ts';
+import { clockShare, learnRateAt, resolveOptions, toMatlabCall } from '../../src/config/options.ts';
 
 describe('resolveOptions', () => {
   it("applies MATLAB's defaults", () => {
@@ -59,7 +59,7 @@ describe('resolveOptions', () => {
     [{ l2Regularization: -1e-4 }, /l2Regularization must be a finite number ≥ 0/],
     [{ gradientThreshold: 0 }, /gradientThreshold must be a number > 0 \(Infinity: no clipping\)/],
     [{ gradientThresholdMethod: 'l1norm' }, /gradientThresholdMethod must be 'l2norm', 'global-l2norm' or 'absolute-value'/],
-    [{ learnRateSchedule: 'cosine' }, /learnRateSchedule must be 'none' or 'piecewise'/],
+    [{ learnRateSchedule: 'exponential' }, /learnRateSchedule must be 'none', 'piecewise' or 'cosine', got 'exponential'/],
     [{ learnRateDropFactor: 2 }, /learnRateDropFactor must be a number in \[0, 1\]/],
     [{ learnRateDropPeriod: 0 }, /learnRateDropPeriod must be a positive integer \(epochs\)/],
     [{ validationFrequency: 0.5 }, /validationFrequency must be a positive integer \(iterations\)/],
@@ -91,26 +91,49 @@ describe('learnRateAt', () => {
   });
 });
 
+describe('cosine (MATLAB R2024b\'s LearnRateSchedule "cosine")', () => {
+  const o = resolveOptions({ initialLearnRate: 0.01, learnRateSchedule: 'cosine', maxEpochs: 4 });
+  it('anneals over MaxEpochs, updated every epoch: initial × ½(1 + cos(π·(epoch − 1)/MaxEpochs))', () => {
+    const expected = [1, 0.853553, 0.5, 0.146447];
+    expected.forEach((m, i) => expect(learnRateAt(o, i + 1)).toBeCloseTo(0.01 * m, 8));
+    expect(learnRateAt(o, 9)).toBeCloseTo(0, 12); // past MaxEpochs (a continued run): the bottom, not back up
+  });
+  it('ignores the clock (MATLAB\'s cosine counts epochs)', () => {
+    expect(learnRateAt(o, 1, 0.5)).toBeCloseTo(0.01, 12);
+  });
+  it('is a MATLAB schedule', () => {
+    expect(toMatlabCall(o)).toBe("trainingOptions('sgdm', 'MaxEpochs', 4, 'LearnRateSchedule', 'cosine')");
+    expect(() => resolveOptions({ learnRateSchedule: 'cosin' })).toThrow(/learnRateSchedule must be 'none', 'piecewise' or 'cosine', got 'cosin'/);
+  });
+});
+
+describe('the run\'s clock (clockShare)', () => {
+  test.each([
+    // start, deadline, now → share
+    [0, 1000, 0, 0],
+    [0, 1000, 749, 0.749],
+    [5000, 9000, 8000, 0.75],
+    [5000, 9000, 9500, 1],
+    [5000, 9000, 4000, 0],
+  ])('started %i, deadline %i, now %i → %s', (startedAt, deadline, now, share) => {
+    expect(clockShare({ startedAt, deadline, now })).toBeCloseTo(share, 12);
+  });
+  it('is null (the epochs apply) without a deadline', () => {
+    expect(clockShare({ startedAt: 0, deadline: undefined, now: 9 })).toBeNull();
+  });
+});
+
 describe('the drop on the run\'s clock (learnRateDropAtTime)', () => {
   const o = resolveOptions({ initialLearnRate: 0.01, learnRateSchedule: 'piecewise', learnRateDropPeriod: 2, learnRateDropAtTime: 0.75 });
-  test.each([
-    // start, deadline, now → due
-    [0, 1000, 749, false],
-    [0, 1000, 750, true],
-    [5000, 9000, 7999, false],
-    [5000, 9000, 8000, true],
-  ])('started %i, deadline %i, now %i → due %s', (startedAt, deadline, now, due) => {
-    expect(clockDropDue(o, { startedAt, deadline, now })).toBe(due);
+  it('drops once, by the factor, from that share of the time on, whatever the epoch', () => {
+    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, 0.749))).toEqual([0.01, 0.01, 0.01, 0.01]);
+    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, 0.75))).toEqual([0.001, 0.001, 0.001, 0.001]);
   });
-  it('is null (epochs apply) without the option, without a deadline or without the piecewise schedule', () => {
-    expect(clockDropDue(resolveOptions({ learnRateSchedule: 'piecewise' }), { startedAt: 0, deadline: 10, now: 9 })).toBeNull();
-    expect(clockDropDue(o, { startedAt: 0, deadline: undefined, now: 9 })).toBeNull();
-    expect(clockDropDue({ ...o, learnRateSchedule: 'none' }, { startedAt: 0, deadline: 10, now: 9 })).toBeNull();
-  });
-  it('drops once, by the factor, whatever the epoch; the period applies without the clock', () => {
-    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, { dropped: false }))).toEqual([0.01, 0.01, 0.01, 0.01]);
-    expect([1, 2, 3, 9].map((e) => learnRateAt(o, e, { dropped: true }))).toEqual([0.001, 0.001, 0.001, 0.001]);
+  it('the period applies without a clock, without the option, or without the piecewise schedule', () => {
     expect(learnRateAt(o, 3)).toBeCloseTo(0.001, 15);
+    expect(learnRateAt(o, 3, null)).toBeCloseTo(0.001, 15);
+    expect(learnRateAt(resolveOptions({ learnRateSchedule: 'piecewise', learnRateDropPeriod: 2 }), 1, 0.9)).toBe(0.01);
+    expect(learnRateAt({ ...o, learnRateSchedule: 'none' }, 1, 0.9)).toBe(0.01);
   });
   it('is checked: a share in (0, 1); not a MATLAB option', () => {
     expect(() => resolveOptions({ learnRateDropAtTime: 1 })).toThrow(/learnRateDropAtTime must be a number in \(0, 1\)/);

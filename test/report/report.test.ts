@@ -191,6 +191,17 @@ describe('renderReport: a finished study with every kind of decision', () => {
     expect(renderReport(clocked)).toMatch(/×0\.1 once, after 75% of its time \(it stopped before it\)/);
   });
 
+  test('a final run on a cosine schedule (a user\'s policy may set it): the Why, the summary and the MATLAB call name it', () => {
+    const cosine = structuredClone(study);
+    const final = cosine.runs.find((r) => r.verdict === 'final')!;
+    Object.assign(final.options, { learnRateSchedule: 'cosine' });
+    const text = renderReport(cosine);
+    const why = logTable(text).map((r) => r[4]);
+    expect(why[12]).toMatch(new RegExp(`^about 12\\.8 epochs of 50,000 images, continuing run \\d+, rate cosine to 0 over ${final.options.maxEpochs} epochs: \\d+ s left$`));
+    expect(text).toContain(`with the learning rate cosine to 0 over ${final.options.maxEpochs} epochs`);
+    expect(text).toContain(`'MaxEpochs', ${final.options.maxEpochs}, 'LearnRateSchedule', 'cosine'\``);
+  });
+
   test('a larger finalist confirmed against the incumbent: its Why in short, within the word limit', () => {
     const larger = structuredClone(study);
     const finalists = larger.decisions.find((d) => d.by === 'machine' && /both train on all/.test(reasonOf(d)))! as MachineDecisionRecord;
