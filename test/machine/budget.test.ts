@@ -1,7 +1,7 @@
 /** The pure budget plans (src/machine/budget.ts, final-run.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
 import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, type DataSizes } from '../../src/machine/budget.ts';
-import { FINAL_SPEED_MARGIN, LONG_RUN_DROP_AT, planFinalRun } from '../../src/machine/final-run.ts';
+import { CLOCK_HEADROOM, FINAL_SPEED_MARGIN, LONG_RUN_DROP_AT, planFinalRun } from '../../src/machine/final-run.ts';
 import { augmentationWords } from '../../src/config/options.ts';
 import { resolveOptions } from '../../src/config/options.ts';
 
@@ -132,10 +132,22 @@ describe('planFinalRun', () => {
       expect(p.options).toMatchObject({ learnRateSchedule: 'piecewise', learnRateDropFactor: 0.1, learnRateDropAtTime: LONG_RUN_DROP_AT, learnRateDropPeriod: 23, outputNetwork: 'last-iteration' });
       expect(LONG_RUN_DROP_AT).toBe(0.75);
       expect(p.reason).toMatch(/one drop ×0\.1 after 75% of its time, on its own clock \(about epoch 23 as planned\)/);
-      // One drop only, should it reach MaxEpochs: the period is over half of it.
-      expect(2 * p.options.learnRateDropPeriod!).toBeGreaterThan(p.maxEpochs);
+      // Its MaxEpochs leaves CLOCK_HEADROOM× the planned epochs (the drop is on the clock, whatever the epochs it reaches).
+      expect(CLOCK_HEADROOM).toBe(2);
+      expect(p.maxEpochs).toBe(Math.ceil((2 * p.images) / 50_000));
+      expect(p.reason).toMatch(new RegExp(`MaxEpochs ${p.maxEpochs} leaves room should it train faster than planned`));
       // A plain final run keeps the standing schedule's epochs.
       expect(at(555).options.learnRateDropAtTime).toBeUndefined();
+    });
+    test("a converged network's long run: the headroom stops at its useful length", () => {
+      // 8 passes asked → useful 48 epochs; 1,400 s affords 47 planned, twice that is beyond it.
+      const p = at(1400, augmentation, false, 8);
+      expect(p.options.learnRateDropAtTime).toBe(0.75);
+      expect(p.plannedEpochs).toBe(47);
+      expect(p.maxEpochs).toBe(48);
+      // A plain final run keeps EPOCH_HEADROOM.
+      const plain = at(555);
+      expect(plain.maxEpochs).toBe(Math.ceil((1.25 * plain.images) / 50_000));
     });
     test('a continued run counts its drop from the epochs it adds', () => {
       const p = planFinalRun({ secondsLeft: 900, speed: speed(2110), sizes: rungSizes, standing: rung, epochsDone: 8, evidence: { imagesToMinimum: 8 * 50_000, stillImproving: true, searchEpochs: 8 }, augmentation });
