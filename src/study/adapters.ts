@@ -115,6 +115,15 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
 }
 
 /**
+ * The long run augments networks of this many convolutional layers or more. Measured (AMD EPYC):
+ * single-layer networks underfit augmented batches, 3 of 3 — a 10-minute rung's 40-filter winner,
+ * augmented for 29 epochs continuing its rung run, 89.82% validation accuracy against the 90.22%
+ * of the weights it continued (51bc5d4, seed 2), and the two subset winners above; every
+ * 30-minute long run that helped was of the two-block 40→80 network.
+ */
+export const LONG_RUN_MIN_CONVOLUTIONS = 2;
+
+/**
  * The augmentation a final run retraining `run` takes when it is the long run (budget.ts
  * LONG_FINAL_EPOCHS): the registry's augmentData defaults, for a full-data rung's winner that does
  * not augment yet; null otherwise. Not for a subset search's winner: measured (10-minute studies
@@ -123,10 +132,12 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
  * batches: 88.6% training accuracy), and seed 2's single-layer 40-filter network 88.08% after 24
  * augmented epochs (the 10-minute mean fell to 89.43% ± 1.35 from 90.62% ± 0.20); the rung's
  * winners are the networks the 30-minute long runs helped (92.10% and 92.45% validation against
- * 91.77% and 92.05% after the rung's 8 epochs).
+ * 91.77% and 92.05% after the rung's 8 epochs). Nor for a network of fewer than
+ * LONG_RUN_MIN_CONVOLUTIONS convolutions, a rung's winner or not.
  */
 export function longFinalAugmentation(run: Pick<RunRecord, 'fidelity' | 'network' | 'options'>): Partial<TrainingOptions> | null {
   if (run.fidelity?.kind !== 'full' || augments(run.options)) return null;
+  if (run.network.layers.filter((l) => l.type === 'conv').length < LONG_RUN_MIN_CONVOLUTIONS) return null;
   const { options } = applyDecision({ network: run.network, options: run.options }, { action: 'augmentData', params: {}, reason: 'the long final run' }, { lastLearnRate: run.options.initialLearnRate, bestEpoch: null, epochsTrained: 0 });
   return { randXReflection: options.randXReflection, randXTranslation: options.randXTranslation, randYTranslation: options.randYTranslation };
 }

@@ -13,6 +13,7 @@ import type { Policy, PolicyContext } from '../../src/types.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
 import { planStudyRung } from '../../src/study/rung.ts';
+import { LONG_RUN_MIN_CONVOLUTIONS } from '../../src/study/adapters.ts';
 import { reasonOf, type MachineDecisionRecord } from '../../src/store/records.ts';
 
 /** A scripted search on the subset; it has nothing to try at the full-data rung, so the study does not climb. */
@@ -263,11 +264,25 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
   });
 
   test('the long run: a rung winner retrained for 20 epochs or more trains on augmented batches, and the report says why', async () => {
-    const { study } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    // The rung deepens (widen leaves one convolution: LONG_RUN_MIN_CONVOLUTIONS).
+    const deepener: Policy = {
+      name: 'deepener',
+      description: 'test: the subset search stops at once; the full-data rung deepens, then augments',
+      decide: (context) => {
+        if (context.fidelity !== 'full') return { action: 'stop', params: {}, reason: 'test: nothing more on the subset' };
+        const script: Decision[] = [
+          { action: 'deepen', params: {}, reason: 'test: deepen' },
+          { action: 'augmentData', params: {}, reason: 'test: augment' },
+        ];
+        return script.find((d) => context.allowed.includes(d.action) && !context.tried.includes(d.action)) ?? { action: 'stop', params: {}, reason: 'test: rung done' };
+      },
+    };
+    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     const final = study.runs.find((r) => r.verdict === 'final')!;
     const parent = study.runs.find((r) => r.id === final.parentId)!;
     const plan = study.decisions.find((d) => d.machine === 'finalRun')!.reason;
     expect(parent.fidelity.kind).toBe('full');
+    expect(parent.network.layers.filter((l) => l.type === 'conv')).toHaveLength(LONG_RUN_MIN_CONVOLUTIONS);
     expect(parent.options.randXReflection).toBeUndefined();
     expect(final.options.maxEpochs).toBeGreaterThanOrEqual(20);
     expect(final.options).toMatchObject({ randXReflection: true, randXTranslation: 2, randYTranslation: 2 });
@@ -275,6 +290,16 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const why = renderReport(study).split('\n').find((l) => /\| plan the final run /.test(l))!;
     // This converged network's final run stops at its useful length (the cap's short Why); an uncapped one says why it augments (test/report).
     expect(why).toMatch(/\| \d+ epochs of 5,000 images, rate ×0.1 every \d+ epochs, augmented: enough for this converged network/);
+  });
+
+  test("a single-layer rung winner's final run is not augmented (it underfits augmented batches)", async () => {
+    const { study } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    const parent = study.runs.find((r) => r.id === final.parentId)!;
+    expect(parent.fidelity.kind).toBe('full');
+    expect(parent.network.layers.filter((l) => l.type === 'conv')).toHaveLength(1);
+    expect(final.options.randXReflection).toBeUndefined();
+    expect(study.decisions.find((d) => d.machine === 'finalRun')!.reason).not.toMatch(/augmented batches/);
   });
 
   test('a resumed study gets the rung it decided, whatever the time left says now', async () => {
