@@ -40,6 +40,22 @@ export function subjectOf(facts: RunFacts, isStanding: boolean): RunFacts & { is
   return { ...facts, isStanding };
 }
 
+/**
+ * A close call's replicate of a candidate: the same configuration with another seed (+1000), from
+ * the start, pooled with the candidate it repeats. The study also trains it ahead, beside its
+ * candidate, when it has room for more than one run (study/ahead.ts).
+ */
+export function replicateRun(original: PendingRun, runId: number): PendingRun {
+  return {
+    ...original,
+    options: { ...original.options, seed: original.options.seed + 1000 },
+    runId,
+    kind: 'replicate',
+    continueFrom: null,
+    replicateOf: original.replicateOf ?? original.runId,
+  };
+}
+
 /** The context a study starts with: the baseline run pending. */
 export function initialContext(input: TuneInput): TuneContext {
   return {
@@ -160,20 +176,8 @@ export const UPDATES = {
   },
   /** A close call: the same candidate again with another seed. */
   prepareReplicate: ({ context }: Args): Partial<TuneContext> => {
-    const original = context.pending!;
     const runId = context.nextRunId;
-    return {
-      replicated: true,
-      nextRunId: runId + 1,
-      pending: {
-        ...original,
-        options: { ...original.options, seed: original.options.seed + 1000 },
-        runId,
-        kind: 'replicate' as const,
-        continueFrom: null,
-        replicateOf: original.replicateOf ?? original.runId,
-      },
-    };
+    return { replicated: true, nextRunId: runId + 1, pending: replicateRun(context.pending!, runId) };
   },
   /** Kept: the candidate becomes the incumbent and its configuration stands. */
   promoteCandidate: ({ context }: Args): Partial<TuneContext> => {

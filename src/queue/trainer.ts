@@ -206,10 +206,13 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
   return {
     async trainRun(request: TrainRequest): Promise<RunResult> {
       if (lost) throw lost;
-      const folder = path.basename(request.checkpointDir); // run-N: the run's identity in its study
-      const runId = Number(/(\d+)$/.exec(folder)?.[1] ?? NaN);
+      // run-N: the run's identity in its study; ahead-HASH: a run trained ahead of the machine's asking (study/ahead.ts), 0 until a run adopts it.
+      const folder = path.basename(request.checkpointDir);
+      const runId = Number(/^run-(\d+)$/.exec(folder)?.[1] ?? 0);
       const id = jobIdFor(options.studyKey, folder);
       const job = await submit(request, runId, id);
+      // A run trained ahead that the study no longer needs: its job leaves the queue unless a worker has it.
+      if (folder.startsWith('ahead-')) request.signal?.addEventListener('abort', () => void job.remove().catch(() => undefined), { once: true });
       await finished(job, request);
       const answer = await answerOf<TrainJobResult>(id);
       const files = await connection.get(answer.key);

@@ -27,6 +27,8 @@ import {
 } from '../machine/machine.ts';
 import { finalReserveSeconds, finalSecondsFor, imagesNeeded, searchSecondsLeft, type DataSizes, type Speed } from '../machine/budget.ts';
 import { judge, type Side } from '../machine/verdict.ts';
+import { replicateRun } from '../machine/updates.ts';
+import { adoptAhead, dataFor, trainAhead, trainingOptionsFor } from './ahead.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
@@ -164,16 +166,18 @@ function initialVerdict(p: PendingRun): RunRecord['verdict'] {
   return p.kind;
 }
 
-/** Starts a run's training (its folder cleared, its deadline from the time left now). */
-async function startRun(env: StudyEnv, p: PendingRun, watched: boolean): Promise<TrainedRun> {
-  // The full-data rung trains on all the training images and keeps the search's per-epoch validation subset for its curve.
-  const data = p.kind === 'confirm' || p.kind === 'final' ? env.full : p.fidelity === 'full' ? { train: env.full.train, validation: env.search.validation } : env.search;
+/**
+ * Starts a run's training (its folder cleared, its deadline from the time left now), in its own
+ * folder or (a run trained ahead: ahead.ts) in `dir`.
+ */
+async function startRun(env: StudyEnv, p: PendingRun, watched: boolean, dir?: string, signal: AbortSignal = env.abort.signal): Promise<TrainedRun> {
+  const { train, validation } = dataFor(env, p);
+  const data = { train, validation };
   const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
-  // One validation series: once per epoch, at its end.
-  const options = { ...p.options, validationFrequency: iterationsPerEpoch(data.train, p.options.miniBatchSize) };
-  env.log.info({ runId: p.runId, stage: p.stage, kind: p.kind, change: p.change, network: p.network, options, beside: !watched }, 'run started');
+  const options = trainingOptionsFor(env, p);
+  env.log.info({ runId: p.runId, stage: p.stage, kind: p.kind, change: p.change, network: p.network, options, beside: !watched, ahead: dir !== undefined }, 'run started');
   const startedAt = new Date().toISOString();
-  const checkpointDir = runDir(env, p.runId);
+  const checkpointDir = dir ?? runDir(env, p.runId);
   await rm(checkpointDir, { recursive: true, force: true }); // a run interrupted earlier starts clean
   const left = totalSecondsLeft(env);
   const planned = p.seconds ?? null;
@@ -189,7 +193,7 @@ async function startRun(env: StudyEnv, p: PendingRun, watched: boolean): Promise
     deadlineMidEpoch: planned !== null,
     // A run trained beside another reports no progress of its own (the terminal follows one run).
     onProgress: watched ? (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)) : undefined,
-    signal: env.abort.signal,
+    signal,
   });
   return { result, startedAt, options, data, parent };
 }
@@ -197,7 +201,8 @@ async function startRun(env: StudyEnv, p: PendingRun, watched: boolean): Promise
 /**
  * Trains one run (or returns it when it is already stored: resume after a crash). Its `alongside`
  * runs start now too when the trainer has room for them (queue workers); each is stored when the
- * machine comes to it.
+ * machine comes to it. With room to spare, a search candidate's replicate trains ahead beside it
+ * (ahead.ts); a run the machine asks for that trained ahead is adopted, not trained again.
  */
 export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
   if (env.store.run(p.runId)) return { runId: p.runId };
@@ -211,10 +216,13 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
   }
   const what = p.change ? `${p.change.action} ${formatParams(p.change.params)}`.trim() : p.kind === 'search' ? 'baseline' : p.kind;
   env.progress.runStarted(p.runId, p.stage, what);
-  const early = env.besideRuns.get(p.runId);
+  const early = env.besideRuns.get(p.runId) ?? (await adoptAhead(env, p));
   let trained: TrainedRun;
   try {
-    trained = await (early ?? startRun(env, p, true));
+    const training = early ?? startRun(env, p, true);
+    // A candidate's close call asks for its replicate next: trained beside it when there is room.
+    if (p.kind === 'search' && p.change !== null) await trainAhead(env, replicateRun(p, -1), 1 + env.besideRuns.size, (q, dir, signal) => startRun(env, q, false, dir, signal));
+    trained = await training;
   } finally {
     env.besideRuns.delete(p.runId);
   }

@@ -36,6 +36,13 @@ export interface TrainedRun {
   parent: RunRecord | null;
 }
 
+/** A run trained ahead of the machine's asking (ahead.ts). */
+export interface AheadRun {
+  run: Promise<TrainedRun>;
+  settled: boolean;
+  abort: AbortController;
+}
+
 export interface StudyEnv {
   config: StudyConfig;
   dir: string;
@@ -62,6 +69,8 @@ export interface StudyEnv {
   speeds: Map<string, { imagesPerSecond: number; evalImagesPerSecond: number }>;
   /** Runs started beside another (PendingRun.alongside), by id, until the machine comes to them. */
   besideRuns: Map<number, Promise<TrainedRun>>;
+  /** Runs trained ahead (ahead.ts), by what they train (trainingKey), until a run adopts them. */
+  aheadRuns: Map<string, AheadRun>;
   /** The error that failed the study (kept whole: a user's mistake exits 2, a bug 1). */
   failure: unknown;
 }

@@ -26,6 +26,7 @@ import type { NetworkSpec, Policy } from '../types.ts';
 import type { DataView } from '../data/image-set.ts';
 import type { StudyConfig, StudyRecord } from '../store/records.ts';
 import type { Dataset } from '../data/dataset.ts';
+import { clearAhead } from './ahead.ts';
 import { decideStudyNext, evaluateStudyRun, trainStudyRun, writeStudyReport } from './adapters.ts';
 import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveStudyModel, testStudyFinal } from './finalise.ts';
 import { secondsUsed, type StudyEnv } from './env.ts';
@@ -268,6 +269,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
     clock: Date.now,
     speeds: new Map(),
     besideRuns: new Map(),
+    aheadRuns: new Map(),
     failure: null,
   };
   activeEnv = env;
@@ -336,8 +338,10 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
       },
     });
   });
+  await clearAhead(env); // a resumed study's leftovers
   actor.start();
   await finished;
+  await clearAhead(env); // runs trained ahead that the machine never asked for
   opened.unlisten?.(); // from here the study ends as it ended
   await store.flush();
   activeEnv = null;

@@ -4,7 +4,7 @@
  * Fashion-MNIST subsets, real signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -216,6 +216,37 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
     expect(count(w.stderr(), 'finished job')).toBe(b.runs.length);
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
+  }, 300_000);
+
+  test("with two workers a search candidate's replicate trains ahead on the second, a close call adopts it instead of training it again, and the decisions are those of one worker", async () => {
+    const reports = await tempReports();
+    const longer = [...STUDY, '--subset', '4096', '--max-runs', '6'];
+    const local = tune([...longer, '--name', 'local', '--reports', reports]);
+    expect(local.code, local.stderr).toBe(DONE);
+    const workers = [worker(redis.url), worker(redis.url)];
+    await Promise.all(workers.map((w) => w.waitFor(/waiting for jobs/)));
+    const study = coordinator([...longer, '--name', 'ahead', '--reports', reports, '--redis', redis.url]);
+    expect(await study.exited, study.stderr()).toBe(DONE);
+    const [a, b] = [readStudy(reports, 'local'), readStudy(reports, 'ahead')];
+    const decisions = (s: StudyRecord) => s.decisions.map((d) => (d.by === 'machine' ? `machine ${d.machine}` : `${d.by} ${d.decision.action} ${JSON.stringify(d.decision.params)}`));
+    expect(decisions(b)).toEqual(decisions(a));
+    expect(b.runs.map((r) => `${r.id} ${r.kind}`)).toEqual(a.runs.map((r) => `${r.id} ${r.kind}`));
+    const logs = workers.map((w) => w.stderr()).join('\n');
+    // Every search candidate's replicate was trained ahead (the study waits on one run at a time, so the second worker had room).
+    const candidates = b.runs.filter((r) => r.kind === 'search' && r.change !== null);
+    expect(candidates.length).toBeGreaterThanOrEqual(2);
+    expect(logs).toMatch(/training job \S+-ahead-[0-9a-f]{12} \(study ahead, run 0,/);
+    // A replicate is adopted, never trained as itself; nothing trained ahead is left in the study's folder.
+    for (const r of b.runs.filter((x) => x.kind === 'replicate')) expect(logs).not.toMatch(new RegExp(`training job \\S+-run-${r.id} `));
+    expect(readdirSync(path.join(reports, 'ahead', 'runs')).filter((n) => n.startsWith('ahead-'))).toEqual([]);
+    for (const w of workers) w.child.kill('SIGTERM');
+    for (const w of workers) expect(await w.exited).toBe(0);
+    // A run trained ahead that was still training went back to the queue: not for the next tests' workers.
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUE_NAME, { connection });
+    await queue.obliterate({ force: true });
+    await queue.close();
+    connection.disconnect();
   }, 300_000);
 
   test("a candidate's speed probe is a job the worker measures on its machine; its evaluation speed is the coordinator's; asked again, the finished probe is adopted", async () => {

@@ -148,11 +148,13 @@ function trainer(world: FakeWorld): StudyTrainer {
 /**
  * The fake trainer with room for `parallel` runs at once (queue workers): a run trains from the
  * clock's time when it was asked for, beside any other in flight, and the clock ends at the later
- * of their ends. `world.events` records 'train N' and 'evaluate N' in the order they are asked for.
+ * of their ends. `world.events` records 'train N' and 'evaluate N' in the order they are asked for
+ * ('train ahead-HASH' for a run trained ahead).
  */
 function parallelTrainer(world: FakeWorld, parallel: number): StudyTrainer {
   const base = trainer(world);
-  const runOf = (dir: string | null | undefined) => /run-(\d+)$/.exec(dir ?? '')?.[1] ?? '?';
+  // 'N' for run-N, the folder's name for a run trained ahead (ahead-HASH).
+  const runOf = (dir: string | null | undefined) => /run-(\d+)$/.exec(dir ?? '')?.[1] ?? /ahead-\w+$/.exec(dir ?? '')?.[0] ?? '?';
   const waiting: Array<() => void> = [];
   return {
     ...base,
@@ -267,6 +269,7 @@ export async function fakeStudy(options: {
     clock: () => world.now,
     speeds: new Map(),
     besideRuns: new Map(),
+    aheadRuns: new Map(),
     failure: null,
   };
   const actor = createActor(studyMachine(env), { input: studyInput(config, config.baseNetwork) }).start();

@@ -4,6 +4,8 @@
  * cost-aware confirmation of a larger tie or a much cheaper finalist, the final-weights choice, refusals, and a
  * user's mistake inside the machine exiting as the user's.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Decision } from '../../src/actions.ts';
 import { CONFIRM_SHARE, FINAL_SHARE_FLOOR } from '../../src/machine/budget.ts';
@@ -107,6 +109,32 @@ describe('the budget is spent where it pays', () => {
     const finalOf = (s: typeof one.study) => s.runs.find((r) => r.kind === 'final')!.result.epochsCompleted;
     expect(finalOf(two.study)).toBeGreaterThanOrEqual(finalOf(one.study));
     expect(finalOf(two.study) > finalOf(one.study) || two.study.budget.secondsUsed < one.study.budget.secondsUsed - 1).toBe(true);
+  });
+
+  test("with room for two runs at once, a candidate's replicate trains ahead beside it and a close call adopts it; the decisions are those of one at a time", async () => {
+    const widen: Decision = { action: 'widen', params: { factor: 2 }, reason: 'test: widen' };
+    // Capacity barely helps and networks err on different images: close calls, replicated.
+    const given = { policy: scripted('widen-once', [widen]), budgetSeconds: 3600, capacityGain: 0.0004, networkNoise: 0.1 };
+    const one = await fakeStudy(given);
+    const two = await fakeStudy({ ...given, parallel: 2 });
+    const replicates = two.study.runs.filter((r) => r.kind === 'replicate');
+    expect(replicates.length).toBeGreaterThanOrEqual(1);
+    const events = two.world.events!;
+    for (const r of replicates) {
+      // Never trained as itself: adopted from the run trained ahead, asked for before its candidate was evaluated.
+      expect(events).not.toContain(`train ${r.id}`);
+      const ahead = events.findIndex((e) => /^train ahead-/.test(e) && events.indexOf(`train ${r.replicateOf}`) < events.indexOf(e));
+      expect(ahead).toBeGreaterThanOrEqual(0);
+      expect(ahead).toBeLessThan(events.indexOf(`evaluate ${r.replicateOf}`));
+      expect(existsSync(path.join(two.env.dir, r.result.checkpointDir))).toBe(true);
+    }
+    // The same runs, verdicts, judgements and decisions as one at a time.
+    const runs = (s: typeof one.study) => s.runs.map((r) => `${r.id} ${r.kind} ${r.verdict} ${r.judgement?.z.toFixed(6) ?? ''} ${r.options.seed}`);
+    expect(runs(two.study)).toEqual(runs(one.study));
+    const decisions = (s: typeof one.study) => s.decisions.map((d) => (d.by === 'machine' ? `machine ${d.machine}` : `policy ${d.decision.action}`));
+    expect(decisions(two.study)).toEqual(decisions(one.study));
+    // The time it saved.
+    expect(two.study.budget.secondsUsed).toBeLessThan(one.study.budget.secondsUsed - 1);
   });
 
   test('a larger network the subset called a tie is confirmed against the incumbent when the budget pays for its final run', async () => {

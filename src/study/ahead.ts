@@ -1,0 +1,103 @@
+/**
+ * Runs trained ahead. With room for more than one run at once (queue workers: the trainer's
+ * `parallelRuns`), the study trains beside a search candidate the run the machine asks for next
+ * should the call be close: the candidate's replicate (machine/updates.ts `replicateRun`, the same
+ * configuration with another seed). It trains in a folder of its own (runs/ahead-HASH; on the
+ * queue, a job id of its own), keyed by what it trains. When the machine then asks for a run that
+ * trains exactly the same (network, options, images, warm start, time allowed), that run adopts it
+ * instead of training it again; nothing else changes, so the decisions are those of one run at a
+ * time, and a run trained ahead that the machine never asks for costs a worker's time, not the
+ * study's. Not kept across a resume: a resumed study trains what it asks for.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { PendingRun } from '../machine/machine.ts';
+import { iterationsPerEpoch, runDir, type AheadRun, type StudyEnv, type TrainedRun } from './env.ts';
+
+/** The images a run trains and validates on: the search subset, the full-data rung, or (confirm, final) the full split. */
+export function dataFor(env: StudyEnv, p: PendingRun): { name: 'search' | 'rung' | 'full'; train: StudyEnv['full']['train']; validation: StudyEnv['full']['validation'] } {
+  if (p.kind === 'confirm' || p.kind === 'final') return { name: 'full', ...env.full };
+  // The full-data rung trains on all the training images and keeps the search's per-epoch validation subset for its curve.
+  if (p.fidelity === 'full') return { name: 'rung', train: env.full.train, validation: env.search.validation };
+  return { name: 'search', ...env.search };
+}
+
+/** The options a run trains with: one validation series, once per epoch, at its end. */
+export function trainingOptionsFor(env: StudyEnv, p: PendingRun): PendingRun['options'] {
+  return { ...p.options, validationFrequency: iterationsPerEpoch(dataFor(env, p).train, p.options.miniBatchSize) };
+}
+
+/** What a run trains, as a key: two pending runs with the same key train the same (their ids, stages and parents aside). */
+export function trainingKey(env: StudyEnv, p: PendingRun): string {
+  return JSON.stringify({ network: p.network, options: trainingOptionsFor(env, p), data: dataFor(env, p).name, continueFrom: p.continueFrom, seconds: p.seconds ?? null });
+}
+
+function aheadDir(env: StudyEnv, key: string): string {
+  return path.join(env.dir, 'runs', `ahead-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
+}
+
+/** Runs trained ahead that have not finished yet. */
+function inFlight(env: StudyEnv): number {
+  return [...env.aheadRuns.values()].filter((a) => !a.settled).length;
+}
+
+/**
+ * Starts `p` ahead, in its own folder, when the trainer has room beside the `busy` runs training
+ * now (and it is not already trained or training ahead). `start` trains it (adapters.ts startRun).
+ */
+export async function trainAhead(env: StudyEnv, p: PendingRun, busy: number, start: (p: PendingRun, dir: string, signal: AbortSignal) => Promise<TrainedRun>): Promise<void> {
+  if (!env.trainer.parallelRuns) return;
+  const key = trainingKey(env, p);
+  if (env.aheadRuns.has(key)) return;
+  if ((await env.trainer.parallelRuns()) <= busy + inFlight(env)) return;
+  const dir = aheadDir(env, key);
+  // Its own stop: the study's, or clearAhead's when the machine never asks for it.
+  const abort = new AbortController();
+  const stop = () => abort.abort(env.abort.signal.reason);
+  env.abort.signal.addEventListener('abort', stop, { once: true });
+  const entry: AheadRun = { settled: false, abort, run: start(p, dir, abort.signal) };
+  entry.run.finally(() => env.abort.signal.removeEventListener('abort', stop)).catch(() => undefined);
+  entry.run.then(
+    () => (entry.settled = true),
+    () => (entry.settled = true),
+  );
+  env.aheadRuns.set(key, entry);
+  env.log.info({ ahead: path.basename(dir), of: p.replicateOf, kind: p.kind }, 'run trained ahead');
+}
+
+/**
+ * The run trained ahead that trains what `p` trains, moved to p's folder: null when there is none
+ * (or it failed: p then trains as usual).
+ */
+export async function adoptAhead(env: StudyEnv, p: PendingRun): Promise<TrainedRun | null> {
+  const key = trainingKey(env, p);
+  const entry = env.aheadRuns.get(key);
+  if (!entry) return null;
+  env.aheadRuns.delete(key);
+  let trained: TrainedRun;
+  try {
+    trained = await entry.run;
+  } catch (error) {
+    env.log.warn({ runId: p.runId, error: String(error) }, 'the run trained ahead failed: training it now');
+    return null;
+  }
+  const dir = runDir(env, p.runId);
+  await rm(dir, { recursive: true, force: true });
+  await rename(trained.result.checkpointDir, dir);
+  env.log.info({ runId: p.runId, ahead: path.basename(trained.result.checkpointDir) }, 'run adopted from ahead');
+  return { ...trained, result: { ...trained.result, checkpointDir: dir } };
+}
+
+/**
+ * Stops the runs trained ahead that the machine never asked for and removes their folders (at the
+ * study's end, and at its start: a resumed study's leftovers).
+ */
+export async function clearAhead(env: StudyEnv): Promise<void> {
+  const entries = [...env.aheadRuns.values()];
+  env.aheadRuns.clear();
+  for (const entry of entries) entry.abort.abort(new Error('not needed: the machine did not ask for it'));
+  await Promise.allSettled(entries.map((e) => e.run));
+  const names = await readdir(path.join(env.dir, 'runs')).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.startsWith('ahead-')).map((n) => rm(path.join(env.dir, 'runs', n), { recursive: true, force: true })));
+}
