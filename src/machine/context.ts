@@ -80,6 +80,9 @@ export interface DecideInput {
   subject: RunFacts & { isStanding: boolean };
   tried: ActionName[];
   budget: BudgetFacts;
+  /** The id the candidate's run would take, and the full-data rung's epochs (null below it): what the study needs to train the policy's next choice ahead. */
+  nextRunId: number;
+  rungEpochs: number | null;
 }
 
 export interface DecideOutcome {

@@ -245,6 +245,8 @@ export const tuneMachine = setup({
             subject: context.subject ?? subjectOf(context.incumbent!, true),
             tried: context.tried,
             budget: context.budget,
+            nextRunId: context.nextRunId,
+            rungEpochs: context.fidelity === 'full' ? context.rungEpochs : null,
           };
         },
         onDone: { target: 'decided', actions: 'storeOutcome' },

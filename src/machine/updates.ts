@@ -3,7 +3,7 @@
  * and the event's output, and its starting context. The machine wires them to its states; the
  * flowchart's routing is rails.ts, the verdicts verdict.ts, the final run's plan final-run.ts.
  */
-import { ACTIONS } from '../actions.ts';
+import { ACTIONS, type Change, type Decision } from '../actions.ts';
 import { rungOptions } from './budget.ts';
 import { refusal } from './rails.ts';
 import {
@@ -38,6 +38,35 @@ export function searchSpent(context: TuneContext): boolean {
 /** A run as the subject a stabilise action would fix (the standing one, or a diverged candidate). */
 export function subjectOf(facts: RunFacts, isStanding: boolean): RunFacts & { isStanding: boolean } {
   return { ...facts, isStanding };
+}
+
+/**
+ * The run a policy's accepted decision trains: the changed configuration, at the full-data rung with
+ * the rung's epochs (annealed, whatever the change). The study also trains the policy's next choice
+ * ahead with it (study/ahead.ts).
+ */
+export function candidateRun(a: {
+  decision: Decision;
+  change: Change;
+  runId: number;
+  fidelity: TuneContext['fidelity'];
+  rungEpochs: number | null;
+  incumbentId: number | null;
+  subject: { runId: number; isStanding: boolean };
+}): PendingRun {
+  return {
+    network: a.change.network,
+    options: a.rungEpochs !== null ? { ...a.change.options, ...rungOptions(a.rungEpochs) } : a.change.options,
+    fidelity: a.fidelity,
+    runId: a.runId,
+    stage: ACTIONS[a.decision.action].step,
+    kind: 'search',
+    parentId: a.incumbentId,
+    basedOn: a.subject.isStanding ? null : a.subject.runId,
+    change: a.decision,
+    continueFrom: a.change.continues ? a.subject.runId : null,
+    replicateOf: null,
+  };
 }
 
 /**
@@ -117,23 +146,10 @@ export const UPDATES = {
     const { decision, change } = context.outcome!;
     const subject = context.subject ?? subjectOf(context.incumbent!, true);
     const runId = context.nextRunId;
-    const full = context.fidelity === 'full' && context.rungEpochs !== null;
-    const pending: PendingRun | null = change && ACTIONS[decision.action].trains
-      ? {
-          network: change.network,
-          // At the full-data rung every run trains the rung's epochs, annealed, whatever the change.
-          options: full ? { ...change.options, ...rungOptions(context.rungEpochs!) } : change.options,
-          fidelity: context.fidelity,
-          runId,
-          stage: ACTIONS[decision.action].step,
-          kind: 'search',
-          parentId: context.incumbent?.runId ?? null,
-          basedOn: subject.isStanding ? null : subject.runId,
-          change: decision,
-          continueFrom: change.continues ? subject.runId : null,
-          replicateOf: null,
-        }
-      : null;
+    const pending: PendingRun | null =
+      change && ACTIONS[decision.action].trains
+        ? candidateRun({ decision, change, runId, fidelity: context.fidelity, rungEpochs: context.fidelity === 'full' ? context.rungEpochs : null, incumbentId: context.incumbent?.runId ?? null, subject })
+        : null;
     return {
       pending,
       refused: [],

@@ -28,7 +28,7 @@ import {
 import { finalReserveSeconds, finalSecondsFor, imagesNeeded, searchSecondsLeft, type DataSizes, type Speed } from '../machine/budget.ts';
 import { judge, type Side } from '../machine/verdict.ts';
 import { replicateRun } from '../machine/updates.ts';
-import { adoptAhead, dataFor, trainAhead, trainingOptionsFor } from './ahead.ts';
+import { adoptAhead, dataFor, nextIfReverted, policyRandom, trainAhead, trainingOptionsFor } from './ahead.ts';
 import { decideSafely } from '../policy-loader.ts';
 import { formatParams } from '../progress.ts';
 import { writeReport } from '../report/index.ts';
@@ -220,8 +220,12 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
   let trained: TrainedRun;
   try {
     const training = early ?? startRun(env, p, true);
-    // A candidate's close call asks for its replicate next: trained beside it when there is room.
-    if (p.kind === 'search' && p.change !== null) await trainAhead(env, replicateRun(p, -1), 1 + env.besideRuns.size, (q, dir, signal) => startRun(env, q, false, dir, signal));
+    // What the machine may ask for next, trained beside it when there is room: the policy's next
+    // choice should the candidate not be kept, then the replicate a close call asks for.
+    if (p.kind === 'search' && p.change !== null) {
+      const next = env.nextAhead?.after === p.runId ? env.nextAhead.runs : [];
+      for (const q of [...next, replicateRun(p, -1)]) await trainAhead(env, q, 1 + env.besideRuns.size, (r, dir, signal) => startRun(env, r, false, dir, signal));
+    }
     trained = await training;
   } finally {
     env.besideRuns.delete(p.runId);
@@ -352,7 +356,7 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
   const last = runs.find((r) => r.id === input.lastRunId);
   const incumbent = runs.find((r) => r.id === input.incumbentId) ?? last;
   if (!last || !incumbent) throw new Error(`run ${input.lastRunId} is not in the store`);
-  const random = mulberry32(deriveSeed(env.config.seed, `decide-${input.lastRunId}-${input.tried.length}-${input.refused.length}`));
+  const random = policyRandom(env, input.lastRunId, input.tried.length, input.refused.length);
   const context: PolicyContext = Object.freeze({
     stage: input.rails.step,
     allowed: Object.freeze([...input.allowed]),
@@ -394,6 +398,9 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
   }
   const outcome: DecideOutcome = { decision, change, estimatedSeconds, estimatedFinalSeconds };
   const refused = decisionRefusal({ rails: input.rails, budget: input.budget }, outcome);
+  // With room for more than one run, what the policy would try next should this candidate not be kept trains ahead beside it.
+  const parallel = refused === null && env.trainer.parallelRuns ? await env.trainer.parallelRuns() : 1;
+  env.nextAhead = parallel > 1 ? { after: input.nextRunId, runs: nextIfReverted(env, input, context, outcome, parallel - 1) } : null;
   await saveDecision(env, { afterRun: input.lastRunId, stage: input.rails.step, decision, ...(refused ? { refused } : {}) });
   return outcome;
 }

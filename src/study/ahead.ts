@@ -1,8 +1,10 @@
 /**
  * Runs trained ahead. With room for more than one run at once (queue workers: the trainer's
- * `parallelRuns`), the study trains beside a search candidate the run the machine asks for next
- * should the call be close: the candidate's replicate (machine/updates.ts `replicateRun`, the same
- * configuration with another seed). It trains in a folder of its own (runs/ahead-HASH; on the
+ * `parallelRuns`), the study trains beside a search candidate the runs the machine may ask for
+ * next: first the policy's next choice should the candidate not be kept (the usual verdict:
+ * `nextIfReverted` asks the policy now, with the context it would then see), then the
+ * candidate's replicate, what a close call asks for (machine/updates.ts `replicateRun`, the same
+ * configuration with another seed). Each trains in a folder of its own (runs/ahead-HASH; on the
  * queue, a job id of its own), keyed by what it trains. When the machine then asks for a run that
  * trains exactly the same (network, options, images, warm start, time allowed), that run adopts it
  * instead of training it again; nothing else changes, so the decisions are those of one run at a
@@ -12,7 +14,13 @@
 import { createHash } from 'node:crypto';
 import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { PendingRun } from '../machine/machine.ts';
+import { ACTIONS, applyDecision, type Decision } from '../actions.ts';
+import type { DecideInput, DecideOutcome, PendingRun } from '../machine/machine.ts';
+import { allowedActions, nextStep } from '../machine/rails.ts';
+import { candidateRun } from '../machine/updates.ts';
+import { decideSafely } from '../policy-loader.ts';
+import type { Judgement, PolicyContext, RunSummary } from '../types.ts';
+import { deriveSeed, mulberry32 } from '../util/random.ts';
 import { iterationsPerEpoch, runDir, type AheadRun, type StudyEnv, type TrainedRun } from './env.ts';
 
 /** The images a run trains and validates on: the search subset, the full-data rung, or (confirm, final) the full split. */
@@ -101,3 +109,93 @@ export async function clearAhead(env: StudyEnv): Promise<void> {
   const names = await readdir(path.join(env.dir, 'runs')).catch(() => [] as string[]);
   await Promise.all(names.filter((n) => n.startsWith('ahead-')).map((n) => rm(path.join(env.dir, 'runs', n), { recursive: true, force: true })));
 }
+
+/** The random stream the policy is given for a decision: the same for the same point of the study, so that a guess of its next answer can be exact. */
+export function policyRandom(env: StudyEnv, lastRunId: number, tried: number, refused: number): () => number {
+  return mulberry32(deriveSeed(env.config.seed, `decide-${lastRunId}-${tried}-${refused}`));
+}
+
+/**
+ * The runs the policy would ask for next should `outcome`'s candidate not be kept, and then the
+ * next should that one not be kept, up to `count`: the policy asked now, with the context it would
+ * then see — the candidates tried and judged not kept (their numbers assumed the incumbent's: they
+ * are not known yet), the rails moved on as the machine moves them, the budget less the first
+ * candidate's estimate, the random stream it would be given. The chain ends at an answer that is no
+ * run (a stop, an edit, an action the rails would refuse), or when the policy fails; nothing when
+ * the candidate is not a change of the standing configuration. A guess: a run the machine never
+ * asks for costs a worker's time, not the study's.
+ */
+export function nextIfReverted(env: StudyEnv, input: DecideInput, given: PolicyContext, outcome: DecideOutcome, count: number): PendingRun[] {
+  if (!outcome.change || !ACTIONS[outcome.decision.action].trains || !input.subject.isStanding) return [];
+  const out: PendingRun[] = [];
+  let { decision, change } = outcome as { decision: Decision; change: NonNullable<DecideOutcome['change']> };
+  let rails = input.rails;
+  let context = given;
+  let candidateId = input.nextRunId;
+  while (out.length < count) {
+    const moved = { ...rails, triedAtStanding: [...rails.triedAtStanding, decision.action], epochsExhausted: rails.epochsExhausted || ACTIONS[decision.action].exhaustsStep };
+    rails = { ...moved, step: nextStep(moved) };
+    const reverted: RunSummary = Object.freeze({
+      ...context.incumbent,
+      id: candidateId,
+      stage: ACTIONS[decision.action].step,
+      network: change.network,
+      options: change.options,
+      change: decision,
+      continuedFrom: change.continues ? input.subject.runId : null,
+      verdict: 'reverted',
+      judgement: {
+        ...(context.incumbent.judgement ?? ASSUMED),
+        against: input.incumbentId,
+        pooled: [candidateId],
+        outcome: 'worse' as const,
+        kept: false,
+        close: false,
+        summary: 'not kept (assumed: its numbers are not known yet)',
+      },
+    });
+    const tried = [...context.tried, decision.action];
+    context = Object.freeze({
+      ...context,
+      stage: rails.step,
+      allowed: Object.freeze(allowedActions(rails)),
+      refused: Object.freeze([]),
+      subjectRun: null,
+      last: reverted,
+      runs: Object.freeze([...context.runs, reverted]),
+      tried: Object.freeze(tried),
+      budget: Object.freeze({ runsLeft: context.budget.runsLeft - 1, secondsLeft: context.budget.secondsLeft - (out.length === 0 ? outcome.estimatedSeconds ?? 0 : 0) }),
+      random: policyRandom(env, candidateId, tried.length, 0),
+    });
+    try {
+      decision = decideSafely(env.policy, context, env.policySource);
+      if (!ACTIONS[decision.action].trains || !context.allowed.includes(decision.action)) break;
+      change = applyDecision(input.standing, decision, { lastLearnRate: input.subject.learnRate, bestEpoch: input.subject.bestEpoch, epochsTrained: input.subject.epochsTrained });
+    } catch {
+      break; // the real call will say what is wrong
+    }
+    candidateId += 1;
+    out.push(candidateRun({ decision, change, runId: candidateId, fidelity: input.rails.fidelity ?? 'subset', rungEpochs: input.rungEpochs, incumbentId: input.incumbentId, subject: { runId: input.subject.runId, isStanding: true } }));
+  }
+  return out;
+}
+
+/** The judgement fields of a run not kept whose numbers are not known (nextIfReverted). */
+const ASSUMED: Judgement = {
+  against: 0,
+  images: 0,
+  pooled: [],
+  candidate: { loss: NaN, accuracy: NaN },
+  incumbent: { loss: NaN, accuracy: NaN },
+  lossDiff: 0,
+  lossSE: 0,
+  accuracyDiff: 0,
+  accuracySE: 0,
+  z: 0,
+  margin: 0,
+  imagesPerSecond: { candidate: 0, incumbent: 0 },
+  outcome: 'worse',
+  kept: false,
+  close: false,
+  summary: '',
+};

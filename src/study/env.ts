@@ -11,6 +11,7 @@ import type { ProgressSink } from '../progress.ts';
 import type { StudyStore } from '../store/study-store.ts';
 import type { EvaluateRequest, EvaluationResult } from '../training/evaluate.ts';
 import type { TrainRequest } from '../training/trainer.ts';
+import type { PendingRun } from '../machine/machine.ts';
 import { iterationsPerEpoch as iterationsIn } from '../util/batching.ts';
 import { median } from '../util/stats.ts';
 import type { DiagnosisThresholds, NetworkSpec, Policy, RunSummary, Throughput, TrainingOptions } from '../types.ts';
@@ -71,6 +72,8 @@ export interface StudyEnv {
   besideRuns: Map<number, Promise<TrainedRun>>;
   /** Runs trained ahead (ahead.ts), by what they train (trainingKey), until a run adopts them. */
   aheadRuns: Map<string, AheadRun>;
+  /** The policy's next choices should the candidate `after` not be kept (ahead.ts nextIfReverted), to train ahead beside it. */
+  nextAhead?: { after: number; runs: PendingRun[] } | null;
   /** The error that failed the study (kept whole: a user's mistake exits 2, a bug 1). */
   failure: unknown;
 }

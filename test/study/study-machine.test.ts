@@ -14,6 +14,7 @@ import noSearch from '../../policies/no-search.ts';
 import type { Policy, PolicyContext } from '../../src/types.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
+import { describeChange } from '../../src/report/format.ts';
 import { planStudyRung } from '../../src/study/rung.ts';
 import { LONG_RUN_MIN_CONVOLUTIONS } from '../../src/study/adapters.ts';
 import { reasonOf, type MachineDecisionRecord } from '../../src/store/records.ts';
@@ -135,6 +136,33 @@ describe('the budget is spent where it pays', () => {
     expect(decisions(two.study)).toEqual(decisions(one.study));
     // The time it saved.
     expect(two.study.budget.secondsUsed).toBeLessThan(one.study.budget.secondsUsed - 1);
+  });
+
+  test("with room for two runs at once, the policy's next choice should a candidate not be kept trains ahead beside it and is adopted; the decisions are those of one at a time", async () => {
+    // No time budget (12 search runs): the time saved cannot change what the budget affords.
+    const given = { policy: flowchart, budgetSeconds: null, maxRuns: 12 };
+    const one = await fakeStudy(given);
+    const two = await fakeStudy({ ...given, parallel: 2 });
+    const runs = (s: typeof one.study) => s.runs.map((r) => `${r.id} ${r.kind} ${r.verdict} ${describeChange(r.change)} ${r.judgement?.z.toFixed(6) ?? ''}`);
+    expect(runs(two.study)).toEqual(runs(one.study));
+    const decisions = (s: typeof one.study) => s.decisions.map((d) => (d.by === 'machine' ? `machine ${d.machine}` : `policy ${d.decision.action} ${JSON.stringify(d.decision.params)}`));
+    expect(decisions(two.study)).toEqual(decisions(one.study));
+    // Search candidates asked for after a candidate not kept, trained ahead (never as themselves) and adopted.
+    const events = two.world.events!;
+    const adopted = two.study.runs.filter((r) => r.kind === 'search' && r.change !== null && !events.includes(`train ${r.id}`));
+    expect(adopted.length).toBeGreaterThanOrEqual(2);
+    for (const r of adopted) {
+      const before = two.study.runs.find((x) => x.id === r.id - 1)!;
+      expect(before.verdict).not.toBe('kept');
+      expect(existsSync(path.join(two.env.dir, r.result.checkpointDir))).toBe(true);
+    }
+    expect(events.filter((e) => /^train ahead-/.test(e)).length).toBeGreaterThanOrEqual(adopted.length);
+    // Room for three: the next choice, and the one after it, ahead; still the same study.
+    const three = await fakeStudy({ ...given, parallel: 3 });
+    expect(runs(three.study)).toEqual(runs(one.study));
+    expect(decisions(three.study)).toEqual(decisions(one.study));
+    const adoptedOf = (s: typeof three) => s.study.runs.filter((r) => r.kind === 'search' && r.change !== null && !s.world.events!.includes(`train ${r.id}`)).length;
+    expect(adoptedOf(three)).toBeGreaterThanOrEqual(adopted.length);
   });
 
   test('a larger network the subset called a tie is confirmed against the incumbent when the budget pays for its final run', async () => {
