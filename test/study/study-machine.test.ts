@@ -260,19 +260,17 @@ test('what the policy would try next with more budget is recorded for the report
 });
 
 describe('fidelity is a ladder: the flowchart again on all the training images (issue 21)', () => {
-  /** Nothing more on the subset; at the full-data rung: widen, then augmentation (when the rails allow it), then stop. */
-  const climber: Policy = {
-    name: 'climber',
-    description: 'test: the subset search stops at once; the full-data rung widens, then augments',
+  /** Nothing more on the subset; at the full-data rung: `first`, then augmentation (when the rails allow it), then stop. */
+  const climbing = (name: string, first: Decision): Policy => ({
+    name,
+    description: `test: the subset search stops at once; the full-data rung tries ${first.action}, then augments`,
     decide: (context) => {
       if (context.fidelity !== 'full') return { action: 'stop', params: {}, reason: 'test: nothing more on the subset' };
-      const script: Decision[] = [
-        { action: 'widen', params: { factor: 2 }, reason: 'test: widen' },
-        { action: 'augmentData', params: {}, reason: 'test: augment' },
-      ];
+      const script: Decision[] = [first, { action: 'augmentData', params: {}, reason: 'test: augment' }];
       return script.find((d) => context.allowed.includes(d.action) && !context.tried.includes(d.action)) ?? { action: 'stop', params: {}, reason: 'test: rung done' };
     },
-  };
+  });
+  const climber = climbing('climber', { action: 'widen', params: { factor: 2 }, reason: 'test: widen' });
 
   test('with time left the study climbs: every rung run trains the same annealed epochs on all the images, judged against the rung\'s first run, and the final run continues the winner\'s rung run', async () => {
     const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
@@ -321,18 +319,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
 
   test('the long run: a rung winner retrained for 20 epochs or more trains on augmented batches, and the report says why', async () => {
     // The rung deepens (widen leaves one convolution: LONG_RUN_MIN_CONVOLUTIONS).
-    const deepener: Policy = {
-      name: 'deepener',
-      description: 'test: the subset search stops at once; the full-data rung deepens, then augments',
-      decide: (context) => {
-        if (context.fidelity !== 'full') return { action: 'stop', params: {}, reason: 'test: nothing more on the subset' };
-        const script: Decision[] = [
-          { action: 'deepen', params: {}, reason: 'test: deepen' },
-          { action: 'augmentData', params: {}, reason: 'test: augment' },
-        ];
-        return script.find((d) => context.allowed.includes(d.action) && !context.tried.includes(d.action)) ?? { action: 'stop', params: {}, reason: 'test: rung done' };
-      },
-    };
+    const deepener = climbing('deepener', { action: 'deepen', params: {}, reason: 'test: deepen' });
     const { study } = await fakeStudy({ policy: deepener, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     const final = study.runs.find((r) => r.verdict === 'final')!;
     const parent = study.runs.find((r) => r.id === final.parentId)!;
