@@ -48,6 +48,11 @@ import { checkReachable, connect } from './redis.ts';
 export const LOST_AFTER_MS = 20_000;
 /** How often the coordinator checks that Redis answers, and reads refusals from a waiting job's log. */
 const WATCH_EVERY_MS = 2_000;
+/**
+ * BullMQ priority of a run trained ahead (study/ahead.ts): after every job without one, so that a
+ * guess never holds up a run a study asks for (several studies may share the workers).
+ */
+const AHEAD_PRIORITY = 10;
 /** Attempts of a job that fails with an error (a worker's crash is a stall, retried apart from these). */
 const ATTEMPTS = 2;
 
@@ -124,7 +129,7 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
   });
 
   /** Adds the job under `id`, or adopts the one there when it is the same and has not failed. */
-  async function add(name: 'train' | 'probe', job: TrainJob | ProbeJob, id: string): Promise<Job> {
+  async function add(name: 'train' | 'probe', job: TrainJob | ProbeJob, id: string, priority?: number): Promise<Job> {
     const existing = await queue.getJob(id);
     if (existing) {
       const state = await existing.getState();
@@ -132,10 +137,10 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       if (same && state !== 'failed') return existing; // adopted: finished, running or waiting
       await existing.remove().catch(() => undefined);
     }
-    return queue.add(name, { payload: encodePayload(job) }, { jobId: id, attempts: ATTEMPTS, removeOnComplete: { age: KEEP_FINISHED_SECONDS }, removeOnFail: { age: KEEP_FINISHED_SECONDS } });
+    return queue.add(name, { payload: encodePayload(job) }, { jobId: id, attempts: ATTEMPTS, removeOnComplete: { age: KEEP_FINISHED_SECONDS }, removeOnFail: { age: KEEP_FINISHED_SECONDS }, ...(priority ? { priority } : {}) });
   }
 
-  async function submit(request: TrainRequest, runId: number, id: string): Promise<Job> {
+  async function submit(request: TrainRequest, runId: number, id: string, priority?: number): Promise<Job> {
     const job: TrainJob = {
       ...header(request.network, request.options, request.train),
       validation: viewSpec(request.validation, sets),
@@ -149,7 +154,7 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       await connection.set(key, JSON.stringify(await packFolder(request.continueFrom.checkpointDir, ['validation.bin'])), 'EX', KEEP_FINISHED_SECONDS);
       job.continueFrom = { result: request.continueFrom.result, key };
     }
-    return add('train', job, id);
+    return add('train', job, id, priority);
   }
 
   /** The finished job's return value, decoded. */
@@ -210,9 +215,10 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       const folder = path.basename(request.checkpointDir);
       const runId = Number(/^run-(\d+)$/.exec(folder)?.[1] ?? 0);
       const id = jobIdFor(options.studyKey, folder);
-      const job = await submit(request, runId, id);
+      const ahead = folder.startsWith('ahead-');
+      const job = await submit(request, runId, id, ahead ? AHEAD_PRIORITY : undefined);
       // A run trained ahead that the study no longer needs: its job leaves the queue unless a worker has it.
-      if (folder.startsWith('ahead-')) request.signal?.addEventListener('abort', () => void job.remove().catch(() => undefined), { once: true });
+      if (ahead) request.signal?.addEventListener('abort', () => void job.remove().catch(() => undefined), { once: true });
       await finished(job, request);
       const answer = await answerOf<TrainJobResult>(id);
       const files = await connection.get(answer.key);
