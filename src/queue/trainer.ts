@@ -85,6 +85,13 @@ function jobIdentity(job: TrainJob | ProbeJob): string {
   return encodePayload({ ...job, deadline: undefined, deadlineMidEpoch: undefined, version: '', ...warm } as TrainJob);
 }
 
+/** Runs `act` (its failure ignored) when `signal` fires, or now if it has. */
+function when(signal: AbortSignal | undefined, act: () => Promise<unknown>): void {
+  const run = () => void act().catch(() => undefined);
+  if (signal?.aborted) run();
+  else signal?.addEventListener('abort', run, { once: true });
+}
+
 export async function openQueueTrainer(options: QueueTrainerOptions): Promise<QueueTrainer> {
   await checkReachable(options.url, `the study's training jobs`);
   const connection = connect(options.url);
@@ -217,8 +224,12 @@ export async function openQueueTrainer(options: QueueTrainerOptions): Promise<Qu
       const id = jobIdFor(options.studyKey, folder);
       const ahead = folder.startsWith('ahead-');
       const job = await submit(request, runId, id, ahead ? AHEAD_PRIORITY : undefined);
-      // A run trained ahead that the study no longer needs: its job leaves the queue unless a worker has it.
-      if (ahead) request.signal?.addEventListener('abort', () => void job.remove().catch(() => undefined), { once: true });
+      if (ahead) {
+        // A run trained ahead that the study no longer needs leaves the queue, and one it now waits
+        // for goes to the front (each unless a worker has it already).
+        when(request.signal, () => job.remove());
+        when(request.needed, () => job.changePriority({ priority: 0 }));
+      }
       await finished(job, request);
       const answer = await answerOf<TrainJobResult>(id);
       const files = await connection.get(answer.key);

@@ -170,7 +170,7 @@ function initialVerdict(p: PendingRun): RunRecord['verdict'] {
  * Starts a run's training (its folder cleared, its deadline from the time left now), in its own
  * folder or (a run trained ahead: ahead.ts) in `dir`.
  */
-async function startRun(env: StudyEnv, p: PendingRun, watched: boolean, dir?: string, signal: AbortSignal = env.abort.signal): Promise<TrainedRun> {
+async function startRun(env: StudyEnv, p: PendingRun, watched: boolean, dir?: string, signals: { signal: AbortSignal; needed?: AbortSignal } = { signal: env.abort.signal }): Promise<TrainedRun> {
   const { train, validation } = dataFor(env, p);
   const data = { train, validation };
   const parent = p.continueFrom === null ? null : env.store.run(p.continueFrom) ?? null;
@@ -193,7 +193,8 @@ async function startRun(env: StudyEnv, p: PendingRun, watched: boolean, dir?: st
     deadlineMidEpoch: planned !== null,
     // A run trained beside another reports no progress of its own (the terminal follows one run).
     onProgress: watched ? (progress) => env.progress.training(p.runId, p.stage, progress, totalSecondsLeft(env)) : undefined,
-    signal,
+    signal: signals.signal,
+    needed: signals.needed,
   });
   return { result, startedAt, options, data, parent };
 }
@@ -224,7 +225,7 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     // choice should the candidate not be kept, then the replicate a close call asks for.
     if (p.kind === 'search' && p.change !== null) {
       const next = env.nextAhead?.after === p.runId ? env.nextAhead.runs : [];
-      for (const q of [...next, replicateRun(p, -1)]) await trainAhead(env, q, 1 + env.besideRuns.size, (r, dir, signal) => startRun(env, r, false, dir, signal));
+      for (const q of [...next, replicateRun(p, -1)]) await trainAhead(env, q, 1 + env.besideRuns.size, (r, dir, signals) => startRun(env, r, false, dir, signals));
     }
     trained = await training;
   } finally {

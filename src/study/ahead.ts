@@ -54,7 +54,12 @@ function inFlight(env: StudyEnv): number {
  * Starts `p` ahead, in its own folder, when the trainer has room beside the `busy` runs training
  * now (and it is not already trained or training ahead). `start` trains it (adapters.ts startRun).
  */
-export async function trainAhead(env: StudyEnv, p: PendingRun, busy: number, start: (p: PendingRun, dir: string, signal: AbortSignal) => Promise<TrainedRun>): Promise<void> {
+export async function trainAhead(
+  env: StudyEnv,
+  p: PendingRun,
+  busy: number,
+  start: (p: PendingRun, dir: string, signals: { signal: AbortSignal; needed: AbortSignal }) => Promise<TrainedRun>,
+): Promise<void> {
   if (!env.trainer.parallelRuns) return;
   const key = trainingKey(env, p);
   if (env.aheadRuns.has(key)) return;
@@ -64,7 +69,8 @@ export async function trainAhead(env: StudyEnv, p: PendingRun, busy: number, sta
   const abort = new AbortController();
   const stop = () => abort.abort(env.abort.signal.reason);
   env.abort.signal.addEventListener('abort', stop, { once: true });
-  const entry: AheadRun = { settled: false, abort, run: start(p, dir, abort.signal) };
+  const needed = new AbortController();
+  const entry: AheadRun = { settled: false, abort, needed, run: start(p, dir, { signal: abort.signal, needed: needed.signal }) };
   entry.run.finally(() => env.abort.signal.removeEventListener('abort', stop)).catch(() => undefined);
   entry.run.then(
     () => (entry.settled = true),
@@ -83,6 +89,7 @@ export async function adoptAhead(env: StudyEnv, p: PendingRun): Promise<TrainedR
   const entry = env.aheadRuns.get(key);
   if (!entry) return null;
   env.aheadRuns.delete(key);
+  entry.needed.abort(); // still queued: to the front
   let trained: TrainedRun;
   try {
     trained = await entry.run;

@@ -42,6 +42,8 @@ export interface AheadRun {
   run: Promise<TrainedRun>;
   settled: boolean;
   abort: AbortController;
+  /** Fired when a run adopts it (TrainRequest.needed). */
+  needed: AbortController;
 }
 
 export interface StudyEnv {

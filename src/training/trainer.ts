@@ -42,6 +42,11 @@ export interface TrainRequest {
   /** Called after every iteration; keep it cheap. */
   onProgress?: (progress: TrainProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Fires when a run trained ahead is needed now (study/ahead.ts): a trainer that queues runs at a
+   * lower priority moves it to the front. Training in process ignores it.
+   */
+  needed?: AbortSignal;
 }
 
 /**
