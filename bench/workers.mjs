@@ -82,8 +82,11 @@ try {
     const runs = record.runs.length;
     const trainSeconds = record.runs.reduce((s, run) => s + run.result.seconds, 0);
     const perWorker = workers.map(({ log }) => (log().match(/finished job/g) ?? []).length);
-    rows.push({ setting: n === 0 ? 'in process' : `${n} worker${n > 1 ? 's' : ''}`, exit: r.status, seconds, runs, runsPerMinute: (60 * runs) / seconds, trainSeconds, perWorker });
-    console.error(`bench: ${rows.at(-1).setting}: ${runs} runs in ${seconds.toFixed(1)} s (exit ${r.status}; jobs per worker ${perWorker.join(', ') || '—'})`);
+    // Runs the study adopted from a run trained ahead on a free worker (src/study/ahead.ts), from its log.
+    const log = readFileSync(path.join(reports, name, 'log.ndjson'), 'utf8');
+    const adopted = (log.match(/"msg":"run adopted from ahead"/g) ?? []).length;
+    rows.push({ setting: n === 0 ? 'in process' : `${n} worker${n > 1 ? 's' : ''}`, exit: r.status, seconds, runs, runsPerMinute: (60 * runs) / seconds, trainSeconds, perWorker, adopted });
+    console.error(`bench: ${rows.at(-1).setting}: ${runs} runs in ${seconds.toFixed(1)} s (exit ${r.status}; jobs per worker ${perWorker.join(', ') || '—'}; adopted from ahead ${adopted})`);
   }
 } finally {
   redis.child.kill('SIGKILL');
@@ -93,9 +96,9 @@ const lines = [
   `Workers on one machine, ${new Date().toISOString().slice(0, 10)}, ${cpuModel()}, ${cpus().length} cores, one wasm thread per process; ` +
     `a study of ${values.runs} search runs on ${values.subset}-image subsets, ${values.epochs} epochs each, no time budget:`,
   '',
-  '| setting | study wall time | runs | runs per minute | training time (sum of runs) | jobs per worker |',
-  '| --- | ---: | ---: | ---: | ---: | --- |',
-  ...rows.map((r) => `| ${r.setting} | ${r.seconds.toFixed(1)} s | ${r.runs} | ${r.runsPerMinute.toFixed(2)} | ${r.trainSeconds.toFixed(1)} s | ${r.perWorker.join(', ') || '—'} |`),
+  '| setting | study wall time | runs | runs per minute | training time (sum of runs) | jobs per worker (ahead included) | runs adopted from ahead |',
+  '| --- | ---: | ---: | ---: | ---: | --- | ---: |',
+  ...rows.map((r) => `| ${r.setting} | ${r.seconds.toFixed(1)} s | ${r.runs} | ${r.runsPerMinute.toFixed(2)} | ${r.trainSeconds.toFixed(1)} s | ${r.perWorker.join(', ') || '—'} | ${r.adopted} |`),
 ];
 const text = lines.join('\n') + '\n';
 process.stdout.write(text);
