@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError, isUserError } from './errors.ts';
 import { terminalProgress } from './progress.ts';
+import { startWatchdog } from './watchdog.ts';
 import { BACKENDS, checkedRedisUrl, intFlag, oneOf, reportsDirFrom, studyStartFrom } from './study/config.ts';
 
 export { parseDuration, parseImageSize, studyConfigFrom } from './study/config.ts';
@@ -131,7 +132,14 @@ async function runCommand(values: Values): Promise<number> {
   const { runStudy } = await import('./study/index.ts');
   const progress = terminalProgress(process.stderr, Boolean(values.quiet));
   const { target, ...start } = await studyStartFrom(values);
-  const outcome = await runStudy(target, { ...start, progress });
+  const name = typeof target === 'string' ? target : target.name;
+  const reports = typeof values.reports === 'string' ? ` --reports ${values.reports}` : '';
+  const redis = typeof values.redis === 'string' ? ' --redis URL' : '';
+  const stopWatching = startWatchdog(
+    `tune: study "${name}": nothing has run for {seconds} s — a call of the training backend never returned (its threads hung). ` +
+      `Stopped; every finished run is saved: continue with \`tune --resume ${name}${reports}${redis}\`.`,
+  );
+  const outcome = await runStudy(target, { ...start, progress }).finally(stopWatching);
   if (outcome.error) throw outcome.error; // the study failed: a UserError exits 2, a bug 1
   if (values.quiet && outcome.study.final) {
     process.stdout.write(`${(outcome.study.final.testAccuracy * 100).toFixed(2)}% test accuracy — ${path.join(outcome.dir, 'report.md')}\n`);
@@ -146,6 +154,7 @@ async function workerCommand(values: Values): Promise<number> {
   const { runWorker, DEFAULT_LOCK_SECONDS } = await import('./queue/worker.ts');
   const { VERSION } = await import('./version.ts');
   stopWorking = true;
+  startWatchdog(`tune worker: nothing has run for {seconds} s — a call of the training backend never returned (its threads hung). Stopped; its job goes back to the queue when its lock expires.`);
   return runWorker({
     url,
     concurrency: intFlag(values, 'concurrency', 1, 1),
