@@ -11,7 +11,6 @@ import path from 'node:path';
 import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
 import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
 import { augments } from '../config/options.ts';
-import { deriveSeed, mulberry32 } from '../util/random.ts';
 import { imagesPerEpoch as imagesIn } from '../util/batching.ts';
 import { curveFromHistory, diagnoseRun } from '../diagnosis/index.ts';
 import { evidenceOf } from '../machine/rails.ts';
@@ -36,7 +35,6 @@ import type { NetworkSpec, PolicyContext, Stage, TrainingOptions } from '../type
 import type { DataView } from '../data/image-set.ts';
 import type { DecisionRecord, MachineDecisionKind, MachineDecisionRecord, PolicyDecisionRecord, RunRecord, StudyRecord } from '../store/records.ts';
 import {
-  iterationsPerEpoch,
   readPerImage,
   runDir,
   secondsUsed,
@@ -202,8 +200,9 @@ async function startRun(env: StudyEnv, p: PendingRun, watched: boolean, dir?: st
 /**
  * Trains one run (or returns it when it is already stored: resume after a crash). Its `alongside`
  * runs start now too when the trainer has room for them (queue workers); each is stored when the
- * machine comes to it. With room to spare, a search candidate's replicate trains ahead beside it
- * (ahead.ts); a run the machine asks for that trained ahead is adopted, not trained again.
+ * machine comes to it. With room to spare, what the machine may ask for next trains ahead beside
+ * a search candidate (ahead.ts: the policy's next choices should it not be kept, then its
+ * replicate); a run the machine asks for that trained ahead is adopted, not trained again.
  */
 export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ runId: number }> {
   if (env.store.run(p.runId)) return { runId: p.runId };
