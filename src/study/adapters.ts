@@ -222,9 +222,10 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     const training = early ?? startRun(env, p, true);
     // What the machine may ask for next, trained beside it when there is room: the policy's next
     // choice should the candidate not be kept, then the replicate a close call asks for.
-    if (p.kind === 'search' && p.change !== null) {
+    if (p.kind === 'search' && p.change !== null && env.trainer.parallelRuns) {
       const next = env.nextAhead?.after === p.runId ? env.nextAhead.runs : [];
-      for (const q of [...next, replicateRun(p, -1)]) await trainAhead(env, q, 1 + env.besideRuns.size, (r, dir, signals) => startRun(env, r, false, dir, signals));
+      const room = { parallel: await env.trainer.parallelRuns(), busy: 1 + env.besideRuns.size };
+      for (const q of [...next, replicateRun(p, -1)]) trainAhead(env, q, room, (r, dir, signals) => startRun(env, r, false, dir, signals));
     }
     trained = await training;
   } finally {

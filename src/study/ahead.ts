@@ -51,19 +51,19 @@ function inFlight(env: StudyEnv): number {
 }
 
 /**
- * Starts `p` ahead, in its own folder, when the trainer has room beside the `busy` runs training
- * now (and it is not already trained or training ahead). `start` trains it (adapters.ts startRun).
+ * Starts `p` ahead, in its own folder, when the trainer's `parallel` runs leave room beside the
+ * `busy` runs training now (and it is not already trained or training ahead). `start` trains it
+ * (adapters.ts startRun).
  */
-export async function trainAhead(
+export function trainAhead(
   env: StudyEnv,
   p: PendingRun,
-  busy: number,
+  room: { parallel: number; busy: number },
   start: (p: PendingRun, dir: string, signals: { signal: AbortSignal; needed: AbortSignal }) => Promise<TrainedRun>,
-): Promise<void> {
-  if (!env.trainer.parallelRuns) return;
+): void {
   const key = trainingKey(env, p);
   if (env.aheadRuns.has(key)) return;
-  if ((await env.trainer.parallelRuns()) <= busy + inFlight(env)) return;
+  if (room.parallel <= room.busy + inFlight(env)) return;
   const dir = aheadDir(env, key);
   // Its own stop: the study's, or clearAhead's when the machine never asks for it.
   const abort = new AbortController();
@@ -71,11 +71,12 @@ export async function trainAhead(
   env.abort.signal.addEventListener('abort', stop, { once: true });
   const needed = new AbortController();
   const entry: AheadRun = { settled: false, abort, needed, run: start(p, dir, { signal: abort.signal, needed: needed.signal }) };
-  entry.run.finally(() => env.abort.signal.removeEventListener('abort', stop)).catch(() => undefined);
-  entry.run.then(
-    () => (entry.settled = true),
-    () => (entry.settled = true),
-  );
+  entry.run
+    .finally(() => {
+      entry.settled = true;
+      env.abort.signal.removeEventListener('abort', stop);
+    })
+    .catch(() => undefined); // its failure is adoptAhead's to report (the run then trains as usual)
   env.aheadRuns.set(key, entry);
   env.log.info({ ahead: path.basename(dir), of: p.replicateOf, kind: p.kind }, 'run trained ahead');
 }
