@@ -11,7 +11,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError, isUserError } from './errors.ts';
 import { terminalProgress } from './progress.ts';
 import { startWatchdog } from './watchdog.ts';
-import { BACKENDS, checkedRedisUrl, intFlag, oneOf, reportsDirFrom, studyStartFrom } from './study/config.ts';
+import { BACKENDS, checkedRedisUrl, intFlag, oneOf, reportsDirFrom, resumeCommand, studyStartFrom } from './study/config.ts';
 
 export { parseDuration, parseImageSize, studyConfigFrom } from './study/config.ts';
 
@@ -133,11 +133,10 @@ async function runCommand(values: Values): Promise<number> {
   const progress = terminalProgress(process.stderr, Boolean(values.quiet));
   const { target, ...start } = await studyStartFrom(values);
   const name = typeof target === 'string' ? target : target.name;
-  const reports = typeof values.reports === 'string' ? ` --reports ${values.reports}` : '';
-  const redis = typeof values.redis === 'string' ? ' --redis URL' : '';
+  const resume = resumeCommand(name, { studyDir: path.join(start.reportsDir, name), redis: typeof values.redis === 'string' });
   const stopWatching = startWatchdog(
     `tune: study "${name}": nothing has run for {seconds} s — a call of the training backend never returned (its threads hung). ` +
-      `Stopped; every finished run is saved: continue with \`tune --resume ${name}${reports}${redis}\`.`,
+      `Stopped; every finished run is saved: continue with ${resume}.`,
   );
   const outcome = await runStudy(target, { ...start, progress }).finally(stopWatching);
   if (outcome.error) throw outcome.error; // the study failed: a UserError exits 2, a bug 1
@@ -321,8 +320,8 @@ export async function cli(argv: string[]): Promise<void> {
     const timeout = setTimeout(() => process.exit(130), 5000);
     try {
       const { interruptStudy } = await import('./study/index.ts');
-      const name = await interruptStudy();
-      process.stderr.write(name ? `every finished run is saved; continue with \`tune --resume ${name}\`.\n` : '');
+      const stopped = await interruptStudy();
+      process.stderr.write(stopped ? `every finished run is saved; continue with ${stopped.resume}.\n` : '');
     } finally {
       clearTimeout(timeout);
       process.exit(130);

@@ -150,6 +150,20 @@ export function reportsDirFrom(values: Flags<'reports'>): string {
   return path.resolve(typeof values.reports === 'string' ? values.reports : 'reports');
 }
 
+/**
+ * The command that continues study `name` (every message that says how): `tune --resume NAME`,
+ * with `--reports DIR` when its reports folder (`studyDir`'s parent) is not ./reports, and
+ * `--redis URL` when it trains on a queue (`redis`: the URL to print, passwords redacted; true: the
+ * placeholder URL).
+ */
+export function resumeCommand(name: string, where: { studyDir?: string; redis?: string | boolean } = {}): string {
+  const folder = where.studyDir ? path.dirname(path.resolve(where.studyDir)) : reportsDirFrom({});
+  const relative = path.relative(process.cwd(), folder);
+  const reports = folder === reportsDirFrom({}) ? '' : ` --reports ${relative === '' ? '.' : relative.startsWith('..') || path.isAbsolute(relative) ? folder : relative}`;
+  const redis = where.redis ? ` --redis ${where.redis === true ? 'URL' : where.redis}` : '';
+  return `\`tune --resume ${name}${reports}${redis}\``;
+}
+
 /** --redis URL, checked (the queue's modules load only when it is given). */
 export async function checkedRedisUrl(url: string): Promise<string> {
   const { checkRedisUrl } = await import('../queue/redis.ts');

@@ -27,6 +27,7 @@ import type { DataView } from '../data/image-set.ts';
 import type { StudyConfig, StudyRecord } from '../store/records.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { clearAhead } from './ahead.ts';
+import { resumeCommand } from './config.ts';
 import { decideStudyNext, evaluateStudyRun, trainStudyRun, writeStudyReport } from './adapters.ts';
 import { chooseStudyFinalists, chooseStudyFinalWeights, planStudyFinalRun, saveStudyModel, testStudyFinal } from './finalise.ts';
 import { secondsUsed, type StudyEnv } from './env.ts';
@@ -120,10 +121,10 @@ export function newStudyRecord(config: StudyConfig, dataset: Dataset, split: { t
 }
 
 /** How a stopped study is continued, for its status reason and messages. */
-function resumeHint(config: StudyConfig): string {
+function resumeHint(config: StudyConfig, studyDir?: string): string {
   return config.policyObject
     ? `runStudy({ resume: '${config.name}', policy }) with the same policy object`
-    : `\`tune --resume ${config.name}\` (or runStudy({ resume: '${config.name}' }))`;
+    : `${resumeCommand(config.name, { studyDir })} (or runStudy({ resume: '${config.name}' }))`;
 }
 
 /**
@@ -155,13 +156,15 @@ let activeEnv: StudyEnv | null = null;
 /**
  * SIGINT/SIGTERM: stop the run in flight at its next iteration, mark the study stopped
  * (resumable) and rewrite its report. Every finished run is already on disk; the snapshot on disk
- * is the one before the interrupted step, which `tune --resume` takes up again.
+ * is the one before the interrupted step, which `tune --resume` takes up again. Returns the
+ * study's name and the command that continues it, or null when no study is running.
  */
-export async function interruptStudy(): Promise<string | null> {
+export async function interruptStudy(): Promise<{ name: string; resume: string } | null> {
   const env = activeEnv;
   if (!env) return null;
-  await stopStudy(env, 'interrupted', `interrupted; continue with \`tune --resume ${env.config.name}\``);
-  return env.config.name;
+  const resume = resumeCommand(env.config.name, { studyDir: env.dir });
+  await stopStudy(env, 'interrupted', `interrupted; continue with ${resume}`);
+  return { name: env.config.name, resume };
 }
 
 /** Stops the study resumable: the run in flight ends at its next iteration, nothing more is persisted but the status. */
@@ -277,7 +280,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   let stopping: Promise<void> | null = null;
   // The caller's signal stops the study as SIGINT does, resumable.
   const signalled = () => {
-    stopping ??= stopStudy(env, 'aborted by the caller\'s signal', `stopped by the caller's signal; continue with ${resumeHint(config)}`);
+    stopping ??= stopStudy(env, 'aborted by the caller\'s signal', `stopped by the caller's signal; continue with ${resumeHint(config, dir)}`);
   };
   if (opts.signal?.aborted) signalled();
   else opts.signal?.addEventListener('abort', signalled, { once: true });
@@ -285,7 +288,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   if (opts.redis && queueing) {
     const redis = opts.redis;
     const { openQueueTrainer, studyKeyOf, redactUrl, VERSION } = queueing;
-    const resume = `continue with \`tune --resume ${name} --redis URL\` when Redis is back (or without --redis, to train here)`;
+    const resume = `continue with ${resumeCommand(name, { studyDir: dir, redis: true })} when Redis is back (or without --redis, to train here)`;
     const queue = (opened.queue = await openQueueTrainer({
       url: redis,
       study: name,
@@ -350,7 +353,7 @@ async function runLockedStudy(configOrName: StudyConfig | string, opts: StudyRun
   const lost = queueLost as Error | null;
   if (lost) {
     await stopping;
-    throw new UserError(`${lost.message}: study "${name}" stopped; every finished run is saved in ${dir}. Continue with \`tune --resume ${name} --redis ${queueing!.redactUrl(opts.redis!)}\` when Redis answers again.`);
+    throw new UserError(`${lost.message}: study "${name}" stopped; every finished run is saved in ${dir}. Continue with ${resumeCommand(name, { studyDir: dir, redis: queueing!.redactUrl(opts.redis!) })} when Redis answers again.`);
   }
   if (env.abort.signal.aborted) {
     await stopping; // the status and the report are written (SIGINT's stop is awaited by its handler)

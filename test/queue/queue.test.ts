@@ -375,7 +375,7 @@ describe.skipIf(!REDIS_SERVER || !HAVE_FASHION)('tune worker and tune --redis on
       await own.stop();
       w.child.kill('SIGKILL');
       expect(await study.exited).toBe(2);
-      expect(study.stderr()).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ has not answered for 20 s: study "lost" stopped; every finished run is saved in \S+\. Continue with `tune --resume lost --redis redis:\/\/127\.0\.0\.1:\d+` when Redis answers again/);
+      expect(study.stderr()).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ has not answered for 20 s: study "lost" stopped; every finished run is saved in \S+\. Continue with `tune --resume lost --reports \S+ --redis redis:\/\/127\.0\.0\.1:\d+` when Redis answers again/);
       expect(study.stderr()).not.toMatch(/\n\s+at /);
       const stopped = readStudy(reports, 'lost');
       expect(stopped.status).toBe('stopped');
