@@ -4,7 +4,9 @@
 // of the final test accuracy, the images trained and the share of the budget used.
 //
 //   node bench/policies.mjs [--budget 10m] [--seeds 0,1,2] [--policies flowchart,random,no-search] [--out FILE] [-- extra tune flags]
-//   node bench/policies.mjs --collect NAME,NAME,… [--out FILE]   (summarise finished studies, e.g. an interrupted benchmark's)
+//   node bench/policies.mjs --collect NAME,NAME,… [--record] [--out FILE]   (summarise finished studies, e.g. an interrupted or
+//                                                                     resumed benchmark's; --record appends their rows, with this
+//                                                                     checkout's commit: collect where they ran)
 //   node bench/policies.mjs --records 30m [--commit REV]            (summarise the recorded rows of that budget)
 //   node bench/policies.mjs --redis URL --parallel N …               (N studies at once, their runs trained by
 //                                                                     `tune worker`s on that Redis: README, Several machines)
@@ -35,6 +37,7 @@ const { values, positionals } = parseArgs({
     policies: { type: 'string', default: 'flowchart,random,no-search' },
     out: { type: 'string' },
     collect: { type: 'string' },
+    record: { type: 'boolean', default: false },
     records: { type: 'string' },
     commit: { type: 'string' },
     'skip-recorded': { type: 'boolean', default: false },
@@ -101,6 +104,7 @@ const minutesOf = (budget) => {
   return Number(m[1]) * ({ s: 1 / 60, m: 1, h: 60 }[m[2] ?? 'm']);
 };
 
+if (values.record && !values.collect) throw new Error('--record goes with --collect NAME,…: a benchmark run records its rows by itself');
 const rows = [];
 let policies = values.policies.split(',');
 let seeds = values.seeds;
@@ -116,7 +120,13 @@ if (values.records) {
   for (const name of values.collect.split(',')) {
     const m = /^(.+)-seed(\d+)-\d{8}T\d{4}$/.exec(name);
     if (!m) throw new Error(`--collect ${name}: expected POLICY-seedN-STAMP, a folder in ${reports}`);
-    rows.push(rowFrom(name, m[1], Number(m[2]), null, null));
+    const row = rowFrom(name, m[1], Number(m[2]), null, null);
+    if (values.record) {
+      if (readRecords().some((r) => r.name === name)) throw new Error(`--collect ${name} --record: recorded already in ${recordsFile}`);
+      if (row.testAccuracy === null) throw new Error(`--collect ${name} --record: the study has no test accuracy (not finished): resume it first`);
+      appendRecord({ ...row, collected: true }, name);
+    }
+    rows.push(row);
   }
   policies = [...new Set(rows.map((r) => r.policy))];
   seeds = [...new Set(rows.map((r) => r.seed))].sort((a, b) => a - b).join(',');
