@@ -79,6 +79,17 @@ function rowFrom(name, policy, seed, exit, minutes) {
   };
 }
 
+/** Resumes of a killed study before its row is given up ("no result"). */
+const MAX_RESUMES = 2;
+/** Whether the study has its final test accuracy. */
+function finished(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(reports, name, 'study.json'), 'utf8')).final?.testAccuracy != null;
+  } catch {
+    return false;
+  }
+}
+
 const recordsFile = path.join(root, 'bench', 'records', 'policies.jsonl');
 function gitCommit() {
   try {
@@ -153,8 +164,18 @@ if (values.records) {
     const queue = values.redis ? ['--redis', values.redis] : [];
     const args = [path.join(root, 'bin', 'tune.js'), '--data', 'fashion', '--policy', policy, '--budget', values.budget, '--seed', seed, '--name', name, '--reports', reports, '--quiet', ...queue, ...positionals];
     const started = Date.now();
-    const status = await new Promise((resolve) => spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', (code) => resolve(code)));
-    const row = { ...rowFrom(name, policy, Number(seed), status, (Date.now() - started) / 60000), ...(values.redis ? { queue: true } : {}) };
+    const tuneWith = (argv) => new Promise((resolve) => spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] }).on('exit', (code, signal) => resolve({ code, signal })));
+    let { code: status, signal } = await tuneWith(args);
+    // Killed (the hang watchdog's SIGKILL, README "hang watchdog"): every finished run is stored, and
+    // the budget counts the time up to the last stored step (the hung run is trained again), so the
+    // study resumes where it stopped, at most twice.
+    let resumed = 0;
+    while (signal === 'SIGKILL' && resumed < MAX_RESUMES && !finished(name)) {
+      resumed++;
+      console.error(`bench: ${name} was killed (SIGKILL); resuming it (${resumed} of ${MAX_RESUMES})`);
+      ({ code: status, signal } = await tuneWith([path.join(root, 'bin', 'tune.js'), '--resume', name, '--reports', reports, '--quiet', ...queue]));
+    }
+    const row = { ...rowFrom(name, policy, Number(seed), status, (Date.now() - started) / 60000), ...(values.redis ? { queue: true } : {}), ...(resumed ? { resumed } : {}) };
     rows.push(row);
     if (row.testAccuracy !== null) appendRecord(row, name);
     console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
