@@ -152,6 +152,8 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
   test('Ctrl-C (SIGINT) saves the study as stopped, exits 130, and --resume finishes it', async () => {
     const reports = await tempReports();
     const child = tuneAsync([...SMALL_STUDY, '--max-runs', '2', '--reports', reports, '--name', 'interrupted']);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
     const file = path.join(reports, 'interrupted', 'study.json');
     const code = await new Promise<number | null>((resolve) => {
       const timer = setInterval(() => {
@@ -173,7 +175,9 @@ describe.skipIf(!HAVE_FASHION)('a real study on a small subset', () => {
     expect(existsSync(path.join(reports, 'interrupted', 'study.lock'))).toBe(false); // released on the way out
     const stopped = readStudyFile(file);
     expect(stopped.status).toBe('stopped');
-    expect(stopped.statusReason).toMatch(/tune --resume interrupted/);
+    // The command to continue names the reports folder (not ./reports): as is, it finds the study.
+    expect(stopped.statusReason).toContain(`\`tune --resume interrupted --reports ${reports}\``);
+    expect(stderr).toContain(`continue with \`tune --resume interrupted --reports ${reports}\`.`);
     expect(readFileSync(path.join(reports, 'interrupted', 'report.md'), 'utf8')).toMatch(/stopped/i);
     const resumed = tune(['--resume', 'interrupted', '--reports', reports]);
     expect(resumed.code, resumed.stderr).toBe(3);
