@@ -335,6 +335,21 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(why).toMatch(/\| \d+ epochs of 5,000 images, rate ×0.1 every \d+ epochs, augmented: enough for this converged network/);
   });
 
+  test('at the rung a slower candidate is refused when its own long run would not fit in the time left, though its run would', async () => {
+    // deepen to 160 filters: a two-convolution winner gets the long run, 20 augmented epochs at its
+    // speed. Its rung run fits the search's time and its evidence's final run would too (the rule
+    // before this one trained it here); its long run does not.
+    const deepener = climbing('deepener160', { action: 'deepen', params: { filters: 160 }, reason: 'test: deepen' });
+    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: 1000, baseImagesPerSecond: 5000 });
+    const refused = study.decisions.find((d) => d.decision?.action === 'deepen')!;
+    const m = /^it would leave no time to train it properly: its run \(about (\d+) s\) and the final run it would need \(about (\d+) s at its speed\) exceed the (\d+) s left \(budgetLeft\)$/.exec(refused.refused ?? '');
+    expect(m, refused.refused).not.toBeNull();
+    const [run, final, left] = m!.slice(1).map(Number);
+    expect(run).toBeLessThan(left);
+    expect(run + final).toBeGreaterThan(left);
+    expect(study.runs.some((r) => r.change?.action === 'deepen')).toBe(false);
+  });
+
   test("a single-layer rung winner's final run is not augmented (it underfits augmented batches)", async () => {
     const { study } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
     const final = study.runs.find((r) => r.verdict === 'final')!;
