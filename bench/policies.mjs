@@ -16,7 +16,8 @@
 // benchmark over three policies and three seeds takes 4.5 hours, longer than a working session,
 // so it is run a few studies at a time and summarised from the records (`--records`, with
 // `--skip-recorded` to run only the studies not recorded yet for this commit). Each row names
-// its CPU: rows from different machines are not side by side, and the summary says so.
+// its CPU and the speed of its run 1 (the same work in every study): rows of different CPUs, or of
+// one CPU name whose run 1 speeds differ (two machines), are not side by side, and the summary says so.
 //
 // `no-search` is the default configuration trained for the whole budget (its final run planned
 // like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
@@ -27,7 +28,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cpuModel } from './cpu.mjs';
+import { cpuModel, notSideBySide } from './cpu.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({
@@ -76,6 +77,9 @@ function rowFrom(name, policy, seed, exit, minutes) {
     budgetUsed: study.config.budgetSeconds ? study.budget.secondsUsed / study.config.budgetSeconds : null,
     budget: study.config.budgetSeconds,
     minutes,
+    // The machine's speed on the same work in every study (run 1: the starting configuration on
+    // the subset), so that rows of one CPU name from different machines are told apart.
+    startImagesPerSecond: study.runs.find((r) => r.id === 1)?.throughput?.imagesPerSecond ?? null,
   };
 }
 
@@ -192,10 +196,11 @@ const pct = (x) => (x * 100).toFixed(2);
 const lines = [];
 const cpusSeen = [...new Set(rows.map((r) => r.cpu ?? cpuModel()))];
 const commits = [...new Set(rows.map((r) => r.commit).filter(Boolean))];
+const apart = notSideBySide(rows.map((r) => ({ ...r, cpu: r.cpu ?? cpuModel() })));
 lines.push(
   `Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpusSeen.join(' + ')}, ${cpus().length} cores, budget ${values.budget}, seeds ${seeds}` +
     (commits.length ? `, commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')}` : '') +
-    (cpusSeen.length > 1 ? ' (rows from different CPUs: not side by side)' : '') +
+    (apart ? ` (${apart})` : '') +
     ':',
 );
 lines.push('');
@@ -218,11 +223,11 @@ for (const policy of policies) {
 lines.push('');
 lines.push('Per study:');
 lines.push('');
-lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit | CPU | commit |');
-lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |');
+lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit | CPU | run 1 images/s | commit |');
+lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | --- |');
 for (const r of rows) {
   lines.push(
-    `| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} | ${r.cpu ?? cpuModel()} | ${r.commit ?? '—'} |`,
+    `| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} | ${r.cpu ?? cpuModel()} | ${r.startImagesPerSecond ? Math.round(r.startImagesPerSecond) : '—'} | ${r.commit ?? '—'} |`,
   );
 }
 const text = lines.join('\n');
