@@ -115,11 +115,17 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
 /**
  * Seconds the final run of `config` needs at `speed` (budget.ts finalReserveSeconds), with the
  * evidence of the standing run: what the search keeps for the standing configuration, and what a
- * candidate must leave for itself should it win. A full-data rung's configuration that would get
- * the long run reserves the long run; on the subset the reserve follows the evidence.
+ * candidate must leave for itself should it win. At the full-data rung a configuration that would
+ * get the long run reserves the long run when the standing one reserves it too: the rule keeps a
+ * slower candidate from taking the standing network's long run and leaving itself a short plain
+ * one. A standing network without a long run (one convolution) has none to lose, and a deeper
+ * candidate's rung run alone is worth more than its final run (measured, 10 minutes, 9004bcd, AMD
+ * EPYC family 26, seed 2: deepen refused for its 343 s long run with 353 s left; the single-layer
+ * network stood, its 70-epoch final run lost to its rung weights, 90.26% test against 91.90–92.12%
+ * for the seeds that deepened). On the subset the reserve follows the evidence.
  */
 function finalReserveFor(env: StudyEnv, budget: number, standing: RunRecord, config: Pick<RunRecord, 'fidelity' | 'network' | 'options'>, speed: Speed): number {
-  const longFinal = longFinalAugmentation(config) !== null;
+  const longFinal = longFinalAugmentation(standing) !== null && longFinalAugmentation(config) !== null;
   return finalReserveSeconds(budget, speed, imagesToMinimum(env, standing), evidenceSizes(env, standing), { longFinal });
 }
 
@@ -403,9 +409,9 @@ export async function decideStudyNext(env: StudyEnv, input: DecideInput): Promis
     const perEpoch = imagesPerEpoch(trainView, change.options.miniBatchSize) / speed.imagesPerSecond + env.search.validation.indices.length / speed.evalImagesPerSecond;
     estimatedSeconds = epochs * perEpoch + env.full.validation.indices.length / speed.evalImagesPerSecond;
     // Should it win, its final run needs what the standing one's reserve keeps, at its own speed: at
-    // the full-data rung the long run (a slower network kept there with too little time left for
-    // it trained a short plain final run that lost to its rung run's weights: 91.92% test, seed 0
-    // at 7e89eeb; 92.01% at 900b61d).
+    // the full-data rung the long run when the standing one has it (a slower network kept there
+    // with too little time left for it trained a short plain final run that lost to its rung run's
+    // weights: 91.92% test, seed 0 at 7e89eeb; 92.01% at 900b61d).
     // (Without a time budget nothing is refused for time.)
     const budget = env.config.budgetSeconds;
     estimatedFinalSeconds = budget === null ? null : finalReserveFor(env, budget, standingRun, { fidelity: standingRun.fidelity, network: change.network, options: change.options }, speed);

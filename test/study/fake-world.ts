@@ -214,6 +214,8 @@ export async function fakeStudy(options: {
   sizes?: { train: number; validation: number; search: number; searchValidation: number; test: number };
   /** Runs the trainer can train at once (queue workers): runs started together share the clock's time. */
   parallel?: number;
+  /** The starting network (default: the notes' single convolution). */
+  baseNetwork?: NetworkSpec;
 }): Promise<FakeStudy> {
   const sizes = options.sizes ?? { train: 5000, validation: 1000, search: 1000, searchValidation: 300, test: 1000 };
   const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, capacityGain: options.capacityGain ?? 0.035, networkNoise: options.networkNoise ?? 0, now: 0, events: [] };
@@ -231,7 +233,7 @@ export async function fakeStudy(options: {
     budgetSeconds: options.budgetSeconds,
     maxRuns: options.maxRuns ?? 16,
     backend: null,
-    baseNetwork: defaultNetwork(),
+    baseNetwork: options.baseNetwork ?? defaultNetwork(),
     baseOptions: resolveOptions({ maxEpochs: 10, outputNetwork: 'best-validation-loss' }),
   };
   const info = {

@@ -11,7 +11,8 @@ import type { Decision } from '../../src/actions.ts';
 import { CONFIRM_SHARE, FINAL_SHARE_FLOOR } from '../../src/machine/budget.ts';
 import flowchart from '../../policies/flowchart.ts';
 import noSearch from '../../policies/no-search.ts';
-import type { Policy, PolicyContext } from '../../src/types.ts';
+import type { NetworkSpec, Policy, PolicyContext } from '../../src/types.ts';
+import { defaultNetwork } from '../../src/config/network.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
 import { describeChange } from '../../src/report/format.ts';
@@ -271,6 +272,16 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     },
   });
   const climber = climbing('climber', { action: 'widen', params: { factor: 2 }, reason: 'test: widen' });
+  /** The starting network with a second block (20→40): the long run's kind of network. */
+  const twoBlocks: NetworkSpec = {
+    ...defaultNetwork(),
+    layers: [...defaultNetwork().layers.slice(0, 4), { type: 'conv', filters: 40, kernelSize: 3, stride: 1, padding: 'same' }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'maxpool', poolSize: 2, stride: 2 }, { type: 'fc', units: 10 }],
+  };
+  // A budget and speed where the candidate's rung run fits and its long run does not.
+  const BUDGET_160 = 1000;
+  const SPEED_160 = 5000;
+  const BUDGET_40 = 600;
+  const SPEED_40 = 2000;
 
   test('with time left the study climbs: every rung run trains the same annealed epochs on all the images, judged against the rung\'s first run, and the final run continues the winner\'s rung run', async () => {
     const { study, world, value } = await fakeStudy({ policy: climber, budgetSeconds: 1800, baseImagesPerSecond: 20000 });
@@ -336,11 +347,12 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
   });
 
   test('at the rung a slower candidate is refused when its own long run would not fit in the time left, though its run would', async () => {
-    // deepen to 160 filters: a two-convolution winner gets the long run, 20 augmented epochs at its
-    // speed. Its rung run fits the search's time and its evidence's final run would too (the rule
-    // before this one trained it here); its long run does not.
+    // A two-convolution network stands and reserves the long run (20 augmented epochs); deepen to
+    // 160 filters would get the long run too, at its own speed. Its rung run fits the search's time
+    // and its evidence's final run would too (the rule before this one trained it here); its long
+    // run does not.
     const deepener = climbing('deepener160', { action: 'deepen', params: { filters: 160 }, reason: 'test: deepen' });
-    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: 1000, baseImagesPerSecond: 5000 });
+    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: BUDGET_160, baseImagesPerSecond: SPEED_160, baseNetwork: twoBlocks });
     const refused = study.decisions.find((d) => d.decision?.action === 'deepen')!;
     const m = /^it would leave no time to train it properly: its run \(about (\d+) s\) and the final run it would need \(about (\d+) s at its speed\) exceed the (\d+) s left \(budgetLeft\)$/.exec(refused.refused ?? '');
     expect(m, refused.refused).not.toBeNull();
@@ -348,6 +360,17 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(run).toBeLessThan(left);
     expect(run + final).toBeGreaterThan(left);
     expect(study.runs.some((r) => r.change?.action === 'deepen')).toBe(false);
+  });
+
+  test('at the rung a single-convolution network has no long run to keep: a deeper candidate leaves the plain final run it reserves, not a long run of its own', async () => {
+    // Seen at 10 minutes (9004bcd, seed 2): deepen refused for its own long run, the single-layer
+    // network stood, and its long plain final run lost to its rung weights (90.26% test).
+    const deepener = climbing('deepener40', { action: 'deepen', params: { filters: 40 }, reason: 'test: deepen' });
+    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: BUDGET_40, baseImagesPerSecond: SPEED_40 });
+    const deepened = study.runs.find((r) => r.change?.action === 'deepen' && r.fidelity.kind === 'full');
+    const refused = study.decisions.find((d) => d.decision?.action === 'deepen' && d.refused);
+    expect(refused?.refused, 'deepen was refused').toBeUndefined();
+    expect(deepened, 'deepen trained at the rung').toBeDefined();
   });
 
   test("a single-layer rung winner's final run is not augmented (it underfits augmented batches)", async () => {
