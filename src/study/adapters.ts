@@ -119,7 +119,7 @@ export function budgetNow(env: StudyEnv, standing: RunRecord): BudgetFacts {
  * get the long run reserves the long run when the standing one reserves it too: the rule keeps a
  * slower candidate from taking the standing network's long run and leaving itself a short plain
  * one. A standing network without a long run (one convolution) has none to lose, and a deeper
- * candidate's rung run alone is worth more than its final run (measured, 10 minutes, 9004bcd, AMD
+ * candidate's rung run can be worth more than that network's whole final run (10 minutes, 9004bcd, AMD
  * EPYC family 26, seed 2: deepen refused for its 343 s long run with 353 s left; the single-layer
  * network stood, its 70-epoch final run lost to its rung weights, 90.26% test against 91.90–92.12%
  * for the seeds that deepened). On the subset the reserve follows the evidence.
