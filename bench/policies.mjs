@@ -194,9 +194,12 @@ if (values.records) {
 
 const pct = (x) => (x * 100).toFixed(2);
 const lines = [];
-const cpusSeen = [...new Set(rows.map((r) => r.cpu ?? cpuModel()))];
+// A row without a CPU (an unrecorded one) ran here: lscpu is asked once.
+const here = cpuModel();
+const shown = rows.map((r) => ({ ...r, cpu: r.cpu ?? here }));
+const cpusSeen = [...new Set(shown.map((r) => r.cpu))];
 const commits = [...new Set(rows.map((r) => r.commit).filter(Boolean))];
-const apart = notSideBySide(rows.map((r) => ({ ...r, cpu: r.cpu ?? cpuModel() })));
+const apart = notSideBySide(shown);
 lines.push(
   `Policy benchmark, ${new Date().toISOString().slice(0, 10)}, ${cpusSeen.join(' + ')}, ${cpus().length} cores, budget ${values.budget}, seeds ${seeds}` +
     (commits.length ? `, commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')}` : '') +
@@ -225,14 +228,14 @@ lines.push('Per study:');
 lines.push('');
 lines.push('| policy | seed | test accuracy | images trained | budget used | search runs | final network | exit | CPU | run 1 images/s | commit |');
 lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | ---: | --- |');
-for (const r of rows) {
+for (const r of shown) {
   lines.push(
-    `| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} | ${r.cpu ?? cpuModel()} | ${r.startImagesPerSecond ? Math.round(r.startImagesPerSecond) : '—'} | ${r.commit ?? '—'} |`,
+    `| ${r.policy} | ${r.seed} | ${r.testAccuracy === null ? '—' : pct(r.testAccuracy) + '%'} | ${(r.imagesTrained / 1e6).toFixed(2)}M | ${r.budgetUsed === null ? '—' : pct(r.budgetUsed) + '%'} | ${r.searchRuns} | ${r.network} | ${r.exit ?? '—'} | ${r.cpu} | ${r.startImagesPerSecond ? Math.round(r.startImagesPerSecond) : '—'} | ${r.commit ?? '—'} |`,
   );
 }
 const text = lines.join('\n');
 console.log(text);
 const out = values.out ?? path.join(reports, `summary-${stamp}.md`);
 writeFileSync(out, text + '\n');
-writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify({ budget: values.budget, cpu: cpuModel(), date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify({ budget: values.budget, cpu: here, date: new Date().toISOString(), rows }, null, 2));
 console.error(`bench: written ${out}`);

@@ -13,6 +13,7 @@ import flowchart from '../../policies/flowchart.ts';
 import noSearch from '../../policies/no-search.ts';
 import type { NetworkSpec, Policy, PolicyContext } from '../../src/types.ts';
 import { defaultNetwork } from '../../src/config/network.ts';
+import { deepen } from '../../src/config/network-edits.ts';
 import { fakeStudy } from './fake-world.ts';
 import { renderReport } from '../../src/report/index.ts';
 import { describeChange } from '../../src/report/format.ts';
@@ -273,10 +274,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
   });
   const climber = climbing('climber', { action: 'widen', params: { factor: 2 }, reason: 'test: widen' });
   /** The starting network with a second block (20→40): the long run's kind of network. */
-  const twoBlocks: NetworkSpec = {
-    ...defaultNetwork(),
-    layers: [...defaultNetwork().layers.slice(0, 4), { type: 'conv', filters: 40, kernelSize: 3, stride: 1, padding: 'same' }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'maxpool', poolSize: 2, stride: 2 }, { type: 'fc', units: 10 }],
-  };
+  const twoBlocks: NetworkSpec = deepen(defaultNetwork(), { filters: 40 });
   // Budgets and speeds where the candidate's rung run fits and its long run does not (the rule of
   // 9004bcd refused deepen 40 at BUDGET_40 and SPEED_40: 235 s + 729 s > 574 s left).
   const BUDGET_160 = 1000;
