@@ -22,6 +22,7 @@
 // `no-search` is the default configuration trained for the whole budget (its final run planned
 // like any other). Studies go to bench/results/policies/ (ignored by git); their reports explain
 // each result. A claim about a policy rests on the mean ± sd over seeds, never on one study.
+// What was measured, dated, with its command, commit and CPU: bench/policies.md.
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
