@@ -55,6 +55,7 @@ Study options:
   --validation-size N       validation hold-out carved from the training set: images, or a share below 1
                             (default 10000 for IDX data, 1/6 of the images for folders and CSV; not used with val/)
   --no-final-full           finalise the best search run as it is, without retraining on the full split
+  --no-final-refit          the long final run trains on the training split only, not on the validation images too
   --max-epochs N            MaxEpochs of the first run (default 10)
   --initial-learn-rate X    InitialLearnRate of the first run (default 0.01 for sgdm)
   --solver sgdm|adam|rmsprop  solver of the first run (default sgdm)
@@ -100,6 +101,7 @@ const OPTIONS = {
   'validation-subset': { type: 'string' },
   'validation-size': { type: 'string' },
   'no-final-full': { type: 'boolean' },
+  'no-final-refit': { type: 'boolean' },
   'max-epochs': { type: 'string' },
   'initial-learn-rate': { type: 'string' },
   solver: { type: 'string' },

@@ -254,6 +254,11 @@ export interface Fidelity {
   validationImages: number;
   /** 'subset' during search, 'full' for the final model. */
   kind: 'subset' | 'full';
+  /**
+   * The validation images were among its training images (a final run on the training and
+   * validation images together): no held-out evaluation of it exists. Absent = false.
+   */
+  trainsOnValidation?: boolean;
 }
 
 export interface PolicyContext {

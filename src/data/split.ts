@@ -24,6 +24,19 @@ export function fullView(set: ImageSet): DataView {
   return { set, indices };
 }
 
+/**
+ * Two views of one set as one (indices ascending), e.g. the training and validation images
+ * together; null when they are views of different sets (a data set's own validation folder).
+ */
+export function unionView(a: DataView, b: DataView): DataView | null {
+  if (a.set !== b.set) return null;
+  const indices = new Uint32Array(a.indices.length + b.indices.length);
+  indices.set(a.indices);
+  indices.set(b.indices, a.indices.length);
+  indices.sort();
+  return { set: a.set, indices };
+}
+
 /** Items per class (indexed by label) in a view. */
 export function classCounts(view: DataView): number[] {
   const counts = new Array<number>(view.set.classNames.length).fill(0);

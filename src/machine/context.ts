@@ -39,6 +39,8 @@ export interface PendingRun extends Configuration {
   seconds?: number | null;
   /** The rung a search run (or replicate) trains at: the search subset, or all the training images (absent: subset). */
   fidelity?: 'subset' | 'full';
+  /** A final run on the training and validation images together (the final refit; absent: false). */
+  trainOnValidation?: boolean;
   /**
    * Runs that may train at the same time as this one, when the trainer has room for more than one
    * (queue workers): the other sides of a confirmation. Each is still stored, evaluated and judged

@@ -107,7 +107,7 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
       ? `until its ${byMachine ? 'planned ' : ''}deadline in epoch ${int(stop.epoch)} of ${int(o?.maxEpochs)}`
       : `for ${int(run.result?.epochsCompleted)} of ${int(o?.maxEpochs)} ${byMachine ? 'planned ' : ''}epochs`;
   const planned =
-    `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} training images ${length}${schedule}` +
+    `run ${run.id} trained run ${story.configRun?.id ?? run.parentId}'s configuration on all ${int(run.fidelity?.trainImages)} ${run.fidelity?.trainsOnValidation ? 'training and validation' : 'training'} images ${length}${schedule}` +
     (byMachine ? ', planned by the machine from the time left' : '');
   const chosen = story.chosenRun;
   const parent = run.parentId === null ? null : story.byId.get(run.parentId);
@@ -116,6 +116,8 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
     outcome = `; validation accuracy ${pct(parent.evaluation.accuracy)} (search weights) → ${pct(run.evaluation.accuracy)} (${pt(run.evaluation.accuracy - parent.evaluation.accuracy)}) on the same ${int(run.evaluation.images)} images`;
   } else if (chosen && chosen.id !== run.id) {
     outcome = `; it did not beat run ${chosen.id}'s weights, which were kept`;
+  } else if (chosen && run.fidelity?.trainsOnValidation) {
+    outcome = `; no validation accuracy, as the validation images were among its training images: the test accuracy is its held-out measure (\`--no-final-refit\` keeps them out)`;
   }
   return { label: 'Final run', text: `${planned}${outcome}` };
 }

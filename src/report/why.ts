@@ -216,9 +216,15 @@ function machineWhy(entry: Entry, story: Story): string {
       const about = m(/about ([\d.]+) epochs of/);
       const capped = m(/not the ([\d.]+) the time left affords/);
       const long = /augmented batches \(/.test(reason);
-      if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
+      const withValidation = run.fidelity?.trainsOnValidation ? " (validation's too)" : '';
+      if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${withValidation}${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
       // Within the word limit for the longest case (a continued, augmented run dropping on its clock); the full plan is the run's reason.
-      const continuing = run.continuedFrom !== null && run.continuedFrom !== undefined ? `, continuing run ${run.continuedFrom}` : '';
+      const continued = run.continuedFrom !== null && run.continuedFrom !== undefined;
+      // The final refit names the validation images it trains on, in place of "about" and "continuing".
+      if (run.fidelity?.trainsOnValidation) {
+        return `${about ? about[1] : int(o?.maxEpochs)} epochs of ${int(run.fidelity.trainImages)} images${withValidation}${continued ? `, from run ${run.continuedFrom}` : ''}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
+      }
+      const continuing = continued ? `, continuing run ${run.continuedFrom}` : '';
       return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${continuing}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
     }
     case 'fidelity': {
@@ -227,6 +233,8 @@ function machineWhy(entry: Entry, story: Story): string {
       return reason.replace(/^fidelity:\s*/, '');
     }
     case 'finalWeights': {
+      const refit = m(/^final weights: run (\d+) \(the final run\), trained on the training and validation images together: .*? with run (\d+);/);
+      if (refit) return `run ${refit[1]}'s weights: it trained on the validation images too, so none are left to compare it with run ${refit[2]}'s`;
       const w = m(/^final weights: run (\d+) .*?over (?:the final run |run )(\d+)/);
       const winner = w ? story.byId.get(Number(w[1])) : null;
       const other = w ? story.byId.get(Number(w[2])) : null;

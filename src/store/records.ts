@@ -35,6 +35,11 @@ export interface StudyConfig {
   searchValidationSubset: number | null;
   /** Whether the final model retrains on the full training split. */
   finalFullData: boolean;
+  /**
+   * Whether the long final run trains on the validation images too (the final refit; `--no-final-refit`
+   * turns it off). Absent (studies recorded before it) = false, so a resumed study decides as it did.
+   */
+  finalRefit?: boolean;
   seed: number;
   /** Policy file path, or a built-in name ('flowchart', 'random', 'example'); with `policyObject`, the object's name. */
   policy: string;

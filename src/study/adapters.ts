@@ -255,7 +255,7 @@ export async function trainStudyRun(env: StudyEnv, p: PendingRun): Promise<{ run
     finishedAt: new Date().toISOString(),
     network: p.network,
     options,
-    fidelity: { trainImages: data.train.indices.length, validationImages: data.validation.indices.length, kind: full ? 'full' : 'subset' },
+    fidelity: { trainImages: data.train.indices.length, validationImages: data.validation.indices.length, kind: full ? 'full' : 'subset', ...(p.trainOnValidation ? { trainsOnValidation: true } : {}) },
     parentId: p.parentId,
     change: p.change,
     continuedFrom: p.continueFrom,

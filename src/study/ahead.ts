@@ -21,10 +21,16 @@ import { candidateRun } from '../machine/updates.ts';
 import { decideSafely } from '../policy-loader.ts';
 import type { Judgement, PolicyContext, RunSummary } from '../types.ts';
 import { deriveSeed, mulberry32 } from '../util/random.ts';
-import { iterationsPerEpoch, runDir, type AheadRun, type StudyEnv, type TrainedRun } from './env.ts';
+import { iterationsPerEpoch, runDir, trainAndValidation, type AheadRun, type StudyEnv, type TrainedRun } from './env.ts';
 
-/** The images a run trains and validates on: the search subset, the full-data rung, or (confirm, final) the full split. */
-export function dataFor(env: StudyEnv, p: PendingRun): { name: 'search' | 'rung' | 'full'; train: StudyEnv['full']['train']; validation: StudyEnv['full']['validation'] } {
+/**
+ * The images a run trains and validates on: the search subset, the full-data rung, (confirm, final)
+ * the full split, or (the final refit) the training and validation images together.
+ */
+export function dataFor(env: StudyEnv, p: PendingRun): { name: 'search' | 'rung' | 'full' | 'refit'; train: StudyEnv['full']['train']; validation: StudyEnv['full']['validation'] } {
+  // The final refit trains on the validation images too, so it validates on none.
+  const refit = p.kind === 'final' && p.trainOnValidation ? trainAndValidation(env) : null;
+  if (refit) return { name: 'refit', train: refit, validation: { set: refit.set, indices: new Uint32Array(0) } };
   if (p.kind === 'confirm' || p.kind === 'final') return { name: 'full', ...env.full };
   // The full-data rung trains on all the training images and keeps the search's per-epoch validation subset for its curve.
   if (p.fidelity === 'full') return { name: 'rung', train: env.full.train, validation: env.search.validation };

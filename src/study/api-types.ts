@@ -53,6 +53,8 @@ export interface RunStudyOptions {
   validationSize?: number;
   /** false = `--no-final-full`: finalise the best search run as it is, without retraining on the full split (default true). */
   finalFull?: boolean;
+  /** false = `--no-final-refit`: the long final run trains on the training split only, not on the validation images too (default true). */
+  finalRefit?: boolean;
   /** `--max-epochs`: MaxEpochs of the first run (default 10). */
   maxEpochs?: number;
   /** `--initial-learn-rate`: InitialLearnRate of the first run (default: the solver's, 0.01 for sgdm). */

@@ -40,6 +40,7 @@ const FLAG_OF = {
   validationSubset: 'validation-subset',
   validationSize: 'validation-size',
   finalFull: 'no-final-full',
+  finalRefit: 'no-final-refit',
   maxEpochs: 'max-epochs',
   initialLearnRate: 'initial-learn-rate',
   solver: 'solver',
@@ -80,7 +81,7 @@ function flagsOf(options: RunStudyOptions): { flags: Flags<StudyFlag>; policy: L
   for (const [option, flag] of Object.entries(FLAG_OF) as [keyof typeof FLAG_OF, StudyFlag][]) {
     const value: unknown = option === 'policy' && policy ? policy.policy.name : options[option];
     if (value === undefined) continue;
-    if (option === 'finalFull') flags[flag] = value === false;
+    if (option === 'finalFull' || option === 'finalRefit') flags[flag] = value === false;
     else if (option === 'skipBad') flags[flag] = Boolean(value);
     else if (option === 'imageSize' && Array.isArray(value)) flags[flag] = value.join('x');
     else flags[flag] = typeof value === 'string' ? value : String(value);

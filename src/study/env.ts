@@ -16,6 +16,7 @@ import { iterationsPerEpoch as iterationsIn } from '../util/batching.ts';
 import { median } from '../util/stats.ts';
 import type { DiagnosisThresholds, NetworkSpec, Policy, RunSummary, Throughput, TrainingOptions } from '../types.ts';
 import type { DataView } from '../data/image-set.ts';
+import { unionView } from '../data/split.ts';
 import type { RunRecord, RunResult, StudyConfig } from '../store/records.ts';
 
 /** The two things a study asks of training/: train a run, evaluate a network. Tests give a fake. */
@@ -155,4 +156,16 @@ export function summariseRun(run: RunRecord): RunSummary {
     evaluation: run.evaluation ?? null,
     judgement: run.judgement ?? null,
   });
+}
+
+const refitViews = new WeakMap<StudyEnv['full'], DataView | null>();
+
+/**
+ * The training and validation images together, what a final refit trains on; null when the
+ * validation images are a set of their own (a data set's validation folder), not held out of the
+ * training images.
+ */
+export function trainAndValidation(env: Pick<StudyEnv, 'full'>): DataView | null {
+  if (!refitViews.has(env.full)) refitViews.set(env.full, unionView(env.full.train, env.full.validation));
+  return refitViews.get(env.full)!;
 }

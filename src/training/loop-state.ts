@@ -166,15 +166,15 @@ export function setUpLoop(config: LoopConfig, options: TrainingOptions, shape: L
   };
 }
 
-/** Continue a finished run: weights, optimizer slots, best copy, counters and the shuffle stream from its checkpoint. */
+/**
+ * Continue a finished run: weights, optimizer slots, best copy, counters and the shuffle stream from
+ * its checkpoint; its image order too when it trained on as many images as this run does.
+ */
 export async function restoreLoop(s: LoopState, dir: string): Promise<void> {
   const { network } = s.config;
   const state = await readCheckpointState(dir);
   if (describeNetwork(state.network) !== describeNetwork(network)) {
     throw new Error(`continueFrom: the network differs from the one checkpointed in ${dir}`);
-  }
-  if (state.trainCount !== s.shape.trainCount) {
-    throw new Error(`continueFrom: ${dir} was trained on ${state.trainCount} images, this run has ${s.shape.trainCount}`);
   }
   const last = await readSavedWeights(join(dir, state.lastWeightsDir));
   s.model.loadWeights(last);
@@ -193,8 +193,12 @@ export async function restoreLoop(s: LoopState, dir: string): Promise<void> {
     tf.dispose(Object.values(bestWeights).filter((t) => !used.has(t)));
   }
   s.prng.state = state.shuffleState;
-  s.order = state.order;
-  s.shuffled = state.shuffled;
+  // Other training images (a final run on the training and validation images together): the
+  // weights and solver state carry over, the order starts afresh and is shuffled as a new run's.
+  if (state.trainCount === s.shape.trainCount) {
+    s.order = state.order;
+    s.shuffled = state.shuffled;
+  }
   s.epoch = state.epoch;
   s.epochsCompleted = state.epochsCompleted;
   s.iteration = state.iterationsCompleted;

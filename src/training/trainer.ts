@@ -27,8 +27,9 @@ export interface TrainRequest {
   /**
    * Continue a finished run for more epochs: `options.maxEpochs` is the new TOTAL. Weights,
    * optimizer state, counters and the shuffle PRNG come from its checkpoint; the returned history
-   * starts with `result.history`. Same network and training data required; continuing a run that
-   * stopped mid-epoch (patience, non-finite) starts with the next epoch.
+   * starts with `result.history`. Same network required; on the same training images the epoch
+   * order continues too, on others (more images: the final refit) it starts afresh. Continuing a
+   * run that stopped mid-epoch (patience, non-finite) starts with the next epoch.
    */
   continueFrom?: { checkpointDir: string; result: RunResult } | null;
   /** Wall-clock deadline (ms since the epoch), checked at epoch boundaries → stopReason 'budget'. */

@@ -71,6 +71,8 @@ function trainer(world: FakeWorld): StudyTrainer {
       const started = world.now;
       let stop: RunResult['stopReason'] = { kind: 'completed' };
       let images = previous?.imagesTrained ?? 0;
+      // The made-up loss the run's weights would have on held-out images (its quality), validated or not.
+      let truth = NaN;
       for (let epoch = epochs.length + 1; epoch <= options.maxEpochs; epoch++) {
         if (request.signal?.aborted) throw request.signal.reason;
         let seconds = imagesPerEpoch / ips + valCount / (3 * ips);
@@ -88,8 +90,11 @@ function trainer(world: FakeWorld): StudyTrainer {
           break;
         }
         const valLoss = fakeValLoss(request.network, options, images, trainCount, world.capacityGain);
+        truth = valLoss;
         const accuracy = (v: number) => Math.max(0.1, Math.min(0.99, 1.02 - v / 1.6));
-        epochs.push({ epoch, learnRate: options.initialLearnRate, loss: valLoss * 0.85, accuracy: accuracy(valLoss * 0.85), valLoss, valAccuracy: accuracy(valLoss), seconds, imagesPerSecond: ips });
+        // No validation images (the final refit): no validation series.
+        const validated = valCount > 0 ? { valLoss, valAccuracy: accuracy(valLoss) } : { valLoss: null, valAccuracy: null };
+        epochs.push({ epoch, learnRate: options.initialLearnRate, loss: valLoss * 0.85, accuracy: accuracy(valLoss * 0.85), ...validated, seconds, imagesPerSecond: ips });
         if (stop.kind === 'budget') break;
         if (request.deadline !== undefined && world.now >= request.deadline && epoch < options.maxEpochs) {
           stop = { kind: 'budget', epoch };
@@ -100,7 +105,7 @@ function trainer(world: FakeWorld): StudyTrainer {
       mkdirSync(request.checkpointDir, { recursive: true });
       writeFileSync(path.join(request.checkpointDir, 'model.json'), '{}');
       writeFileSync(path.join(request.checkpointDir, 'weights.bin'), '');
-      writeFileSync(path.join(request.checkpointDir, 'fake.json'), JSON.stringify({ quality: best?.valLoss ?? NaN, ips, seed: options.seed }));
+      writeFileSync(path.join(request.checkpointDir, 'fake.json'), JSON.stringify({ quality: valCount > 0 ? (best?.valLoss ?? NaN) : truth, ips, seed: options.seed }));
       const completed = stop.kind === 'budget' && request.deadlineMidEpoch ? epochs.length - 1 : epochs.length;
       return {
         history: { iterations: [], validations: [], epochs },
@@ -216,6 +221,12 @@ export async function fakeStudy(options: {
   parallel?: number;
   /** The starting network (default: the notes' single convolution). */
   baseNetwork?: NetworkSpec;
+  /**
+   * The final refit (`finalRefit`, on by default for a real study): the validation images are held
+   * out of the training images' set, as a real hold-out is, so the long final run can train on both.
+   * Absent: off, the two views of sets of their own.
+   */
+  finalRefit?: boolean;
 }): Promise<FakeStudy> {
   const sizes = options.sizes ?? { train: 5000, validation: 1000, search: 1000, searchValidation: 300, test: 1000 };
   const world: FakeWorld = { baseImagesPerSecond: options.baseImagesPerSecond ?? 500, capacityGain: options.capacityGain ?? 0.035, networkNoise: options.networkNoise ?? 0, now: 0, events: [] };
@@ -228,6 +239,7 @@ export async function fakeStudy(options: {
     searchSubset: sizes.search,
     searchValidationSubset: sizes.searchValidation,
     finalFullData: true,
+    ...(options.finalRefit ? { finalRefit: true } : {}),
     seed: 0,
     policy: options.policy.name,
     budgetSeconds: options.budgetSeconds,
@@ -249,7 +261,11 @@ export async function fakeStudy(options: {
   };
   const dataset = { name: 'fake', format: 'idx', source: dir, files: {}, info, classNames: fakeSet(1).classNames, train: fakeSet(sizes.train + sizes.validation), testCount: sizes.test, loadTest: async () => fakeSet(sizes.test) } as unknown as Dataset;
   const search = { train: view(sizes.search), validation: view(sizes.searchValidation) };
-  const full = { train: view(sizes.train), validation: view(sizes.validation) };
+  const held = fakeSet(sizes.train + sizes.validation);
+  const range = (from: number, count: number) => Uint32Array.from({ length: count }, (_, i) => from + i);
+  const full = options.finalRefit
+    ? { train: { set: held, indices: range(0, sizes.train) }, validation: { set: held, indices: range(sizes.train, sizes.validation) } }
+    : { train: view(sizes.train), validation: view(sizes.validation) };
   const record = newStudyRecord(config, dataset, full, options.policy, 'test');
   const store = await StudyStore.create(dir, record);
   const env: StudyEnv = {

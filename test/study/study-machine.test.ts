@@ -345,6 +345,32 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     expect(why).toMatch(/\| \d+ epochs of 5,000 images, rate ×0.1 every \d+ epochs, augmented: enough for this converged network/);
   });
 
+  test('the final refit: the long run trains on the training and validation images together, validates on none, and its weights are final without a comparison', async () => {
+    const deepener = climbing('deepener', { action: 'deepen', params: {}, reason: 'test: deepen' });
+    const { study } = await fakeStudy({ policy: deepener, budgetSeconds: 1800, baseImagesPerSecond: 20000, finalRefit: true });
+    const final = study.runs.find((r) => r.verdict === 'final')!;
+    const parent = study.runs.find((r) => r.id === final.parentId)!;
+    expect(parent.fidelity).toMatchObject({ kind: 'full', trainImages: 5000 });
+    expect(final.fidelity).toEqual({ kind: 'full', trainImages: 6000, validationImages: 0, trainsOnValidation: true });
+    expect(final.options).toMatchObject({ randXReflection: true, randXTranslation: 2, randYTranslation: 2 });
+    expect(final.continuedFrom).toBe(parent.id);
+    // Only the rung run's epochs have a validation series; the refit's have none, and it is never evaluated on the validation images.
+    const rungEpochs = parent.result.epochsCompleted;
+    expect(final.result.history.epochs.slice(rungEpochs).every((e) => e.valLoss === null)).toBe(true);
+    expect(final.evaluation).toBeNull();
+    const plan = study.decisions.find((d) => d.machine === 'finalRun')!.reason!;
+    expect(plan).toMatch(/^final run: run \d+'s configuration on the training and validation images together \(5000 \+ 1000: a sixth more images is worth about half a point/);
+    const weights = study.decisions.find((d) => d.machine === 'finalWeights')!.reason!;
+    expect(weights).toMatch(new RegExp(`^final weights: run ${final.id} \\(the final run\\), trained on the training and validation images together: no held-out images are left to compare it with run ${parent.id};`));
+    expect(study.final).toMatchObject({ runId: final.id });
+    // The report: the plan and the choice have their short Why; the summary says there is no validation accuracy and why.
+    const report = renderReport(study);
+    const line = (label: RegExp) => report.split('\n').find((l) => label.test(l))!;
+    expect(line(/\| plan the final run /)).toMatch(/\| \d+(\.\d+)? epochs of 6,000 images \(validation's too\), (from run \d+, )?rate ×0\.1 /);
+    expect(line(/\| choose the final weights /)).toMatch(new RegExp(`\\| run ${final.id}'s weights: it trained on the validation images too, so none are left to compare it with run ${parent.id}'s\\s+\\|`));
+    expect(line(/^- \*\*Final run:\*\*/)).toMatch(/on all 6,000 training and validation images .*; no validation accuracy, as the validation images were among its training images: the test accuracy is its held-out measure/);
+  });
+
   test('at the rung a slower candidate is refused when its own long run would not fit in the time left, though its run would', async () => {
     // A two-convolution network stands and reserves the long run (20 augmented epochs); deepen to
     // 160 filters would get the long run too, at its own speed. Its rung run fits the search's time

@@ -408,6 +408,32 @@ test('the final run continuing a rung run: a warm restart at the initial rate, o
   expect(lossesOf(plain)).not.toEqual(lossesOf(augmented));
 });
 
+test('a warm start on more images (the final refit): the weights and solver state carry over, the order starts afresh over all of them', async () => {
+  // 128 of the 192 training images for 2 epochs, then all 192 (as the training and validation images together) with no validation.
+  const part: DataView = { set: train.set, indices: train.indices.slice(0, 128) };
+  const first = await trainRun({ network: cnn, options: options({ maxEpochs: 2, shuffle: 'once' }), train: part, validation, checkpointDir: freshDir() });
+  const none: DataView = { set: train.set, indices: new Uint32Array(0) };
+  const more = await trainRun({
+    network: cnn,
+    options: options({ maxEpochs: 4, shuffle: 'once' }),
+    train,
+    validation: none,
+    checkpointDir: freshDir(),
+    continueFrom: { checkpointDir: first.checkpointDir, result: first },
+  });
+  expect(more.history.iterations.slice(0, 8)).toEqual(first.history.iterations);
+  expect(more.history.iterations.filter((it) => it.epoch === 3)).toHaveLength(6); // 192 / 32 a batch
+  expect(more).toMatchObject({ epochsCompleted: 4, imagesTrained: 2 * 128 + 2 * 192, stopReason: { kind: 'completed' } });
+  // No validation after the warm start: the copied history's validations only.
+  expect(more.history.validations.every((v) => v.epoch <= 2)).toBe(true);
+  // The continued weights, not a fresh network: its first new loss is near the last one, far below a fresh start's.
+  const fresh = await trainRun({ network: cnn, options: options({ maxEpochs: 1 }), train, validation: none, checkpointDir: freshDir() });
+  expect(more.history.iterations[8].loss).toBeLessThan(fresh.history.iterations[0].loss);
+  // Its checkpoint's order is over all 192 images, each once.
+  const state = await readCheckpointState(more.checkpointDir);
+  expect([...state.order].sort((a, b) => a - b)).toEqual(Array.from({ length: 192 }, (_, i) => i));
+});
+
 describe('memory', () => {
   it('numTensors returns to its baseline after every run: completed, non-finite, continued, best-validation', async () => {
     const counts: number[] = [];
