@@ -91,7 +91,7 @@ export function useSection(study: StudyRecord, story: Story): string[] {
           ? `, 'LearnRateSchedule', 'cosine'`
           : '';
     out.push(
-      `The final run (run ${final.id}) trained it on all ${int(final.fidelity?.trainImages)} training images with \`'MaxEpochs', ${o?.maxEpochs}${schedule}\`: a length the machine planned from the time left, not part of the configuration.` +
+      `The final run (run ${final.id}) trained it on all ${int(final.fidelity?.trainImages)} ${final.fidelity?.trainsOnValidation ? 'training and validation' : 'training'} images with \`'MaxEpochs', ${o?.maxEpochs}${schedule}\`: a length the machine planned from the time left, not part of the configuration.` +
         (o?.learnRateSchedule === 'piecewise' && o.learnRateDropAtTime != null ? ` flowtune dropped the rate on the run's own clock instead of at LearnRateDropPeriod: ${scheduleText(final)}.` : ''),
       '',
     );

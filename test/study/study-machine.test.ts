@@ -368,6 +368,7 @@ describe('fidelity is a ladder: the flowchart again on all the training images (
     const line = (label: RegExp) => report.split('\n').find((l) => label.test(l))!;
     expect(line(/\| plan the final run /)).toMatch(/\| \d+(\.\d+)? epochs of 6,000 images \(validation's too\), (from run \d+, )?rate ×0\.1 /);
     expect(line(/\| choose the final weights /)).toMatch(new RegExp(`\\| run ${final.id}'s weights: it trained on the validation images too, so none are left to compare it with run ${parent.id}'s\\s+\\|`));
+    expect(report).toMatch(new RegExp(`The final run \\(run ${final.id}\\) trained it on all 6,000 training and validation images with`));
     expect(line(/^- \*\*Final run:\*\*/)).toMatch(/on all 6,000 training and validation images .*; no validation accuracy, as the validation images were among its training images: the test accuracy is its held-out measure/);
   });
 
