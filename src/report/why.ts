@@ -219,13 +219,11 @@ function machineWhy(entry: Entry, story: Story): string {
       const withValidation = run.fidelity?.trainsOnValidation ? " (validation's too)" : '';
       if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${withValidation}${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
       // Within the word limit for the longest case (a continued, augmented run dropping on its clock); the full plan is the run's reason.
-      const continued = run.continuedFrom !== null && run.continuedFrom !== undefined;
-      // The final refit names the validation images it trains on, in place of "about" and "continuing".
-      if (run.fidelity?.trainsOnValidation) {
-        return `${about ? about[1] : int(o?.maxEpochs)} epochs of ${int(run.fidelity.trainImages)} images${withValidation}${continued ? `, from run ${run.continuedFrom}` : ''}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
-      }
-      const continuing = continued ? `, continuing run ${run.continuedFrom}` : '';
-      return `${about ? `about ${about[1]}` : int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${continuing}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
+      // The final refit's words for the validation images take the place of "about" and "continuing".
+      const refit = withValidation !== '';
+      const epochs = about ? `${refit ? '' : 'about '}${about[1]}` : int(o?.maxEpochs);
+      const continuing = run.continuedFrom !== null && run.continuedFrom !== undefined ? `, ${refit ? 'from' : 'continuing'} run ${run.continuedFrom}` : '';
+      return `${epochs} epochs of ${int(run.fidelity?.trainImages)} images${withValidation}${continuing}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;
     }
     case 'fidelity': {
       const climb = m(/(\d+) epochs of all (\d+) images a run, annealed .*?; ([\d.]+) s of search time left\)/);
