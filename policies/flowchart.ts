@@ -203,7 +203,8 @@ const triedOnIncumbent = (context: PolicyContext, action: ActionName): boolean =
  * epochs, annealed. The machine allows regularisation while the long run overfits: dropout, then
  * L2, then change the training data (augmentation, last: it pays over more epochs than a rung run
  * trains) — each once on the standing configuration; then capacity: wider, deeper, a second
- * convolution per block — each once per rung.
+ * convolution per block — each once per rung, except that a kept deepen is followed by one more
+ * (as on the subset: a deeper network that won may win again with another block).
  */
 function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   const { incumbent, allowed } = context;
@@ -248,7 +249,7 @@ function fullRung(context: PolicyContext, notes: string[]): Decision | null {
     ['addBlockConv', () => addBlockConvolutions(standing.network), () => decision('addBlockConv', {}, [...notes, head, 'a second convolution in every block, before its pooling (step 5 at the full-data rung: VGG-style blocks)'])],
   ];
   for (const [action, change, make] of growth) {
-    if (!allowed.includes(action) || context.tried.includes(action)) continue;
+    if (!allowed.includes(action) || (action === 'deepen' ? !mayDeepen(context) : context.tried.includes(action))) continue;
     try {
       change();
     } catch (error) {
@@ -317,11 +318,19 @@ function regularise(context: PolicyContext, notes: string[]): Decision | null {
 
 // ───────────────────────────── 5. capacity ─────────────────────────────
 
+/**
+ * "More convolutional blocks": deepen once at a rung, and once more (S.maxDeepen in all) only when
+ * the first deepen was kept, i.e. the incumbent is the deepened run.
+ */
+function mayDeepen(context: PolicyContext): boolean {
+  const deepened = context.tried.filter((a) => a === 'deepen').length;
+  return deepened < S.maxDeepen && (deepened === 0 || context.runs.some((r) => r.change?.action === 'deepen' && r.id === context.incumbent.id));
+}
+
 function capacity(context: PolicyContext, notes: string[]): Decision | null {
   const { incumbent, allowed } = context;
   const standing = standingOf(context);
   const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
-  const deepened = context.tried.filter((a) => a === 'deepen').length;
   const lastFilters = convs.length > 0 ? convs[convs.length - 1].filters : 10;
   const head = describe(incumbent);
   // A change the network cannot take (too small to pool again) is skipped, with the reason.
@@ -336,7 +345,7 @@ function capacity(context: PolicyContext, notes: string[]): Decision | null {
     return make();
   };
   const options = standing.options;
-  if (deepened < S.maxDeepen && (deepened === 0 || context.runs.some((r) => r.change?.action === 'deepen' && r.id === incumbent.id))) {
+  if (mayDeepen(context)) {
     const filters = lastFilters * 2;
     const d = tryChange('deepen', () => deepen(standing.network, { filters }), () =>
       decision('deepen', { filters }, [...notes, head, `deepen: a block of ${filters} filters after the last convolution of ${lastFilters} (step 5: capacity; "more filters than ${lastFilters}, not the same ${lastFilters}")`]),

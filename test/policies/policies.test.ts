@@ -16,6 +16,9 @@ const context = scenarioContext;
 const railsOf = scenarioRails;
 type Ctx = ScenarioSpec;
 
+/** A run on all the training images: the full-data rung's fidelity and annealed options (its curves below: a 2-point gap, nothing to regularise). */
+const FULL = { fidelity: { trainImages: 50_000, validationImages: 10_000, kind: 'full' as const }, options: { maxEpochs: 8, learnRateSchedule: 'piecewise' as const, learnRateDropPeriod: 6 } };
+
 /** A made-up verdict (the numbers of a paired comparison are not what these tests are about). */
 const judgement = (against: number, kept: boolean, summary: string): Judgement => ({
   against,
@@ -102,6 +105,37 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
       tried: ['deepen'],
       after: 'capacity',
     }, 'deepen', { filters: 80 }, /a block of 80 filters after the last convolution of 40/],
+    ['the full-data rung, a kept deepen → deepen again (160 filters), before a second convolution per block', {
+      runs: [
+        run(1, 'baseline', CURVES.converged()),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(defaultNetwork(), { filters: 40 }) }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, true, 'better') }),
+      ],
+      fidelity: 'full',
+      tried: ['widen', 'deepen'],
+      after: 'capacity',
+    }, 'deepen', { filters: 160 }, /deepen: a block of 160 filters after the last convolution \(step 5 at the full-data rung\)$/],
+    ['the full-data rung, deepen tried and not kept → a second convolution per block, not deepen again', {
+      runs: [
+        run(1, 'baseline', CURVES.converged()),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(defaultNetwork(), { filters: 40 }) }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
+      ],
+      incumbent: 2,
+      fidelity: 'full',
+      tried: ['widen', 'deepen'],
+      after: 'capacity',
+    }, 'addBlockConv', {}, /a second convolution in every block/],
+    ['the full-data rung, two deepens kept → no third: a second convolution per block', {
+      runs: [
+        run(1, 'baseline', CURVES.converged()),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL }),
+        run(4, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(3, true, 'better') }),
+      ],
+      fidelity: 'full',
+      tried: ['widen', 'deepen', 'deepen'],
+      after: 'capacity',
+    }, 'addBlockConv', {}, /a second convolution in every block/],
     ['capacity, deepen tried and reverted → widen ×2', { runs: [run(1, 'baseline', CURVES.converged())], tried: ['deepen'], after: 'capacity' }, 'widen', { factor: 2 }, /widen ×2 \(filters 20 → 40\) \(step 5: capacity\)/],
     ['capacity, deepen and widen tried → 5×5 filters', { runs: [run(1, 'baseline', CURVES.converged())], tried: ['deepen', 'widen'], after: 'capacity' }, 'changeFilterSize', { kernelSize: 5 }, /filter size 3×3 → 5×5/],
     ['capacity, all tried → stop', { runs: [run(1, 'baseline', CURVES.converged())], tried: ['deepen', 'widen', 'changeFilterSize'], after: 'capacity' }, 'stop', {}, /every flowchart step is done or unaffordable \(tried: deepen, widen, changeFilterSize\); keep run 1 \(converged; best validation loss 0.3\)/],
