@@ -62,7 +62,7 @@ export const FLOWCHART_SETTINGS = {
   l2Cap: 0.1,
   /** Piecewise schedule: ×0.1, dropping at half the run. */
   scheduleDropFactor: 0.1,
-  /** Capacity: blocks of twice the last convolution's filters, at most this many added. */
+  /** Capacity: blocks of twice the last convolution's filters, at most this many added at each rung (the second only after the first was kept). */
   maxDeepen: 2,
   widenFactor: 2,
   /** Filter size to try: 5 when at 3 (3×3 suits 28×28; 5×5 is the next odd size). */
