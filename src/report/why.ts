@@ -216,11 +216,11 @@ function machineWhy(entry: Entry, story: Story): string {
       const about = m(/about ([\d.]+) epochs of/);
       const capped = m(/not the ([\d.]+) the time left affords/);
       const long = /augmented batches \(/.test(reason);
-      const withValidation = run.fidelity?.trainsOnValidation ? " (validation's too)" : '';
+      const refit = run.fidelity?.trainsOnValidation === true;
+      const withValidation = refit ? " (validation's too)" : '';
       if (capped) return `${int(o?.maxEpochs)} epochs of ${int(run.fidelity?.trainImages)} images${withValidation}${schedule}${long ? ', augmented' : ''}: enough for this converged network (${capped[1]} affordable); the study ends early`;
       // Within the word limit for the longest case (a continued, augmented run dropping on its clock); the full plan is the run's reason.
       // The final refit's words for the validation images take the place of "about" and "continuing".
-      const refit = withValidation !== '';
       const epochs = about ? `${refit ? '' : 'about '}${about[1]}` : int(o?.maxEpochs);
       const continuing = run.continuedFrom !== null && run.continuedFrom !== undefined ? `, ${refit ? 'from' : 'continuing'} run ${run.continuedFrom}` : '';
       return `${epochs} epochs of ${int(run.fidelity?.trainImages)} images${withValidation}${continuing}${schedule}${long ? ', augmented' : ''}${left ? `: ${left[1]} s left` : ''}`;

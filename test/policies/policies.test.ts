@@ -19,6 +19,10 @@ type Ctx = ScenarioSpec;
 /** A run on all the training images: the full-data rung's fidelity and annealed options (its curves below: a 2-point gap, nothing to regularise). */
 const FULL = { fidelity: { trainImages: 50_000, validationImages: 10_000, kind: 'full' as const }, options: { maxEpochs: 8, learnRateSchedule: 'piecewise' as const, learnRateDropPeriod: 6 } };
 
+/** The notes' network deepened once (20→40) and twice (20→40→80). */
+const DEEPENED_ONCE = deepen(defaultNetwork(), { filters: 40 });
+const DEEPENED_TWICE = deepen(DEEPENED_ONCE, { filters: 80 });
+
 /** A made-up verdict (the numbers of a paired comparison are not what these tests are about). */
 const judgement = (against: number, kept: boolean, summary: string): Judgement => ({
   against,
@@ -101,15 +105,15 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
     ['gap, all regularisers tried → capacity: deepen', { runs: [run(1, 'baseline', CURVES.overfittingGap())], tried: ['addDropout', 'addL2', 'addLearnRateSchedule'], after: 'regularise' }, 'deepen', { filters: 40 }, /step 5: capacity/],
     ['converged at baseline → deepen first', { runs: [run(1, 'baseline', CURVES.converged())] }, 'deepen', { filters: 40 }, /^run 1 \(converged; best validation loss 0.3\); deepen: a block of 40 filters after the last convolution of 20 \(step 5: capacity; "more filters than 20, not the same 20"\)$/],
     ['capacity, a kept deepen → deepen again (80 filters)', {
-      runs: [run(1, 'baseline', CURVES.converged()), run(2, 'capacity', CURVES.converged(), { network: deepen(defaultNetwork(), { filters: 40 }), change: { action: 'deepen', params: { filters: 40 }, reason: 'deepen 40' } })],
+      runs: [run(1, 'baseline', CURVES.converged()), run(2, 'capacity', CURVES.converged(), { network: DEEPENED_ONCE, change: { action: 'deepen', params: { filters: 40 }, reason: 'deepen 40' } })],
       tried: ['deepen'],
       after: 'capacity',
     }, 'deepen', { filters: 80 }, /a block of 80 filters after the last convolution of 40/],
     ['the full-data rung, a kept deepen → deepen again (160 filters), before a second convolution per block', {
       runs: [
         run(1, 'baseline', CURVES.converged()),
-        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(defaultNetwork(), { filters: 40 }) }),
-        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, true, 'better') }),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: DEEPENED_ONCE }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: DEEPENED_TWICE, change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, true, 'better') }),
       ],
       fidelity: 'full',
       tried: ['widen', 'deepen'],
@@ -118,8 +122,8 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
     ['the full-data rung, deepen tried and not kept → a second convolution per block, not deepen again', {
       runs: [
         run(1, 'baseline', CURVES.converged()),
-        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(defaultNetwork(), { filters: 40 }) }),
-        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: DEEPENED_ONCE }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: DEEPENED_TWICE, change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
       ],
       incumbent: 2,
       fidelity: 'full',
@@ -130,7 +134,7 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
       runs: [
         run(1, 'baseline', CURVES.converged()),
         run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL }),
-        run(4, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(deepen(defaultNetwork(), { filters: 40 }), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(3, true, 'better') }),
+        run(4, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: DEEPENED_TWICE, change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(3, true, 'better') }),
       ],
       fidelity: 'full',
       tried: ['widen', 'deepen', 'deepen'],
