@@ -180,7 +180,7 @@ if (values.records) {
       console.error(`bench: ${name} was killed (SIGKILL); resuming it (${resumed} of ${MAX_RESUMES})`);
       ({ code: status, signal } = await tuneWith([path.join(root, 'bin', 'tune.js'), '--resume', name, '--reports', reports, '--quiet', ...queue]));
     }
-    const row = { ...rowFrom(name, policy, Number(seed), status, (Date.now() - started) / 60000), ...(values.redis ? { queue: true } : {}), ...(resumed ? { resumed } : {}) };
+    const row = { ...rowFrom(name, policy, Number(seed), status, (Date.now() - started) / 60000), commit, ...(values.redis ? { queue: true } : {}), ...(resumed ? { resumed } : {}) };
     rows.push(row);
     if (row.testAccuracy !== null) appendRecord(row, name);
     console.error(`bench: ${policy} seed ${seed}: ${row.testAccuracy === null ? 'no result' : (row.testAccuracy * 100).toFixed(2) + '%'} (${row.network}, ${row.searchRuns} search runs, exit ${row.exit})`);
