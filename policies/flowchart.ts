@@ -204,7 +204,8 @@ const triedOnIncumbent = (context: PolicyContext, action: ActionName): boolean =
  * L2, then change the training data (augmentation, last: it pays over more epochs than a rung run
  * trains) — each once on the standing configuration; then capacity: wider, deeper, a second
  * convolution per block — each once per rung, except that a kept deepen is followed by one more
- * (as on the subset: a deeper network that won may win again with another block).
+ * (as on the subset: a deeper network that won may win again with another block). A network of
+ * one convolution tries deeper before wider.
  */
 function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   const { incumbent, allowed } = context;
@@ -239,15 +240,20 @@ function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   }
   const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
   const head = `${describe(incumbent)}${gap ? `, gap ${formatNumber(gap.gap)}` : ''}`;
-  const growth: Array<[ActionName, () => unknown, () => Decision]> = [
-    ['widen', () => widen(standing.network, S.widenFactor), () => decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5 at the full-data rung)`])],
-    [
-      'deepen',
-      () => deepen(standing.network, { filters: (convs.at(-1)?.filters ?? 10) * 2 }),
-      () => decision('deepen', { filters: (convs.at(-1)?.filters ?? 10) * 2 }, [...notes, head, `deepen: a block of ${(convs.at(-1)?.filters ?? 10) * 2} filters after the last convolution (step 5 at the full-data rung)`]),
-    ],
-    ['addBlockConv', () => addBlockConvolutions(standing.network), () => decision('addBlockConv', {}, [...notes, head, 'a second convolution in every block, before its pooling (step 5 at the full-data rung: VGG-style blocks)'])],
+  // A network of one convolution deepens before it widens: wider, it would still be one block,
+  // which no long run trains (the machine's LONG_RUN_MIN_CONVOLUTIONS); a 10-minute rung on the
+  // Intel machine that widened one spent its time on a tie (bench/policies.md, 2026-12-04).
+  const singleBlock = convs.length === 1;
+  const deeperFilters = (convs.at(-1)?.filters ?? 10) * 2;
+  type Growth = [ActionName, () => unknown, () => Decision];
+  const wider: Growth = ['widen', () => widen(standing.network, S.widenFactor), () => decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5 at the full-data rung)`])];
+  const deeper: Growth = [
+    'deepen',
+    () => deepen(standing.network, { filters: deeperFilters }),
+    () => decision('deepen', { filters: deeperFilters }, [...notes, head, `deepen: a block of ${deeperFilters} filters after the last convolution (step 5 at the full-data rung${singleBlock ? '; one convolution deepens before it widens' : ''})`]),
   ];
+  const doubled: Growth = ['addBlockConv', () => addBlockConvolutions(standing.network), () => decision('addBlockConv', {}, [...notes, head, 'a second convolution in every block, before its pooling (step 5 at the full-data rung: VGG-style blocks)'])];
+  const growth = singleBlock ? [deeper, wider, doubled] : [wider, deeper, doubled];
   for (const [action, change, make] of growth) {
     if (!allowed.includes(action) || (action === 'deepen' ? !mayDeepen(context) : context.tried.includes(action))) continue;
     try {

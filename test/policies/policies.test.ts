@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { decisionProblem, deepen, defaultNetwork, diagnoseRun, seededRandom, type ActionName, type Decision } from 'flowtune';
+import { decisionProblem, deepen, defaultNetwork, diagnoseRun, seededRandom, widen, type ActionName, type Decision } from 'flowtune';
 import { CURVES, SCENARIOS, checkPolicy, scenarioContext, scenarioRails, scenarioRun, type ScenarioSpec } from 'flowtune/testing';
 import flowchartDefault, { FLOWCHART_SETTINGS, policy as flowchart } from '../../policies/flowchart.ts';
 import exampleDefault, { policy as example } from '../../policies/example.ts';
@@ -109,6 +109,25 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
       tried: ['deepen'],
       after: 'capacity',
     }, 'deepen', { filters: 80 }, /a block of 80 filters after the last convolution of 40/],
+    ['the full-data rung, one convolution (widened on the subset) → deepen before widen', {
+      runs: [
+        run(1, 'baseline', CURVES.converged()),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: widen(defaultNetwork(), 2) }),
+      ],
+      fidelity: 'full',
+      after: 'capacity',
+    }, 'deepen', { filters: 80 }, /deepen: a block of 80 filters after the last convolution \(step 5 at the full-data rung; one convolution deepens before it widens\)$/],
+    ['the full-data rung, one convolution, deepen tried and not kept → widen', {
+      runs: [
+        run(1, 'baseline', CURVES.converged()),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: widen(defaultNetwork(), 2) }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(widen(defaultNetwork(), 2), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
+      ],
+      incumbent: 2,
+      fidelity: 'full',
+      tried: ['deepen'],
+      after: 'capacity',
+    }, 'widen', { factor: 2 }, /widen ×2 \(filters 40 → 80\) \(step 5 at the full-data rung\)$/],
     ['the full-data rung, a kept deepen → deepen again (160 filters), before a second convolution per block', {
       runs: [
         run(1, 'baseline', CURVES.converged()),
