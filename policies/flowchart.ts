@@ -36,6 +36,7 @@ import {
   type ActionName,
   type Decision,
   type LayerSpec,
+  type NetworkSpec,
   type Policy,
   type PolicyContext,
   type RunSummary,
@@ -81,6 +82,16 @@ const unstable = (run: RunSummary): boolean => run.diagnosis.findings.includes('
 
 const decision = <A extends Decision['action']>(action: A, params: Extract<Decision, { action: A }>['params'], parts: string[]): Decision =>
   ({ action, params, reason: parts.filter((p) => p !== '').join('; ') }) as Decision;
+
+/** The network's convolutions, in order. */
+function convolutionsOf(network: NetworkSpec): Array<Extract<LayerSpec, { type: 'conv' }>> {
+  return network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+}
+
+/** The filters of the last convolution (10 when there is none): a deepen adds a block of twice as many. */
+function lastFiltersOf(convs: ReadonlyArray<Extract<LayerSpec, { type: 'conv' }>>): number {
+  return convs.at(-1)?.filters ?? 10;
+}
 
 /** A run in words: its measured result on the fixed validation set when it has one. */
 function describe(run: RunSummary): string {
@@ -238,13 +249,13 @@ function fullRung(context: PolicyContext, notes: string[]): Decision | null {
   for (const [action, applies, make] of remedies) {
     if (allowed.includes(action) && applies && !triedOnIncumbent(context, action)) return make();
   }
-  const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+  const convs = convolutionsOf(standing.network);
   const head = `${describe(incumbent)}${gap ? `, gap ${formatNumber(gap.gap)}` : ''}`;
   // A network of one convolution deepens before it widens: wider, it would still be one block,
   // which no long run trains (the machine's LONG_RUN_MIN_CONVOLUTIONS); a 10-minute rung on the
   // Intel machine that widened one spent its time on a tie (bench/policies.md, 2026-12-04).
   const singleBlock = convs.length === 1;
-  const deeperFilters = (convs.at(-1)?.filters ?? 10) * 2;
+  const deeperFilters = lastFiltersOf(convs) * 2;
   type Growth = [ActionName, () => unknown, () => Decision];
   const wider: Growth = ['widen', () => widen(standing.network, S.widenFactor), () => decision('widen', { factor: S.widenFactor }, [...notes, head, `widen ×${S.widenFactor} (filters ${convs.map((l) => `${l.filters} → ${l.filters * S.widenFactor}`).join(', ')}) (step 5 at the full-data rung)`])];
   const deeper: Growth = [
@@ -336,8 +347,8 @@ function mayDeepen(context: PolicyContext): boolean {
 function capacity(context: PolicyContext, notes: string[]): Decision | null {
   const { incumbent, allowed } = context;
   const standing = standingOf(context);
-  const convs = standing.network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
-  const lastFilters = convs.length > 0 ? convs[convs.length - 1].filters : 10;
+  const convs = convolutionsOf(standing.network);
+  const lastFilters = lastFiltersOf(convs);
   const head = describe(incumbent);
   // A change the network cannot take (too small to pool again) is skipped, with the reason.
   const tryChange = (action: ActionName, change: () => unknown, make: () => Decision): Decision | null => {

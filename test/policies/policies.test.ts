@@ -19,9 +19,10 @@ type Ctx = ScenarioSpec;
 /** A run on all the training images: the full-data rung's fidelity and annealed options (its curves below: a 2-point gap, nothing to regularise). */
 const FULL = { fidelity: { trainImages: 50_000, validationImages: 10_000, kind: 'full' as const }, options: { maxEpochs: 8, learnRateSchedule: 'piecewise' as const, learnRateDropPeriod: 6 } };
 
-/** The notes' network deepened once (20→40) and twice (20→40→80). */
+/** The notes' network deepened once (20→40) and twice (20→40→80); widened (one convolution of 40). */
 const DEEPENED_ONCE = deepen(defaultNetwork(), { filters: 40 });
 const DEEPENED_TWICE = deepen(DEEPENED_ONCE, { filters: 80 });
+const WIDENED = widen(defaultNetwork(), 2);
 
 /** A made-up verdict (the numbers of a paired comparison are not what these tests are about). */
 const judgement = (against: number, kept: boolean, summary: string): Judgement => ({
@@ -112,7 +113,7 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
     ['the full-data rung, one convolution (widened on the subset) → deepen before widen', {
       runs: [
         run(1, 'baseline', CURVES.converged()),
-        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: widen(defaultNetwork(), 2) }),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: WIDENED }),
       ],
       fidelity: 'full',
       after: 'capacity',
@@ -120,8 +121,8 @@ describe('flowchart: the flowchart\u2019s action and params for each diagnosis a
     ['the full-data rung, one convolution, deepen tried and not kept → widen', {
       runs: [
         run(1, 'baseline', CURVES.converged()),
-        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: widen(defaultNetwork(), 2) }),
-        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(widen(defaultNetwork(), 2), { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
+        run(2, 'baseline', CURVES.overfittingGap(0.02), { ...FULL, network: WIDENED }),
+        run(3, 'capacity', CURVES.overfittingGap(0.02), { ...FULL, network: deepen(WIDENED, { filters: 80 }), change: { action: 'deepen', params: { filters: 80 }, reason: 'deepen 80' }, judgement: judgement(2, false, 'a tie') }),
       ],
       incumbent: 2,
       fidelity: 'full',
