@@ -5,9 +5,11 @@
  * for it from SPACE, ignoring the diagnosis. Same knobs as the flowchart's remedies, over wider
  * ranges; same budget (the machine enforces it, and with no budget it stops after MAX_RANDOM_RUNS
  * runs so it always ends). Its changes are kept only if they beat the incumbent beyond the noise,
- * like any policy's.
+ * like any policy's. It does not sample a change whose configuration already ran at this fidelity:
+ * the study's seeded training would repeat that run exactly, verdict and all.
  */
-import { addBlockConvolutions, formatNumber, type ActionName, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
+import { isDeepStrictEqual } from 'node:util';
+import { addBlockConvolutions, applyDecision, formatNumber, type ActionName, type Configuration, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
 export const MAX_RANDOM_RUNS = 20;
@@ -125,6 +127,23 @@ function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => 
   }
 }
 
+/** The same configuration (undefined-valued keys and key order aside, as stored). */
+const sameConfiguration = (a: Configuration, b: Configuration): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+
+/**
+ * Whether a sampled change leads, from `from` (what the machine applies it to), to a configuration
+ * one of `ran` already trained.
+ */
+function repeats(d: Decision, from: Configuration, subject: RunSummary, ran: readonly RunSummary[]): boolean {
+  let next: Configuration;
+  try {
+    next = applyDecision({ network: from.network, options: from.options }, d, { lastLearnRate: subject.options.initialLearnRate, bestEpoch: subject.bestEpoch, epochsTrained: subject.curve.epochs.length });
+  } catch {
+    return false; // not applicable: the machine says so, not this check
+  }
+  return ran.some((r) => sameConfiguration({ network: r.network, options: r.options }, { network: next.network, options: next.options }));
+}
+
 function decide(context: PolicyContext): Decision {
   const { budget, runs, incumbent, allowed } = context;
   const keep = `keep run ${incumbent.id} (validation loss ${formatNumber(incumbent.evaluation?.loss ?? incumbent.bestValLoss)})`;
@@ -139,11 +158,21 @@ function decide(context: PolicyContext): Decision {
   const knobs = KNOBS.filter((k) => KNOB_ACTIONS[k].some((a) => allowed.includes(a)));
   const refused = new Set(context.refused.map((r) => JSON.stringify(r.decision)));
   const subject = context.subjectRun ? runs.find((r) => r.id === context.subjectRun) ?? incumbent : incumbent;
+  const from = context.subjectRun != null || !context.standing ? subject : context.standing;
+  // The runs of this fidelity (the subset's, or the full-data rung's; a final run on the validation images is neither).
+  const ran = runs.filter((r) => r.fidelity.kind === (context.fidelity ?? 'subset') && !r.fidelity.trainsOnValidation);
+  let repeated = 0;
   for (let attempt = 0; attempt < 50 && knobs.length > 0; attempt++) {
     const d = sample(pick(knobs), subject, pick);
-    if (d && allowed.includes(d.action) && !refused.has(JSON.stringify(d))) return d;
+    if (!d || !allowed.includes(d.action) || refused.has(JSON.stringify(d))) continue;
+    if (repeats(d, from, subject, ran)) {
+      repeated++;
+      continue;
+    }
+    return d;
   }
-  return { action: 'stop', params: {}, reason: `random search: no allowed change left to sample (allowed: ${allowed.join(', ')}); ${keep}` };
+  const notNew = repeated > 0 ? ` that has not run already (${repeated} of 50 samples had)` : '';
+  return { action: 'stop', params: {}, reason: `random search: no allowed change left to sample${notNew} (allowed: ${allowed.join(', ')}); ${keep}` };
 }
 
 export const policy: Policy = {

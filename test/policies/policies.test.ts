@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { decisionProblem, deepen, defaultNetwork, diagnoseRun, seededRandom, widen, type ActionName, type Decision } from 'flowtune';
+import { applyDecision, decisionProblem, deepen, defaultNetwork, diagnoseRun, seededRandom, widen, type ActionName, type Decision } from 'flowtune';
 import { CURVES, SCENARIOS, checkPolicy, scenarioContext, scenarioRails, scenarioRun, type ScenarioSpec } from 'flowtune/testing';
 import flowchartDefault, { FLOWCHART_SETTINGS, policy as flowchart } from '../../policies/flowchart.ts';
 import exampleDefault, { policy as example } from '../../policies/example.ts';
@@ -306,6 +306,32 @@ describe('random search: at random among the actions the step allows', () => {
     const first = decide(random, context(ctx));
     const again = decide(random, context({ ...ctx, refused: [{ decision: first, reason: 'its run would take about 900 s, more than the 300 s of search time left (budgetLeft)' }] }));
     expect(again).not.toEqual(first);
+  });
+
+  test('a change whose configuration already ran at this fidelity is not sampled again (seeded, the run would repeat exactly)', () => {
+    const base = run(1, 'baseline', CURVES.converged());
+    // The configuration a decision leads to from where the machine applies it (the standing one).
+    const leadsTo = (ctx: Ctx, d: Decision) => {
+      const { network, options } = context(ctx).standing!;
+      return JSON.stringify(applyDecision({ network, options }, d, { lastLearnRate: base.options.initialLearnRate, bestEpoch: base.bestEpoch, epochsTrained: base.curve.epochs.length }));
+    };
+    const samples = (ctx: Ctx) => Array.from({ length: 40 }, (_, seed) => leadsTo(ctx, decide(random, context({ ...ctx, seed }))));
+    const ranAs = (ctx: Ctx, d: Decision, fidelity = base.fidelity) => {
+      const { network, options } = JSON.parse(leadsTo(ctx, d));
+      return { ...run(2, 'capacity', CURVES.converged(), { network, options, change: d }), fidelity };
+    };
+    // On the subset: sampled by several seeds before it ran, by none after.
+    const subset: Ctx = { runs: [base] };
+    const first = decide(random, context({ ...subset, seed: 5 }));
+    expect(samples(subset).filter((c) => c === leadsTo(subset, first)).length).toBeGreaterThan(1);
+    expect(samples({ runs: [base, ranAs(subset, first)], incumbent: 1, after: 'capacity' })).not.toContain(leadsTo(subset, first));
+    // At the full-data rung only the rung's runs count: the subset's run of it changes nothing there.
+    const rung: Ctx = { runs: [{ ...base, fidelity: FULL.fidelity }], after: 'capacity', fidelity: 'full' };
+    const atRung = decide(random, context({ ...rung, seed: 5 }));
+    const then = (r: ReturnType<typeof ranAs>): Ctx => ({ ...rung, runs: [...rung.runs, r], incumbent: 1 });
+    expect(samples(rung)).toContain(leadsTo(rung, atRung));
+    expect(samples(then(ranAs(rung, atRung)))).toEqual(samples(rung));
+    expect(samples(then(ranAs(rung, atRung, FULL.fidelity)))).not.toContain(leadsTo(rung, atRung));
   });
 
   test('stops when the budget is spent', () => {
