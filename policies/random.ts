@@ -8,7 +8,6 @@
  * like any policy's. It does not sample a change whose configuration already ran at this fidelity:
  * the study's seeded training would repeat that run exactly, verdict and all.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { addBlockConvolutions, applyDecision, formatNumber, type ActionName, type Configuration, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
@@ -127,8 +126,11 @@ function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => 
   }
 }
 
-/** The same configuration (undefined-valued keys and key order aside, as stored). */
-const sameConfiguration = (a: Configuration, b: Configuration): boolean => isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
+/** A configuration as JSON with its keys in order (undefined-valued keys dropped, as stored). */
+const canonical = (c: Configuration): string =>
+  JSON.stringify(c, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : value,
+  );
 
 /**
  * Whether a sampled change leads, from `from` (what the machine applies it to), to a configuration
@@ -141,7 +143,8 @@ function repeats(d: Decision, from: Configuration, subject: RunSummary, ran: rea
   } catch {
     return false; // not applicable: the machine says so, not this check
   }
-  return ran.some((r) => sameConfiguration({ network: r.network, options: r.options }, { network: next.network, options: next.options }));
+  const key = canonical({ network: next.network, options: next.options });
+  return ran.some((r) => canonical({ network: r.network, options: r.options }) === key);
 }
 
 function decide(context: PolicyContext): Decision {
