@@ -28,6 +28,7 @@ import {
   addBlockConvolutions,
   defaultLearnRate,
   changeFilterSize,
+  convolutionsOf,
   deepen,
   formatNumber,
   overfitting,
@@ -35,8 +36,7 @@ import {
   widen,
   type ActionName,
   type Decision,
-  type LayerSpec,
-  type NetworkSpec,
+  type ConvLayer,
   type Policy,
   type PolicyContext,
   type RunSummary,
@@ -83,13 +83,8 @@ const unstable = (run: RunSummary): boolean => run.diagnosis.findings.includes('
 const decision = <A extends Decision['action']>(action: A, params: Extract<Decision, { action: A }>['params'], parts: string[]): Decision =>
   ({ action, params, reason: parts.filter((p) => p !== '').join('; ') }) as Decision;
 
-/** The network's convolutions, in order. */
-function convolutionsOf(network: NetworkSpec): Array<Extract<LayerSpec, { type: 'conv' }>> {
-  return network.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
-}
-
 /** The filters of the last convolution (10 when there is none): a deepen adds a block of twice as many. */
-function lastFiltersOf(convs: ReadonlyArray<Extract<LayerSpec, { type: 'conv' }>>): number {
+function lastFiltersOf(convs: readonly ConvLayer[]): number {
   return convs.at(-1)?.filters ?? 10;
 }
 

@@ -8,7 +8,7 @@
  * like any policy's. It does not sample a change whose configuration already ran at this fidelity:
  * the study's seeded training would repeat that run exactly, verdict and all.
  */
-import { addBlockConvolutions, applyDecision, formatNumber, type ActionName, type Configuration, type Decision, type LayerSpec, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
+import { addBlockConvolutions, applyDecision, convolutionsOf, formatNumber, type ActionName, type Configuration, type Decision, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
 export const MAX_RANDOM_RUNS = 20;
@@ -47,8 +47,6 @@ const KNOBS = Object.keys(KNOB_ACTIONS) as Knob[];
 const MAX_FILTERS = 256;
 const MIN_POOLABLE = 4;
 
-type Conv = Extract<LayerSpec, { type: 'conv' }>;
-
 /** Height of the image left after the network's pooling layers. */
 function pooledHeight(run: RunSummary): number {
   let h = run.network.inputShape[0];
@@ -59,7 +57,7 @@ function pooledHeight(run: RunSummary): number {
 /** One sampled decision for a knob, or null when the sample changes nothing or is not possible. */
 function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => T): Decision | null {
   const o = run.options;
-  const convs = run.network.layers.filter((l): l is Conv => l.type === 'conv');
+  const convs = convolutionsOf(run.network);
   const say = (what: string) => `random search: sampled ${what}`;
   switch (knob) {
     case 'learnRate': {

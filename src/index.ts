@@ -73,6 +73,8 @@ export * from './diagnosis/index.ts';
 export { addDropout, widen, deepen, changeFilterSize, addBlockConvolutions } from './config/network-edits.ts';
 export {
   defaultNetwork,
+  convolutionsOf,
+  type ConvLayer,
   paramCount,
   describeNetwork,
   networkFlops,

@@ -5,7 +5,7 @@
  */
 import { UserError } from '../errors.ts';
 import type { LayerSpec, NetworkSpec } from '../types.ts';
-import { clone, finalFcIndex, isPositiveInteger, validateNetwork } from './network.ts';
+import { clone, convolutionsOf, finalFcIndex, isPositiveInteger, validateNetwork } from './network.ts';
 
 /**
  * Inserts a dropout layer of drop probability `rate` after `layers[afterLayer]` (0-based), or, by
@@ -50,7 +50,7 @@ export function widen(spec: NetworkSpec, factor: number): NetworkSpec {
  */
 export function deepen(spec: NetworkSpec, edit: { filters?: number } = {}): NetworkSpec {
   validateNetwork(spec);
-  const convs = spec.layers.filter((l): l is Extract<LayerSpec, { type: 'conv' }> => l.type === 'conv');
+  const convs = convolutionsOf(spec);
   const lastConv = convs[convs.length - 1];
   const filters = edit.filters ?? (lastConv ? lastConv.filters * 2 : 20);
   if (!isPositiveInteger(filters)) throw new UserError(`deepen: filters must be a positive integer, got ${edit.filters}.`);

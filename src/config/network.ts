@@ -15,6 +15,14 @@ import type { LayerSpec, NetworkSpec } from '../types.ts';
 /** The shape flowing between layers: an image (height × width × channels) or a flat vector. */
 export type ActivationShape = { kind: 'image'; height: number; width: number; channels: number } | { kind: 'flat'; units: number };
 
+/** A convolution layer of a spec. */
+export type ConvLayer = Extract<LayerSpec, { type: 'conv' }>;
+
+/** The network's convolutions, in order (the layers the capacity steps read and edit). */
+export function convolutionsOf(spec: Pick<NetworkSpec, 'layers'>): ConvLayer[] {
+  return spec.layers.filter((l): l is ConvLayer => l.type === 'conv');
+}
+
 /**
  * The notes' network: 28×28×1 image input → 3×3 convolution with 20 filters ('same') → batch
  * normalisation → ReLU → 2×2 max pooling with stride 2 → fully connected 10 (softmax implied).

@@ -9,7 +9,7 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ACTIONS, applyDecision, type Change, type Decision } from '../actions.ts';
-import { describeNetwork, networkFlops, paramCount } from '../config/network.ts';
+import { convolutionsOf, describeNetwork, networkFlops, paramCount } from '../config/network.ts';
 import { augments } from '../config/options.ts';
 import { imagesPerEpoch as imagesIn } from '../util/batching.ts';
 import { curveFromHistory, diagnoseRun } from '../diagnosis/index.ts';
@@ -152,7 +152,7 @@ export const LONG_RUN_MIN_CONVOLUTIONS = 2;
  */
 export function longFinalAugmentation(run: Pick<RunRecord, 'fidelity' | 'network' | 'options'>): Partial<TrainingOptions> | null {
   if (run.fidelity?.kind !== 'full' || augments(run.options)) return null;
-  if (run.network.layers.filter((l) => l.type === 'conv').length < LONG_RUN_MIN_CONVOLUTIONS) return null;
+  if (convolutionsOf(run.network).length < LONG_RUN_MIN_CONVOLUTIONS) return null;
   const { options } = applyDecision({ network: run.network, options: run.options }, { action: 'augmentData', params: {}, reason: 'the long final run' }, { lastLearnRate: run.options.initialLearnRate, bestEpoch: null, epochsTrained: 0 });
   return { randXReflection: options.randXReflection, randXTranslation: options.randXTranslation, randYTranslation: options.randYTranslation };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it, test } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import { defaultNetwork, describeNetwork, outputUnits, paramCount, networkFlops, validateNetwork } from '../../src/config/network.ts';
+import { convolutionsOf, defaultNetwork, describeNetwork, outputUnits, paramCount, networkFlops, validateNetwork } from '../../src/config/network.ts';
 import { addDropout, changeFilterSize, deepen, widen } from '../../src/config/network-edits.ts';
 import type { NetworkSpec } from '../../src/types.ts';
 
@@ -65,6 +65,22 @@ describe('network edits (pure: input unchanged)', () => {
   ])('rejects %s with a UserError', (_name, edit, message) => {
     expect(edit).toThrow(UserError);
     expect(edit).toThrow(message);
+  });
+});
+
+describe('convolutionsOf', () => {
+  test.each([
+    ['the default network', base, [20]],
+    ['deepened twice', deepen(deepen(base)), [20, 40, 80]],
+    ['widened, then a 5×5 filter', changeFilterSize(widen(base, 2), 5), [40]],
+    ['no convolution', { inputShape: [28, 28, 1], layers: [{ type: 'fc', units: 10 }] } as NetworkSpec, []],
+  ])('%s: the convolutions in order', (_name, spec, filters) => {
+    expect(convolutionsOf(spec).map((c) => c.filters)).toEqual(filters);
+    expect(convolutionsOf(spec).every((c) => c.type === 'conv')).toBe(true);
+  });
+
+  it('keeps each convolution\'s kernel size (the capacity steps read it)', () => {
+    expect(convolutionsOf(changeFilterSize(deepen(base), 5)).map((c) => c.kernelSize)).toEqual([5, 5]);
   });
 });
 
