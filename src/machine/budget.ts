@@ -297,7 +297,7 @@ export function planRung(searchSecondsLeft: number | null, speed: Speed, sizes: 
   if (affordable < RUNG_MIN_EPOCHS) {
     return {
       epochs: null,
-      reason: `the ${formatNumber(Math.max(0, searchSecondsLeft))} s of search time left afford ${affordable} epochs a run at ${at}, under the ${RUNG_MIN_EPOCHS} a full-data rung needs`,
+      reason: `the ${formatNumber(Math.max(0, searchSecondsLeft))} s of search time left afford ${affordable} epoch${affordable === 1 ? '' : 's'} a run at ${at}, under the ${RUNG_MIN_EPOCHS} a full-data rung needs`,
     };
   }
   const epochs = Math.min(RUNG_MAX_EPOCHS, affordable);

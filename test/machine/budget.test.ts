@@ -1,6 +1,6 @@
 /** The pure budget plans (src/machine/budget.ts, final-run.ts) on made-up numbers. */
 import { describe, expect, test } from 'vitest';
-import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, type DataSizes } from '../../src/machine/budget.ts';
+import { AUGMENT_SLOWDOWN, LONG_FINAL_EPOCHS, RUNG_MIN_EPOCHS, confirmOptions, confirmPlan, finalReserveSeconds, imagesNeeded, planRung, type DataSizes } from '../../src/machine/budget.ts';
 import { CLOCK_HEADROOM, FINAL_SPEED_MARGIN, LONG_RUN_DROP_AT, planFinalRun } from '../../src/machine/final-run.ts';
 import { augmentationWords } from '../../src/config/options.ts';
 import { resolveOptions } from '../../src/config/options.ts';
@@ -12,6 +12,24 @@ const standing = resolveOptions({ maxEpochs: 10 });
 describe('imagesNeeded: the search evidence as passes over the full split', () => {
   test('5 epochs of a 8,192-image subset ask for 5 passes over 50,000 images', () => {
     expect(imagesNeeded(5 * 8192, sizes)).toBeCloseTo(5 * 50_000, 0);
+  });
+});
+
+describe('planRung: no rung when the search time left affords too few epochs, and says how many', () => {
+  // At 10,000 images/s a full epoch with its evaluation takes 5.33 s; a rung run may take a sixth of the time left.
+  test.each([
+    [10, 'afford 0 epochs a run'],
+    [40, 'afford 1 epoch a run'],
+    [100, 'afford 3 epochs a run'],
+  ])('%i s left: %s', (left, words) => {
+    const plan = planRung(left, speed(10_000), sizes);
+    expect(plan.epochs).toBeNull();
+    expect(plan.reason).toContain(words);
+    expect(plan.reason).toContain(`under the ${RUNG_MIN_EPOCHS} a full-data rung needs`);
+  });
+
+  test('enough time: a rung of at least RUNG_MIN_EPOCHS epochs', () => {
+    expect(planRung(600, speed(10_000), sizes).epochs).toBeGreaterThanOrEqual(RUNG_MIN_EPOCHS);
   });
 });
 
