@@ -8,7 +8,7 @@
  * like any policy's. It does not sample a change whose configuration already ran at this fidelity:
  * the study's seeded training would repeat that run exactly, verdict and all.
  */
-import { addBlockConvolutions, applyDecision, convolutionsOf, formatNumber, type ActionName, type Configuration, type Decision, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
+import { addBlockConvolutions, applyDecision, convolutionsOf, formatNumber, sameConfiguration, type ActionName, type Configuration, type Decision, type Policy, type PolicyContext, type RunSummary } from 'flowtune';
 
 /** With no run or time budget, random search stops after this many runs. */
 export const MAX_RANDOM_RUNS = 20;
@@ -124,12 +124,6 @@ function sample(knob: Knob, run: RunSummary, pick: <T>(values: readonly T[]) => 
   }
 }
 
-/** A configuration as JSON with its keys in order (undefined-valued keys dropped, as stored). */
-const canonical = (c: Configuration): string =>
-  JSON.stringify(c, (_key, value: unknown) =>
-    value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : value,
-  );
-
 /**
  * Whether a sampled change leads, from `from` (what the machine applies it to), to a configuration
  * one of `ran` already trained.
@@ -141,8 +135,7 @@ function repeats(d: Decision, from: Configuration, subject: RunSummary, ran: rea
   } catch {
     return false; // not applicable: the machine says so, not this check
   }
-  const key = canonical({ network: next.network, options: next.options });
-  return ran.some((r) => canonical({ network: r.network, options: r.options }) === key);
+  return ran.some((r) => sameConfiguration(r, next));
 }
 
 function decide(context: PolicyContext): Decision {

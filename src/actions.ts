@@ -53,6 +53,20 @@ export interface Configuration {
   options: TrainingOptions;
 }
 
+/**
+ * Whether two configurations train the same: compared as JSON with every object's keys in order
+ * (undefined-valued keys dropped, as stored), so the order a spread or a store wrote them in does not count.
+ */
+export function sameConfiguration(a: Configuration, b: Configuration): boolean {
+  return configurationKey(a) === configurationKey(b);
+}
+
+function configurationKey(c: Configuration): string {
+  return JSON.stringify({ network: c.network, options: c.options }, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : value,
+  );
+}
+
 /** What an action needs besides its params to compute the next configuration. */
 export interface ApplyContext {
   /** The learning rate of the last run (lowering walks from a diverged run's rate). */

@@ -54,6 +54,7 @@ export {
   applyDecision,
   decisionProblem,
   estimateRunSeconds,
+  sameConfiguration,
   scaled,
   stepOf,
   type ActionDef,

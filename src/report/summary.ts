@@ -4,7 +4,7 @@
  * went, and what the policy would try next with more budget. PURE: items of text (with
  * Markdown emphasis), rendered as a list in the report and wrapped in the terminal.
  */
-import { ACTIONS, applyDecision, type ActionName } from '../actions.ts';
+import { ACTIONS, applyDecision, sameConfiguration, type ActionName } from '../actions.ts';
 import { accuracyInterval } from '../diagnosis/paired.ts';
 import type { RunRecord, StudyRecord } from '../store/records.ts';
 import { describeChange, duration, int, loss, pct, pctInterval, pt, scheduleText } from './format.ts';
@@ -183,7 +183,7 @@ function noChange(d: NonNullable<StudyRecord['nextWithMoreBudget']>['decision'],
       bestEpoch: f?.smoothedMinimum?.epoch ?? null,
       epochsTrained: config.options.maxEpochs,
     });
-    return JSON.stringify([next.network, next.options]) === JSON.stringify([config.network, config.options]);
+    return sameConfiguration(next, config);
   } catch {
     return false;
   }
