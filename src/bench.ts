@@ -21,6 +21,7 @@ import { fusedKernelsBuild } from './training/kernels/runtime.ts';
 import { evaluationSpeed, timedTraining } from './training/speed.ts';
 import { EVAL_BATCH_SIZE } from './training/evaluate.ts';
 import { median } from './util/stats.ts';
+import { formatInt } from './util/format.ts';
 import { imagesPerEpoch } from './util/batching.ts';
 import { defaultNetwork, describeNetwork, networkFlops, outputUnits, validateNetwork } from './config/network.ts';
 import { addDropout, changeFilterSize, deepen, widen } from './config/network-edits.ts';
@@ -190,13 +191,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult[]> {
 }
 
 function benchLine(r: BenchResult): string {
-  const n = (x: number) => x.toLocaleString('en-US');
   const evaluation = r.evaluation
-    ? `; evaluation (${n(r.evaluation.images)} images, batch ${r.evaluation.batchSize}) ${n(r.evaluation.imagesPerSecond)} images/s, ${r.evaluation.gflops} GFLOP/s`
+    ? `; evaluation (${formatInt(r.evaluation.images)} images, batch ${r.evaluation.batchSize}) ${formatInt(r.evaluation.imagesPerSecond)} images/s, ${r.evaluation.gflops} GFLOP/s`
     : '';
   return (
     `${r.detail}${r.kernels ? `, flowtune kernels: ${r.kernels}` : ''}  ${r.network} (${r.layers})\n` +
-    `  training (${n(r.images)} ${r.data} images, batch ${r.miniBatchSize}) ${n(r.imagesPerSecond)} images/s, ${r.gflops} GFLOP/s${evaluation}`
+    `  training (${formatInt(r.images)} ${r.data} images, batch ${r.miniBatchSize}) ${formatInt(r.imagesPerSecond)} images/s, ${r.gflops} GFLOP/s${evaluation}`
   );
 }
 

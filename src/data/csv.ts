@@ -21,7 +21,7 @@ import { UserError } from '../errors.ts';
 import { type RawSplit, assembleDataset } from './assemble.ts';
 import { MAX_CLASSES, checkDistinct, numberedClassNames, readClassesFile } from './classes.ts';
 import type { Dataset } from './dataset.ts';
-import { formatInt } from './idx.ts';
+import { counted, formatInt } from '../util/format.ts';
 import { DEFAULT_MAX_MEMORY, planMemory } from './memory.ts';
 import { CARVED_TEST_MAX, CARVED_TEST_SHARE, carveTestSplit } from './split.ts';
 
@@ -177,7 +177,7 @@ function labelIndices(content: CsvContent, classNames: string[], numeric: boolea
       const bad = content.labels.filter((l) => (numeric ? !/^\d+$/.test(l) || Number(l) >= classNames.length : !index.has(l))).length;
       throw new UserError(
         `${content.path}: line ${content.lines[row]}: label "${text}" is ${numeric ? `out of range: there are ${classNames.length} classes, so labels must be 0–${classNames.length - 1}` : 'not one of the classes'} ` +
-          `(${formatInt(bad)} label${bad === 1 ? '' : 's'} like it). ${hint}`,
+          `(${counted(bad, 'label')} like it). ${hint}`,
       );
     }
     out[row] = label;

@@ -35,7 +35,8 @@ import {
   type IdxRole,
   type LocateOptions,
 } from './fashion.ts';
-import { type IdxExpectation, formatInt, readIdxFile, readIdxHeader } from './idx.ts';
+import { type IdxExpectation, readIdxFile, readIdxHeader } from './idx.ts';
+import { formatInt } from '../util/format.ts';
 import { DEFAULT_MAX_MEMORY, type MemoryPlan, type PixelStorage, planMemory, storePixels } from './memory.ts';
 
 /** What --data named: Fashion-MNIST, a folder of IDX files, an image folder, or a CSV file. */

@@ -14,6 +14,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { UserError } from '../errors.ts';
+import { counted, formatInt } from '../util/format.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -219,7 +220,7 @@ function checkLabelRange(labels: Uint8Array, classCount: number, hint: string | 
       for (let j = i; j < labels.length; j++) if (labels[j] >= classCount) bad++;
       fail(
         `label ${labels[i]} at item ${i} (0-based) is out of range: there are ${classCount} classes, so labels must be 0–${classCount - 1}` +
-          ` (${formatInt(bad)} label${bad === 1 ? '' : 's'} out of range)${hint ? `. ${hint}` : ''}`,
+          ` (${counted(bad, 'label')} out of range)${hint ? `. ${hint}` : ''}`,
       );
     }
   }
@@ -242,10 +243,6 @@ function gzNote(bytes: Uint8Array): string {
 function describeDims(dims: number[], kind: IdxKind): string {
   if (kind === 'labels') return `${formatInt(dims[0])} labels`;
   return `${formatInt(dims[0])} images of ${dims.slice(1).join('×')}`;
-}
-
-export function formatInt(n: number): string {
-  return n.toLocaleString('en-US');
 }
 
 function describe(error: unknown): string {

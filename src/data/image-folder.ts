@@ -23,7 +23,7 @@ import { extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors.ts';
 import { MAX_CLASSES } from './classes.ts';
-import { formatInt } from './idx.ts';
+import { formatInt } from '../util/format.ts';
 import { carveTestSplit } from './split.ts';
 import type { RawSplit } from './assemble.ts';
 

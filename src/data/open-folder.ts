@@ -5,7 +5,7 @@
 import { relative, resolve } from 'node:path';
 import { assembleDataset } from './assemble.ts';
 import type { Dataset } from './dataset.ts';
-import { formatInt } from './idx.ts';
+import { formatInt } from '../util/format.ts';
 import { decodeImageFolder } from './image-folder.ts';
 import { DEFAULT_MAX_MEMORY, type MemoryPlan, planMemory } from './memory.ts';
 import { CARVED_TEST_MAX, CARVED_TEST_SHARE } from './split.ts';

@@ -6,7 +6,7 @@ import type { DiagnosisThresholds } from '../types.ts';
 import type { Curve, LabelCheck } from './check.ts';
 import { DEFAULT_THRESHOLDS } from './thresholds.ts';
 import { finitePoints, lastEpochOf, minimumPoint, watchedLoss } from './series.ts';
-import { formatAgainst, formatChange, formatNumber } from '../util/format.ts';
+import { counted, formatAgainst, formatChange, formatNumber } from '../util/format.ts';
 import { lastWindow, linearTrend, significantlyFalling, significantlyRising, smoothedMinimum, tCritical, trendWindowSize } from './trend.ts';
 
 // ───────────────────────────── underfitting ─────────────────────────────
@@ -89,7 +89,7 @@ export function underfitting(curve: Curve, thresholds: DiagnosisThresholds = DEF
     return {
       fired: true,
       evidence,
-      summary: `only ${points.length} epoch${points.length === 1 ? '' : 's'} of ${watched.name} (${formatNumber(last.value)} at epoch ${last.epoch}): no trend yet, so it counts as still falling`,
+      summary: `only ${counted(points.length, 'epoch')} of ${watched.name} (${formatNumber(last.value)} at epoch ${last.epoch}): no trend yet, so it counts as still falling`,
     };
   }
   const window = lastWindow(points, trendWindowSize(points.length));

@@ -20,6 +20,7 @@
 import { UserError } from '../errors.ts';
 import type { TrainingCurve } from '../types.ts';
 import { mean } from '../util/stats.ts';
+import { noun } from '../util/format.ts';
 
 type CurveEpoch = TrainingCurve['epochs'][number];
 
@@ -272,7 +273,7 @@ function parseMatlabCsv(text: string, name: string): { curve: TrainingCurve; col
   const missing = (['epoch', 'trainingLoss'] as const).filter((k) => col[k] < 0).map((k) => (k === 'epoch' ? 'Epoch' : 'TrainingLoss'));
   if (missing.length > 0) {
     throw new UserError(
-      `History file ${name} lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (found: ${header.join(', ')}). Expected ${MATLAB_EXPECTED}.`,
+      `History file ${name} lacks the ${noun(missing.length, 'column')} ${missing.join(', ')} (found: ${header.join(', ')}). Expected ${MATLAB_EXPECTED}.`,
     );
   }
   if (rows.length === 0) throw new UserError(`History file ${name} has a header but no rows. Expected one row per iteration.`);

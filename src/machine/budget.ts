@@ -13,7 +13,7 @@
  * at most about as many passes, and with the decaying schedule of the final run the upper bound is
  * the one that keeps a final run from ending still improving for lack of time.
  */
-import { formatNumber } from '../util/format.ts';
+import { counted, formatNumber } from '../util/format.ts';
 import type { TrainingOptions } from '../types.ts';
 
 /** The final run keeps at least this share of a time budget, whatever the search would like. */
@@ -297,7 +297,7 @@ export function planRung(searchSecondsLeft: number | null, speed: Speed, sizes: 
   if (affordable < RUNG_MIN_EPOCHS) {
     return {
       epochs: null,
-      reason: `the ${formatNumber(Math.max(0, searchSecondsLeft))} s of search time left afford ${affordable} epoch${affordable === 1 ? '' : 's'} a run at ${at}, under the ${RUNG_MIN_EPOCHS} a full-data rung needs`,
+      reason: `the ${formatNumber(Math.max(0, searchSecondsLeft))} s of search time left afford ${counted(affordable, 'epoch')} a run at ${at}, under the ${RUNG_MIN_EPOCHS} a full-data rung needs`,
     };
   }
   const epochs = Math.min(RUNG_MAX_EPOCHS, affordable);

@@ -47,6 +47,7 @@ import {
   type ViewSpec,
 } from './protocol.ts';
 import { checkReachable, connect } from './redis.ts';
+import { counted } from '../util/format.ts';
 
 export interface WorkerOptions {
   url: string;
@@ -216,6 +217,6 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   store.disconnect();
   connection.disconnect();
   const why = stop as Stop | null;
-  options.say(why?.code ? `stopped: ${why.why}` : `stopped${returned > 0 ? ` (${returned} job${returned > 1 ? 's' : ''} in flight went back to the queue)` : ''}`);
+  options.say(why?.code ? `stopped: ${why.why}` : `stopped${returned > 0 ? ` (${counted(returned, 'job')} in flight went back to the queue)` : ''}`);
   return why?.code ?? 0;
 }

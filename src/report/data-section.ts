@@ -8,6 +8,7 @@
 import { markdownTable } from 'markdown-table';
 import type { DatasetSummary, StudyRecord } from '../store/records.ts';
 import { int } from './format.ts';
+import { counted, noun } from '../util/format.ts';
 
 /** Skipped files listed by name in the report; the rest are counted. */
 const MAX_LISTED_SKIPPED = 50;
@@ -31,9 +32,9 @@ export function renderDataSummary(summary: DatasetSummary, classNames: readonly 
     `- **Test (sealed, read once by the final evaluation):** ${summary.testFrom}` + (summary.testCarved ? ' — **carved out: the data had no test split of its own**' : ''),
     `- **Pixels held as:** ${summary.storage.kind === 'float32' ? 'float32' : 'bytes, scaled to 0..1 one batch at a time'} (about ${mib(summary.storage.estimatedBytes)} of the ${mib(summary.storage.limitBytes)} --max-memory)`,
   ];
-  if (summary.ignoredFiles > 0) lines.push(`- **Ignored:** ${int(summary.ignoredFiles)} file${summary.ignoredFiles === 1 ? '' : 's'} that ${summary.ignoredFiles === 1 ? 'is' : 'are'} not PNG or JPEG`);
+  if (summary.ignoredFiles > 0) lines.push(`- **Ignored:** ${counted(summary.ignoredFiles, 'file')} that ${noun(summary.ignoredFiles, 'is', 'are')} not PNG or JPEG`);
   if (summary.skipped.length > 0) {
-    lines.push(`- **Skipped (--skip-bad):** ${int(summary.skipped.length)} file${summary.skipped.length === 1 ? '' : 's'} that could not be decoded:`);
+    lines.push(`- **Skipped (--skip-bad):** ${counted(summary.skipped.length, 'file')} that could not be decoded:`);
     for (const s of summary.skipped.slice(0, MAX_LISTED_SKIPPED)) lines.push(`  - \`${s.path}\`: ${s.reason}`);
     if (summary.skipped.length > MAX_LISTED_SKIPPED) lines.push(`  - … and ${int(summary.skipped.length - MAX_LISTED_SKIPPED)} more (all in study.json)`);
   }

@@ -10,7 +10,7 @@ import { describeNetwork, paramCount } from '../config/network.ts';
 import { toMatlabCall } from '../config/options.ts';
 import type { Decision, NetworkSpec, TrainingOptions } from '../types.ts';
 import type { RunRecord } from '../store/records.ts';
-import { formatNumber } from '../util/format.ts';
+import { formatInt, formatNumber } from '../util/format.ts';
 
 /** What a missing value looks like in the report. */
 export const MISSING = '—';
@@ -144,7 +144,7 @@ export function shorten(text: string, max = 25): string {
 export function int(x: number | null | undefined): string {
   const bad = nonFinite(x);
   if (bad !== null) return bad;
-  return Math.round(x as number).toLocaleString('en-US');
+  return formatInt(x as number);
 }
 
 /** Seconds for a reader: "8.2 s", "4 min 05 s", "2 h 03 min". */

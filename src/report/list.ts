@@ -9,6 +9,7 @@ import { markdownTable } from 'markdown-table';
 import { parseStudy, STUDY_FILE } from '../store/study-store.ts';
 import type { InFlightRun, StudyRecord, StudyStatus } from '../store/records.ts';
 import { cell, MISSING, pct, time } from './format.ts';
+import { counted } from '../util/format.ts';
 
 export interface StudyListRow {
   /** Folder name under the reports folder (the study name). */
@@ -115,5 +116,5 @@ export function renderStudyList(rows: readonly StudyListRow[], reportsDir = 'rep
     [['Study', 'Status', 'Runs', 'Best val acc', 'Test acc', 'Updated'], ...body].map((row) => row.map(cell)),
     { align: ['l', 'l', 'r', 'r', 'r', 'l'], stringLength: (s) => [...s].length },
   );
-  return `${table}\n\n${rows.length} ${rows.length === 1 ? 'study' : 'studies'} in ${reportsDir}.\n`;
+  return `${table}\n\n${counted(rows.length, 'study', 'studies')} in ${reportsDir}.\n`;
 }

@@ -18,6 +18,7 @@ import { LOG_HEADER, logRows } from './log.ts';
 import { reportSections } from './markdown.ts';
 import { contentHash, runPlotFingerprint, runPlotSpec, studyPlotFingerprint, studyPlotSpec } from './plots.ts';
 import { tellStory } from './story.ts';
+import { counted, noun } from '../util/format.ts';
 
 export interface PagePart {
   /** Stable name of the part ('head', 'live', 'flowchart', 'summary', 'run-3', ...). */
@@ -72,14 +73,14 @@ function head(name: string, study: StudyRecord | null, error: string | null): st
   const runs = study.runs ?? [];
   const limit = study.config?.maxRuns;
   out.push(
-    `<p class="status">${badge(study.status)} · ${int(runs.length)} run${runs.length === 1 ? '' : 's'}` +
+    `<p class="status">${badge(study.status)} · ${counted(runs.length, 'run')}` +
       `${limit ? ` (${int(study.budget?.runsUsed ?? 0)} of at most ${int(limit)} search runs)` : ''} · updated <time datetime="${escapeHtml(study.updatedAt ?? '')}">${time(study.updatedAt)}</time></p>`,
     `<p>Budget: ${budgetHtml(study.config?.budgetSeconds ?? null, study.budget?.secondsUsed ?? 0, study.status === 'running' ? study.inFlight ?? null : null)}</p>`,
   );
   if (study.status === 'failed') {
     out.push(
       `<div class="panel error" role="alert"><strong>The study failed:</strong> ${escapeHtml(study.statusReason ?? 'no reason was recorded')}` +
-        `${runs.length ? `<br>Its ${int(runs.length)} finished run${runs.length === 1 ? ' is' : 's are'} kept below.` : ''}</div>`,
+        `${runs.length ? `<br>Its ${counted(runs.length, 'finished run')} ${noun(runs.length, 'is', 'are')} kept below.` : ''}</div>`,
     );
   } else if (study.status === 'stopped') {
     out.push(`<div class="panel warn"><strong>Stopped:</strong> ${escapeHtml(study.statusReason ?? 'interrupted')}</div>`);

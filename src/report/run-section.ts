@@ -8,7 +8,7 @@ import { markdownTable } from 'markdown-table';
 import type { StopReason } from '../types.ts';
 import { reasonOf, type RunRecord } from '../store/records.ts';
 import { cell, describeChange, duration, int, json, learnables, loss, matlabCall, MISSING, networkText, pct, ptAbs, reviveOptions, signed, signedPct, time } from './format.ts';
-import { formatNumber } from '../util/format.ts';
+import { counted, formatNumber } from '../util/format.ts';
 import { runPlotPath } from './paths.ts';
 import { runFacts } from './run-facts.ts';
 import type { Entry, Story } from './story.ts';
@@ -92,7 +92,7 @@ export function runNumbers(run: RunRecord, _story?: Story): Array<[string, strin
   if (f.rise) {
     rows.push([
       'After the smoothed minimum',
-      `${signedPct(f.rise.fraction)} over ${f.rise.epochs} epoch${f.rise.epochs === 1 ? '' : 's'}${f.rise.t === null ? '' : ` (t ${signed(f.rise.t, 3)})`}: ${f.rise.beyondNoise ? 'a rise beyond its noise' : 'not a rise beyond its noise'}`,
+      `${signedPct(f.rise.fraction)} over ${counted(f.rise.epochs, 'epoch')}${f.rise.t === null ? '' : ` (t ${signed(f.rise.t, 3)})`}: ${f.rise.beyondNoise ? 'a rise beyond its noise' : 'not a rise beyond its noise'}`,
     ]);
   }
   if (f.gap) {

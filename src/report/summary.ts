@@ -11,6 +11,7 @@ import { describeChange, duration, int, loss, pct, pctInterval, pt, scheduleText
 import { runFacts } from './run-facts.ts';
 import type { Story } from './story.ts';
 import { pairedText, whyOf } from './why.ts';
+import { counted } from '../util/format.ts';
 
 export interface SummaryItem {
   /** A short bold label: "Test accuracy", "Changed from the start", ... */
@@ -79,7 +80,7 @@ function changes(study: StudyRecord, story: Story): SummaryItem | null {
   const text =
     points.length === 0
       ? `nothing: the final configuration is the starting one (run ${story.configRun.id})`
-      : `${points.length} change${points.length === 1 ? '' : 's'} from the starting configuration:`;
+      : `${counted(points.length, 'change')} from the starting configuration:`;
   if (notKept.length) {
     points.push(`not kept: ${notKept.map((r) => `${describeChange(r.change)} (run ${r.id}, ${r.verdict})`).join(', ')}: none beat the incumbent beyond the noise margin`);
   }
@@ -125,7 +126,7 @@ function finalRunItem(study: StudyRecord, story: Story): SummaryItem | null {
 function timeItem(study: StudyRecord, story: Story): SummaryItem {
   const t = story.time;
   const share = (s: number) => (t.used > 0 ? ` (${Math.round((100 * s) / t.used)}%)` : '');
-  const runs = (n: number) => `${n} run${n === 1 ? '' : 's'}`;
+  const runs = (n: number) => counted(n, 'run');
   const parts = [`search ${duration(t.search.seconds)} in ${runs(t.search.runs)}${share(t.search.seconds)}`];
   parts.push(t.confirm.runs ? `confirmation ${duration(t.confirm.seconds)} in ${runs(t.confirm.runs)}${share(t.confirm.seconds)}` : 'no confirmation');
   parts.push(t.final.runs ? `final run ${duration(t.final.seconds)}${share(t.final.seconds)}` : 'no final run');

@@ -20,6 +20,7 @@ import { terminalProgress, type ProgressSink } from '../progress.ts';
 import type { StudyConfig } from '../store/records.ts';
 import type { RunStudyOptions, StudyProgress, StudyResult } from './api-types.ts';
 import { studyStartFrom, type Flags, type StudyFlag } from './config.ts';
+import { noun } from '../util/format.ts';
 
 export type { RunStudyOptions, StudyProgress, StudyResult } from './api-types.ts';
 export { UserError, isUserError } from '../errors.ts';
@@ -68,7 +69,7 @@ function flagsOf(options: RunStudyOptions): { flags: Flags<StudyFlag>; policy: L
   const known = [...Object.keys(FLAG_OF), ...OTHER_OPTIONS];
   const given = Object.keys(options).filter((key) => options[key as keyof RunStudyOptions] !== undefined);
   const unknown = given.filter((key) => !known.includes(key));
-  if (unknown.length > 0) throw new UserError(`runStudy: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}. The options are ${known.join(', ')}.`);
+  if (unknown.length > 0) throw new UserError(`runStudy: unknown ${noun(unknown.length, 'option')} ${unknown.join(', ')}. The options are ${known.join(', ')}.`);
   if (options.resume !== undefined) {
     const stored = given.filter((key) => !WITH_RESUME.includes(key) || (key === 'policy' && typeof options.policy === 'string'));
     if (stored.length > 0) {

@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors.ts';
+import { counted } from '../util/format.ts';
 import { registerWasmKernels } from './kernels/index.ts';
 import { startThreadedWasm, threadedWasmStarted, unrefWasmWorkers } from './kernels/threaded-wasm.ts';
 
@@ -302,5 +303,5 @@ async function loadWasm(): Promise<void> {
 function wasmDetail(): string {
   const simd = threadedWasmStarted() || tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
   const threads = Math.max(1, wasmModule?.getThreadsCount() ?? 1);
-  return `${simd}, ${threads} thread${threads === 1 ? '' : 's'}${wasmThreadsNote}`;
+  return `${simd}, ${counted(threads, 'thread')}${wasmThreadsNote}`;
 }

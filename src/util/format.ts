@@ -49,3 +49,21 @@ export function formatPercent(fraction: number): string {
   const percent = Math.abs(fraction * 100);
   return `${percent >= 100 ? Math.round(percent) : Number(percent.toPrecision(2))}%`;
 }
+
+/**
+ * A whole number with thousands separators: 50000 → "50,000" (rounded if it is not whole). For
+ * finite numbers; the report's `int` adds the missing-value spellings around it.
+ */
+export function formatInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A noun agreeing with a count: (1, 'run') → "run", (3, 'run') → "runs", (2, 'study', 'studies') → "studies". */
+export function noun(n: number, singular: string, plural = `${singular}s`): string {
+  return n === 1 ? singular : plural;
+}
+
+/** A count and its noun: (1, 'run') → "1 run", (0, 'run') → "0 runs", (12000, 'image') → "12,000 images". */
+export function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${formatInt(n)} ${noun(n, singular, plural)}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatAgainst, formatChange, formatNumber, formatPercent } from '../../src/util/format.ts';
+import { counted, formatAgainst, formatChange, formatInt, formatNumber, formatPercent, noun } from '../../src/util/format.ts';
 import * as diagnosis from '../../src/diagnosis/index.ts';
 
 describe('numbers in words: one formatter for reasons and reports', () => {
@@ -46,4 +46,31 @@ describe('numbers in words: one formatter for reasons and reports', () => {
     expect(diagnosis.formatNumber).toBe(formatNumber);
     expect(diagnosis.formatAgainst).toBe(formatAgainst);
   });
+});
+
+describe('counts in words: one integer formatter and one plural rule', () => {
+  test.each([
+    [0, '0'],
+    [1, '1'],
+    [999, '999'],
+    [50000, '50,000'],
+    [1731712, '1,731,712'],
+    [2.6, '3'],
+    [-1200, '-1,200'],
+  ])('formatInt(%s) = %s', (n, text) => expect(formatInt(n)).toBe(text));
+
+  test.each([
+    [0, 'run', undefined, '0 runs'],
+    [1, 'run', undefined, '1 run'],
+    [2, 'run', undefined, '2 runs'],
+    [1, 'study', 'studies', '1 study'],
+    [3, 'study', 'studies', '3 studies'],
+    [12000, 'image', undefined, '12,000 images'],
+  ])('counted(%s, %s, %s) = %s', (n, singular, plural, text) => expect(counted(n, singular, plural)).toBe(text));
+
+  test.each([
+    [0, 'column', 'columns'],
+    [1, 'column', 'column'],
+    [2, 'column', 'columns'],
+  ])('noun(%s, %s) = %s', (n, singular, text) => expect(noun(n, singular)).toBe(text));
 });
